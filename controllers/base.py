@@ -1,0 +1,68 @@
+"""The controller plugin interface.
+
+A controller turns its robot's newest sensor readings into a velocity command.
+It never reads a clock or sleeps: the runtime releases it on its period,
+measures the cycle, and applies the safety watchdog, so the same class runs
+under real and virtual time and in unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from sensors.base import NoParams, Reading, RobotInfo
+from sim.world import StaticMap
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a controller sees in one cycle."""
+
+    now: float  # s, simulated time the cycle's compute started
+    readings: dict[str, Reading | None]  # sensor name -> newest reading received so far
+    fresh: dict[str, bool]  # sensor name -> a new reading arrived since the previous cycle
+
+    def data(self, name: str) -> Any:
+        """Payload of the newest reading of ``name``, or None if none has arrived."""
+        r = self.readings.get(name)
+        return None if r is None else r.data
+
+    def age(self, name: str) -> float:
+        """Seconds since the newest reading of ``name`` was sampled (inf if none)."""
+        r = self.readings.get(name)
+        return float("inf") if r is None else self.now - r.sample_time
+
+
+class Controller:
+    """Base class of every controller. Subclasses set ``Params`` and ``compute``."""
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, params: BaseModel, robot: RobotInfo, static: StaticMap,
+                 sensor_kinds: dict[str, str], rng: np.random.Generator) -> None:
+        self.params = params
+        self.robot = robot
+        self.static = static
+        self.sensor_kinds = sensor_kinds  # sensor name -> kind ("lidar", "odometry", ...)
+        self.rng = rng
+        # Read by the view from another thread: replace the dict, never mutate it.
+        self.visual: dict[str, Any] = {}
+
+    def compute(self, inputs: Inputs) -> tuple[float, float]:
+        """Return ``(v, w)``: forward speed (m/s) and yaw rate (rad/s) to command."""
+        raise NotImplementedError
+
+    def handle_event(self, action: str, data: dict[str, Any]) -> None:
+        """React to a scenario timeline event addressed to this robot (default: ignore)."""
+
+    def status(self) -> dict[str, Any]:
+        """Outcome figures for the report (e.g. waypoints reached)."""
+        return {}
+
+    def sensor_named(self, kind: str) -> str | None:
+        """The name of this robot's first sensor of ``kind``, if it has one."""
+        return next((n for n, k in self.sensor_kinds.items() if k == kind), None)

@@ -1,0 +1,215 @@
+"""Path following (pure pursuit) and lidar-based local avoidance for the AMRs.
+
+Both run every controller cycle (50 ms period), so each call is a handful of
+small numpy operations on at most a window of path segments or ~1000 beams:
+tens of microseconds, far below the deadline. Poses are (x, y, theta) in the
+world frame; scans are in the robot frame (x forward, y left, REP 103).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["AvoidState", "PurePursuit", "avoid"]
+
+AvoidState = Literal["clear", "slow", "stop"]
+
+
+class PurePursuit:
+    """Pure-pursuit path follower with rotate-in-place and monotone progress.
+
+    The carrot is taken ``lookahead`` metres of arc length ahead of the
+    robot's projection on the path, and the projection only searches a short
+    window ahead of the previous one, so progress never jumps back (nor ahead
+    to a later part of the path that happens to pass close by). When the carrot
+    is more than ``rotate_angle`` off the heading (path behind the robot) the
+    robot turns in place until it is within ``rotate_exit_angle``; the
+    hysteresis avoids chattering between the two modes.
+    """
+
+    def __init__(
+        self,
+        lookahead: float = 0.6,
+        cruise_speed: float = 0.8,
+        max_yaw_rate: float = 1.5,
+        goal_tolerance: float = 0.1,
+        slow_radius: float = 1.0,
+        *,
+        min_speed: float = 0.08,
+        rotate_angle: float = 1.2,
+        rotate_exit_angle: float = 0.3,
+        yaw_gain: float = 2.0,
+    ) -> None:
+        if lookahead <= 0 or cruise_speed <= 0 or max_yaw_rate <= 0 or goal_tolerance <= 0:
+            raise ValueError("lookahead, cruise_speed, max_yaw_rate and goal_tolerance must be > 0")
+        if not 0.0 < rotate_exit_angle <= rotate_angle <= math.pi:
+            raise ValueError("need 0 < rotate_exit_angle <= rotate_angle <= pi")
+        self.lookahead = float(lookahead)
+        self.cruise_speed = float(cruise_speed)
+        self.max_yaw_rate = float(max_yaw_rate)
+        self.goal_tolerance = float(goal_tolerance)
+        self.slow_radius = max(float(slow_radius), 1e-9)
+        self.min_speed = min(float(min_speed), self.cruise_speed)
+        self.rotate_angle = float(rotate_angle)
+        self.rotate_exit_angle = float(rotate_exit_angle)
+        self.yaw_gain = float(yaw_gain)
+        self._pts = np.zeros((0, 2))
+        self._seg_a = np.zeros((0, 2))
+        self._seg_d = np.zeros((0, 2))
+        self._seg_len = np.zeros(0)
+        self._cum = np.zeros(1)
+        self._s = 0.0
+        self._rotating = False
+        self._done = True
+
+    # -- path -----------------------------------------------------------------------
+
+    def set_path(self, points: Sequence[Sequence[float]] | np.ndarray) -> None:
+        """Start following a new polyline (world metres); resets progress and ``done``."""
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        if len(pts) == 0:
+            raise ValueError("path must have at least one point")
+        if len(pts) > 1:  # zero-length legs would divide by zero in the projection
+            keep = np.ones(len(pts), dtype=bool)
+            keep[1:] = np.any(np.diff(pts, axis=0) != 0.0, axis=1)
+            pts = pts[keep]
+        self._pts = pts
+        self._seg_a = pts[:-1]
+        self._seg_d = np.diff(pts, axis=0)
+        self._seg_len = np.hypot(self._seg_d[:, 0], self._seg_d[:, 1])
+        self._cum = np.concatenate([[0.0], np.cumsum(self._seg_len)])
+        self._s = 0.0
+        self._rotating = False
+        self._done = False
+
+    @property
+    def path_length(self) -> float:
+        """Total arc length of the current path (m)."""
+        return float(self._cum[-1])
+
+    @property
+    def progress(self) -> float:
+        """Arc length (m) of the robot's projection on the path; never decreases."""
+        return self._s
+
+    @property
+    def done(self) -> bool:
+        """True once the goal was reached (or no path is set)."""
+        return self._done
+
+    def _point_at(self, s: float) -> np.ndarray:
+        """Point at arc length ``s`` (clamped to the path)."""
+        if len(self._seg_len) == 0:
+            return self._pts[0]
+        i = int(np.clip(np.searchsorted(self._cum, s, side="right") - 1, 0, len(self._seg_len) - 1))
+        t = min(max((s - self._cum[i]) / self._seg_len[i], 0.0), 1.0)
+        return self._seg_a[i] + t * self._seg_d[i]
+
+    def _project(self, p: np.ndarray) -> float:
+        """Arc length of the nearest path point within a forward window of the progress."""
+        n = len(self._seg_len)
+        if n == 0:
+            return 0.0
+        first = int(np.clip(np.searchsorted(self._cum, self._s, side="right") - 1, 0, n - 1))
+        window = self._s + max(2.0 * self.lookahead, 1.0)
+        last = int(np.clip(np.searchsorted(self._cum, window, side="right"), first + 1, n))
+        a, d, ln = self._seg_a[first:last], self._seg_d[first:last], self._seg_len[first:last]
+        t = np.clip(np.einsum("ij,ij->i", p - a, d) / (ln * ln), 0.0, 1.0)
+        closest = a + t[:, None] * d
+        dist2 = np.einsum("ij,ij->i", p - closest, p - closest)
+        k = int(np.argmin(dist2))
+        return float(self._cum[first + k] + t[k] * ln[k])
+
+    # -- control ----------------------------------------------------------------------
+
+    def step(self, pose: Sequence[float]) -> tuple[float, float, bool]:
+        """One control cycle: ``(v m/s, w rad/s, done)`` for the pose ``(x, y, theta)``.
+
+        ``v`` is in [0, cruise_speed] and ``|w| <= max_yaw_rate``; when the yaw
+        limit binds, ``v`` is reduced too so the commanded arc is kept. Once
+        within ``goal_tolerance`` of the last point (after having progressed to
+        the final lookahead), returns ``(0, 0, True)`` until a new path is set.
+        """
+        if self._done:
+            return 0.0, 0.0, True
+        x, y, theta = float(pose[0]), float(pose[1]), float(pose[2])
+        p = np.array([x, y])
+        length = self.path_length
+        self._s = max(self._s, self._project(p))
+        goal = self._pts[-1]
+        dist_goal = math.hypot(goal[0] - x, goal[1] - y)
+        if dist_goal <= self.goal_tolerance and self._s + self.lookahead >= length:
+            self._done = True
+            return 0.0, 0.0, True
+
+        target = self._point_at(self._s + self.lookahead)
+        dx, dy = float(target[0]) - x, float(target[1]) - y
+        c, s = math.cos(theta), math.sin(theta)
+        tx, ty = c * dx + s * dy, -s * dx + c * dy  # target in the robot frame
+        alpha = math.atan2(ty, tx)
+        limit = self.rotate_exit_angle if self._rotating else self.rotate_angle
+        self._rotating = abs(alpha) > limit
+        if self._rotating:
+            w = max(-self.max_yaw_rate, min(self.max_yaw_rate, self.yaw_gain * alpha))
+            return 0.0, w, False
+
+        remaining = max(length - self._s, dist_goal)
+        v = self.cruise_speed * min(1.0, remaining / self.slow_radius)
+        v = max(v, self.min_speed) * max(math.cos(alpha), 0.0)
+        ld = max(math.hypot(tx, ty), 1e-6)
+        w = v * 2.0 * math.sin(alpha) / ld  # pure-pursuit curvature 2 sin(alpha) / Ld
+        if abs(w) > self.max_yaw_rate:
+            v *= self.max_yaw_rate / abs(w)
+            w = math.copysign(self.max_yaw_rate, w)
+        return v, w, False
+
+
+def avoid(
+    v: float,
+    w: float,
+    scan_ranges: np.ndarray,
+    beam_angles: np.ndarray,
+    robot_radius: float,
+    stop_distance: float,
+    slow_distance: float,
+    *,
+    margin: float = 0.1,
+) -> tuple[float, float, AvoidState]:
+    """Scale a forward command by the free space ahead in the robot's path corridor.
+
+    The corridor is ``x > 0, |y| < robot_radius + margin`` in the robot frame
+    (scan origin = robot centre). Distances are free space beyond the body:
+    ``gap = x - robot_radius`` of the nearest return in the corridor. At or
+    below ``stop_distance`` the command becomes (0, 0) ("stop"); below
+    ``slow_distance`` both v and w are scaled by
+    ``(gap - stop) / (slow - stop)``, so the robot keeps its arc ("slow");
+    otherwise the command is unchanged ("clear"). Non-finite or non-positive
+    ranges (no return) are ignored. A command with ``v <= 0`` (turning in
+    place, reversing) is never scaled, since nothing ahead blocks it, but the
+    state still reports the corridor so callers can log or re-plan.
+    """
+    r = np.asarray(scan_ranges, dtype=float)
+    a = np.asarray(beam_angles, dtype=float)
+    valid = np.isfinite(r) & (r > 0.0)
+    r = np.where(valid, r, 0.0)  # no inf * 0 warnings; excluded below anyway
+    px = r * np.cos(a)
+    py = r * np.sin(a)
+    ahead = valid & (px > 0.0) & (np.abs(py) < robot_radius + margin)
+    if not ahead.any():
+        return v, w, "clear"
+    nearest = float(px[ahead].min()) - robot_radius
+    if nearest <= stop_distance:
+        state: AvoidState = "stop"
+        scale = 0.0
+    elif nearest < slow_distance:
+        state = "slow"
+        scale = (nearest - stop_distance) / (slow_distance - stop_distance)
+    else:
+        return v, w, "clear"
+    if v <= 0.0:
+        return v, w, state
+    return v * scale, w * scale, state

@@ -1,0 +1,6 @@
+"""Simulated sensors. Each samples a ``WorldSnapshot`` and returns a payload; the
+runtime (``sim.producers``) adds timing, latency, dropout and the queue."""
+
+from sensors.base import Reading, RobotInfo, Sensor
+
+__all__ = ["Reading", "RobotInfo", "Sensor"]

@@ -1,0 +1,85 @@
+"""The sensor plugin interface.
+
+A sensor is a small object with its own seeded random generator that turns the
+true world state into a noisy measurement. It never sleeps, never touches a
+queue and never reads a clock: timing is the producer thread's job, so the same
+class runs under real and virtual time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from sim.world import StaticMap, WorldSnapshot
+
+
+class NoParams(BaseModel):
+    """For classes that take no parameters of their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class RobotInfo:
+    """What a sensor or controller may know about its robot (its constants, not its state)."""
+
+    index: int  # position in the scenario's robot list
+    name: str
+    radius: float  # m
+    max_speed: float  # m/s
+    max_accel: float  # m/s^2
+    max_yaw_rate: float  # rad/s
+    wheel_base: float  # m
+    start_pose: tuple[float, float, float]  # m, m, rad
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One published measurement. Times are simulated seconds."""
+
+    robot: str
+    sensor: str  # the sensor's name on its robot
+    seq: int  # per sensor, from 0; a gap means a dropout or a drop
+    sample_time: float  # when the world looked like this
+    publish_time: float  # when it entered the queue (sample_time + latency)
+    data: Any
+
+    def age(self, now: float) -> float:
+        """Seconds between the sample and ``now``."""
+        return now - self.sample_time
+
+
+class Sensor:
+    """Base class of every sensor. Subclasses set ``kind``, ``Params`` and ``sample``.
+
+    Override ``sample_many`` to measure all due sensors of the class in one
+    vectorised call (the lidar does: one ray cast for every robot due).
+    """
+
+    kind: ClassVar[str] = "sensor"
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, name: str, robot: RobotInfo, params: BaseModel,
+                 rng: np.random.Generator, static: StaticMap) -> None:
+        self.name = name
+        self.robot = robot
+        self.params = params
+        self.rng = rng
+        self.static = static
+
+    def sample(self, snap: WorldSnapshot) -> Any:
+        """Measure the world in ``snap`` for this sensor's robot; return a JSON-able payload."""
+        raise NotImplementedError
+
+    @classmethod
+    def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[Any]:
+        """Measure several sensors of this class at one instant (default: one by one)."""
+        return [s.sample(snap) for s in sensors]
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters for the report."""
+        return {"kind": self.kind, **self.params.model_dump()}

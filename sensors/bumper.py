@@ -1,0 +1,15 @@
+"""Bumper: a contact switch, true while the robot touches a wall, shelf or robot."""
+
+from __future__ import annotations
+
+from sensors.base import Sensor
+from sim.world import WorldSnapshot
+
+
+class Bumper(Sensor):
+    """Payload ``bool``: in contact at the sample time."""
+
+    kind = "bumper"
+
+    def sample(self, snap: WorldSnapshot) -> bool:
+        return bool(snap.contact[self.robot.index])

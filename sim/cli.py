@@ -1,0 +1,143 @@
+"""Command line: ``python run.py SCENARIO [options]`` and the ``report``/``compare`` tools."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sim.errors import SimError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run.py",
+        description="Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
+        "controller threads run under deadlines, and the run ends with a deadline-miss report.",
+        epilog="Tools: 'run.py report RUN_DIR' re-prints a finished run's report. "
+        "Exit status: 0 ok, 1 the run failed (a thread died), 2 bad input, 130 interrupted.",
+    )
+    p.add_argument("scenario", nargs="?", type=Path, help="scenario YAML file (see docs/scenario.md)")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="simulated seconds to run (overrides run.duration)")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed for every noise source (overrides run.seed)")
+    p.add_argument("--time-scale", type=float, metavar="X",
+                   help="simulated seconds per real second, e.g. 0.5 = half speed (overrides run.time_scale)")
+    p.add_argument("--out", type=Path, metavar="DIR", default=Path("runs"),
+                   help="folder under which the run folder is made (default: runs/)")
+    p.add_argument("--headless", action="store_true", help="no window: run, print the report, exit")
+    p.add_argument("--screenshot", type=Path, metavar="FILE",
+                   help="with the window: save a PNG of it after --duration, then exit")
+    p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
+    p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "report":
+            return _report_tool(argv[1:])
+        args = _parser().parse_args(argv)
+        return _run(args)
+    except SimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario, scenario_json_schema
+
+    if args.schema:
+        import json
+
+        print(json.dumps(scenario_json_schema(), indent=2))
+        return EXIT_OK
+    if args.scenario is None:
+        _parser().print_usage(sys.stderr)
+        print("error: give a scenario file, e.g. scenarios/warehouse.yaml", file=sys.stderr)
+        return EXIT_USAGE
+    overrides: dict[str, Any] = {}
+    if args.duration is not None:
+        overrides["run.duration"] = args.duration
+    if args.seed is not None:
+        overrides["run.seed"] = args.seed
+    if args.time_scale is not None:
+        overrides["run.time_scale"] = args.time_scale
+    scenario = load_scenario(args.scenario, overrides)
+    window = _window_size(args.window)
+
+    from sim.files import write_json
+    from sim.report import build_report, print_report
+    from sim.runner import Run, run_folder
+
+    out = run_folder(args.out, scenario.name, scenario.run.seed)
+    run = Run(scenario, out)
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: run.finish(
+            "interrupted" if signum == signal.SIGINT else "terminated"))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        run.start()
+        print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
+              f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
+              "(Ctrl-C stops the run and still writes the report)", flush=True)
+        if args.headless:
+            run.wait()
+        else:
+            from sim.view import run_view
+
+            run_view(run, window=window, screenshot=args.screenshot)
+    finally:
+        run.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    report = build_report(run, started_at)
+    write_json(out / "report.json", report)
+    print_report(report)
+    print(f"\nreport folder: {out}")
+    if run.failures or run.hung_threads:
+        return EXIT_FAILED
+    if run.end_reason in ("interrupted", "terminated"):
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    from sim.errors import UsageError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if not (200 <= w <= 10000 and 200 <= h <= 10000):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--window: got {text!r}; expected WIDTHxHEIGHT in pixels, each 200..10000") from None
+    return w, h
+
+
+def _report_tool(argv: list[str]) -> int:
+    import json
+
+    from sim.errors import UsageError
+    from sim.report import print_report
+
+    p = argparse.ArgumentParser(prog="run.py report", description="Re-print a finished run's report.")
+    p.add_argument("run_dir", type=Path)
+    args = p.parse_args(argv)
+    path = args.run_dir / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read the report ({exc})") from None
+    print_report(report)
+    return EXIT_OK

@@ -1,0 +1,237 @@
+"""The one clock every thread reads time from.
+
+Simulated time starts at 0 when the run starts. Sensors, queues, controllers,
+physics and the report never call ``time.*`` themselves: they get a ``Clock``.
+All blocking goes through the clock too (``sleep_until`` and ``Signal``), so a
+virtual-time clock can later take over scheduling without touching sensor or
+controller code.
+
+* ``RealClock``: wall time times a time-scale factor, with pause/resume (a pause
+  stops simulated time, so it never shows up as lateness).
+* ``ManualClock``: a controllable clock for tests. ``sleep_until`` autojumps
+  (like trio's ``MockClock(autojump_threshold=0)``) and ``advance`` moves time
+  by hand, so tests assert exact simulated times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+
+# Real sleeps are cut into slices no longer than this so a stop request, a pause
+# or a time-scale change is seen within this many real seconds.
+_SLICE = 0.05
+
+
+class Clock(ABC):
+    """Simulated time plus the blocking primitives that depend on it."""
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self._made_at = time.perf_counter()
+
+    @abstractmethod
+    def now(self) -> float:
+        """Simulated seconds since the start of the run."""
+
+    @abstractmethod
+    def sleep_until(self, deadline_at: float) -> bool:
+        """Block until simulated time reaches ``deadline_at``; False if the run stopped."""
+
+    @abstractmethod
+    def signal(self) -> Signal:
+        """A wake-up primitive whose timed waits are measured on this clock."""
+
+    def thread_time(self) -> float:
+        """CPU seconds used by the calling thread (used to tell compute from preemption)."""
+        return time.thread_time()
+
+    def real_elapsed(self) -> float:
+        """Real seconds since the clock was made (for the real-time factor)."""
+        return time.perf_counter() - self._made_at
+
+    def start(self, lead: float = 0.0) -> None:
+        """Called once when the run starts; a real clock restarts its origin here."""
+
+    def request_stop(self) -> None:
+        """Wake every sleeper; they return False from then on."""
+        self.stop_event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+
+class Signal:
+    """A condition: producers ``notify``, consumers ``wait_until`` a simulated time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._version = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self._version += 1
+            self._cond.notify_all()
+
+    def version(self) -> int:
+        return self._version
+
+    def wait_until(self, seen_version: int, deadline_at: float) -> bool:
+        """Wait for a notify after ``seen_version`` or for ``deadline_at``; True if notified."""
+        clock = self._clock
+        with self._cond:
+            while self._version == seen_version:
+                if clock.stopped:
+                    return False
+                remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, _SLICE))
+            return True
+
+
+class RealClock(Clock):
+    """Wall-clock time scaled by ``time_scale`` (simulated s per real s), pausable."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        super().__init__()
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self._lock = threading.Lock()
+        self._scale = float(time_scale)
+        self._origin_real = time.perf_counter()
+        self._origin_sim = 0.0
+        self._paused_at: float | None = None
+
+    def start(self, lead: float = 0.0) -> None:
+        """Make simulated time 0 fall ``lead`` real seconds from now (threads start meanwhile)."""
+        with self._lock:
+            self._origin_real = time.perf_counter() + lead
+            self._origin_sim = 0.0
+            self._made_at = self._origin_real
+
+    @property
+    def time_scale(self) -> float:
+        return self._scale
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def now(self) -> float:
+        paused_at = self._paused_at
+        if paused_at is not None:
+            return paused_at
+        return self._origin_sim + (time.perf_counter() - self._origin_real) * self._scale
+
+    def set_time_scale(self, time_scale: float) -> None:
+        """Change the rate without a jump in simulated time."""
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        with self._lock:
+            now = self.now()
+            self._origin_sim, self._origin_real = now, time.perf_counter()
+            self._scale = float(time_scale)
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._paused_at is None:
+                self._paused_at = self.now()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_at is not None:
+                self._origin_sim, self._origin_real = self._paused_at, time.perf_counter()
+                self._paused_at = None
+
+    def step_paused(self, seconds: float) -> None:
+        """While paused, move simulated time forward by ``seconds`` (single-stepping)."""
+        with self._lock:
+            if self._paused_at is not None and seconds > 0:
+                self._paused_at += seconds
+
+    def real_seconds_until(self, deadline_at: float) -> float:
+        """Real seconds until ``deadline_at``; while paused, 0 if already reached else a slice."""
+        paused_at = self._paused_at
+        if paused_at is not None:
+            return 0.0 if deadline_at <= paused_at else _SLICE
+        return (deadline_at - self.now()) / self._scale
+
+    def sleep_until(self, deadline_at: float) -> bool:
+        # time.sleep to an absolute target has the lowest wake-up lateness here
+        # (see shared/HOST-TIMING.md); the slice keeps stop/pause responsive.
+        while not self.stop_event.is_set():
+            remaining = self.real_seconds_until(deadline_at)
+            if remaining <= 0:
+                return True
+            time.sleep(min(remaining, _SLICE))
+        return False
+
+    def signal(self) -> Signal:
+        return Signal(self)
+
+
+class ManualClock(Clock):
+    """A test clock: time moves only by ``advance``/``set`` or by autojumping sleeps."""
+
+    def __init__(self, start: float = 0.0, autojump: bool = True) -> None:
+        super().__init__()
+        self._now = float(start)
+        self._autojump = autojump
+        self._cond = threading.Condition()
+        self._cpu = 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float, cpu: float | None = None) -> None:
+        """Move time forward; ``cpu`` (default = ``seconds``) is charged as thread CPU time."""
+        if seconds < 0:
+            raise ValueError("a clock only moves forward")
+        with self._cond:
+            self._now += seconds
+            self._cpu += seconds if cpu is None else cpu
+            self._cond.notify_all()
+
+    def set(self, now: float) -> None:
+        self.advance(now - self._now, cpu=0.0)
+
+    def thread_time(self) -> float:
+        return self._cpu
+
+    def real_seconds_until(self, deadline_at: float) -> float:
+        return 0.0 if self._autojump else max(deadline_at - self._now, 0.0) + 1.0
+
+    def sleep_until(self, deadline_at: float) -> bool:
+        with self._cond:
+            while self._now < deadline_at:
+                if self.stop_event.is_set():
+                    return False
+                if self._autojump:
+                    self._now = deadline_at
+                    self._cond.notify_all()
+                    break
+                self._cond.wait(_SLICE)
+        return not self.stop_event.is_set()
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        with self._cond:
+            self._cond.notify_all()
+
+    def signal(self) -> Signal:
+        return _ManualSignal(self)
+
+
+class _ManualSignal(Signal):
+    """Under an autojumping test clock nobody else will notify: a wait jumps to its deadline."""
+
+    def wait_until(self, seen_version: int, deadline_at: float) -> bool:
+        clock: ManualClock = self._clock  # type: ignore[assignment]
+        if self._version == seen_version and clock._autojump:
+            clock.sleep_until(deadline_at)
+            return self._version != seen_version
+        return super().wait_until(seen_version, deadline_at)

@@ -1,0 +1,216 @@
+"""Controller threads under deadlines: release, gather inputs, compute, hand over, measure.
+
+Timing words follow docs: cycle k is released at r_k = k * period; release
+jitter = start - r_k; response time = finish - r_k; a deadline miss is
+finish > r_k + deadline; an overrun runs past r_{k+1}.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from controllers.base import Controller, Inputs
+from sensors.base import Reading
+from sim.clock import Clock
+from sim.physics import Command
+from sim.producers import SensorRuntime
+from sim.stats import Histogram
+
+
+class OverrunPolicy(StrEnum):
+    """What to do with releases that passed while a cycle overran."""
+
+    SKIP = "skip"  # start at the next release still in the future; the passed ones are skipped
+    CATCH_UP = "catch_up"  # run every release, back to back, until caught up
+
+
+class Cause(StrEnum):
+    """The phase that made a missed cycle late."""
+
+    LATE_RELEASE = "late_release"  # the thread woke late (host scheduling, GIL)
+    INPUT_WAIT = "input_wait"  # it waited for fresh sensor data
+    LONG_COMPUTE = "long_compute"  # its compute took more CPU than usual
+    INTERFERENCE = "interference"  # wall time far above its CPU time (preempted, GIL-starved)
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One controller cycle, as measured."""
+
+    robot: str
+    k: int
+    release_time: float
+    start_time: float
+    inputs_time: float  # when inputs were in hand (after any wait for fresh data)
+    finish_time: float
+    deadline: float
+    cpu_time: float  # the thread's CPU seconds for the cycle
+    miss: bool
+    overrun: bool
+    safety_stop: bool
+    cause: Cause | None
+    ages: tuple[tuple[str, float], ...]  # (sensor name, age at use) for readings used
+
+    @property
+    def release_jitter(self) -> float:
+        return self.start_time - self.release_time
+
+    @property
+    def response_time(self) -> float:
+        return self.finish_time - self.release_time
+
+
+@dataclass
+class ControllerStats:
+    """Bounded per-controller statistics."""
+
+    cycles: int = 0
+    misses: int = 0
+    overruns: int = 0
+    skipped_releases: int = 0
+    safety_stops: int = 0
+    response: Histogram = field(default_factory=Histogram)
+    jitter: Histogram = field(default_factory=Histogram)
+    compute_cpu: Histogram = field(default_factory=Histogram)
+    lateness: Histogram = field(default_factory=Histogram)  # finish - deadline, misses only
+    causes: dict[str, int] = field(default_factory=dict)
+    first_miss_time: float | None = None
+    last_miss_time: float | None = None
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=40))  # misses, newest last
+
+
+def attribute_cause(release_delay: float, input_wait: float, compute_wall: float,
+                    compute_cpu: float, usual_cpu: float) -> Cause:
+    """Blame the phase with the largest excess over what a clean cycle would spend there."""
+    excess = {
+        Cause.LATE_RELEASE: release_delay,
+        Cause.INPUT_WAIT: input_wait,
+        Cause.LONG_COMPUTE: compute_cpu - usual_cpu,
+        Cause.INTERFERENCE: compute_wall - compute_cpu,
+    }
+    return max(excess, key=lambda c: excess[c])
+
+
+class ControllerTask:
+    """Runs one robot's controller periodically until ``end_time``."""
+
+    def __init__(self, controller: Controller, robot_index: int, clock: Clock,
+                 inputs: list[SensorRuntime], submit: Callable[[int, Command], None],
+                 period: float, deadline: float, end_time: float,
+                 overrun: OverrunPolicy = OverrunPolicy.SKIP, wait_for: tuple[str, ...] = (),
+                 on_cycle: Callable[[Cycle], None] | None = None) -> None:
+        self.controller = controller
+        self.robot_index = robot_index
+        self.robot_name = controller.robot.name
+        self.clock = clock
+        self.inputs = {rt.sensor.name: rt for rt in inputs}
+        self.submit = submit
+        self.period = period
+        self.deadline = deadline
+        self.end_time = end_time
+        self.overrun_policy = OverrunPolicy(overrun)
+        self.wait_for = wait_for
+        self.on_cycle = on_cycle
+        self.stats = ControllerStats()
+        self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
+        self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
+        self.last_command = (0.0, 0.0)
+
+    def run(self) -> None:
+        clock = self.clock
+        k = 0
+        while True:
+            release = k * self.period
+            if release >= self.end_time:
+                return
+            if not clock.sleep_until(release):
+                return
+            cycle = self.run_cycle(k, release)
+            if cycle is None:
+                return
+            k += 1
+            next_release = k * self.period
+            if cycle.finish_time > next_release and self.overrun_policy is OverrunPolicy.SKIP:
+                # first release strictly after the finish; the ones in between are skipped
+                k_next = math.floor(cycle.finish_time / self.period) + 1
+                self.stats.skipped_releases += k_next - k
+                k = k_next
+
+    def run_cycle(self, k: int, release: float) -> Cycle | None:
+        """One cycle released at ``release``; None if the run stopped meanwhile."""
+        clock = self.clock
+        start = clock.now()
+        cpu0 = clock.thread_time()
+        deadline_at = release + self.deadline
+        fresh = {name: False for name in self.inputs}
+        for name, rt in self.inputs.items():
+            if name in self.wait_for:
+                seen = rt.channel.version()
+                if len(rt.channel) == 0:
+                    rt.channel.wait_for_put(seen, deadline_at)
+            reading = rt.channel.take_newest()
+            if reading is not None:
+                self._latest[name] = reading
+                fresh[name] = True
+        if clock.stopped:
+            return None
+        inputs_time = clock.now()
+        cpu_inputs = clock.thread_time()
+        ages = []
+        stale = False
+        for name, reading in self._latest.items():
+            rt = self.inputs[name]
+            if reading is None:
+                if inputs_time > rt.max_age:
+                    stale = True
+                continue
+            age = inputs_time - reading.sample_time
+            ages.append((name, age))
+            rt.stats.age_at_use.add(max(age, 0.0))
+            if age > rt.max_age:
+                rt.stats.stale_uses += 1
+                stale = True
+        if stale:
+            v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
+        else:
+            v, w = self.controller.compute(Inputs(inputs_time, dict(self._latest), fresh))
+        # Modelled compute time (fault injection, execution-time models) counts as compute.
+        extra = self.extra_compute(inputs_time)
+        if extra > 0 and not clock.sleep_until(clock.now() + extra):
+            return None
+        finish = clock.now()
+        cpu = clock.thread_time() - cpu0 + extra
+        compute_cpu = clock.thread_time() - cpu_inputs + extra
+        self.last_command = (v, w)
+        used = tuple((name, r.sample_time) for name, r in self._latest.items() if r is not None)
+        self.submit(self.robot_index, Command(float(v), float(w), finish, used))
+        miss = finish > deadline_at
+        overrun = finish > release + self.period
+        st = self.stats
+        cause = None
+        if miss:
+            usual = st.compute_cpu.quantile(0.5) if st.compute_cpu.count else 0.0
+            cause = attribute_cause(start - release, inputs_time - start,
+                                    finish - inputs_time, compute_cpu, usual)
+            st.misses += 1
+            st.lateness.add(finish - deadline_at)
+            st.causes[cause.value] = st.causes.get(cause.value, 0) + 1
+            if st.first_miss_time is None:
+                st.first_miss_time = release
+            st.last_miss_time = release
+        st.cycles += 1
+        st.overruns += overrun
+        st.safety_stops += stale
+        st.response.add(max(finish - release, 0.0))
+        st.jitter.add(max(start - release, 0.0))
+        st.compute_cpu.add(max(compute_cpu, 0.0))
+        st.recent.append(miss)
+        cycle = Cycle(self.robot_name, k, release, start, inputs_time, finish, self.deadline,
+                      cpu, miss, overrun, stale, cause, tuple(ages))
+        if self.on_cycle is not None:
+            self.on_cycle(cycle)
+        return cycle

@@ -1,0 +1,154 @@
+"""Every exception the simulator raises on purpose, in one place.
+
+Keeping them together lets the CLI catch ``SimError`` once and print a single
+clear line, and lets tests assert on stable attributes rather than on text.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value"]
+
+
+class _Unset:
+    """Marker for "no offending value", since ``None`` is itself a valid YAML value."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Any = _Unset()
+
+
+def format_value(value: Any, limit: int = 60) -> str:
+    """Short, YAML-ish rendering of an offending value for one-line messages."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SimError(Exception):
+    """Raised when anything in the simulator fails in a way we anticipated; base of all ours."""
+
+
+class ScenarioError(SimError):
+    """Raised when a scenario file or its overrides are invalid (one located problem).
+
+    ``others`` holds further problems found in the same pass so the CLI can say
+    "(and N more)" without flooding the terminal.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+        value: Any = UNSET,
+        suggestion: str | None = None,
+        others: list[ScenarioError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.column = column
+        self.field = field
+        self.value = value
+        self.suggestion = suggestion
+        self.others: list[ScenarioError] = list(others or [])
+
+    @property
+    def has_value(self) -> bool:
+        """True when an offending value was recorded (it may be ``None``)."""
+        return not isinstance(self.value, _Unset)
+
+    def location(self) -> str:
+        """``file:line:col`` prefix, as much of it as is known."""
+        parts = [self.path or "<scenario>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def describe(self) -> str:
+        """The problem without location: ``got X; message; did you mean 'y'?``."""
+        text = self.message
+        if self.has_value:
+            text = f"got {format_value(self.value)}; {text}"
+        if self.suggestion:
+            text = f"{text}; did you mean '{self.suggestion}'?"
+        return text
+
+    def __str__(self) -> str:
+        head = self.location()
+        if self.field:
+            head = f"{head}: {self.field}"
+        text = f"{head}: {self.describe()}"
+        if self.others:
+            text += f" (and {len(self.others)} more)"
+        return text
+
+    def at(self, **where: Any) -> ScenarioError:
+        """Copy of this error with location attributes (path, line, column, field) filled in."""
+        new = copy.copy(self)
+        for key, val in where.items():
+            if key not in {"path", "line", "column", "field"}:
+                raise TypeError(f"unknown location attribute {key!r}")
+            setattr(new, key, str(val) if key == "path" and val is not None else val)
+        return new
+
+    def all_errors(self) -> list[ScenarioError]:
+        """This error followed by the others, for tools that want the full list."""
+        return [self, *self.others]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__ breaks the default exception pickling (worker processes).
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+class PluginError(ScenarioError):
+    """Raised when a ``type:`` cannot be resolved to a usable class.
+
+    Covers unknown names, modules that fail to import, missing attributes,
+    classes of the wrong base and classes without a pydantic ``Params`` model.
+    """
+
+    def __init__(self, message: str, *, type_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.type_name = type_name
+
+
+class UsageError(SimError):
+    """Raised when a command-line option or a run folder given to a tool is invalid."""
+
+
+class RunError(SimError):
+    """Raised when a sensor/controller thread or a worker process dies during a run."""
+
+    def __init__(self, thread_name: str, error: str, traceback_text: str = "") -> None:
+        super().__init__(thread_name, error, traceback_text)
+        self.thread_name = thread_name
+        self.error = error
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return f"{self.thread_name} died: {self.error}"
+
+
+def _rebuild(cls: type[ScenarioError], message: str, state: dict[str, Any]) -> ScenarioError:
+    """Unpickle helper for ScenarioError and subclasses."""
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err

@@ -1,0 +1,206 @@
+"""Builds a run from a scenario and runs it: threads, queues, clock, timeline, supervision."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sensors.base import RobotInfo
+from sim.channel import Channel
+from sim.clock import Clock, RealClock
+from sim.control import ControllerTask, OverrunPolicy
+from sim.cyclelog import CycleLog
+from sim.physics import Physics, PhysicsTask
+from sim.producers import ProducerTask, SensorRuntime
+from sim.supervisor import Failure, Supervisor
+from sim.world import Bodies, StaticMap
+
+SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
+START_LEAD = 0.1  # s real between starting the threads and simulated time 0
+
+
+@dataclass
+class ThreadInfo:
+    name: str
+    role: str  # physics | producer | controller | timeline
+    serves: list[str] = field(default_factory=list)
+
+
+class Run:
+    """One run of a scenario. ``start`` it, ``wait`` for it, ``stop`` it, then read ``report``."""
+
+    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None) -> None:
+        self.scenario = scenario
+        self.out_dir = Path(out_dir)
+        cfg = scenario.run
+        self.duration = float(cfg.duration)
+        self.clock = clock if clock is not None else RealClock(cfg.time_scale)
+        self.finished = threading.Event()  # set when the run ends for any reason
+        self.end_reason = "running"
+        self.failures: list[Failure] = []
+        self.supervisor = Supervisor(self._on_failure)
+        self.threads: list[ThreadInfo] = []
+        self.timeline_log: list[tuple[float, str]] = []
+        self.wall_seconds = 0.0
+        self.sim_seconds = 0.0
+        self.hung_threads: list[str] = []
+        self._build()
+
+    # ------------------------------------------------------------------ build
+    def _build(self) -> None:
+        sc = self.scenario
+        self.static = StaticMap.from_scenario(sc.world)
+        self.bodies = Bodies.from_robots(sc.robots)
+        starts = np.array([list(r.start) for r in sc.robots], dtype=float)
+        self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
+        self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
+        root = np.random.SeedSequence(sc.run.seed)
+        self.sensors: list[SensorRuntime] = []
+        self.controllers: list[ControllerTask] = []
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
+        for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
+            info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
+                             robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
+            sensor_seqs = seq.spawn(2 * len(robot.sensors) + 1)
+            runtimes = []
+            for j, spec in enumerate(robot.sensors):
+                sensor = spec.cls(spec.name, info, spec.params,
+                                  np.random.default_rng(sensor_seqs[2 * j]), self.static)
+                max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
+                rt = SensorRuntime(
+                    sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,
+                    latency_fixed=spec.latency.fixed, latency_jitter=spec.latency.jitter,
+                    dropout=spec.dropout, max_age=max_age,
+                    channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
+                    timing_rng=np.random.default_rng(sensor_seqs[2 * j + 1]),
+                )
+                runtimes.append(rt)
+            self.sensors.extend(runtimes)
+            c = robot.controller
+            kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
+            controller = c.cls(c.params, info, self.static, kinds,
+                               np.random.default_rng(sensor_seqs[-1]))
+            self.controllers.append(ControllerTask(
+                controller, index, self.clock, runtimes, self.physics.submit,
+                period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
+                end_time=self.duration, overrun=OverrunPolicy(c.overrun),
+                wait_for=tuple(c.wait_for), on_cycle=self.cycle_log.record,
+            ))
+        self.producers = self._group_producers(sc.run.producer_threads)
+
+    def _group_producers(self, mode: str) -> list[ProducerTask]:
+        groups: dict[str, list[SensorRuntime]] = {}
+        for rt in self.sensors:
+            key = rt.sensor.kind if mode == "per_kind" else rt.label
+            groups.setdefault(key, []).append(rt)
+        return [ProducerTask(f"sensor:{key}", members, self.clock, lambda: self.physics.snapshot,
+                             self.duration) for key, members in groups.items()]
+
+    # ------------------------------------------------------------------ run
+    def warm_up(self) -> None:
+        """Run every sensor class and a physics check once before time starts.
+
+        The first call of a compiled ray-cast kernel or numpy routine can take far
+        longer than a period; paying it here keeps it out of the measured run.
+        """
+        snap = self.physics.snapshot
+        for p in self.producers:
+            by_class: dict[type, list] = {}
+            for rt in p.sensors:
+                by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
+            for cls, members in by_class.items():
+                # a copy of each sensor, so warm-up draws no numbers from its random stream
+                cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
+        self.physics.check_collisions(self.physics.pose)
+
+    def start(self) -> None:
+        self.warm_up()
+        self._old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(self.scenario.run.switch_interval)
+        self.clock.start(lead=START_LEAD)
+        self._spawn("physics", "physics", self.physics_task.run, ["all robots"])
+        for p in self.producers:
+            self._spawn(p.name, "producer", p.run, [rt.label for rt in p.sensors])
+        for c in self.controllers:
+            self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
+        self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
+
+    def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
+        self.threads.append(ThreadInfo(name, role, serves))
+        self.supervisor.spawn(name, target)
+
+    def _timeline(self) -> None:
+        """simpy drives the scenario's own events in simulated time, paced by the clock."""
+        env = simpy.Environment()
+        for ev in self.scenario.events:
+            env.process(self._fire(env, ev))
+        env.process(self._end(env))
+        while not self.finished.is_set():
+            t = env.peek()
+            if t == float("inf") or not self.clock.sleep_until(t):
+                return
+            env.step()
+
+    def _end(self, env: simpy.Environment):
+        yield env.timeout(self.duration)
+        self.finish("completed")
+
+    def _fire(self, env: simpy.Environment, ev: Any):
+        yield env.timeout(ev.at)
+        names = [c.robot_name for c in self.controllers]
+        task = self.controllers[names.index(ev.robot)]
+        data = {k: v for k, v in ev.model_dump().items() if k not in ("at", "action", "robot")}
+        task.controller.handle_event(ev.action, data)
+        self.timeline_log.append((env.now, f"{ev.action} {ev.robot}"))
+
+    def _on_failure(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        self.finish(f"failure in {failure.thread}")
+
+    def finish(self, reason: str) -> None:
+        """End the run (idempotent): the first reason given is kept."""
+        if not self.finished.is_set():
+            self.end_reason = reason
+            self.finished.set()
+
+    def wait(self, poll: float = 0.1) -> None:
+        """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
+        try:
+            while not self.finished.wait(poll):
+                pass
+        except KeyboardInterrupt:
+            self.finish("interrupted")
+
+    def stop(self) -> list[str]:
+        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop."""
+        self.finish("stopped")
+        self.sim_seconds = min(self.clock.now(), self.duration)
+        self.wall_seconds = self.clock.real_elapsed()
+        self.clock.request_stop()
+        alive = self.supervisor.join(SHUTDOWN_TIMEOUT)
+        sys.setswitchinterval(self._old_switch)
+        self.cycle_log.close()
+        self.hung_threads = alive
+        return alive
+
+
+def run_folder(root: Path, scenario_name: str, seed: int) -> Path:
+    """A fresh folder for one run: ``root/<name>-<date>-<time>-seed<seed>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{scenario_name}-{stamp}-seed{seed}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path

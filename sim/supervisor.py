@@ -1,0 +1,55 @@
+"""One place that sees every thread's failure: nothing dies silently."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A thread or worker that died, and why."""
+
+    thread: str
+    error: str
+    traceback: str
+
+
+class Supervisor:
+    """Starts named threads, collects their exceptions, and stops the run on the first one."""
+
+    def __init__(self, on_failure: Callable[[Failure], None]) -> None:
+        self.on_failure = on_failure
+        self.failures: list[Failure] = []
+        self.threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        def body() -> None:
+            try:
+                target()
+            except BaseException as exc:
+                self.report(name, exc)
+
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+    def report(self, name: str, exc: BaseException) -> None:
+        failure = Failure(name, f"{type(exc).__name__}: {exc}",
+                          "".join(traceback.format_exception(exc)))
+        with self._lock:
+            self.failures.append(failure)
+        self.on_failure(failure)
+
+    def join(self, timeout: float) -> list[str]:
+        """Join every thread within ``timeout`` s in total; return the names still alive."""
+        import time  # local: the only real-time wait in the runtime is this shutdown bound
+
+        end = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(end - time.monotonic(), 0.0))
+        return [t.name for t in self.threads if t.is_alive()]

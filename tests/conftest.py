@@ -1,0 +1,19 @@
+"""Shared fixtures: the controllable clock, and a headless SDL for view tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from sim.clock import ManualClock  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that only moves when told to, or jumps to the next sleeper's deadline."""
+    return ManualClock()

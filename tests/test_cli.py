@@ -1,0 +1,112 @@
+"""The command line as a user runs it: real subprocesses, real threads, real files.
+
+Assertions are on what the run wrote and how it ended, never on how fast it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "run.py", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def report_dir(stdout: str) -> Path:
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("report folder: "), stdout
+    return Path(last.removeprefix("report folder: "))
+
+
+def test_headless_run_prints_table_and_writes_report(tmp_path: Path) -> None:
+    res = run_cli(str(TINY), "--headless", "--duration", "1", "--time-scale", "4", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "Controllers (times in ms)" in res.stdout and "Sensors (ages in ms)" in res.stdout
+    out = report_dir(res.stdout)
+    report = json.loads((out / "report.json").read_text())
+    assert report["run"]["end_reason"] == "completed"
+    assert report["scenario"]["duration"] == 1.0 and report["scenario"]["time_scale"] == 4.0
+    ctrl = report["controllers"][0]
+    assert ctrl["cycles"] >= 15  # 20 releases in 1 s at 20 Hz; skips only if the host stalls
+    for key in ("misses", "miss_rate", "overruns", "skipped_releases", "safety_stops", "response_time",
+                "release_jitter", "causes"):
+        assert key in ctrl
+    kinds = {s["kind"] for s in report["sensors"]}
+    assert kinds == {"lidar", "odometry", "imu", "bumper"}
+    for s in report["sensors"]:
+        assert s["produced"] > 0 and "age_at_use" in s and "queue" in s and "stale_uses" in s
+    assert report["run"]["threads_not_stopped"] == []
+    assert {t["role"] for t in report["run"]["threads"]} == {"physics", "producer", "controller", "timeline"}
+    rows = (out / "cycles.csv").read_text().splitlines()
+    assert rows[0].startswith("robot,k,release_time") and len(rows) == ctrl["cycles"] + 1
+
+
+def test_overrides_and_seed(tmp_path: Path) -> None:
+    res = run_cli(str(TINY), "--headless", "--duration", "0.5", "--seed", "42", "--time-scale", "5",
+                  "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    report = json.loads((report_dir(res.stdout) / "report.json").read_text())
+    assert report["scenario"]["seed"] == 42 and report["scenario"]["duration"] == 0.5
+
+
+def test_help_explains_every_option() -> None:
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for opt in ("--duration", "--seed", "--time-scale", "--out", "--headless", "--schema", "--screenshot"):
+        assert opt in res.stdout
+
+
+def test_schema_is_json_schema() -> None:
+    res = run_cli("--schema")
+    assert res.returncode == 0
+    schema = json.loads(res.stdout)
+    assert schema["type"] == "object" and "robots" in schema["properties"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["nope.yaml", "--headless"], "nope.yaml"),
+    ([str(TINY), "--headless", "--duration", "-3"], "run.duration"),
+    ([str(TINY), "--window", "big"], "--window"),
+])
+def test_bad_input_exits_2_without_traceback(args: list[str], needle: str) -> None:
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("sig, reason, code", [
+    (signal.SIGINT, "interrupted", 130),
+    (signal.SIGTERM, "terminated", 130),
+])
+def test_signal_stops_every_thread_and_still_writes_report(tmp_path: Path, sig: int, reason: str,
+                                                           code: int) -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "run.py", str(TINY), "--headless", "--duration", "3600",
+                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once every thread has started
+        assert first.startswith("running tiny"), first + proc.stderr.read()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    report = json.loads((report_dir(stdout) / "report.json").read_text())
+    assert report["run"]["end_reason"] == reason
+    assert report["run"]["threads_not_stopped"] == []  # all joined within the 1 s bound
+    assert not list(report_dir(stdout).glob(".*.tmp"))  # atomic writes leave no temp files

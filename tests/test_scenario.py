@@ -1,0 +1,451 @@
+"""Scenario loading: valid files resolve fully; every malformed one is a located ScenarioError.
+
+Loader tests register the stand-in classes of ``plugins_for_tests`` under the
+built-in names, so they keep testing the loader whatever the real sensors'
+parameters become; a few tests at the end exercise the real built-ins.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import registry
+from sim.errors import PluginError, RunError, ScenarioError, SimError
+from sim.scenario import (
+    ControllerSpec,
+    Scenario,
+    SensorSpec,
+    load_scenario,
+    parse_scenario,
+    scenario_json_schema,
+)
+
+TESTS = Path(__file__).resolve().parent
+BAD = TESTS / "scenarios_bad"
+SHIPPED = sorted((TESTS.parent / "scenarios").glob("*.yaml"))
+EXPECT = re.compile(r"^#\s*expect:\s*(?P<text>.*?)\s*@\s*(?P<line>\d+)\s*$")
+
+VALID = """\
+name: demo
+description: two robots in a small warehouse
+world:
+  size: [20.0, 10.0]
+  walls:
+    - [[12.0, 6.0], [12.0, 9.0]]
+  obstacles:
+    - {name: shelf-1, kind: shelf, rect: [5.0, 2.0, 4.0, 1.0]}
+    - {kind: pillar, polygon: [[15.0, 2.0], [16.0, 2.0], [16.0, 3.0]]}
+  places:
+    - {name: pick-A1, kind: pick, position: [6.0, 4.0]}
+physics: {step: 0.01, workers: 0}
+run: {duration: 10.0, seed: 1, clock: virtual}
+robots:
+  - name: r1
+    start: [1.0, 1.0, 0.0]
+    sensors:
+      - type: lidar
+        rate_hz: 1e1
+        beams: 90
+        filter: {window: 5}
+      - type: lidar
+        name: rear
+        max_age: 0.5
+      - type: 'plugins_for_tests:GoodPluginSensor'
+    controller:
+      type: waypoint
+      period: 0.05
+      wait_for: [lidar, rear]
+      waypoints: [[15.0, 5.0]]
+  - name: r2
+    start: [3.0, 8.0, 1.57]
+    radius: 0.25
+    controller: {type: waypoint, deadline: 0.02, cruise_speed: 0.5}
+events:
+  - {at: 2.0, action: set_waypoints, robot: r1, waypoints: [[3.0, 3.0]]}
+  - {at: 5.0, action: stop_robot, robot: r2}
+"""
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built-in names -> test stand-ins, restored afterwards; plugins_for_tests importable."""
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(registry, "_TABLES", {k: dict(v) for k, v in registry._TABLES.items()})
+    registry.register_sensor("lidar", "plugins_for_tests:FakeLidar")
+    for name in ("odometry", "imu", "bumper", "localization"):
+        registry.register_sensor(name, "plugins_for_tests:FakeSimpleSensor")
+    registry.register_controller("waypoint", "plugins_for_tests:FakeWaypoint")
+    registry.register_controller("warehouse", "plugins_for_tests:FakeWaypoint")
+
+
+def write(tmp_path: Path, text: str, name: str = "scn.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(path: Path, overrides: dict[str, Any] | None = None) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides)
+    return info.value
+
+
+# ---------------------------------------------------------------- the bad corpus
+
+
+def corpus() -> list[Path]:
+    return sorted(BAD.glob("*.yaml"))
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(corpus()) >= 40
+
+
+@pytest.mark.usefixtures("fakes")
+@pytest.mark.parametrize("path", corpus(), ids=lambda p: p.stem)
+def test_bad_scenario(path: Path) -> None:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    match = EXPECT.match(first)
+    assert match, f"{path.name}: first line must be '# expect: <text> @ <line>'"
+    err = load_error(path)
+    assert match["text"] in str(err), f"{path.name}: {err}"
+    assert err.line == int(match["line"]), f"{path.name}: {err}"
+    assert err.path == str(path)
+    assert str(err).startswith(f"{path}:{err.line}:")
+    assert "\n" not in str(err)
+
+
+# ---------------------------------------------------------------- valid scenarios
+
+
+@pytest.mark.usefixtures("fakes")
+def test_valid_scenario_resolves_everything(tmp_path: Path) -> None:
+    scn = load_scenario(write(tmp_path, VALID, "small-warehouse.yaml"))
+    assert scn.name == "demo"
+    assert scn.source == tmp_path / "small-warehouse.yaml"
+    r1, r2 = scn.robots
+    lidar, rear, plugin = r1.sensors
+    assert isinstance(lidar, SensorSpec)
+    assert lidar.cls.__name__ == "FakeLidar"
+    assert lidar.name == "lidar"
+    assert lidar.rate_hz == 10.0  # YAML 1.2 style 1e1 is a float, not a string
+    assert lidar.params.beams == 90  # type: ignore[attr-defined]
+    assert lidar.params.filter.window == 5  # type: ignore[attr-defined]
+    assert lidar.max_age == pytest.approx(0.3)  # null -> 3 / rate_hz
+    assert rear.name == "rear"
+    assert rear.max_age == 0.5
+    assert plugin.name == "goodpluginsensor"  # plugins default to the class name lowercased
+    assert isinstance(r1.controller, ControllerSpec)
+    assert r1.controller.deadline == 0.05  # null -> period
+    assert r1.controller.params.waypoints == [(15.0, 5.0)]  # type: ignore[attr-defined]
+    assert r2.controller.deadline == 0.02
+    assert r2.controller.params.cruise_speed == 0.5  # type: ignore[attr-defined]
+    assert r2.sensors == []
+    shelf, pillar = scn.world.obstacles
+    assert shelf.polygon().tolist() == [[5, 2], [9, 2], [9, 3], [5, 3]]
+    assert pillar.name == "obstacle-1"
+    assert pillar.polygon().shape == (3, 2)
+    assert scn.events[0].waypoints == [(3.0, 3.0)]
+    assert scn.run.clock == "virtual"
+    assert scn.run.time_scale == 1.0
+
+
+@pytest.mark.usefixtures("fakes")
+def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    scn = load_scenario(write(tmp_path, VALID.replace("name: demo\n", ""), "aisle-7.yaml"))
+    assert scn.name == "aisle-7"
+
+
+@pytest.mark.usefixtures("fakes")
+def test_dump_and_reload_round_trip(tmp_path: Path) -> None:
+    scn = load_scenario(write(tmp_path, VALID))
+    dumped = scn.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert "cls" not in dumped["robots"][0]["sensors"][0]
+    assert dumped["robots"][0]["sensors"][0]["beams"] == 90  # flat params survive
+    again = load_scenario(write(tmp_path, yaml.safe_dump(dumped, sort_keys=False), "again.yaml"))
+    assert again.model_dump(by_alias=True) == scn.model_dump(by_alias=True)
+
+
+@pytest.mark.usefixtures("fakes")
+def test_overrides_apply_before_validation(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    scn = load_scenario(path, {"run.duration": 20, "run.seed": 3, "run.time_scale": 2.0,
+                               "robots.1.max_speed": 1.5, "physics.step": "0.005"})
+    assert (scn.run.duration, scn.run.seed, scn.run.time_scale) == (20.0, 3, 2.0)
+    assert scn.robots[1].max_speed == 1.5
+    assert scn.physics.step == 0.005
+
+
+@pytest.mark.usefixtures("fakes")
+def test_override_creates_missing_section(tmp_path: Path) -> None:
+    text = VALID.replace("run: {duration: 10.0, seed: 1, clock: virtual}\n", "")
+    scn = load_scenario(write(tmp_path, text), {"run.seed": 7})
+    assert scn.run.seed == 7
+
+
+@pytest.mark.usefixtures("fakes")
+def test_bad_override_value_says_it_came_from_the_override(tmp_path: Path) -> None:
+    err = load_error(write(tmp_path, VALID), {"run.duration": -1})
+    assert err.line is None
+    assert err.field == "run.duration"
+    assert "(value set by an override)" in str(err)
+    assert "must be > 0" in str(err)
+
+
+@pytest.mark.usefixtures("fakes")
+@pytest.mark.parametrize("key", ["robots.9.max_speed", "name.sub", "robots.x.name"])
+def test_override_path_that_cannot_exist(tmp_path: Path, key: str) -> None:
+    err = load_error(write(tmp_path, VALID), {key: 1})
+    assert f"override {key!r}" in str(err)
+
+
+# ---------------------------------------------------------------- error reporting
+
+
+@pytest.mark.usefixtures("fakes")
+def test_error_renders_on_one_line_with_location(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("rate_hz: 1e1", "rate_hz: -5"))
+    err = load_error(path)
+    assert str(err) == (f"{path}:19:18: robots[0].sensors[0].rate_hz: got -5; "
+                        "must be > 0 (range (0, 1000] Hz)")
+    assert (err.line, err.column, err.field, err.value) == (19, 18, "robots[0].sensors[0].rate_hz", -5)
+
+
+@pytest.mark.usefixtures("fakes")
+def test_first_error_in_file_order_and_count_of_the_rest(tmp_path: Path) -> None:
+    text = VALID.replace("seed: 1", "seed: -1").replace("beams: 90", "beams: 0").replace(
+        "radius: 0.25", "radius: 50")
+    err = load_error(write(tmp_path, text))
+    assert err.field == "run.seed"
+    assert str(err).endswith("(and 2 more)")
+    assert [e.field for e in err.all_errors()] == [
+        "run.seed", "robots[0].sensors[0].beams", "robots[1].radius"]
+
+
+@pytest.mark.usefixtures("fakes")
+def test_typo_hides_the_missing_key_it_causes(tmp_path: Path) -> None:
+    err = load_error(write(tmp_path, VALID.replace("robots:", "robts:")))
+    assert err.suggestion == "robots"
+    assert not any("missing required key 'robots'" in str(e) for e in err.all_errors())
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    err = load_error(tmp_path / "nope.yaml")
+    assert "scenario file not found" in str(err)
+    assert err.path == str(tmp_path / "nope.yaml")
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    assert "is a directory" in str(load_error(tmp_path))
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    err = load_error(write(tmp_path, ""))
+    assert "scenario file is empty" in str(err)
+    assert err.line == 1
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in str(load_error(path))
+
+
+def test_recursive_alias_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    assert "recursive YAML alias" in str(load_error(write(tmp_path, "a: &x [*x]\n")))
+
+
+def test_alias_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim import yamlmarks
+
+    monkeypatch.setattr(yamlmarks, "MAX_NODES", 10_000)
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    with pytest.raises(ScenarioError, match="document too large"):
+        parse_scenario("\n".join(lines))
+
+
+@pytest.mark.usefixtures("fakes")
+def test_anchors_and_merge_keys(tmp_path: Path) -> None:
+    text = VALID.replace("""      - type: lidar
+        name: rear
+        max_age: 0.5
+""", """      - &rear {type: lidar, name: rear, max_age: 0.5, beams: 45}
+      - {<<: *rear, name: rear2, beams: 30}
+""")
+    scn = load_scenario(write(tmp_path, text))
+    rear, rear2 = scn.robots[0].sensors[1:3]
+    assert (rear.name, rear.params.beams, rear2.name, rear2.params.beams) == ("rear", 45, "rear2", 30)  # type: ignore[attr-defined]
+    assert rear2.max_age == 0.5
+
+
+def test_duplicate_key_written_twice_is_an_error_even_beside_a_merge() -> None:
+    with pytest.raises(ScenarioError, match=r"^<scenario>:1:23: duplicate key 'x'$"):
+        parse_scenario("a: {x: 1, <<: {y: 2}, x: 3}")
+
+
+def test_parse_scenario_from_text() -> None:
+    with pytest.raises(ScenarioError, match=r"^<inline>:1:1: missing required key 'world'"):
+        parse_scenario("name: x\n", name="inline")
+
+
+def test_error_types_and_pickling() -> None:
+    err = ScenarioError("must be > 0 (Hz)", path="s.yaml", line=3, column=7, field="run.x", value=None,
+                        suggestion="y", others=[ScenarioError("second")])
+    assert str(err) == "s.yaml:3:7: run.x: got null; must be > 0 (Hz); did you mean 'y'? (and 1 more)"
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.value, again.others[0].message) == (str(err), None, "second")
+    plugin = pickle.loads(pickle.dumps(PluginError("bad", type_name="a:B")))
+    assert isinstance(plugin, ScenarioError) and plugin.type_name == "a:B"
+    run = pickle.loads(pickle.dumps(RunError("lidar-producer", "ValueError: boom", "Traceback...")))
+    assert isinstance(run, SimError) and str(run) == "lidar-producer died: ValueError: boom"
+    assert run.traceback_text == "Traceback..."
+    assert str(ScenarioError("scenario file not found")) == "<scenario>: scenario file not found"
+
+
+# ---------------------------------------------------------------- JSON schema
+
+
+def _walk_properties(node: Any, out: list[tuple[str, dict[str, Any]]], where: str = "") -> None:
+    if isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            out.append((f"{where}.{name}", prop))
+        for key, value in node.items():
+            if key != "allOf":  # per-type params of plugin classes: documented by their authors
+                _walk_properties(value, out, f"{where}/{key}")
+    elif isinstance(node, list):
+        for value in node:
+            _walk_properties(value, out, where)
+
+
+@pytest.mark.usefixtures("fakes")
+def test_json_schema_documents_every_field() -> None:
+    schema = scenario_json_schema()
+    props: list[tuple[str, dict[str, Any]]] = []
+    _walk_properties({k: v for k, v in schema.items() if k != "$defs"}, props)
+    for name in ("World", "Obstacle", "Place", "Physics", "Run", "Robot",
+                 "SensorSpec", "ControllerSpec", "Latency", "QueueSpec", "Event"):
+        _walk_properties(schema["$defs"][name], props, name)
+    assert len(props) > 50
+    undocumented = [where for where, prop in props if "description" not in prop and "$ref" not in prop]
+    assert not undocumented
+    defs = schema["$defs"]
+    assert defs["SensorSpec"]["properties"]["rate_hz"]["unit"] == "Hz"
+    assert defs["SensorSpec"]["properties"]["rate_hz"]["exclusiveMinimum"] == 0
+    assert defs["SensorSpec"]["properties"]["max_age"]["anyOf"][0]["maximum"] == 60
+    assert "polygon" in defs["Obstacle"]["properties"]
+    assert "vertices" not in defs["Obstacle"]["properties"]
+    for hidden in ("cls", "params", "source"):
+        assert all(not where.endswith("." + hidden) for where, _ in props)
+    # The built-in stand-ins' params are offered per type for editors.
+    branch = next(b for b in defs["SensorSpec"]["allOf"] if b["if"]["properties"]["type"]["const"] == "lidar")
+    assert "beams" in branch["then"]["properties"]
+
+
+# ---------------------------------------------------------------- property test
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+    st.sampled_from([0, -1, 1, 1e-320, 1e308, -1e308, 2**63, 0.1, "", "1e3", "nan", "lidar"]),
+)
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(SCALARS, max_size=4),
+    st.dictionaries(st.text(max_size=6), SCALARS, max_size=3),
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _paths(value, (*prefix, i))
+    return out
+
+
+def _get(node: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = copy.deepcopy(yaml.safe_load(VALID))
+    for _ in range(draw(st.integers(1, 5))):
+        paths = _paths(data)
+        path = draw(st.sampled_from(paths))
+        op = draw(st.sampled_from(["drop", "replace", "insert", "extreme", "near_miss"]))
+        if not path:
+            if op == "replace":
+                data = {"world": draw(VALUES)}
+            continue
+        parent, key = _get(data, path[:-1]), path[-1]
+        if op == "drop":
+            del parent[key]
+        elif op == "replace":
+            parent[key] = draw(VALUES)
+        elif op == "extreme":
+            parent[key] = draw(st.sampled_from([0, -1, -1e9, 1e9, 1e300, math.inf, -math.inf, math.nan,
+                                                10**30, "", [], {}, None]))
+        elif isinstance(parent, dict):
+            name = str(key) + draw(st.sampled_from(["", "x", "_"])) if op == "near_miss" else draw(st.text())
+            parent[name] = draw(VALUES)
+        else:
+            parent.insert(int(key), draw(VALUES))
+    overrides = draw(st.dictionaries(st.sampled_from(["run.duration", "run.seed", "run.time_scale",
+                                                      "robots.0.max_speed", "world.size.0"]),
+                                     SCALARS, max_size=2))
+    return data, overrides
+
+
+@pytest.mark.usefixtures("fakes")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=mutated())
+def test_mutated_scenarios_load_or_raise_scenario_error(tmp_path: Path,
+                                                       case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    data, overrides = case
+    path = write(tmp_path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "mutant.yaml")
+    try:
+        scn = load_scenario(path, overrides)
+    except ScenarioError as err:
+        text = str(err)
+        assert text.startswith(str(path))
+        assert "\n" not in text.split(": ", 1)[0]
+        assert err.line is None or err.line >= 1
+    else:
+        assert isinstance(scn, Scenario)
+        assert all(s.params is not None for r in scn.robots for s in r.sensors)
+
+
+# ---------------------------------------------------------------- the real built-ins
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path: Path) -> None:
+    scn = load_scenario(path)
+    assert scn.robots and all(r.controller.cls for r in scn.robots)
+
+
+def test_real_lidar_params_get_did_you_mean(tmp_path: Path) -> None:
+    params = registry.resolve_sensor("lidar").Params.model_fields
+    real = max(params, key=len)  # any real parameter name, misspelled by dropping a letter
+    text = VALID.replace("        beams: 90\n        filter: {window: 5}\n", f"        {real[:-1]}: 1\n")
+    text = text.replace("type: 'plugins_for_tests:GoodPluginSensor'", "type: imu")
+    err = load_error(write(tmp_path, text))
+    assert err.suggestion == real
+    assert err.line == 20
