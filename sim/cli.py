@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", default=Path("runs"),
                    help="folder under which the run folder is made (default: runs/)")
     p.add_argument("--headless", action="store_true", help="no window: run, print the report, exit")
+    p.add_argument("--clock", choices=["real", "virtual"],
+                   help="real: wall time x time scale (shows what the host does); virtual: deterministic, "
+                   "as fast as possible headless, paced by --time-scale with the window (overrides run.clock)")
     p.add_argument("--screenshot", type=Path, metavar="FILE",
                    help="with the window: save a PNG of it after --duration, then exit")
     p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
@@ -72,15 +75,18 @@ def _run(args: argparse.Namespace) -> int:
         overrides["run.seed"] = args.seed
     if args.time_scale is not None:
         overrides["run.time_scale"] = args.time_scale
+    if args.clock is not None:
+        overrides["run.clock"] = args.clock
     scenario = load_scenario(args.scenario, overrides)
     window = _window_size(args.window)
 
     from sim.files import write_json
     from sim.report import build_report, print_report
-    from sim.runner import Run, run_folder
+    from sim.runner import Run, make_clock, run_folder
 
     out = run_folder(args.out, scenario.name, scenario.run.seed)
-    run = Run(scenario, out)
+    clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless)
+    run = Run(scenario, out, clock=clock)
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: run.finish(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 # Real sleeps are cut into slices no longer than this so a stop request, a pause
 # or a time-scale change is seen within this many real seconds.
@@ -47,12 +48,29 @@ class Clock(ABC):
         """CPU seconds used by the calling thread (used to tell compute from preemption)."""
         return time.thread_time()
 
+    def measured_cpu(self) -> float:
+        """The calling thread's real CPU seconds, whatever the clock (for ``measured`` models)."""
+        return time.thread_time()
+
     def real_elapsed(self) -> float:
         """Real seconds since the clock was made (for the real-time factor)."""
         return time.perf_counter() - self._made_at
 
     def start(self, lead: float = 0.0) -> None:
         """Called once when the run starts; a real clock restarts its origin here."""
+        return None
+
+    def participant(self, name: str, order: int, target: Callable[[], None]) -> Callable[[], None]:
+        """Wrap a simulation thread's body; a virtual clock schedules such threads one at a time.
+
+        ``order`` breaks ties between threads due at the same instant (lower runs first):
+        physics, then sensors, then controllers, then the timeline.
+        """
+        return target
+
+    def begin(self) -> None:
+        """Every participant thread has been started: let simulated time run."""
+        return None
 
     def request_stop(self) -> None:
         """Wake every sleeper; they return False from then on."""
@@ -200,6 +218,9 @@ class ManualClock(Clock):
         self.advance(now - self._now, cpu=0.0)
 
     def thread_time(self) -> float:
+        return self._cpu
+
+    def measured_cpu(self) -> float:
         return self._cpu
 
     def real_seconds_until(self, deadline_at: float) -> float:

@@ -3,7 +3,8 @@
 Both checks use a broad phase (the map's grid for walls, a spatial hash for
 robot pairs) so the per-step cost grows with the number of nearby things, not
 with the map size or N^2, and both are vectorised numpy (no per-robot Python
-loop holding the GIL). The exact test is the same formula as the brute-force
+loop holding the GIL). Small inputs skip the broad phase: one dense pass is
+fewer numpy calls. The exact test is the same formula as the brute-force
 ``*_plain`` versions, so the results are identical, not merely close.
 
 Contact convention (same as ``sim.geometry.circle_hits_polygon``): a disc
@@ -12,6 +13,8 @@ radii); exactly touching is not a collision.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,11 +28,21 @@ __all__ = [
     "nearest_obstacle_distance",
 ]
 
+# Up to this many disc x segment pairs, the dense check beats the grid lookup.
+_DENSE_MAX = 2048
+# Up to this many discs the all-pairs test is cheaper than the spatial hash.
+_BRUTE_FORCE_MAX = 48
+
 
 def _as_discs(centers: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert to float arrays ((N, 2), (N,))."""
     c = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
-    r = np.broadcast_to(np.asarray(radii, dtype=np.float64), (c.shape[0],))
+    r = np.asarray(radii, dtype=np.float64)
+    if r.ndim == 0:
+        return c, np.full(c.shape[0], float(r))
+    r = r.reshape(-1)
+    if r.shape[0] != c.shape[0]:
+        raise ValueError("need one radius per centre (or a scalar)")
     return c, r
 
 
@@ -54,6 +67,8 @@ def discs_hit_segments(smap: SegmentMap, centers: np.ndarray, radii: np.ndarray)
     hit = np.zeros(c.shape[0], dtype=bool)
     if c.shape[0] == 0 or smap.n_segments == 0:
         return hit
+    if c.shape[0] * smap.n_segments <= _DENSE_MAX:
+        return discs_hit_segments_plain(smap, c, r)  # small: one dense pass is fewer numpy calls
     reach = np.abs(r)[:, None]
     owner, sid = smap.candidates_in_boxes(c - reach, c + reach)
     d2 = point_segment_distance_sq(c[owner, 0], c[owner, 1], smap.segments[sid])
@@ -62,28 +77,40 @@ def discs_hit_segments(smap: SegmentMap, centers: np.ndarray, radii: np.ndarray)
 
 
 def _pairs_exact(
-    c: np.ndarray, r: np.ndarray, i: np.ndarray, j: np.ndarray
+    c: np.ndarray, r: np.ndarray, i: np.ndarray, j: np.ndarray, presorted: bool = False
 ) -> list[tuple[int, int]]:
-    """Keep candidate pairs whose discs overlap; sorted list of (min, max)."""
+    """Keep candidate pairs whose discs overlap; sorted list of (min, max).
+
+    ``presorted``: the candidates already are (i < j) in lexicographic order.
+    """
     dx = c[i, 0] - c[j, 0]
     dy = c[i, 1] - c[j, 1]
     s = r[i] + r[j]
     keep = dx * dx + dy * dy < s * s
+    if presorted:
+        return list(zip(i[keep].tolist(), j[keep].tolist(), strict=True))
     a = np.minimum(i[keep], j[keep])
     b = np.maximum(i[keep], j[keep])
     order = np.lexsort((b, a))
     return list(zip(a[order].tolist(), b[order].tolist(), strict=True))
 
 
+@lru_cache(maxsize=64)
+def _all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, 1)`` cached: the fleet size rarely changes between steps."""
+    i, j = np.triu_indices(n, k=1)
+    i, j = i.astype(np.int64), j.astype(np.int64)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
+
+
 def disc_pairs_overlapping_plain(centers: np.ndarray, radii: np.ndarray) -> list[tuple[int, int]]:
     """Brute force O(N^2) pairs test; the reference for tests."""
     c, r = _as_discs(centers, radii)
-    i, j = np.triu_indices(c.shape[0], k=1)
-    return _pairs_exact(c, r, i.astype(np.int64), j.astype(np.int64))
+    i, j = _all_pairs(c.shape[0])
+    return _pairs_exact(c, r, i, j, presorted=True)
 
 
-# Up to this many discs the all-pairs test is cheaper than the spatial hash.
-_BRUTE_FORCE_MAX = 48
 # Neighbour offsets (dx, dy) visiting each unordered pair of adjacent cells once.
 _HALF_NEIGHBOURS = ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1))
 

@@ -12,10 +12,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+import numpy as np
 
 from controllers.base import Controller, Inputs
 from sensors.base import Reading
 from sim.clock import Clock
+from sim.exectime import NoModel
 from sim.physics import Command
 from sim.producers import SensorRuntime
 from sim.stats import Histogram
@@ -84,15 +88,19 @@ class ControllerStats:
 
 
 def attribute_cause(release_delay: float, input_wait: float, compute_wall: float,
-                    compute_cpu: float, usual_cpu: float) -> Cause:
-    """Blame the phase with the largest excess over what a clean cycle would spend there."""
-    excess = {
+                    compute_cpu: float) -> Cause:
+    """Blame the phase that took the largest share of the late cycle's response time.
+
+    Response time = release delay + input wait + compute wall time, and compute wall
+    time = CPU time + time the thread was runnable but not running (interference).
+    """
+    share = {
         Cause.LATE_RELEASE: release_delay,
         Cause.INPUT_WAIT: input_wait,
-        Cause.LONG_COMPUTE: compute_cpu - usual_cpu,
+        Cause.LONG_COMPUTE: compute_cpu,
         Cause.INTERFERENCE: compute_wall - compute_cpu,
     }
-    return max(excess, key=lambda c: excess[c])
+    return max(share, key=lambda c: share[c])
 
 
 class ControllerTask:
@@ -102,7 +110,8 @@ class ControllerTask:
                  inputs: list[SensorRuntime], submit: Callable[[int, Command], None],
                  period: float, deadline: float, end_time: float,
                  overrun: OverrunPolicy = OverrunPolicy.SKIP, wait_for: tuple[str, ...] = (),
-                 on_cycle: Callable[[Cycle], None] | None = None) -> None:
+                 on_cycle: Callable[[Cycle], None] | None = None, phase: float = 0.0,
+                 execution: Any = None, rng: np.random.Generator | None = None) -> None:
         self.controller = controller
         self.robot_index = robot_index
         self.robot_name = controller.robot.name
@@ -115,6 +124,9 @@ class ControllerTask:
         self.overrun_policy = OverrunPolicy(overrun)
         self.wait_for = wait_for
         self.on_cycle = on_cycle
+        self.phase = phase
+        self.execution = execution if execution is not None else NoModel()
+        self.rng = rng if rng is not None else np.random.default_rng(0)
         self.stats = ControllerStats()
         self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
         self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
@@ -124,7 +136,7 @@ class ControllerTask:
         clock = self.clock
         k = 0
         while True:
-            release = k * self.period
+            release = self.phase + k * self.period
             if release >= self.end_time:
                 return
             if not clock.sleep_until(release):
@@ -133,10 +145,10 @@ class ControllerTask:
             if cycle is None:
                 return
             k += 1
-            next_release = k * self.period
+            next_release = self.phase + k * self.period
             if cycle.finish_time > next_release and self.overrun_policy is OverrunPolicy.SKIP:
                 # first release strictly after the finish; the ones in between are skipped
-                k_next = math.floor(cycle.finish_time / self.period) + 1
+                k_next = math.floor((cycle.finish_time - self.phase) / self.period) + 1
                 self.stats.skipped_releases += k_next - k
                 k = k_next
 
@@ -174,12 +186,14 @@ class ControllerTask:
             if age > rt.max_age:
                 rt.stats.stale_uses += 1
                 stale = True
+        measured0 = clock.measured_cpu()
         if stale:
             v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
         else:
             v, w = self.controller.compute(Inputs(inputs_time, dict(self._latest), fresh))
-        # Modelled compute time (fault injection, execution-time models) counts as compute.
-        extra = self.extra_compute(inputs_time)
+        # Modelled compute time (execution-time model, injected stalls) counts as compute.
+        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0)
+        extra += self.extra_compute(inputs_time)
         if extra > 0 and not clock.sleep_until(clock.now() + extra):
             return None
         finish = clock.now()
@@ -193,9 +207,7 @@ class ControllerTask:
         st = self.stats
         cause = None
         if miss:
-            usual = st.compute_cpu.quantile(0.5) if st.compute_cpu.count else 0.0
-            cause = attribute_cause(start - release, inputs_time - start,
-                                    finish - inputs_time, compute_cpu, usual)
+            cause = attribute_cause(start - release, inputs_time - start, finish - inputs_time, compute_cpu)
             st.misses += 1
             st.lateness.add(finish - deadline_at)
             st.causes[cause.value] = st.causes.get(cause.value, 0) + 1

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from sim.control import Cycle
+from sim.listeners import RunListener
 
 COLUMNS = [
     "robot", "k", "release_time", "start_time", "inputs_time", "finish_time",
@@ -28,7 +29,7 @@ def _row(c: Cycle) -> list[object]:
             int(c.safety_stop), c.cause.value if c.cause else "", ages]
 
 
-class CycleLog:
+class CycleLog(RunListener):
     """Streams cycles to a CSV file from a writer thread."""
 
     def __init__(self, path: Path) -> None:
@@ -41,7 +42,7 @@ class CycleLog:
         self._thread = threading.Thread(target=self._drain, name="cycle-log", daemon=True)
         self._thread.start()
 
-    def record(self, cycle: Cycle) -> None:
+    def on_cycle(self, cycle: Cycle) -> None:
         self._queue.put(cycle)
 
     def _drain(self) -> None:
@@ -58,7 +59,7 @@ class CycleLog:
                 self._file.flush()
                 return
 
-    def close(self) -> None:
+    def close(self, run: object = None) -> None:
         """Write what is queued and close the file."""
         self._queue.put(None)
         self._thread.join(5.0)

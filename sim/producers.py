@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,11 @@ class SensorRuntime:
     seq: int = 0
     failed: str | None = None
     last: Reading | None = None  # newest published reading (read by the view; swapped, never mutated)
+    # Fault injection (set from the scenario timeline, read on each sample):
+    extra_latency: float = 0.0  # s added to every reading's latency
+    forced_dropout: float = 0.0  # probability of losing a sample, on top of ``dropout``
+    frozen: bool = False  # repeat the last payload instead of sampling
+    payload_filter: Callable[[Any, np.random.Generator], Any] | None = None  # e.g. a noise burst
 
     @property
     def period(self) -> float:
@@ -72,13 +78,15 @@ class ProducerTask:
 
     def __init__(self, name: str, sensors: list[SensorRuntime], clock: Clock,
                  snapshot: Callable[[], WorldSnapshot], end_time: float,
-                 on_event: Callable[[str, SensorRuntime, float], None] | None = None) -> None:
+                 on_sample: Callable[[SensorRuntime, float], None] | None = None,
+                 on_publish: Callable[[SensorRuntime, Reading], None] | None = None) -> None:
         self.name = name
         self.sensors = sensors
         self.clock = clock
         self.snapshot = snapshot
         self.end_time = end_time
-        self.on_event = on_event  # ("sample"|"publish", runtime, time) for traces
+        self.on_sample = on_sample
+        self.on_publish = on_publish
         self._heap: list[tuple[float, int, int, int, Reading | None]] = []
         self._order = itertools.count()
         self.cpu_time = 0.0
@@ -128,8 +136,8 @@ class ProducerTask:
         st.produced += 1
         st.rate.tick(now)
         st.sample_lateness.add(max(now - scheduled, 0.0))
-        if self.on_event is not None:
-            self.on_event("sample", rt, now)
+        if self.on_sample is not None:
+            self.on_sample(rt, now)
         # Next slot on the absolute grid; slots already passed are skipped and counted.
         k_next = math.floor(scheduled * rt.rate_hz + 0.5) + 1
         next_t = k_next * rt.period
@@ -139,10 +147,17 @@ class ProducerTask:
             next_t += behind * rt.period
         self._push(next_t, _SAMPLE, i)
         rng = rt.timing_rng
-        if rt.dropout > 0 and rng.random() < rt.dropout:
+        if rt.frozen and rt.last is not None:
+            payload = rt.last.data
+        elif rt.payload_filter is not None:
+            payload = rt.payload_filter(payload, rng)
+        dropout = rt.dropout + rt.forced_dropout
+        if dropout > 0 and rng.random() < dropout:
             st.dropouts += 1
             return
-        latency = rt.latency_fixed + (rng.random() * rt.latency_jitter if rt.latency_jitter else 0.0)
+        latency = rt.latency_fixed + rt.extra_latency
+        if rt.latency_jitter:
+            latency += rng.random() * rt.latency_jitter
         # The sample time is the instant the sensor sampled; the world it saw is the latest
         # physics step (at most one physics step older: choose physics.step <= sensor period).
         reading = Reading(rt.robot_name, rt.sensor.name, rt.seq, now, now + latency, payload)
@@ -161,5 +176,5 @@ class ProducerTask:
         rt.channel.put(reading, block_until=block_until)
         rt.stats.published += 1
         rt.last = reading
-        if self.on_event is not None:
-            self.on_event("publish", rt, now)
+        if self.on_publish is not None:
+            self.on_publish(rt, reading)

@@ -160,11 +160,19 @@ class SegmentMap:
         nx = max(1, math.ceil((xmax - xmin) / cell_size))
         ny = max(1, math.ceil((ymax - ymin) / cell_size))
         self.shape = (nx, ny)
+        self._grid_lo = np.array([xmin, ymin])
+        self._grid_hi = np.array([xmax, ymax])
+        self._max_cell = np.array([nx - 1, ny - 1], dtype=np.int64)
         scale = max(1.0, abs(xmin), abs(xmax), abs(ymin), abs(ymax))
         self.eps = _REG_EPS_REL * scale
         self.cell_start, self.cell_items = self._build_grid()
         a = self.segments[:, 0:2]
         e = self.segments[:, 2:4] - a
+        # Flat per-segment columns for the numpy culling (1-D gathers are cheap).
+        self._ax, self._ay = a[:, 0].copy(), a[:, 1].copy()
+        self._ex, self._ey = e[:, 0].copy(), e[:, 1].copy()
+        len2 = self._ex * self._ex + self._ey * self._ey
+        self._inv_len2 = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0.0)
         # |d x e| at or below this is "parallel" (|d| = 1): sin(angle) <= _PARALLEL_EPS.
         self.parallel_tol = _PARALLEL_EPS * np.hypot(e[:, 0], e[:, 1])
         # Per-cell copies of [ax, ay, ex, ey, parallel_tol] so the compiled
@@ -243,22 +251,19 @@ class SegmentMap:
         empty = np.zeros(0, dtype=np.int64)
         if n_boxes == 0 or n_seg == 0:
             return empty, empty
-        xmin, ymin, xmax, ymax = self.bounds
         eps = self.eps
-        inside = (
-            (hi[:, 0] >= xmin - eps)
-            & (lo[:, 0] <= xmax + eps)
-            & (hi[:, 1] >= ymin - eps)
-            & (lo[:, 1] <= ymax + eps)
-        )
+        # Boxes wholly off the grid (or NaN) have no candidates.
+        inside = ((hi >= self._grid_lo - eps) & (lo <= self._grid_hi + eps)).all(axis=1)
         boxes = np.flatnonzero(inside)
         if boxes.size == 0:
             return empty, empty
         nx = self.shape[0]
-        ix0 = self._cell_index(lo[boxes, 0] - eps, 0)
-        ix1 = self._cell_index(hi[boxes, 0] + eps, 0)
-        iy0 = self._cell_index(lo[boxes, 1] - eps, 1)
-        iy1 = self._cell_index(hi[boxes, 1] + eps, 1)
+        # One pass for both corners and both axes: rows [lo..., hi...], columns (ix, iy).
+        corners = np.concatenate([lo[boxes] - eps, hi[boxes] + eps])
+        cells = np.floor((corners - self._grid_lo) / self.cell_size).astype(np.int64)
+        cells = np.minimum(np.maximum(cells, 0), self._max_cell)
+        ix0, iy0 = cells[: boxes.size, 0], cells[: boxes.size, 1]
+        ix1, iy1 = cells[boxes.size :, 0], cells[boxes.size :, 1]
         n_cells = nx * self.shape[1]
         covered = ((ix1 - ix0 + 1) * (iy1 - iy0 + 1)).sum()
         if covered * self.cell_items.size >= n_cells * n_seg * boxes.size:
@@ -273,8 +278,9 @@ class SegmentMap:
         first = self.cell_start[base + ix0[row_owner]]
         last = self.cell_start[base + ix1[row_owner] + 1]
         run_owner, item = _ranges(first, last - first)
-        key = boxes[row_owner[run_owner]] * n_seg + self.cell_items[item]
-        key = np.unique(key)
+        key = np.sort(boxes[row_owner[run_owner]] * n_seg + self.cell_items[item])
+        if key.size:
+            key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # np.unique, minus its overhead
         return key // n_seg, key % n_seg
 
 
@@ -408,20 +414,32 @@ def _beam_runs(
 def _near_segments(
     smap: SegmentMap, o: np.ndarray, reach: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(robot, segment, distance) for segments within ``reach`` of each origin.
+    """(robot, segment, approximate distance) for segments within ``reach`` of each origin.
 
     Few robots x few segments: one dense broadcast is the fewest numpy calls.
-    Otherwise the grid narrows the candidates before the exact distance test.
+    Otherwise the grid narrows the candidates before the distance test. The
+    distance only culls (with margins), so a cheaper formula than
+    :func:`point_segment_distance_sq` is fine here.
     """
-    n_seg = smap.n_segments
-    if o.shape[0] * n_seg <= _DENSE_CANDIDATES_MAX:
-        d2 = point_segment_distance_sq(o[:, 0:1], o[:, 1:2], smap.segments[None, :, :])
+    if o.shape[0] * smap.n_segments <= _DENSE_CANDIDATES_MAX:
+        rob = sid = None
+        px, py = o[:, 0:1], o[:, 1:2]
+        ax, ay, ex, ey, inv = smap._ax, smap._ay, smap._ex, smap._ey, smap._inv_len2
+    else:
+        rob, sid = smap.candidates_in_boxes(o - reach, o + reach)
+        px, py = o[rob, 0], o[rob, 1]
+        ax, ay, ex, ey, inv = smap._ax[sid], smap._ay[sid], smap._ex[sid], smap._ey[sid], smap._inv_len2[sid]
+    rx = px - ax
+    ry = py - ay
+    t = np.minimum(np.maximum((rx * ex + ry * ey) * inv, 0.0), 1.0)
+    cx = rx - t * ex
+    cy = ry - t * ey
+    d2 = cx * cx + cy * cy
+    if rob is None or sid is None:
         rob, sid = np.nonzero(d2 <= reach * reach)
         return rob, sid, np.sqrt(d2[rob, sid])
-    rob, sid = smap.candidates_in_boxes(o - reach, o + reach)
-    dist = np.sqrt(point_segment_distance_sq(o[rob, 0], o[rob, 1], smap.segments[sid]))
-    keep = dist <= reach
-    return rob[keep], sid[keep], dist[keep]
+    keep = d2 <= reach * reach
+    return rob[keep], sid[keep], np.sqrt(d2[keep])
 
 
 def _cast_culled(
@@ -466,11 +484,10 @@ def _cast_culled(
         )
         keep = far >= rmin - _DIST_MARGIN
         rob_s, sid, dist = rob_s[keep], sid[keep], dist[keep]
-    ax, ay = seg[sid, 0], seg[sid, 1]
-    wx = ax - o[rob_s, 0]
-    wy = ay - o[rob_s, 1]
-    ex = seg[sid, 2] - ax
-    ey = seg[sid, 3] - ay
+    wx = smap._ax[sid] - o[rob_s, 0]
+    wy = smap._ay[sid] - o[rob_s, 1]
+    ex = smap._ex[sid]
+    ey = smap._ey[sid]
     # Per (robot, segment) constants of the hit formula, gathered per pair below.
     seg_w = np.stack([wx, wy, wx * ey - wy * ex, ex, ey, smap.parallel_tol[sid]], axis=1)
     th_a = np.arctan2(wy, wx)
@@ -606,8 +623,7 @@ if _numba is not None:
 
     @_numba.njit(cache=True, nogil=True)
     def _numba_kernel(
-        ox: np.ndarray,
-        oy: np.ndarray,
+        o: np.ndarray,
         dxs: np.ndarray,
         dys: np.ndarray,
         rmin: float,
@@ -620,8 +636,7 @@ if _numba is not None:
         eps: float,
         cell_start: np.ndarray,
         cell_data: np.ndarray,
-        ccx: np.ndarray,
-        ccy: np.ndarray,
+        cc: np.ndarray,
         crr: np.ndarray,
         self_index: np.ndarray,
         out: np.ndarray,
@@ -633,21 +648,21 @@ if _numba is not None:
         Segment/circle formulas are the same as the numpy ones, op for op.
         """
         m_count, k_count = dxs.shape
-        n_c = ccx.shape[0]
+        n_c = cc.shape[0]
         cand = np.empty(n_c, np.int64)
         inf = np.inf
         gx1 = gx0 + nx * cs
         gy1 = gy0 + ny * cs
         t_start = max(rmin - _DDA_TOL, 0.0)
         for m in range(m_count):
-            px = ox[m]
-            py = oy[m]
+            px = o[m, 0]
+            py = o[m, 1]
             nc = 0
             for j in range(n_c):
                 if j == self_index[m]:
                     continue
-                fx = px - ccx[j]
-                fy = py - ccy[j]
+                fx = px - cc[j, 0]
+                fy = py - cc[j, 1]
                 dc = math.sqrt(fx * fx + fy * fy)
                 if dc - crr[j] > rmax + _DIST_MARGIN or dc + crr[j] < rmin - _DIST_MARGIN:
                     continue
@@ -659,8 +674,8 @@ if _numba is not None:
                 best = inf
                 for q in range(nc):
                     j = cand[q]
-                    fx = px - ccx[j]
-                    fy = py - ccy[j]
+                    fx = px - cc[j, 0]
+                    fy = py - cc[j, 1]
                     b = fx * dx + fy * dy
                     c = fx * fx + fy * fy - crr[j] * crr[j]
                     disc = b * b - c
@@ -774,22 +789,21 @@ def _cast_numba(
     """
     m_count, k_count = dxs.shape
     out = np.empty((m_count, k_count))
-    if circ is None:
-        cc = np.zeros((0, 2))
-        cr = np.zeros(0)
-    else:
-        cc, cr = circ
-
-    def arr(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-        return np.require(a, dtype=dtype, requirements=["C", "W"])
-
+    cc, cr = (np.zeros((0, 2)), np.zeros(0)) if circ is None else circ
     _numba_kernel(
-        arr(o[:, 0]), arr(o[:, 1]), arr(dxs), arr(dys), rmin, rmax,
+        _plain_array(o), _plain_array(dxs), _plain_array(dys), rmin, rmax,
         float(smap.origin[0]), float(smap.origin[1]), smap.cell_size, int(smap.shape[0]), int(smap.shape[1]),
         smap.eps, smap.cell_start, smap.cell_data,
-        arr(cc[:, 0]), arr(cc[:, 1]), arr(cr), arr(self_index, np.int64), out,
+        _plain_array(cc), _plain_array(cr), _plain_array(self_index, np.int64), out,
     )
     return out
+
+
+def _plain_array(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """``a`` as a C-contiguous, writeable array of ``dtype`` (copied only if needed)."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C")
 
 
 def cast_scans(

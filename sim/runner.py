@@ -19,13 +19,27 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.physics import Physics, PhysicsTask
+from sim.listeners import RunListener, fan_out
+from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
+from sim.errors import PluginError
 from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
+# Who goes first when several threads are due at one instant (virtual time): the world
+# moves, then sensors sample it, then controllers use the readings, then scenario events.
+_ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3}
+
+
+def make_clock(kind: str, time_scale: float, paced: bool) -> Clock:
+    """``real``: wall time x time_scale. ``virtual``: as fast as possible, or paced for a viewer."""
+    if kind == "virtual":
+        from sim.virtual import VirtualClock
+
+        return VirtualClock(pace=time_scale if paced else None)
+    return RealClock(time_scale)
 
 
 @dataclass
@@ -38,20 +52,24 @@ class ThreadInfo:
 class Run:
     """One run of a scenario. ``start`` it, ``wait`` for it, ``stop`` it, then read ``report``."""
 
-    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None) -> None:
+    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None,
+                 listeners: list[RunListener] | None = None) -> None:
         self.scenario = scenario
         self.out_dir = Path(out_dir)
         cfg = scenario.run
         self.duration = float(cfg.duration)
-        self.clock = clock if clock is not None else RealClock(cfg.time_scale)
+        self.clock = clock if clock is not None else make_clock(cfg.clock, cfg.time_scale, paced=False)
         self.finished = threading.Event()  # set when the run ends for any reason
         self.end_reason = "running"
         self.failures: list[Failure] = []
         self.supervisor = Supervisor(self._on_failure)
         self.threads: list[ThreadInfo] = []
         self.timeline_log: list[tuple[float, str]] = []
+        self._extra_listeners = list(listeners or [])
         self.wall_seconds = 0.0
         self.sim_seconds = 0.0
+        # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
+        self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
         self._build()
 
@@ -68,14 +86,15 @@ class Run:
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
+        self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
         for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
-            sensor_seqs = seq.spawn(2 * len(robot.sensors) + 1)
+            sensor_seqs = seq.spawn(2 * len(robot.sensors) + 2)
             runtimes = []
             for j, spec in enumerate(robot.sensors):
-                sensor = spec.cls(spec.name, info, spec.params,
-                                  np.random.default_rng(sensor_seqs[2 * j]), self.static)
+                sensor = _construct("sensor", spec.type, robot.name, spec.cls, spec.name, info, spec.params,
+                                    np.random.default_rng(sensor_seqs[2 * j]), self.static)
                 max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
                 rt = SensorRuntime(
                     sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,
@@ -88,15 +107,22 @@ class Run:
             self.sensors.extend(runtimes)
             c = robot.controller
             kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
-            controller = c.cls(c.params, info, self.static, kinds,
-                               np.random.default_rng(sensor_seqs[-1]))
+            controller = _construct("controller", c.type, robot.name, c.cls, c.params, info, self.static, kinds,
+                                    np.random.default_rng(sensor_seqs[-1]))
             self.controllers.append(ControllerTask(
                 controller, index, self.clock, runtimes, self.physics.submit,
                 period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
                 end_time=self.duration, overrun=OverrunPolicy(c.overrun),
-                wait_for=tuple(c.wait_for), on_cycle=self.cycle_log.record,
+                wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
+                rng=np.random.default_rng(sensor_seqs[-2]),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
+        self.orders: Any = None  # the order dispatcher (sim.orders) when the scenario has orders
+        if getattr(sc, "orders", None) is not None:
+            from sim.orders import Dispatcher
+
+            self.orders = Dispatcher.for_run(self)
+            self.timeline_hooks.append(self.orders.attach)
 
     def _group_producers(self, mode: str) -> list[ProducerTask]:
         groups: dict[str, list[SensorRuntime]] = {}
@@ -105,6 +131,24 @@ class Run:
             groups.setdefault(key, []).append(rt)
         return [ProducerTask(f"sensor:{key}", members, self.clock, lambda: self.physics.snapshot,
                              self.duration) for key, members in groups.items()]
+
+    def add_listener(self, listener: RunListener) -> None:
+        """Observe the run (call before ``start``)."""
+        self.listeners.append(listener)
+
+    def _connect_listeners(self) -> None:
+        on_sample, on_publish = fan_out(self.listeners, "on_sample"), fan_out(self.listeners, "on_publish")
+        for p in self.producers:
+            p.on_sample, p.on_publish = on_sample, on_publish
+        on_cycle = fan_out(self.listeners, "on_cycle")
+        on_command = fan_out(self.listeners, "on_command")
+        for c in self.controllers:
+            c.on_cycle = on_cycle
+            if on_command is not None:
+                c.submit = _tee(self.physics.submit, on_command)
+        self.physics_task.on_step = fan_out(self.listeners, "on_step")
+        for x in self.listeners:
+            x.on_start(self)
 
     # ------------------------------------------------------------------ run
     def warm_up(self) -> None:
@@ -124,6 +168,7 @@ class Run:
         self.physics.check_collisions(self.physics.pose)
 
     def start(self) -> None:
+        self._connect_listeners()
         self.warm_up()
         self._old_switch = sys.getswitchinterval()
         sys.setswitchinterval(self.scenario.run.switch_interval)
@@ -134,14 +179,17 @@ class Run:
         for c in self.controllers:
             self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
         self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
+        self.clock.begin()
 
     def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
         self.threads.append(ThreadInfo(name, role, serves))
-        self.supervisor.spawn(name, target)
+        self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target))
 
     def _timeline(self) -> None:
         """simpy drives the scenario's own events in simulated time, paced by the clock."""
         env = simpy.Environment()
+        for hook in self.timeline_hooks:
+            hook(env, self)
         for ev in self.scenario.events:
             env.process(self._fire(env, ev))
         env.process(self._end(env))
@@ -189,9 +237,31 @@ class Run:
         self.clock.request_stop()
         alive = self.supervisor.join(SHUTDOWN_TIMEOUT)
         sys.setswitchinterval(self._old_switch)
-        self.cycle_log.close()
+        for x in self.listeners:
+            try:
+                x.close(self)
+            except Exception as exc:
+                self.supervisor.report(f"listener:{type(x).__name__}", exc)
         self.hung_threads = alive
         return alive
+
+
+def _construct(what: str, type_name: str, robot: str, cls: type, *args: Any) -> Any:
+    """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it."""
+    try:
+        return cls(*args)
+    except Exception as exc:  # a plugin may raise anything
+        raise PluginError(f"{what} type {type_name!r} on robot {robot!r} failed in __init__: "
+                          f"{type(exc).__name__}: {exc}", type_name=type_name) from exc
+
+
+def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]
+         ) -> Callable[[int, Command], None]:
+    def both(index: int, command: Command) -> None:
+        submit(index, command)
+        observe(index, command)
+
+    return both
 
 
 def run_folder(root: Path, scenario_name: str, seed: int) -> Path:

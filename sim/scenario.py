@@ -17,8 +17,10 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from sim.exectime import ExecutionModel, NoModel
 from sim.errors import PluginError, ScenarioError
 from sim.geometry import circle_hits_polygon, point_segment_distance, rect_polygon
+from sim.orders import OrdersSpec
 from sim.registry import controller_names, resolve_controller, resolve_entries, resolve_sensor, sensor_names
 from sim.yamlmarks import (
     MarkedDoc,
@@ -208,6 +210,12 @@ class ControllerSpec(PluginSpec):
         None, "Time allowed per cycle, in (0, 10]; null = period.", "s")
     overrun: Literal["skip", "catch_up"] = _f(
         "skip", "After an overrun: skip missed cycles, or run them back to back.")
+    execution: ExecutionModel = _f(
+        NoModel(), "Execution-time model of compute: none | fixed | normal | lognormal | measured "
+        "(see docs/virtual-time.md). In virtual time this is the only compute time there is.")
+    phase: Annotated[float, Field(ge=0, le=10), NoBool] = _f(
+        0.0, "Offset of the first release: r_k = phase + k * period, in [0, 10]. Staggering "
+        "robots' phases spreads their wake-ups (they share one GIL).", "s")
     wait_for: list[str] = _f([], "Sensor names on this robot whose fresh data the controller "
                              "waits for, up to the deadline.")
 
@@ -257,6 +265,8 @@ class Scenario(_Model):
     robots: Annotated[list[Robot], Field(min_length=1, max_length=1000)] = _f(
         ..., "1 to 1000 robots with unique names.")
     events: list[Event] = _f([], "Timeline of scenario events.")
+    orders: OrdersSpec | None = _f(None, "Warehouse orders (sim/orders.py): arrivals, pick/pack times; "
+                                   "null = no orders.")
 
     @property
     def source(self) -> Path | None:
@@ -418,6 +428,9 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
     for k, event in enumerate(scn.events):
         if event.robot not in robots:
             err(("events", k, "robot"), f"event names unknown robot {event.robot!r}", suggest(event.robot, robots))
+    if scn.orders is not None:
+        kinds = {p.name: p.kind for p in scn.world.places}
+        errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
     return errs + _check_starts(scn, polys, doc)
 
 

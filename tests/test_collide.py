@@ -19,6 +19,15 @@ from sim.geometry import bounds_segments, point_segment_distance
 from sim.raycast import SegmentMap
 
 
+@pytest.fixture(params=["dense", "grid"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test both through the dense small-problem path and the grid path."""
+    if request.param == "grid":
+        monkeypatch.setattr(collide, "_DENSE_MAX", 0)
+    return request.param
+
+
+@pytest.mark.usefixtures("path")
 def test_disc_vs_wall_analytic() -> None:
     smap = SegmentMap(np.array([[0.0, -1.0, 0.0, 1.0]]))
     centers = np.array([[0.5, 0.0], [0.5, 0.0], [0.0, 1.5], [0.0, 1.5], [-0.3, 0.9]])
@@ -29,6 +38,7 @@ def test_disc_vs_wall_analytic() -> None:
     assert discs_hit_segments_plain(smap, centers, radii).tolist() == expect
 
 
+@pytest.mark.usefixtures("path")
 def test_disc_touching_is_not_a_collision() -> None:
     smap = SegmentMap(bounds_segments(4.0, 3.0))
     centers = np.array([[0.25, 1.5], [2.0, 1.5], [3.75, 2.75]])
@@ -37,6 +47,7 @@ def test_disc_touching_is_not_a_collision() -> None:
     assert discs_hit_segments(smap, centers, radii + 1e-12).tolist() == [True, False, True]
 
 
+@pytest.mark.usefixtures("path")
 def test_disc_outside_the_map_and_empty_inputs() -> None:
     smap = SegmentMap(bounds_segments(4.0, 3.0))
     assert discs_hit_segments(smap, np.array([[50.0, 50.0], [-0.1, 1.0]]), 0.2).tolist() == [False, True]
@@ -55,8 +66,11 @@ def random_segments(rng: np.random.Generator, n: int, size: float) -> np.ndarray
     return segs
 
 
+@pytest.mark.parametrize("dense_max", [collide._DENSE_MAX, 0])
 @pytest.mark.parametrize("seed", range(30))
-def test_discs_hit_segments_matches_brute_force(seed: int) -> None:
+def test_discs_hit_segments_matches_brute_force(seed: int, dense_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grid path (forced even when small) equals brute force exactly."""
+    monkeypatch.setattr(collide, "_DENSE_MAX", dense_max)
     rng = np.random.default_rng(seed)
     size = rng.uniform(5.0, 60.0)
     segs = random_segments(rng, int(rng.integers(1, 300)), size)

@@ -225,6 +225,24 @@ def test_numba_kernel_releases_the_gil() -> None:
     assert raycast._numba_kernel.targetoptions.get("nogil") is True
 
 
+def test_numba_single_specialisation_for_readonly_and_strided_inputs() -> None:
+    """Snapshot arrays are often read-only views; each new numba type signature
+    would be a ~2 s compile stall inside a sensor thread."""
+    if "numba" not in available_methods():
+        pytest.skip("numba not installed")
+    raycast.warm_up()
+    before = len(raycast._numba_kernel.signatures)
+    pose = np.array([[1.0, 0.5, 0.0, 9.0], [2.0, 1.5, 0.3, 9.0]])
+    pose.flags.writeable = False
+    radius = np.full(2, 0.2)
+    radius.flags.writeable = False
+    smap = SegmentMap(bounds_segments(4.0, 3.0))
+    cast_scans(smap, pose[:, :2], pose[:, 2], np.linspace(-1, 1, 5), 5.0,
+               circles=(pose[:, :2], radius), self_index=np.array([0, 1], dtype=np.int32), method="numba")
+    cast_scans(smap, pose[:1, :2], pose[:1, 2], np.zeros(1), 5.0, method="numba")
+    assert len(raycast._numba_kernel.signatures) == before
+
+
 def test_grid_registration_is_conservative() -> None:
     """Every point of every segment lies in a cell that lists the segment."""
     rng = np.random.default_rng(7)

@@ -25,6 +25,7 @@ from sim.view.text import Text
 MIN_SCALE, MAX_SCALE = 0.05, 20.0  # time-scale limits for + / -
 WHEEL_ZOOM = 1.15  # per wheel notch
 DRAG_THRESHOLD = 4  # px: a press that moves less than this is a click, not a pan
+HUD_PERIOD = 1 / 20  # s real between HUD re-renders (it shows 20 Hz controllers; text is costly)
 
 _FASTER_KEYS = {pygame.K_PLUS, pygame.K_KP_PLUS, pygame.K_EQUALS}
 _SLOWER_KEYS = {pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_UNDERSCORE}
@@ -61,6 +62,8 @@ class ViewApp:
         self._dragging = False
         self._toast = ("", -math.inf)
         self._hud_rects: list[pygame.Rect] = []
+        self._cards: list[tuple[pygame.Surface, pygame.Rect]] | None = None
+        self._cards_at = -math.inf
         self.layout = Layout(self.surface.get_size(), self.show_hud)
         self.fit()
 
@@ -167,6 +170,8 @@ class ViewApp:
     def handle(self, event: pygame.event.Event) -> None:
         """React to one pygame event."""
         et = event.type
+        if et in (pygame.KEYDOWN, pygame.MOUSEBUTTONUP, pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
+            self._cards = None  # the HUD may show something else now: redraw it on the next frame
         if et == pygame.QUIT:
             self.close_window()
         elif et == pygame.KEYDOWN:
@@ -283,9 +288,11 @@ class ViewApp:
         if self._mouse is not None and not any(r.collidepoint(self._mouse) for r in self._hud_rects):
             opts.hovered = self.scene.robot_at(snap, self.camera, *self._mouse)
         self.scene.draw(s, self.camera, snap, opts, real)
-        self._hud_rects = []
         if self.show_hud:
-            self._draw_hud(s, snap, now)
+            self._draw_hud(s, snap, now, real)
+        else:
+            self._hud_rects = []
+            self.hud.row_rects = []
         cursor = self.camera.to_world(*self._mouse) if self._mouse is not None else None
         self.hud.draw_footer(s, self.camera, cursor, self.follow)
         if self.show_help:
@@ -294,31 +301,49 @@ class ViewApp:
         if message:
             self.hud.draw_toast(s, message, real - at)
 
-    def _draw_hud(self, s: pygame.Surface, snap: Any, now: float) -> None:
+    def _draw_hud(self, s: pygame.Surface, snap: Any, now: float, real: float) -> None:
+        """Blit the HUD cards, re-rendering them at most HUD_PERIOD apart (text is the costly part)."""
+        if self._cards is None or real - self._cards_at >= HUD_PERIOD:
+            self._cards = self._render_cards(snap, now)
+            self._cards_at = real
+        for surf, rect in self._cards:
+            s.blit(surf, rect)
+
+    def _render_cards(self, snap: Any, now: float) -> list[tuple[pygame.Surface, pygame.Rect]]:
         tel = self.telemetry
         run = self.run
         lay = self.layout
+        hud = self.hud
         finished = run.end_reason if run.finished.is_set() else None
         info = StatusInfo(now, float(run.duration), getattr(self.clock, "time_scale", None), tel.rtf.rate(),
                           self._fps.rate(), self.paused, finished, tel.totals)
-        self.hud.draw_status(s, lay.status, info)
-        self._hud_rects.append(lay.status)
+        cards = [(lay.status, lambda surf, r: hud.draw_status(surf, r, info))]
         panel = lay.panel
         sel = self.options.selected
         sensors = tel.sensors_of[sel] if sel is not None else []
-        sel_h = self.hud.selected_height(len(sensors)) if sel is not None else 0
+        sel_h = hud.selected_height(len(sensors)) if sel is not None else 0
         room = panel.h - sel_h - MARGIN
-        max_rows = max(1, (room - self.hud.table_height(0)) // ROW_H)
+        max_rows = max(1, (room - hud.table_height(0)) // ROW_H)
         rows = min(len(tel.rows), max_rows)
-        table = pygame.Rect(panel.x, panel.y, panel.w, self.hud.table_height(rows, len(tel.rows) > max_rows))
+        table = pygame.Rect(panel.x, panel.y, panel.w, hud.table_height(rows, len(tel.rows) > max_rows))
         deadlines = [t.deadline if t is not None else math.inf for t in tel.controller_of]
-        self.hud.draw_table(s, table, tel.rows, sel, deadlines, max_rows)
-        self._hud_rects.append(table)
+        cards.append((table, lambda surf, r: hud.draw_table(surf, r, tel.rows, sel, deadlines, max_rows)))
         if sel is not None:
             box = pygame.Rect(panel.x, table.bottom + MARGIN, panel.w, sel_h)
-            self.hud.draw_selected(s, box, sel, tel.names[sel], tel.health[sel], tel.controller_of[sel],
-                                   sensors, snap, tel.feed(sel), now)
-            self._hud_rects.append(box)
+            cards.append((box, lambda surf, r: hud.draw_selected(
+                surf, r, sel, tel.names[sel], tel.health[sel], tel.controller_of[sel], sensors, snap,
+                tel.feed(sel), now)))
+        out = []
+        row_rects: list[tuple[pygame.Rect, int]] = []
+        for rect, paint in cards:
+            surf = hud.card_surface(rect.size)
+            paint(surf, surf.get_rect())
+            if rect is table:  # the table's clickable rows, in window coordinates
+                row_rects = [(r.move(rect.topleft), i) for r, i in hud.row_rects]
+            out.append((surf, rect))
+        hud.row_rects = row_rects
+        self._hud_rects = [rect for rect, _ in cards]
+        return out
 
     def close(self) -> None:
         """Give the run its hooks back and close the window."""

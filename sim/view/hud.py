@@ -26,6 +26,7 @@ PAD = 10
 ROW_H = 18
 CHART_H = 120
 CHART_SPAN = 10.0  # s simulated shown by the strip chart
+_KEY = (255, 0, 255)  # colour key for the cut-out corners of cached cards
 
 HEALTH_WORDS = {
     "ok": "meeting deadlines",
@@ -109,8 +110,24 @@ class Hud:
         self.row_rects: list[tuple[pygame.Rect, int]] = []  # fleet-table rows -> robot index
 
     # ------------------------------------------------------------------ helpers
+    def card_surface(self, size: tuple[int, int]) -> pygame.Surface:
+        """A surface for one cached HUD card: opaque, rounded corners cut out by a colour key.
+
+        Opaque text on an opaque card blits fast and antialiases cleanly; the app
+        renders each card into one of these a few times a second and blits it every frame.
+        """
+        surf = pygame.Surface(size).convert()
+        surf.fill(_KEY)
+        surf.set_colorkey(_KEY)
+        rect = surf.get_rect()
+        pygame.draw.rect(surf, theme.PANEL[:3], rect, border_radius=8)
+        pygame.draw.rect(surf, theme.PANEL_EDGE, rect, 1, border_radius=8)
+        return surf
+
     def card(self, s: pygame.Surface, rect: pygame.Rect) -> None:
-        """A translucent rounded panel (cached per size)."""
+        """A translucent rounded panel (cached per size); a no-op on a ``card_surface``."""
+        if s.get_colorkey() == (*_KEY, 255) and rect.topleft == (0, 0) and rect.size == s.get_size():
+            return  # already painted by card_surface
         key = (rect.w, rect.h)
         surf = self._cards.get(key)
         if surf is None:
@@ -188,9 +205,9 @@ class Hud:
         self.card(s, rect)
         t = self.text
         x0, y = rect.x + PAD, rect.y + 8
-        cols = (x0 + 16, rect.x + 150, rect.x + 225, rect.x + 300)
+        cols = (x0 + 16, rect.x + 130, rect.x + 205, rect.x + 300)
         t.draw(s, "FLEET", (x0, y), theme.TEXT_DIM, theme.FONT_SMALL, bold=True)
-        for cx, label in zip(cols[1:], ("miss %", "p99 ms", "age ms"), strict=True):
+        for cx, label in zip(cols[1:], ("miss %", "p99 ms", "worst age"), strict=True):
             t.draw(s, label, (cx + 50, y), theme.TEXT_FAINT, theme.FONT_SMALL, anchor="topright")
         y += 22
         shown = rows
@@ -363,15 +380,25 @@ class Hud:
         t = self.text
         w, h = s.get_size()
         lh = 20
-        box = pygame.Rect(0, 0, min(640, w - 40), 60 + lh * (len(KEYS) + len(LEGEND)) + 30)
+        key_w = max(t.width(k, theme.FONT_NORMAL, bold=True) for k, _ in KEYS) + 24
+        content = max(max(key_w + t.width(what, theme.FONT_NORMAL) for _, what in KEYS),
+                      max(24 + t.width(what, theme.FONT_SMALL) for _, what in LEGEND))
+        box = pygame.Rect(0, 0, min(content + 36, w - 20), 60 + lh * (len(KEYS) + len(LEGEND)) + 30)
         box.center = (w // 2, h // 2)
-        self.card(s, box)
-        x, y = box.x + 18, box.y + 14
+        s.fill((120, 120, 120), special_flags=pygame.BLEND_RGB_MULT)  # dim everything behind the help
+        card = self.card_surface(box.size)
+        self._help_text(card, key_w)
+        s.blit(card, box)
+
+    def _help_text(self, s: pygame.Surface, key_w: int) -> None:
+        t = self.text
+        lh = 20
+        x, y = 18, 14
         t.draw(s, "Keys and mouse", (x, y), theme.TEXT, theme.FONT_LARGE, bold=True)
         y += 32
         for key, what in KEYS:
             t.draw(s, key, (x, y), theme.ACCENT, theme.FONT_NORMAL, bold=True)
-            t.draw(s, what, (x + 130, y), theme.TEXT, theme.FONT_NORMAL)
+            t.draw(s, what, (x + key_w, y), theme.TEXT, theme.FONT_NORMAL)
             y += lh
         y += 10
         for color, what in LEGEND:

@@ -255,7 +255,8 @@ class Scene:
         """Lidar returns of every robot as 2x2 pixel dots, plus the ray fan of the robots in ``fans``.
 
         Fans of a whole fleet would merge into one haze, so only the selected and
-        hovered robots show theirs; all go through one translucent overlay.
+        hovered robots show theirs (through a translucent overlay, blitted over
+        the fans' bounding box only); the dots are one vectorised pixel write.
         """
         lidars = self.telemetry.lidars
         if self.telemetry.count > RAYS_ALL_UP_TO:
@@ -268,38 +269,21 @@ class Scene:
                 if i in fans:
                     polys.append(scan[0])
                 hits.append(scan[1])
-        if not hits:
-            return
-        w, h = s.get_size()
-        if self._overlay is None or self._overlay.get_size() != (w, h):
-            self._overlay = pygame.Surface((w, h), pygame.SRCALPHA)
-        ov = self._overlay
-        box = None
-        for poly in polys:
-            r = pygame.draw.polygon(ov, theme.RAY_FAN, poly)
-            box = r if box is None else box.union(r)
-        all_hits = np.vstack(hits) if hits else np.zeros((0, 2), dtype=np.int64)
-        if len(all_hits):
-            xs, ys = all_hits[:, 0], all_hits[:, 1]
-            ok = (xs >= 0) & (ys >= 0) & (xs < w - 1) & (ys < h - 1)
-            xs, ys = xs[ok], ys[ok]
-            if len(xs):
-                px = pygame.surfarray.pixels2d(ov)
-                # map_rgb can come back signed (alpha in the top bit); the array is unsigned.
-                c = px.dtype.type(ov.map_rgb((*theme.RAY_HIT, 255)) % (1 << (8 * px.dtype.itemsize)))
-                px[xs, ys] = c
-                px[xs + 1, ys] = c
-                px[xs, ys + 1] = c
-                px[xs + 1, ys + 1] = c
-                del px  # unlock the surface before blitting
-                hit_box = pygame.Rect(int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 2,
-                                      int(ys.max() - ys.min()) + 2)
-                box = hit_box if box is None else box.union(hit_box)
-        if box is None:
-            return
-        box = box.clip(ov.get_rect())
-        s.blit(ov, box.topleft, area=box)
-        ov.fill((0, 0, 0, 0), box)  # leave it clear for the next frame
+        if polys:
+            size = s.get_size()
+            if self._overlay is None or self._overlay.get_size() != size:
+                self._overlay = pygame.Surface(size, pygame.SRCALPHA)
+            ov = self._overlay
+            box = None
+            for poly in polys:
+                r = pygame.draw.polygon(ov, theme.RAY_FAN, poly)
+                box = r if box is None else box.union(r)
+            if box is not None:
+                box = box.clip(ov.get_rect())
+                s.blit(ov, box.topleft, area=box)
+                ov.fill((0, 0, 0, 0), box)  # leave it clear for the next frame
+        if hits:
+            _dots(s, np.vstack(hits), theme.RAY_HIT)
 
     def _scan_points(self, i: int, rt: Any, cam: Camera,
                      snap: Any) -> tuple[list[list[float]], np.ndarray] | None:
@@ -384,3 +368,25 @@ class Scene:
         pygame.draw.rect(s, theme.BACKGROUND, rect.inflate(6, 2), border_radius=3)
         s.blit(surf, rect)
 
+
+def _dots(s: pygame.Surface, pts: np.ndarray, color: theme.Color) -> None:
+    """2x2 pixel dots at integer screen points, written in one numpy step (thousands per frame)."""
+    w, h = s.get_size()
+    xs, ys = pts[:, 0], pts[:, 1]
+    ok = (xs >= 0) & (ys >= 0) & (xs < w - 1) & (ys < h - 1)
+    xs, ys = xs[ok], ys[ok]
+    if not len(xs):
+        return
+    try:
+        px = pygame.surfarray.pixels2d(s)
+    except (ValueError, pygame.error):  # e.g. a 24-bit surface: no 2D pixel view, draw one by one
+        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+            s.fill(color, (x, y, 2, 2))
+        return
+    # map_rgb can come back signed (alpha in the top bit); the array is unsigned.
+    c = px.dtype.type(s.map_rgb(color) % (1 << (8 * px.dtype.itemsize)))
+    px[xs, ys] = c
+    px[xs + 1, ys] = c
+    px[xs, ys + 1] = c
+    px[xs + 1, ys + 1] = c
+    del px  # unlock the surface

@@ -76,8 +76,8 @@ class RobotRow:
     cycles: int
     miss_pct: float  # % of all cycles so far (NaN before the first cycle)
     p99_ms: float  # response time p99, ms (NaN before the first cycle)
-    worst_age_ms: float  # worst input age at use over the run, ms (NaN if none used yet)
-    age_over: bool  # that worst age exceeded the input's max_age
+    worst_age_ms: float  # max age at use (ms) of the input closest to its max_age (NaN: none used yet)
+    age_over: bool  # that input has been used past its max_age (stale)
     stale: int
 
 
@@ -184,16 +184,17 @@ class Telemetry:
         cycles = misses = stale_total = 0
         for i, name in enumerate(self.names):
             task = self.controller_of[i]
-            worst, over, stale = -math.inf, False, 0
+            # The input that came closest to (or furthest past) its own max_age.
+            worst, worst_ratio, stale = math.nan, -math.inf, 0
             for rt in self.sensors_of[i]:
                 m = rt.stats.age_at_use.max
-                if m > worst:
-                    worst = m
-                over = over or m > rt.max_age
+                if rt.stats.age_at_use.count and m / rt.max_age > worst_ratio:
+                    worst, worst_ratio = m, m / rt.max_age
                 stale += rt.stats.stale_uses
             stale_total += stale
             if task is None:
-                rows.append(RobotRow(i, name, "idle", 0, math.nan, math.nan, math.nan, False, stale))
+                rows.append(RobotRow(i, name, "idle", 0, math.nan, math.nan, 1000.0 * worst, worst_ratio > 1.0,
+                                     stale))
                 continue
             st = task.stats
             n = st.cycles
@@ -203,8 +204,7 @@ class Telemetry:
                 index=i, name=name, health=self.health[i], cycles=n,
                 miss_pct=100.0 * st.misses / n if n else math.nan,
                 p99_ms=1000.0 * st.response.quantile(0.99) if n else math.nan,
-                worst_age_ms=1000.0 * worst if math.isfinite(worst) else math.nan,
-                age_over=over, stale=stale,
+                worst_age_ms=1000.0 * worst, age_over=worst_ratio > 1.0, stale=stale,
             ))
         drops = sum(rt.channel.stats.dropped for rt in self.run.sensors)
         dropouts = sum(rt.stats.dropouts for rt in self.run.sensors)

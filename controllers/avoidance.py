@@ -1,0 +1,96 @@
+"""Lidar-only local avoidance along the commanded arc, and obstacle marking for replans.
+
+Every function works on the robot's own scan (robot frame: x forward, y left,
+REP 103) and its own pose estimate, never on the true world. They run each
+controller cycle on a few hundred beams, so each is a handful of numpy calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sensors.lidar import LaserScan
+
+__all__ = ["arc_gap", "brake_speed", "disc_offsets", "mark_points", "rear_gap", "scan_points"]
+
+
+def scan_points(scan: LaserScan | None) -> np.ndarray:
+    """Returns of ``scan`` as (P, 2) points in the robot frame; no return / NaN dropped."""
+    if scan is None:
+        return np.zeros((0, 2))
+    r = np.asarray(scan.ranges, dtype=float)
+    a = np.asarray(scan.angles, dtype=float)
+    ok = np.isfinite(r) & (r > 0.0)
+    r, a = r[ok], a[ok]
+    return np.column_stack([r * np.cos(a), r * np.sin(a)])
+
+
+def arc_gap(points: np.ndarray, v: float, w: float, radius: float, side: float,
+            horizon: float) -> float:
+    """Free travel (m, beyond the body) along the arc of ``(v, w)`` before a scan point.
+
+    The swept band is the arc widened by ``radius + side`` on each side; a point
+    in it at arc length ``s`` leaves ``s - radius`` of free travel. Only the
+    next ``horizon`` metres (and at most half a turn) count, so points behind or
+    far round a tight turn do not stop the robot. ``inf`` when nothing is in the
+    way or the command does not move forward.
+    """
+    if v <= 0.0 or len(points) == 0:
+        return math.inf
+    half = radius + side
+    x, y = points[:, 0], points[:, 1]
+    k = w / v
+    if abs(k) * horizon < 1e-3:  # straight enough: a rectangle ahead
+        hit = (x > 0.0) & (np.abs(y) < half) & (x < horizon + radius)
+        along = x[hit]
+    else:
+        rc = 1.0 / abs(k)
+        cy = 1.0 / k  # centre of rotation (0, cy)
+        dist = np.hypot(x, y - cy)
+        # angle swept from the robot to the point, in the direction of motion
+        ang = np.mod(np.arctan2(abs(cy) * x, -cy * (y - cy)), 2.0 * math.pi)
+        s = rc * ang
+        hit = (np.abs(dist - rc) < half) & (ang < math.pi) & (s < horizon + radius) & (x > -radius)
+        along = s[hit]
+    if along.size == 0:
+        return math.inf
+    return max(float(along.min()) - radius, 0.0)
+
+
+def rear_gap(points: np.ndarray, radius: float, side: float) -> float:
+    """Free space (m, beyond the body) straight behind the robot; ``inf`` if none seen."""
+    if len(points) == 0:
+        return math.inf
+    x, y = points[:, 0], points[:, 1]
+    hit = (x < 0.0) & (np.abs(y) < radius + side)
+    return max(float(-x[hit].max()) - radius, 0.0) if hit.any() else math.inf
+
+
+def brake_speed(gap: float, stop_distance: float, decel: float) -> float:
+    """Highest speed (m/s) from which braking at ``decel`` stops ``stop_distance`` short of ``gap``."""
+    room = gap - stop_distance
+    return 0.0 if room <= 0.0 else math.sqrt(2.0 * decel * room)
+
+
+def disc_offsets(radius_cells: float) -> np.ndarray:
+    """(K, 2) integer (dx, dy) cell offsets of a disc, for stamping obstacles on a grid."""
+    r = math.ceil(radius_cells)
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    keep = dx * dx + dy * dy <= radius_cells * radius_cells
+    return np.column_stack([dx[keep], dy[keep]])
+
+
+def mark_points(occupied: np.ndarray, resolution: float, points_world: np.ndarray,
+                offsets: np.ndarray) -> np.ndarray:
+    """Copy of ``occupied`` with a disc (``offsets``) stamped at every point's cell."""
+    occ = np.array(occupied, dtype=bool)
+    if len(points_world) == 0:
+        return occ
+    cells = np.floor(np.asarray(points_world) / resolution).astype(np.intp)
+    stamp = (cells[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+    rows, cols = occ.shape
+    ok = (stamp[:, 0] >= 0) & (stamp[:, 0] < cols) & (stamp[:, 1] >= 0) & (stamp[:, 1] < rows)
+    occ[stamp[ok, 1], stamp[ok, 0]] = True
+    return occ

@@ -1,0 +1,134 @@
+"""Virtual time: the same threads, run one at a time, deterministic, no real sleeping."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from sim.report import WALL_CLOCK_FIELDS, build_report
+from sim.runner import Run
+from sim.scenario import load_scenario
+from sim.virtual import VirtualClock
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def run_virtual(tmp: Path, overrides: dict | None = None, scenario: Path = TINY) -> tuple[Run, dict]:
+    sc = load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})})
+    run = Run(sc, tmp, clock=VirtualClock())
+    run.start()
+    assert run.finished.wait(120), "virtual run did not finish"
+    run.stop()
+    return run, build_report(run, "test")
+
+
+def strip_wall(report: dict) -> dict:
+    report = json.loads(json.dumps(report))
+    for dotted in WALL_CLOCK_FIELDS:
+        *parents, leaf = dotted.split(".")
+        node = report
+        for p in parents:
+            node = node[p]
+        node.pop(leaf, None)
+    return report
+
+
+def test_two_threads_interleave_in_fixed_order_without_real_sleep() -> None:
+    clock = VirtualClock()
+    log: list[tuple[str, float]] = []
+
+    def worker(name: str, period: float) -> None:
+        for k in range(1, 4):
+            assert clock.sleep_until(k * period)
+            log.append((name, clock.now()))
+
+    threads = [threading.Thread(target=clock.participant(n, o, lambda n=n, p=p: worker(n, p)))
+               for n, o, p in (("b", 1, 0.25), ("a", 0, 0.25), ("c", 2, 0.375))]
+    for t in threads:
+        t.start()
+    clock.begin()
+    assert clock.wait_idle(10)
+    # equal times run in `order`: a (0) before b (1) before c (2)
+    assert log == [("a", 0.25), ("b", 0.25), ("c", 0.375), ("a", 0.5), ("b", 0.5), ("a", 0.75), ("b", 0.75),
+                   ("c", 0.75), ("c", 1.125)]
+
+
+def test_signal_wakes_waiter_at_the_notify_instant() -> None:
+    clock = VirtualClock()
+    sig = clock.signal()
+    seen: list[tuple[str, float, bool]] = []
+
+    def waiter() -> None:
+        got = sig.wait_until(sig.version(), 5.0)
+        seen.append(("waiter", clock.now(), got))
+        got = sig.wait_until(sig.version(), 7.0)  # nobody notifies again: times out at 7
+        seen.append(("waiter", clock.now(), got))
+
+    def notifier() -> None:
+        clock.sleep_until(1.5)
+        sig.notify()
+        seen.append(("notifier", clock.now(), True))
+
+    for name, order, fn in (("w", 0, waiter), ("n", 1, notifier)):
+        threading.Thread(target=clock.participant(name, order, fn)).start()
+    clock.begin()
+    assert clock.wait_idle(10)
+    assert seen == [("notifier", 1.5, True), ("waiter", 1.5, True), ("waiter", 7.0, False)]
+
+
+def test_virtual_run_is_deterministic(tmp_path: Path) -> None:
+    overrides = {"run.duration": 3.0, "robots.0.controller.execution": {"model": "lognormal",
+                                                                         "median": 0.01, "sigma": 0.8}}
+    _, a = run_virtual(tmp_path / "a", overrides)
+    _, b = run_virtual(tmp_path / "b", overrides)
+    assert (tmp_path / "a" / "cycles.csv").read_bytes() == (tmp_path / "b" / "cycles.csv").read_bytes()
+    assert strip_wall(a) == strip_wall(b)
+    assert a["summary"]["misses"] > 0 and a["summary"]["cycles"] > 50  # the long tail overruns sometimes
+
+
+def test_another_seed_gives_another_run(tmp_path: Path) -> None:
+    _, a = run_virtual(tmp_path / "a", {"run.duration": 2.0, "run.seed": 1})
+    _, b = run_virtual(tmp_path / "b", {"run.duration": 2.0, "run.seed": 2})
+    # sensor noise differs, so the robot (steered by noisy odometry) ends up elsewhere
+    assert a["collisions"]["distance_driven"] != b["collisions"]["distance_driven"]
+
+
+def test_fixed_execution_time_gives_exact_misses(tmp_path: Path) -> None:
+    # period 50 ms, deadline 30 ms, compute 40 ms: every cycle misses by exactly 10 ms, none overruns
+    overrides = {"run.duration": 1.0, "robots.0.controller.deadline": 0.03,
+                 "robots.0.controller.execution": {"model": "fixed", "seconds": 0.04}}
+    run, rep = run_virtual(tmp_path, overrides)
+    c = rep["controllers"][0]
+    assert (c["cycles"], c["misses"], c["overruns"], c["skipped_releases"]) == (20, 20, 0, 0)
+    assert c["response_time"]["max"] == pytest.approx(0.04)
+    assert c["lateness"]["max"] == pytest.approx(0.01)
+    assert c["causes"] == {"long_compute": 20}
+
+
+def test_overrunning_execution_time_skips_releases(tmp_path: Path) -> None:
+    # compute 70 ms with a 50 ms period: each cycle overruns; the skip policy drops every other release
+    overrides = {"run.duration": 1.0, "robots.0.controller.execution": {"model": "fixed", "seconds": 0.07}}
+    _, rep = run_virtual(tmp_path, overrides)
+    c = rep["controllers"][0]
+    assert (c["cycles"], c["misses"], c["overruns"], c["skipped_releases"]) == (10, 10, 10, 10)
+
+
+def test_capped_normal_model_never_exceeds_cap(tmp_path: Path) -> None:
+    overrides = {"run.duration": 2.0, "robots.0.controller.execution": {"model": "normal", "mean": 0.02,
+                                                                         "std": 0.05, "cap": 0.045}}
+    _, rep = run_virtual(tmp_path, overrides)
+    c = rep["controllers"][0]
+    assert c["response_time"]["max"] <= 0.045 + 1e-9
+    assert c["misses"] == 0  # deadline 50 ms > cap
+
+
+def test_virtual_sensor_rates_and_ages_are_exact(tmp_path: Path) -> None:
+    _, rep = run_virtual(tmp_path, {"run.duration": 5.0})
+    for s in rep["sensors"]:
+        assert s["produced"] == int(5.0 * s["rate_hz"])
+        assert s["achieved_rate_hz"] == pytest.approx(s["rate_hz"])
+        assert s["sample_lateness"]["max"] == 0.0
