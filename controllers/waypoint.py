@@ -28,8 +28,10 @@ class WaypointParams(BaseModel):
     cruise_speed: float = Field(0.8, gt=0, le=20, description="m/s, capped by the robot's max_speed")
     goal_tolerance: float = Field(0.25, gt=0, le=10, description="m, a waypoint is reached within this")
     heading_gain: float = Field(2.0, gt=0, le=50, description="1/s, yaw rate per rad of heading error")
-    turn_in_place: float = Field(0.8, gt=0, le=math.pi, description="rad, heading error above which it turns on the spot")
-    stop_distance: float = Field(0.4, ge=0, le=10, description="m of free space ahead (beyond the body) below which it stops")
+    turn_in_place: float = Field(0.8, gt=0, le=math.pi,
+                                 description="rad, heading error above which it turns on the spot")
+    stop_distance: float = Field(0.4, ge=0, le=10,
+                                 description="m of free space ahead (beyond the body) below which it stops")
     slow_distance: float = Field(1.2, ge=0, le=20, description="m of free space ahead below which it slows down")
 
 

@@ -19,8 +19,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="run.py",
         description="Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
         "controller threads run under deadlines, and the run ends with a deadline-miss report.",
-        epilog="Tools: 'run.py report RUN_DIR' re-prints a finished run's report. "
-        "Exit status: 0 ok, 1 the run failed (a thread died), 2 bad input, 130 interrupted.",
+        epilog="Tools: 'run.py report RUN_DIR' re-prints and re-plots a finished run's report; "
+        "'run.py compare RUN_A RUN_B' shows two runs side by side. "
+        "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input, "
+        "130 interrupted.",
     )
     p.add_argument("scenario", nargs="?", type=Path, help="scenario YAML file (see docs/scenario.md)")
     p.add_argument("--duration", type=float, metavar="S",
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="with the window: save a PNG of it after --duration, then exit")
     p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
     p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    p.add_argument("--record", action="store_true",
+                   help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
+    p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
     return p
 
 
@@ -46,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "report":
             return _report_tool(argv[1:])
+        if argv and argv[0] == "compare":
+            return _compare_tool(argv[1:])
+        if argv and argv[0] == "sweep":
+            from sim.sweep import main as sweep_main
+
+            return sweep_main(argv[1:])
         args = _parser().parse_args(argv)
         return _run(args)
     except SimError as exc:
@@ -86,36 +98,45 @@ def _run(args: argparse.Namespace) -> int:
 
     out = run_folder(args.out, scenario.name, scenario.run.seed)
     clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless)
-    run = Run(scenario, out, clock=clock)
+    from sim.outputs import finish_report, run_listeners, write_plot
+
+    run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: run.finish(
             "interrupted" if signum == signal.SIGINT else "terminated"))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    try:
-        run.start()
-        print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
-              f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
-              "(Ctrl-C stops the run and still writes the report)", flush=True)
-        if args.headless:
-            run.wait()
-        else:
-            from sim.view import run_view
+    try:  # the handlers stay until report.json is written: a second Ctrl-C cannot lose it
+        try:
+            run.start()
+            print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
+                  f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
+                  "(Ctrl-C stops the run and still writes the report)", flush=True)
+            if args.headless:
+                run.wait()
+            else:
+                from sim.view import run_view
 
-            run_view(run, window=window, screenshot=args.screenshot)
+                run_view(run, window=window, screenshot=args.screenshot)
+        finally:
+            run.stop()
+        report = finish_report(build_report(run, started_at), run)
+        write_json(out / "report.json", report)
     finally:
-        run.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    report = build_report(run, started_at)
-    write_json(out / "report.json", report)
     print_report(report)
+    if not args.no_plot and (png := write_plot(report, out)) is not None:
+        print(f"plot: {png}")
     print(f"\nreport folder: {out}")
-    if run.failures or run.hung_threads:
+    if any(f.fatal for f in run.failures) or run.hung_threads:
         return EXIT_FAILED
     if run.end_reason in ("interrupted", "terminated"):
         return EXIT_INTERRUPTED
+    if report["expect"]["breaches"]:
+        print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -132,18 +153,29 @@ def _window_size(text: str) -> tuple[int, int]:
 
 
 def _report_tool(argv: list[str]) -> int:
-    import json
-
-    from sim.errors import UsageError
+    from sim.compare import load_report
+    from sim.outputs import write_plot
     from sim.report import print_report
 
-    p = argparse.ArgumentParser(prog="run.py report", description="Re-print a finished run's report.")
+    p = argparse.ArgumentParser(prog="run.py report",
+                                description="Re-print a finished run's report and re-draw its report.png.")
     p.add_argument("run_dir", type=Path)
+    p.add_argument("--no-plot", action="store_true", help="do not re-draw report.png")
     args = p.parse_args(argv)
-    path = args.run_dir / "report.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read the report ({exc})") from None
+    report = load_report(args.run_dir)
     print_report(report)
+    if not args.no_plot and (png := write_plot(report, args.run_dir)) is not None:
+        print(f"plot: {png}")
+    return EXIT_OK
+
+
+def _compare_tool(argv: list[str]) -> int:
+    from sim.compare import compare_reports, load_report, print_comparison
+
+    p = argparse.ArgumentParser(prog="run.py compare",
+                                description="Show two finished runs side by side, with the change B - A.")
+    p.add_argument("run_a", type=Path, help="run folder A (the baseline)")
+    p.add_argument("run_b", type=Path, help="run folder B")
+    args = p.parse_args(argv)
+    print_comparison(compare_reports(load_report(args.run_a), load_report(args.run_b)))
     return EXIT_OK

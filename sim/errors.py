@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value"]
+__all__ = ["ConformanceError", "PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value"]
 
 
 class _Unset:
@@ -144,6 +144,19 @@ class RunError(SimError):
 
     def __str__(self) -> str:
         return f"{self.thread_name} died: {self.error}"
+
+
+class ConformanceError(SimError, AssertionError):
+    """Raised by ``sim.conformance`` checks when a plugin class breaks the plugin contract.
+
+    An ``AssertionError`` too, so pytest shows it as a failed check in a user's
+    own tests; ``check`` names the rule broken (e.g. ``"params_forbid_extra"``).
+    """
+
+    def __init__(self, cls_name: str, check: str, message: str) -> None:
+        super().__init__(f"{cls_name}: {check}: {message}")
+        self.cls_name = cls_name
+        self.check = check
 
 
 def _rebuild(cls: type[ScenarioError], message: str, state: dict[str, Any]) -> ScenarioError:

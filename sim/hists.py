@@ -46,6 +46,23 @@ def merge(hists: Iterable[Pairs]) -> Pairs:
     return [[e, n] for e, n in sorted(total.items())]
 
 
+def dense(pairs: Pairs, factor: int = FACTOR) -> tuple[list[float], list[int]]:
+    """Bin edges (s, one more than counts) and counts with empty bins filled in, for plotting.
+
+    The below-1-µs bin (edge 0.0) is folded into the first bin of the grid.
+    """
+    if not pairs:
+        return [], []
+    step = factor * math.log(_RATIO)
+    groups: dict[int, int] = {}
+    for edge, count in pairs:
+        g = round(math.log(edge / _LO) / step) if edge > 0 else 0
+        groups[g] = groups.get(g, 0) + int(count)
+    lo, hi = min(groups), max(groups)
+    edges = [_LO * math.exp(g * step) for g in range(lo - 1, hi + 1)]
+    return edges, [groups.get(g, 0) for g in range(lo, hi + 1)]
+
+
 def quantile(pairs: Pairs, q: float) -> float | None:
     """Upper edge of the bin holding quantile ``q`` (None if empty): within one bin (≈10 %)."""
     n = sum(c for _, c in pairs)

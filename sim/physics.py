@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sim.collide import disc_pairs_overlapping, discs_hit_segments
 
 from sim.clock import Clock
+from sim.collide import disc_pairs_overlapping, discs_hit_segments
 from sim.stats import Histogram
 from sim.world import Bodies, StaticMap, WorldSnapshot
 

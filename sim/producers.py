@@ -60,6 +60,7 @@ class SensorRuntime:
     forced_dropout: float = 0.0  # probability of losing a sample, on top of ``dropout``
     frozen: bool = False  # repeat the last payload instead of sampling
     payload_filter: Callable[[Any, np.random.Generator], Any] | None = None  # e.g. a noise burst
+    on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
 
     @property
     def period(self) -> float:
@@ -87,6 +88,8 @@ class ProducerTask:
         self.end_time = end_time
         self.on_sample = on_sample
         self.on_publish = on_publish
+        # Told of a sensor that failed with on_failure "continue" (the run goes on without it).
+        self.on_sensor_error: Callable[[SensorRuntime, BaseException], None] | None = None
         self._heap: list[tuple[float, int, int, int, Reading | None]] = []
         self._order = itertools.count()
         self.cpu_time = 0.0
@@ -126,9 +129,42 @@ class ProducerTask:
             if self.sensors[i].failed is None:
                 by_class.setdefault(type(self.sensors[i].sensor), []).append((t, i))
         for cls, members in by_class.items():
-            payloads = cls.sample_many([self.sensors[i].sensor for _, i in members], snap)
-            for (scheduled, i), payload in zip(members, payloads, strict=True):
+            for (scheduled, i), payload in self._sample_class(cls, members, snap):
                 self._after_sample(i, scheduled, now, payload)
+
+    def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
+                      ) -> list[tuple[tuple[float, int], Any]]:
+        """One vectorised call; if it raises and a member may fail alone, find the culprit(s).
+
+        A batch call cannot say which sensor raised, so the members are retried one by
+        one: a ``continue`` sensor that raises is marked failed, the others are kept. A
+        ``stop`` sensor's exception propagates and the Supervisor ends the run.
+        """
+        try:
+            payloads = cls.sample_many([self.sensors[i].sensor for _, i in members], snap)
+            return list(zip(members, payloads, strict=True))
+        except Exception as exc:
+            if self.on_sensor_error is None or all(self.sensors[i].on_failure != "continue"
+                                                   for _, i in members):
+                raise
+            if len(members) == 1:
+                self._fail(self.sensors[members[0][1]], exc)
+                return []
+        out = []
+        for member in members:
+            rt = self.sensors[member[1]]
+            try:
+                out.append((member, cls.sample_many([rt.sensor], snap)[0]))
+            except Exception as exc:
+                if rt.on_failure != "continue":
+                    raise
+                self._fail(rt, exc)
+        return out
+
+    def _fail(self, rt: SensorRuntime, exc: Exception) -> None:
+        rt.failed = f"{type(exc).__name__}: {exc}"
+        assert self.on_sensor_error is not None
+        self.on_sensor_error(rt, exc)
 
     def _after_sample(self, i: int, scheduled: float, now: float, payload: object) -> None:
         rt = self.sensors[i]

@@ -38,6 +38,7 @@ BUILTIN_SENSORS: dict[str, str] = {
 BUILTIN_CONTROLLERS: dict[str, str] = {
     "waypoint": "controllers.waypoint:WaypointController",
     "warehouse": "controllers.warehouse:WarehouseController",
+    "spiky": "controllers.spiky:SpikyController",
 }
 
 # Live tables: built-ins plus anything registered programmatically.

@@ -11,11 +11,16 @@ import platform
 import sys
 from typing import Any, TextIO
 
+from sim import hists
 from sim.control import ControllerTask
+from sim.faultstats import fault_section, print_faults
+from sim.misses import miss_section
+from sim.outcomes import build_outcomes, print_outcomes
 from sim.producers import SensorRuntime
 from sim.runner import Run
+from sim.stats import Histogram
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: histograms, misses, chains_by_kind, expect/trace/recording sections
 # Fields that are wall-clock by nature and differ between identical runs.
 WALL_CLOCK_FIELDS = ["run.started_at", "run.wall_seconds", "run.real_time_factor", "run.host"]
 
@@ -35,7 +40,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "overruns": st.overruns,
         "skipped_releases": st.skipped_releases,
         "safety_stops": st.safety_stops,
-        "response_time": st.response.summary(),
+        "response_time": {**st.response.summary(), "hist": hists.compact(st.response)},
         "release_jitter": st.jitter.summary(),
         "compute_cpu": st.compute_cpu.summary(),
         "lateness": st.lateness.summary(),
@@ -64,11 +69,29 @@ def _sensor(rt: SensorRuntime, duration: float) -> dict[str, Any]:
         "queue": {"capacity": rt.channel.capacity, "policy": rt.channel.policy.value,
                   **rt.channel.stats.as_dict()},
         "max_age": rt.max_age,
-        "age_at_use": st.age_at_use.summary(),
+        "age_at_use": {**st.age_at_use.summary(), "hist": hists.compact(st.age_at_use)},
         "stale_uses": st.stale_uses,
         "sample_lateness": st.sample_lateness.summary(),
         "failed": rt.failed,
     }
+
+
+def _chains_by_kind(run: Run) -> list[dict[str, Any]]:
+    """End-to-end latency per sensor kind over all robots (merged histograms), with the worst robot."""
+    kinds = {(rt.robot_name, rt.sensor.name): rt.sensor.kind for rt in run.sensors}
+    groups: dict[str, list[tuple[str, Histogram]]] = {}
+    for (i, name), h in sorted(run.physics.chains.items()):
+        robot = run.bodies.names[i]
+        groups.setdefault(kinds.get((robot, name), name), []).append((robot, h))
+    out = []
+    for kind, members in sorted(groups.items()):
+        merged = Histogram()
+        for _, h in members:
+            merged.merge(h)
+        robot, worst = max(members, key=lambda m: m[1].quantile(0.99) if m[1].count else -1.0)
+        out.append({"kind": kind, "robots": len(members), **merged.summary(),
+                    "worst_robot": robot, "worst_p99": worst.quantile(0.99) if worst.count else None})
+    return out
 
 
 def build_report(run: Run, started_at: str) -> dict[str, Any]:
@@ -110,7 +133,7 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "host": {"python": sys.version.split()[0], "platform": platform.platform()},
             "threads": [t.__dict__ for t in run.threads],
             "threads_not_stopped": run.hung_threads,
-            "failures": [f.__dict__ for f in run.failures],
+            "failures": [_failure(f.__dict__, run) for f in run.failures],
             "timeline": [{"time": t, "event": e} for t, e in run.timeline_log],
         },
         "summary": {
@@ -127,6 +150,8 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
         "controllers": controllers,
         "sensors": sensors,
         "chains": chains,
+        "chains_by_kind": _chains_by_kind(run),
+        "misses": miss_section(run),
         "physics": {
             "step": p.step_size,
             "steps": p.steps,
@@ -139,7 +164,19 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "events": [{"time": t, "robot": a, "with": b} for t, a, b in p.collision_log],
             "distance_driven": {n: float(d) for n, d in zip(run.bodies.names, p.odometer, strict=True)},
         },
+        "outcomes": build_outcomes(run),
+        "faults": fault_section(run),
     }
+
+
+def _failure(failure: dict[str, Any], run: Run) -> dict[str, Any]:
+    """A thread failure plus the class the thread ran, so a failing plugin is named."""
+    out = dict(failure)
+    for t in run.controllers:
+        if failure.get("thread") == f"controller:{t.robot_name}":
+            cls = type(t.controller)
+            out["component"] = f"{cls.__module__}:{cls.__qualname__}"
+    return out
 
 
 # ---------------------------------------------------------------------- terminal
@@ -150,33 +187,117 @@ def _ms(x: float | None) -> str:
 def _table(rows: list[list[str]], out: TextIO) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for n, r in enumerate(rows):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))), file=out)
+        print("  ".join(c.rjust(w) if i else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))), file=out)
         if n == 0:
             print("  ".join("-" * w for w in widths), file=out)
 
 
 CAUSE_WORDS = {
-    "late_release": "the controller thread woke up late (host scheduling or the GIL)",
-    "input_wait": "it waited for fresh sensor data",
-    "long_compute": "its computation took longer than usual",
-    "interference": "it was preempted or starved of the GIL while computing",
+    "late_release": "the controller thread woke up late for its release (host scheduling or the GIL)",
+    "input_wait": "the controller waited for fresh sensor data (wait_for) and ran out of time",
+    "long_compute": "the controller's own computation took most of the time",
+    "interference": "the controller was preempted or starved of the GIL while computing",
 }
+CAUSE_LABELS = {"late_release": "late release", "input_wait": "input wait", "long_compute": "long compute",
+                "interference": "interference"}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _window(w: dict[str, Any] | None) -> str:
+    if not w:
+        return "-"
+    text = f"t={w['start']:.1f}-{w['end']:.1f} s"
+    return f"{text} (spread over the run)" if w.get("spread") else text
 
 
 def headline(report: dict[str, Any]) -> str:
-    """One plain sentence: did the loops meet their deadlines, and if not, why."""
+    """A few plain lines: did the loops meet their deadlines; if not, what caused most misses, when, where."""
     s = report["summary"]
     if not s["cycles"]:
         return "No controller cycle ran."
     if not s["misses"]:
-        return (f"All {s['cycles']} controller cycles met their deadlines.")
-    cause, n = max(s["causes"].items(), key=lambda kv: kv[1])
-    worst = max(report["controllers"], key=lambda c: c["misses"])
-    when = ""
-    if worst["first_miss_time"] is not None:
-        when = f" (first at t={worst['first_miss_time']:.2f} s, last at t={worst['last_miss_time']:.2f} s on {worst['robot']})"
-    return (f"{s['misses']} of {s['cycles']} cycles missed their deadline ({100 * s['miss_rate']:.2f} %); "
-            f"{n} of them because {CAUSE_WORDS.get(cause, cause)}{when}.")
+        return f"All {s['cycles']} controller cycles met their deadlines."
+    lines = [f"{s['misses']} of {s['cycles']} controller cycles missed their deadline ({100 * s['miss_rate']:.2f} %)."]
+    m = report.get("misses") or {}
+    by_cause = m.get("by_cause") or {
+        k: {"count": n, "share": n / s["misses"], "window": None}
+        for k, n in sorted(s["causes"].items(), key=lambda kv: -kv[1])}
+    causes = list(by_cause.items())
+    if causes:
+        top, c = causes[0]
+        when = f", {_window(c['window'])}" if c.get("window") else ""
+        lines.append(f"Main cause: {CAUSE_LABELS.get(top, top)}, {c['count']} of {s['misses']} misses "
+                     f"({_pct(c['share'])}{when}): {CAUSE_WORDS.get(top, top)}.")
+    if len(causes) > 1:
+        lines.append("Other causes: " + "; ".join(
+            f"{CAUSE_LABELS.get(k, k)} {c['count']} ({_pct(c['share'])}"
+            + (f", {_window(c['window'])}" if c.get("window") else "") + ")" for k, c in causes[1:]) + ".")
+    w = m.get("window")
+    if w:
+        if w["spread"]:
+            lines.append(f"When: misses were spread over the run ({_pct(w['share'])} of them in "
+                         f"t={w['start']:.1f}-{w['end']:.1f} s).")
+        else:
+            lines.append(f"When: {_pct(w['share'])} of the misses fell between t={w['start']:.1f} s and "
+                         f"t={w['end']:.1f} s.")
+    worst = m.get("worst_robot")
+    if worst:
+        lines.append(f"Worst robot: {worst['robot']}, {worst['misses']} misses ({_pct(worst['miss_rate'])} of its "
+                     f"cycles), mostly {CAUSE_LABELS.get(worst['main_cause'], worst['main_cause'])}.")
+    else:
+        c = max(report["controllers"], key=lambda c: c["misses"])
+        lines.append(f"Worst robot: {c['robot']}, {c['misses']} misses ({_pct(c['miss_rate'])} of its cycles).")
+    return "\n".join(lines)
+
+
+def print_miss_causes(report: dict[str, Any], out: TextIO) -> None:
+    """One row per cause: how many, when they clustered, the robot with most, what the cause means."""
+    by_cause = (report.get("misses") or {}).get("by_cause")
+    if not by_cause:
+        return
+    print("\nMiss causes", file=out)
+    rows = [["cause", "misses", "share", "when", "worst robot", "meaning"]]
+    for cause, c in by_cause.items():
+        rows.append([cause, str(c["count"]), _pct(c["share"]), _window(c["window"]),
+                     f"{c['worst_robot']} ({c['worst_robot_count']})", CAUSE_WORDS.get(cause, "")])
+    _table(rows, out)
+
+
+def print_chains(report: dict[str, Any], out: TextIO) -> None:
+    """End-to-end latency (sample -> command in effect) per sensor kind, over all robots."""
+    rows = [["kind", "robots", "commands", "p50", "p99", "max", "worst robot (p99)"]]
+    for c in report.get("chains_by_kind") or []:
+        rows.append([c["kind"], str(c["robots"]), str(c["count"]), _ms(c["p50"]), _ms(c["p99"]), _ms(c["max"]),
+                     f"{c['worst_robot']} ({_ms(c['worst_p99'])})"])
+    if len(rows) > 1:
+        print("\nEnd-to-end latency, sample -> command in effect (ms)", file=out)
+        _table(rows, out)
+
+
+def print_artifacts_and_gates(report: dict[str, Any], out: TextIO) -> None:
+    """Trace and recording notes, then the expect: gates and their breaches."""
+    t = report.get("trace")
+    if t:
+        thin = (f"; thinned: {t['instants_left_out_by_stride'] + t['instants_left_out_by_cap']} sensor instants "
+                "left out" if t.get("thinned") else "")
+        print(f"\nTrace: {t['file']} ({t['events']} events{thin}) - open in https://ui.perfetto.dev", file=out)
+    r = report.get("recording")
+    if r:
+        lost = f", {r['dropped']} NOT recorded (writer fell behind)" if r.get("dropped") else ""
+        print(f"Recording: {r['file']} ({r['messages']} messages{lost}) - open in Foxglove", file=out)
+    e = report.get("expect")
+    if e and e.get("checked"):
+        if e["breaches"]:
+            print(f"\nExpectations FAILED ({len(e['breaches'])} breach{'es' if len(e['breaches']) > 1 else ''}):",
+                  file=out)
+            for b in e["breaches"]:
+                print(f"  - {b}", file=out)
+        else:
+            print(f"\nExpectations met: {', '.join(sorted(e['gates']))}", file=out)
 
 
 def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
@@ -187,6 +308,7 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print(f"simulated {run['sim_seconds']:.2f} s in {run['wall_seconds']:.2f} s wall"
           f" (real-time factor {rtf:.3f})" if rtf else "", f"- ended: {run['end_reason']}", file=out)
     print(headline(report), file=out)
+    print_miss_causes(report, out)
     print("\nControllers (times in ms)", file=out)
     rows = [["robot", "period", "deadline", "cycles", "misses", "miss%", "resp p50", "resp p99",
              "resp max", "jitter max", "overruns", "skipped", "safety stops"]]
@@ -209,10 +331,19 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
                      str(s["dropouts"]), _ms(a["p50"]), _ms(a["p99"]), _ms(a["max"]),
                      str(s["stale_uses"])])
     _table(rows, out)
+    print_chains(report, out)
     summ = report["summary"]
     print(f"\nCollisions: {summ['collisions']}   misses: {summ['misses']}   dropped: {summ['dropped']}"
           f"   stale uses: {summ['stale_uses']}   safety stops: {summ['safety_stops']}", file=out)
+    print_outcomes(report, out)
+    print_faults(report, out)
     for f in run["failures"]:
-        print(f"\nFAILED thread {f['thread']}: {f['error']}\n{f['traceback']}", file=out)
+        what = f" ({f['component']})" if f.get("component") else ""
+        if f.get("fatal", True):
+            print(f"\nFAILED thread {f['thread']}{what}: {f['error']}\n{f['traceback']}", file=out)
+        else:
+            print(f"\nSENSOR FAILED {f['sensor']} in thread {f['thread']} (on_failure: continue, the run "
+                  f"went on without it): {f['error']}\n{f['traceback']}", file=out)
     if run["threads_not_stopped"]:
         print(f"\nThreads that did not stop within 1 s: {', '.join(run['threads_not_stopped'])}", file=out)
+    print_artifacts_and_gates(report, out)

@@ -19,10 +19,10 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
+from sim.errors import PluginError
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
-from sim.errors import PluginError
 from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
@@ -71,6 +71,7 @@ class Run:
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
         self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
+        self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self._build()
 
     # ------------------------------------------------------------------ build
@@ -102,6 +103,7 @@ class Run:
                     dropout=spec.dropout, max_age=max_age,
                     channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
                     timing_rng=np.random.default_rng(sensor_seqs[2 * j + 1]),
+                    on_failure=spec.on_failure,
                 )
                 runtimes.append(rt)
             self.sensors.extend(runtimes)
@@ -117,6 +119,12 @@ class Run:
                 rng=np.random.default_rng(sensor_seqs[-2]),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
+        for p in self.producers:
+            p.on_sensor_error = self._sensor_failed(p.name)
+        if sc.faults:
+            from sim.faultrun import attach
+
+            attach(self)
         self.orders: Any = None  # the order dispatcher (sim.orders) when the scenario has orders
         if getattr(sc, "orders", None) is not None:
             from sim.orders import Dispatcher
@@ -164,12 +172,20 @@ class Run:
                 by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
             for cls, members in by_class.items():
                 # a copy of each sensor, so warm-up draws no numbers from its random stream
-                cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
+                try:
+                    cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
+                except Exception:
+                    if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
+                        raise  # else the run's first sample fails it, as the scenario allows
         self.physics.check_collisions(self.physics.pose)
 
     def start(self) -> None:
         self._connect_listeners()
-        self.warm_up()
+        try:
+            self.warm_up()
+        except Exception as exc:  # a plugin that cannot sample at all: a reported failure, not a crash
+            self.supervisor.report("warm-up", exc)
+            return
         self._old_switch = sys.getswitchinterval()
         sys.setswitchinterval(self.scenario.run.switch_interval)
         self.clock.start(lead=START_LEAD)
@@ -213,7 +229,15 @@ class Run:
 
     def _on_failure(self, failure: Failure) -> None:
         self.failures.append(failure)
-        self.finish(f"failure in {failure.thread}")
+        if failure.fatal:
+            self.finish(f"failure in {failure.thread}")
+
+    def _sensor_failed(self, thread: str) -> Callable[[SensorRuntime, BaseException], None]:
+        """A sensor with ``on_failure: continue`` raised: record it; the run goes on."""
+        def report(rt: SensorRuntime, exc: BaseException) -> None:
+            self.supervisor.report(thread, exc, fatal=False, sensor=rt.label)
+
+        return report
 
     def finish(self, reason: str) -> None:
         """End the run (idempotent): the first reason given is kept."""

@@ -17,8 +17,10 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.exectime import ExecutionModel, NoModel
 from sim.errors import PluginError, ScenarioError
+from sim.exectime import ExecutionModel, NoModel
+from sim.expect import Expect
+from sim.faults import Fault, check_faults
 from sim.geometry import circle_hits_polygon, point_segment_distance, rect_polygon
 from sim.orders import OrdersSpec
 from sim.registry import controller_names, resolve_controller, resolve_entries, resolve_sensor, sensor_names
@@ -200,6 +202,9 @@ class SensorSpec(PluginSpec):
     max_age: Annotated[float, Field(gt=0, le=60), NoBool] | None = _f(
         None, "Readings older than this at use are stale, in (0, 60]; null = 3 / rate_hz.", "s")
     queue: QueueSpec = _f(QueueSpec(), "Queue to the consumer.")
+    on_failure: Literal["stop", "continue"] = _f(
+        "stop", "If sampling raises: stop the run, or mark this sensor failed (no more readings; its "
+        "controller then sees stale data and safety-stops) and go on. Either way the report names it.")
 
 
 class ControllerSpec(PluginSpec):
@@ -265,8 +270,13 @@ class Scenario(_Model):
     robots: Annotated[list[Robot], Field(min_length=1, max_length=1000)] = _f(
         ..., "1 to 1000 robots with unique names.")
     events: list[Event] = _f([], "Timeline of scenario events.")
+    expect: Expect | None = _f(None, "CI gates checked after the run (miss rate, response p99, collisions, "
+                               "...); any breach makes run.py exit 1. See docs/report.md.")
     orders: OrdersSpec | None = _f(None, "Warehouse orders (sim/orders.py): arrivals, pick/pack times; "
                                    "null = no orders.")
+    faults: list[Fault] = _f([], "Injected faults, each a window of simulated time on a target: "
+                             "sensor_dropout, latency_spike, frozen_sensor, noise_burst, controller_stall, "
+                             "cpu_hog, numpy_load, kill_worker (sim/faults.py).")
 
     @property
     def source(self) -> Path | None:
@@ -431,6 +441,7 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
     if scn.orders is not None:
         kinds = {p.name: p.kind for p in scn.world.places}
         errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
+    check_faults(scn, err)
     return errs + _check_starts(scn, polys, doc)
 
 

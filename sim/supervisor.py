@@ -15,6 +15,8 @@ class Failure:
     thread: str
     error: str
     traceback: str
+    fatal: bool = True  # False: the scenario let the run go on without the failed part
+    sensor: str | None = None  # robot/sensor label when one sensor failed alone
 
 
 class Supervisor:
@@ -38,9 +40,11 @@ class Supervisor:
         thread.start()
         return thread
 
-    def report(self, name: str, exc: BaseException) -> None:
+    def report(self, name: str, exc: BaseException, *, fatal: bool = True,
+               sensor: str | None = None) -> None:
+        """Record ``exc`` raised in thread ``name``; the run decides what a failure ends."""
         failure = Failure(name, f"{type(exc).__name__}: {exc}",
-                          "".join(traceback.format_exception(exc)))
+                          "".join(traceback.format_exception(exc)), fatal, sensor)
         with self._lock:
             self.failures.append(failure)
         self.on_failure(failure)

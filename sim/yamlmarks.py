@@ -444,7 +444,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any],
     values can say they came from an override rather than from the file.
     """
     touched: set[tuple[str | int, ...]] = set()
-    for dotted, value in overrides.items():
+    for dotted, value in _expand_wildcards(data, overrides, source).items():
         parts = tuple(int(p) if p.isdigit() else p for p in str(dotted).split("."))
         node: Any = data
         for depth, part in enumerate(parts):
@@ -462,3 +462,34 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any],
                 node = node[part]
         touched.add(parts)
     return touched
+
+
+def _expand_wildcards(data: dict[str, Any], overrides: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """``robots.*.controller.period`` -> one override per robot (``*`` = every list item).
+
+    ``robots.count`` is applied first so wildcards reach the resized fleet.
+    """
+    ordered = sorted(overrides.items(), key=lambda kv: kv[0] != "robots.count")
+    out: dict[str, Any] = {}
+    for dotted, value in ordered:
+        if dotted == "robots.count":
+            from sim.fleet import resize_fleet
+
+            resize_fleet(data, value, source)
+            continue
+        parts = str(dotted).split(".")
+        if "*" not in parts:
+            out[dotted] = value
+            continue
+        i = parts.index("*")
+        node: Any = data
+        for p in parts[:i]:
+            node = node.get(p) if isinstance(node, dict) else (
+                node[int(p)] if isinstance(node, list) and p.isdigit() and int(p) < len(node) else None)
+        if not isinstance(node, list):
+            raise ScenarioError(f"override {dotted!r}: '*' must stand for the items of a list", path=source)
+        for k in range(len(node)):
+            one = ".".join([*parts[:i], str(k), *parts[i + 1:]])
+            out.update(_expand_wildcards(data, {one: value}, source))
+    return out
+

@@ -75,7 +75,7 @@ def test_catch_up_policy_runs_every_release(clock: ManualClock) -> None:
 
 
 def test_late_release_is_blamed_on_release(clock: ManualClock) -> None:
-    task, cycles, _ = make_task(clock, Scripted(clock, [0.01]))
+    task, _, _ = make_task(clock, Scripted(clock, [0.01]))
     clock.set(0.075)  # the thread "woke" 75 ms after release 0
     cycle = task.run_cycle(0, 0.0)
     assert cycle is not None and cycle.miss
@@ -85,7 +85,7 @@ def test_late_release_is_blamed_on_release(clock: ManualClock) -> None:
 
 def test_preempted_compute_is_interference(clock: ManualClock) -> None:
     # 90 ms of wall time but only 5 ms of it on the CPU
-    task, cycles, _ = make_task(clock, Scripted(clock, [0.09], cpu_share=0.005 / 0.09))
+    task, _, _ = make_task(clock, Scripted(clock, [0.09], cpu_share=0.005 / 0.09))
     cycle = task.run_cycle(0, 0.0)
     assert cycle is not None and cycle.miss
     assert cycle.cause is Cause.INTERFERENCE
@@ -103,7 +103,7 @@ def _runtime(clock: ManualClock, name: str = "lidar", max_age: float = 0.2) -> S
 def test_waiting_for_fresh_input_until_deadline_is_input_wait(clock: ManualClock) -> None:
     rt = _runtime(clock)
     rt.channel.put(Reading("r1", "lidar", 0, 0.0, 0.0, None))
-    task, cycles, _ = make_task(clock, Scripted(clock, [0.001, 0.001]), inputs=[rt], wait_for=("lidar",))
+    task, _, _ = make_task(clock, Scripted(clock, [0.001, 0.001]), inputs=[rt], wait_for=("lidar",))
     first = task.run_cycle(0, 0.0)
     assert first is not None and not first.miss
     clock.set(0.1)
@@ -138,7 +138,7 @@ def test_commands_carry_input_sample_times(clock: ManualClock) -> None:
 
 
 def test_extra_compute_hook_counts_as_compute(clock: ManualClock) -> None:
-    task, cycles, _ = make_task(clock, Scripted(clock, [0.001] * 3))
+    task, _, _ = make_task(clock, Scripted(clock, [0.001] * 3))
     extra: Callable[[float], float] = lambda now: 0.1 if now >= 0.1 else 0.0  # noqa: E731
     task.extra_compute = extra
     task.run_cycle(0, 0.0)

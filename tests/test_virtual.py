@@ -101,7 +101,7 @@ def test_fixed_execution_time_gives_exact_misses(tmp_path: Path) -> None:
     # period 50 ms, deadline 30 ms, compute 40 ms: every cycle misses by exactly 10 ms, none overruns
     overrides = {"run.duration": 1.0, "robots.0.controller.deadline": 0.03,
                  "robots.0.controller.execution": {"model": "fixed", "seconds": 0.04}}
-    run, rep = run_virtual(tmp_path, overrides)
+    _, rep = run_virtual(tmp_path, overrides)
     c = rep["controllers"][0]
     assert (c["cycles"], c["misses"], c["overruns"], c["skipped_releases"]) == (20, 20, 0, 0)
     assert c["response_time"]["max"] == pytest.approx(0.04)

@@ -92,6 +92,17 @@ class ViewApp:
     def show_names(self) -> bool:
         return self.options.show_names
 
+    def sim_now(self, snap: Any) -> float:
+        """Simulated time to show: the clock's, but frozen at the last step once the run is over.
+
+        After the end the clock runs on while no sensor publishes, so ages and the
+        time shown on the final frame (the ``--screenshot``) would otherwise creep.
+        """
+        now = self.clock.now()
+        if self.run.finished.is_set():
+            now = min(now, float(snap.time))
+        return now
+
     # ------------------------------------------------------------------ actions
     def close_window(self) -> None:
         """The user closed the window: end the run and leave the loop."""
@@ -123,7 +134,13 @@ class ViewApp:
         if setter is None:
             self.toast("this clock has no time scale")
             return
-        scale = min(max(self.clock.time_scale * factor, MIN_SCALE), MAX_SCALE)
+        current = float(getattr(self.clock, "time_scale", 0.0) or 0.0)
+        if current <= 0:  # an unpaced virtual clock: already as fast as it goes
+            if factor > 1:
+                self.toast("unpaced: already running as fast as possible")
+                return
+            current = MAX_SCALE / factor
+        scale = min(max(current * factor, MIN_SCALE), MAX_SCALE)
         setter(scale)
         self.toast(f"time scale ×{scale:g}")
 
@@ -265,7 +282,7 @@ class ViewApp:
         real = time.perf_counter()
         self._sync_size()
         snap = self.run.physics.snapshot
-        self.telemetry.update(snap, self.clock.now(), real)
+        self.telemetry.update(snap, self.sim_now(snap), real)
         self.telemetry.refresh_table(real)
         self.scene.update(snap)
         sel = self.options.selected
@@ -282,7 +299,7 @@ class ViewApp:
         s = self.surface
         real = time.perf_counter()
         snap = self.run.physics.snapshot
-        now = self.clock.now()
+        now = self.sim_now(snap)
         opts = self.options
         opts.hovered = None
         if self._mouse is not None and not any(r.collidepoint(self._mouse) for r in self._hud_rects):

@@ -155,7 +155,7 @@ class Hud:
         x, y = rect.x + PAD, rect.y + 8
         x = t.draw(s, f"t {info.sim_now:.2f} s", (x, y), theme.TEXT, theme.FONT_LARGE, bold=True).right
         x = t.draw(s, f" / {info.duration:g} s", (x, y + 3), theme.TEXT_DIM, theme.FONT_NORMAL).right + 16
-        scale = "—" if info.time_scale is None else f"×{info.time_scale:g}"
+        scale = "—" if info.time_scale is None else "max" if info.time_scale <= 0 else f"×{info.time_scale:g}"
         rtf = "—" if not math.isfinite(info.rtf) else f"{info.rtf:.2f}"
         fps = "—" if not math.isfinite(info.fps) else f"{info.fps:.0f}"
         x = self._pairs(s, x, y + 3, [("scale", scale, theme.TEXT), ("RTF", rtf, theme.TEXT),

@@ -27,6 +27,7 @@ TRAIL_SHADES = 6  # the trail fades in this many steps (one draw call each)
 HISTORY = 120  # snapshots kept (one per frame) to place each scan at its robot's sample-time pose
 RAYS_ALL_UP_TO = 64  # above this many robots, only the selected/hovered robots' lidar is drawn
 MIN_ROBOT_PX = 4.0  # robots never shrink below this radius, so a fleet stays visible zoomed out
+PLACE_LABELS_FROM = 32.0  # px per m: below this, place names would crowd the aisles
 MISS_FLASH_S = 0.45  # s real
 COLLISION_FLASH_S = 0.9  # s real
 
@@ -185,9 +186,9 @@ class Scene:
             pygame.draw.circle(s, theme.mix(color, theme.FLOOR, 0.55), c, r, 1)
             tip = (c[0] + r * 1.6 * math.cos(heading), c[1] - r * 1.6 * math.sin(heading))
             pygame.draw.line(s, theme.mix(color, theme.FLOOR, 0.35), c, tip, 2)
-            if cam.scale >= 18:
-                self.text.draw(s, name, (c[0], c[1] + r + 2), theme.mix(color, theme.FLOOR, 0.4),
-                               theme.FONT_SMALL - 2, anchor="midtop")
+            if cam.scale >= PLACE_LABELS_FROM:
+                self.text.draw(s, name, (c[0] + r + 3, c[1] + r * 0.6), theme.mix(color, theme.FLOOR, 0.4),
+                               theme.FONT_SMALL - 2, anchor="topleft")
 
     def _render_axes(self, s: pygame.Surface, cam: Camera) -> None:
         """REP 103 frame at the map origin: x red to the right, y green upwards."""

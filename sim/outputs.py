@@ -1,0 +1,56 @@
+"""The run folder's extra outputs, wired in one place for the CLI (and anything else that runs a scenario).
+
+``run_listeners`` picks the observers a run needs (the miss timeline always, the
+trace unless disabled, the MCAP recording on request); ``finish_report`` adds
+their sections and the ``expect:`` verdict to the report; ``write_plot`` draws
+report.png without ever losing the run if plotting fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.expect import expect_section
+from sim.listeners import RunListener
+from sim.misses import MissTimeline
+
+
+def run_listeners(trace: bool = True, record: bool = False) -> list[RunListener]:
+    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``."""
+    listeners: list[RunListener] = [MissTimeline()]
+    if trace:
+        from sim.trace import TraceWriter
+
+        listeners.append(TraceWriter())
+    if record:
+        from sim.record import McapRecorder
+
+        listeners.append(McapRecorder())
+    return listeners
+
+
+def finish_report(report: dict[str, Any], run: Any) -> dict[str, Any]:
+    """Add the ``trace``/``recording`` sections of the run's listeners and the ``expect`` section."""
+    from sim.record import McapRecorder
+    from sim.trace import TraceWriter
+
+    for x in run.listeners:
+        if isinstance(x, TraceWriter) and x.path is not None and x.path.exists():
+            report["trace"] = x.summary()
+        elif isinstance(x, McapRecorder) and x.path is not None and x.path.exists():
+            report["recording"] = x.summary()
+    report["expect"] = expect_section(getattr(run.scenario, "expect", None), report)
+    return report
+
+
+def write_plot(report: dict[str, Any], run_dir: Path) -> Path | None:
+    """``run_dir/report.png``; on any plotting error, say so on stderr and return None."""
+    try:
+        from sim.plots import write_report_png
+
+        return write_report_png(report, Path(run_dir) / "cycles.csv", Path(run_dir) / "report.png")
+    except Exception as exc:  # a plot must never cost the run its report
+        print(f"warning: report.png not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None

@@ -1,0 +1,392 @@
+"""Sweeps: one scenario run over every combination of settings and seeds.
+
+``python run.py sweep SCENARIO --seeds 0-99 --set robots.count=4,8 --set 'robots.*.controller.period=0.05,0.1'``
+
+Runs are headless, virtual time by default, on a local process pool or on Dask.
+Each finished run is stored as ``runs/<key>.json`` in the sweep folder, keyed by the
+scenario's hash, its settings and its seed, so re-running a sweep skips what is done.
+A run that crashes or breaches its ``expect:`` block is recorded with its error; the
+rest go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.errors import UsageError
+
+METRICS = ["miss_rate", "response_p99", "orders_per_hour", "collisions", "safety_stops", "stale_uses"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: everything a worker process needs, picklable."""
+
+    scenario: str  # path
+    settings: tuple[tuple[str, Any], ...]
+    seed: int
+    clock: str
+    duration: float | None
+    key: str
+
+
+@dataclass
+class Sweep:
+    scenario: Path
+    seeds: list[int]
+    sets: list[tuple[str, list[Any]]]
+    clock: str = "virtual"
+    duration: float | None = None
+    out: Path = Path("sweeps")
+    specs: list[RunSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.scenario.read_bytes()).hexdigest()
+        self.folder = self.out / f"{self.scenario.stem}-{digest[:10]}"
+        names = [p for p, _ in self.sets]
+        for values in itertools.product(*[v for _, v in self.sets]):
+            settings = tuple(zip(names, values, strict=True))
+            for seed in self.seeds:
+                ident = json.dumps([digest, settings, seed, self.clock, self.duration], default=str)
+                key = hashlib.sha256(ident.encode()).hexdigest()[:16]
+                self.specs.append(RunSpec(str(self.scenario), settings, seed, self.clock, self.duration, key))
+
+
+# ---------------------------------------------------------------------- parsing
+def parse_seeds(text: str) -> list[int]:
+    """``0-99``, ``1,2,5`` or ``0-9,20-29`` -> sorted unique seeds."""
+    seeds: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            a, b = int(lo), int(hi) if hi else int(lo)
+            if a < 0 or b < a:
+                raise ValueError
+            seeds.update(range(a, b + 1))
+    except ValueError:
+        raise UsageError(f"--seeds: got {text!r}; expected e.g. 0-99 or 1,2,5") from None
+    return sorted(seeds)
+
+
+def parse_set(text: str) -> tuple[str, list[Any]]:
+    """``path=v1,v2`` -> (path, [v1, v2]); values are read as YAML scalars (0.05 is a float)."""
+    path, eq, values = text.partition("=")
+    if not eq or not path.strip() or not values.strip():
+        raise UsageError(f"--set: got {text!r}; expected PATH=V1,V2,... e.g. robots.count=4,8,16")
+    return path.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")]
+
+
+def validate(sweep: Sweep) -> None:
+    """Load the scenario once per distinct setting so an unknown path fails before any run."""
+    from sim.scenario import load_scenario
+
+    for values in itertools.product(*[v for _, v in sweep.sets]):
+        load_scenario(sweep.scenario, dict(zip([p for p, _ in sweep.sets], values, strict=True)))
+
+
+# ---------------------------------------------------------------------- one run
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """Run one scenario headless and return its result row (in a worker process)."""
+    import tempfile
+
+    from sim.report import build_report
+    from sim.runner import Run, make_clock
+    from sim.scenario import load_scenario
+
+    row: dict[str, Any] = {"key": spec.key, "seed": spec.seed, **dict(spec.settings), "error": ""}
+    t0 = time.perf_counter()
+    try:
+        overrides = {**dict(spec.settings), "run.seed": spec.seed, "run.clock": spec.clock}
+        if spec.duration is not None:
+            overrides["run.duration"] = spec.duration
+        scenario = load_scenario(spec.scenario, overrides)
+        with tempfile.TemporaryDirectory(prefix="sweep-run-") as tmp:
+            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=False)
+            run = Run(scenario, Path(tmp), clock=clock)
+            run.start()
+            run.wait()
+            run.stop()
+            report = build_report(run, "")
+        row.update(metrics(report))
+        if run.failures:
+            f = run.failures[0]
+            row["error"] = f"{f.thread}: {f.error}"
+        elif (breaches := _breaches(scenario, report)):
+            row["error"] = "expect: " + "; ".join(breaches)
+    except Exception as exc:
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    row["wall_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def _breaches(scenario: Any, report: dict[str, Any]) -> list[str]:
+    expect = getattr(scenario, "expect", None)
+    if expect is None:
+        return []
+    from sim.expect import check_expectations
+
+    return check_expectations(expect, report)
+
+
+def metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures a sweep compares, from one run's report."""
+    s = report["summary"]
+    p99s = [c["response_time"]["p99"] for c in report["controllers"] if c["response_time"]["p99"] is not None]
+    outcomes = report.get("outcomes") or {}
+    hours = report["run"]["sim_seconds"] / 3600.0
+    orders = outcomes.get("orders_completed")
+    return {
+        "miss_rate": s["miss_rate"],
+        "response_p99": max(p99s) if p99s else math.nan,
+        "orders_per_hour": orders / hours if orders is not None and hours > 0 else math.nan,
+        "collisions": s["collisions"],
+        "safety_stops": s["safety_stops"],
+        "stale_uses": s["stale_uses"],
+        "sim_seconds": report["run"]["sim_seconds"],
+    }
+
+
+# ---------------------------------------------------------------------- executing
+def execute(sweep: Sweep, workers: int, dask: str | None,
+            progress: Callable[[int, int, int, int], None]) -> list[dict[str, Any]]:
+    """Run what is not done yet; return every row (done before + now)."""
+    from sim.files import write_json
+
+    runs_dir = sweep.folder / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    todo = []
+    for spec in sweep.specs:
+        path = runs_dir / f"{spec.key}.json"
+        if path.exists():
+            rows[spec.key] = json.loads(path.read_text())
+        else:
+            todo.append(spec)
+    skipped = len(rows)
+    failed = sum(1 for r in rows.values() if r["error"])
+    progress(len(rows), len(sweep.specs), failed, skipped)
+    for row in _results(todo, workers, dask):
+        write_json(runs_dir / f"{row['key']}.json", row)
+        rows[row["key"]] = row
+        failed += bool(row["error"])
+        progress(len(rows), len(sweep.specs), failed, skipped)
+    return [rows[s.key] for s in sweep.specs]
+
+
+def _results(todo: list[RunSpec], workers: int, dask: str | None) -> Iterator[dict[str, Any]]:
+    if not todo:
+        return
+    if dask:
+        yield from _dask_results(todo, dask)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(run_one, spec) for spec in todo]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _dask_results(todo: list[RunSpec], address: str) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise UsageError("--dask needs Dask: pip install -e '.[sweep]' (dask[distributed])") from None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+        if address == "local" else None
+    try:
+        with Client(cluster if cluster is not None else address) as client:
+            futures = client.map(run_one, todo, pure=False)
+            for fut in as_completed(futures):
+                yield fut.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+# ---------------------------------------------------------------------- summarising
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23,
+        15: 2.13, 20: 2.09, 30: 2.04, 60: 2.00}
+
+
+def t95(dof: int) -> float:
+    """Two-sided 95 % Student-t quantile (table, nearest lower dof; 1.96 beyond 60)."""
+    if dof > 60:
+        return 1.96
+    return _T95[max(k for k in _T95 if k <= dof)]
+
+
+def summarise(sweep: Sweep, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per setting: n, failures, mean with a 95 % confidence interval for each metric."""
+    out = []
+    names = [p for p, _ in sweep.sets]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(json.dumps(r.get(n), default=str) for n in names), []).append(r)
+    for key, members in groups.items():
+        ok = [r for r in members if not r["error"] or r["error"].startswith("expect:")]
+        line: dict[str, Any] = {n: json.loads(k) for n, k in zip(names, key, strict=True)}
+        line["runs"] = len(members)
+        line["failed"] = sum(1 for r in members if r["error"])
+        for m in METRICS:
+            vals = [float(r[m]) for r in ok if m in r and r[m] is not None and math.isfinite(float(r[m]))]
+            n = len(vals)
+            mean = sum(vals) / n if n else math.nan
+            sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else math.nan
+            line[m] = mean
+            line[m + "_ci"] = t95(n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+        out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------------- output
+def write_outputs(sweep: Sweep, rows: list[dict[str, Any]], table: list[dict[str, Any]]) -> list[Path]:
+    """results.csv (one row per run), summary.json, and sweep.png (main metric per setting)."""
+    import csv
+    import io
+
+    from sim.files import write_atomic, write_json
+
+    cols = ["key", "seed", *[p for p, _ in sweep.sets], *METRICS, "sim_seconds", "wall_seconds", "error"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(sweep.folder / "results.csv", buf.getvalue())
+    write_json(sweep.folder / "summary.json", {"scenario": str(sweep.scenario), "clock": sweep.clock,
+                                                "seeds": sweep.seeds, "settings": sweep.sets, "table": table})
+    paths = [sweep.folder / "results.csv", sweep.folder / "summary.json"]
+    if sweep.sets and any(math.isfinite(t["miss_rate"]) for t in table):
+        paths.append(_plot(sweep, table))
+    return paths
+
+
+def _plot(sweep: Sweep, table: list[dict[str, Any]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sweep.sets), figsize=(5 * len(sweep.sets), 3.6), squeeze=False)
+    for ax, (name, values) in zip(axes[0], sweep.sets, strict=True):
+        others = [p for p, _ in sweep.sets if p != name]
+        series: dict[tuple, list[tuple[Any, float, float]]] = {}
+        for t in table:
+            series.setdefault(tuple(t[o] for o in others), []).append((t[name], t["miss_rate"], t["miss_rate_ci"]))
+        for label, pts in series.items():
+            pts.sort(key=lambda p: values.index(p[0]) if p[0] in values else 0)
+            xs = [str(p[0]) for p in pts]
+            ys = [100 * p[1] for p in pts]
+            es = [100 * p[2] if math.isfinite(p[2]) else 0.0 for p in pts]
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
+                        label=", ".join(f"{o}={v}" for o, v in zip(others, label, strict=True)) or None)
+        ax.set_xlabel(name)
+        ax.set_ylabel("deadline miss rate (%), mean ± 95% CI")
+        ax.grid(alpha=0.3)
+        if others:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{sweep.scenario.name}: {len(sweep.seeds)} seeds per setting ({sweep.clock} time)")
+    fig.tight_layout()
+    path = sweep.folder / "sweep.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def format_table(sweep: Sweep, table: list[dict[str, Any]]) -> str:
+    def pm(t: dict[str, Any], m: str, scale: float = 1.0, fmt: str = ".2f") -> str:
+        v, ci = t[m], t[m + "_ci"]
+        if not math.isfinite(v):
+            return "-"
+        return f"{v * scale:{fmt}}" + (f" ± {ci * scale:{fmt}}" if math.isfinite(ci) else "")
+
+    names = [p for p, _ in sweep.sets]
+    head = [*names, "runs", "failed", "miss % (95% CI)", "resp p99 ms", "orders/h", "collisions", "safety stops"]
+    rows = [head] + [[*(str(t[n]) for n in names), str(t["runs"]), str(t["failed"]),
+                      pm(t, "miss_rate", 100, ".3f"), pm(t, "response_p99", 1000), pm(t, "orders_per_hour", 1, ".1f"),
+                      pm(t, "collisions"), pm(t, "safety_stops", 1, ".1f")] for t in table]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar on stderr: done/total, failed, and time left."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.t0 = time.perf_counter()
+        self.first_done: int | None = None
+
+    def __call__(self, done: int, total: int, failed: int, skipped: int) -> None:
+        if self.first_done is None:
+            self.first_done = done
+        ran = done - self.first_done
+        elapsed = time.perf_counter() - self.t0
+        left = "?" if ran == 0 else f"{(total - done) * elapsed / ran:.0f} s"
+        width = 30
+        filled = int(width * done / total) if total else width
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {failed} failed, "
+                          f"{skipped} skipped (done before), {elapsed:.0f} s elapsed, ~{left} left ")
+        self.stream.flush()
+        if done == total:
+            self.stream.write("\n")
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import os
+    import sys
+
+    p = argparse.ArgumentParser(prog="run.py sweep", description="Run a scenario over every combination of "
+                                "settings and seeds, headless, and summarise (docs/sweeps.md).")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--seeds", default="0", help="seeds, e.g. 0-99 or 1,2,5 (default 0)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=V1,V2",
+                   help="a setting to sweep, as a dotted scenario path; '*' = every list item "
+                   "(robots.*.controller.period=0.05,0.1); robots.count=N resizes the fleet. Repeatable.")
+    p.add_argument("--clock", choices=["virtual", "real"], default="virtual",
+                   help="virtual (default: deterministic, fast) or real time")
+    p.add_argument("--duration", type=float, help="simulated seconds per run (overrides run.duration)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local' starts a LocalCluster, or a "
+                   "scheduler address like tcp://host:8786 (needs the 'sweep' extra)")
+    p.add_argument("--out", type=Path, default=Path("sweeps"), help="sweep folders go here (default sweeps/)")
+    args = p.parse_args(argv)
+    if not args.scenario.is_file():
+        raise UsageError(f"{args.scenario}: no such scenario file")
+    if args.workers < 1:
+        raise UsageError(f"--workers: got {args.workers}; must be >= 1")
+    sweep = Sweep(args.scenario, parse_seeds(args.seeds), [parse_set(s) for s in args.sets], args.clock,
+                  args.duration, args.out)
+    validate(sweep)
+    print(f"sweep {sweep.scenario}: {len(sweep.specs)} runs ({len(sweep.seeds)} seeds x "
+          f"{len(sweep.specs) // max(len(sweep.seeds), 1)} settings), {args.clock} time, "
+          f"{'dask ' + args.dask if args.dask else str(args.workers) + ' local processes'}", flush=True)
+    t0 = time.perf_counter()
+    rows = execute(sweep, args.workers, args.dask, Progress(sys.stderr))
+    table = summarise(sweep, rows)
+    paths = write_outputs(sweep, rows, table)
+    print(format_table(sweep, table))
+    failures = [r for r in rows if r["error"]]
+    for r in failures[:10]:
+        print(f"  failed: seed {r['seed']} {dict((p, r.get(p)) for p, _ in sweep.sets)}: {r['error']}")
+    if len(failures) > 10:
+        print(f"  ... and {len(failures) - 10} more failures (see results.csv)")
+    print(f"{len(rows)} runs, {len(failures)} failed, wall {time.perf_counter() - t0:.1f} s")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
