@@ -55,6 +55,14 @@ class WarehouseParams(BaseModel):
     side_margin: float = Field(0.05, ge=0, le=2, description="m added to the radius on each side of "
                                "the swept corridor checked for obstacles")
     horizon: float = Field(4.0, gt=0, le=20, description="m of the commanded arc checked for obstacles")
+    side_per_speed: float = Field(0.25, ge=0, le=5, description="s: the corridor checked for obstacles "
+                                  "not on the map widens by this x speed on each side (moving robots)")
+    near_gain: float = Field(0.7, gt=0, le=20, description="1/s: speed cap per m of free space to the "
+                             "nearest obstacle not on the map, ahead or beside (robots may cut in)")
+    near_clear: float = Field(0.3, ge=0, le=5, description="m of free space to an obstacle not on the "
+                              "map at which the speed cap reaches near_speed")
+    near_speed: float = Field(0.25, ge=0, le=5, description="m/s, lowest speed cap near obstacles not "
+                              "on the map (the corridor check still stops it)")
     replan_after: float = Field(2.0, gt=0, le=120, description="s blocked before the lowest-priority "
                                 "robot replans around what it sees")
     yield_step: float = Field(1.5, ge=0, le=60, description="s more a robot one priority level higher "
@@ -97,6 +105,7 @@ class WarehouseController(Controller):
         self.inflate = r.radius + p.margin
         self.grid = shared_grid(self.static, self.inflate, p.resolution)
         self.replan_grid = shared_grid(self.static, self.inflate, p.replan_resolution)
+        self.map_grid = shared_grid(self.static, 0.15, 0.1)  # lidar returns in its cells are the map
         speed = min(p.cruise_speed, r.max_speed)
         self.follower = PurePursuit(p.lookahead, speed, r.max_yaw_rate, p.goal_tolerance,
                                     slow_radius=max(speed, 0.5), rotate_angle=0.8, rotate_exit_angle=0.3)
@@ -216,8 +225,17 @@ class WarehouseController(Controller):
             else:
                 self._finish_leg(now)
             return 0.0, 0.0
-        gap = arc_gap(points, v, w, self.robot.radius, p.side_margin, p.horizon)
+        r = self.robot.radius
+        gap = arc_gap(points, v, w, r, p.side_margin, p.horizon)
+        other = self._unexpected(points)
+        if len(other):
+            wide = p.side_margin + p.side_per_speed * max(v, 0.0)
+            gap = min(gap, arc_gap(other, v, w, r, wide, p.horizon))
         limit = brake_speed(gap, p.stop_distance, p.brake_decel)
+        near = other[other[:, 0] > -r] if len(other) else other
+        if len(near):
+            free = float(np.hypot(near[:, 0], near[:, 1]).min()) - r
+            limit = min(limit, max(p.near_speed, p.near_gain * (free - p.near_clear)))
         if v > 0.0 and limit <= 0.0:
             return self._blocked(points, now)
         self._blocked_since = None
@@ -266,6 +284,21 @@ class WarehouseController(Controller):
             return 0.0, 0.0
         self._show("backoff")
         return -p.backoff_speed, 0.0
+
+    def _unexpected(self, points: np.ndarray) -> np.ndarray:
+        """The scan points (robot frame) that the known map does not explain: robots, clutter."""
+        if len(points) == 0 or self.pose is None:
+            return points
+        x, y, th = self.pose
+        c, s = math.cos(th), math.sin(th)
+        g = self.map_grid
+        ix = np.floor((x + c * points[:, 0] - s * points[:, 1]) / g.resolution).astype(np.intp)
+        iy = np.floor((y + s * points[:, 0] + c * points[:, 1]) / g.resolution).astype(np.intp)
+        rows, cols = g.shape
+        inside = (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
+        known = np.ones(len(points), dtype=bool)
+        known[inside] = g.occupied[iy[inside], ix[inside]]
+        return points[~known]
 
     def _no_progress(self, now: float) -> bool:
         """True once per ``stuck_limit`` of driving without getting 0.25 m anywhere."""

@@ -76,7 +76,8 @@ class _SensorFault(_RobotFault):
 class SensorDropout(_SensorFault):
     """Samples are lost: all of them (a blackout) or each with ``probability`` (a burst)."""
 
-    kind: Literal["sensor_dropout"] = Field(..., description="Fault kind.")
+    kind: Literal["sensor_dropout"] = Field(
+        ..., description="sensor_dropout: samples in the window are lost (all, or each with probability).")
     probability: Probability = Field(1.0, description="Chance each sample in the window is lost, in "
                                      "(0, 1]; added to the sensor's own dropout. Default: 1.0 (all).")
 
@@ -84,14 +85,16 @@ class SensorDropout(_SensorFault):
 class LatencySpike(_SensorFault):
     """Every reading sampled in the window is published ``latency`` later than usual."""
 
-    kind: Literal["latency_spike"] = Field(..., description="Fault kind.")
+    kind: Literal["latency_spike"] = Field(
+        ..., description="latency_spike: readings sampled in the window are published latency s later.")
     latency: Seconds = Field(..., description="Extra sample-to-publish delay, in (0, 10]. Unit: s.")
 
 
 class FrozenSensor(_SensorFault):
     """The sensor keeps publishing its last reading's payload (a stuck driver), on schedule."""
 
-    kind: Literal["frozen_sensor"] = Field(..., description="Fault kind.")
+    kind: Literal["frozen_sensor"] = Field(
+        ..., description="frozen_sensor: the sensor republishes its last payload on schedule (a stuck driver).")
 
 
 class NoiseBurst(_SensorFault):
@@ -100,7 +103,8 @@ class NoiseBurst(_SensorFault):
     Payloads that are not numeric (the bumper's bool) pass unchanged.
     """
 
-    kind: Literal["noise_burst"] = Field(..., description="Fault kind.")
+    kind: Literal["noise_burst"] = Field(
+        ..., description="noise_burst: extra Gaussian noise on lidar ranges or float-array payloads.")
     std: Annotated[float, Field(gt=0, le=100), NoBool] = Field(
         ..., description="Standard deviation, in (0, 100], in the payload's units (m for lidar "
         "ranges), or as a fraction of each value when relative is true.")
@@ -113,7 +117,8 @@ class NoiseBurst(_SensorFault):
 class ControllerStall(_RobotFault):
     """Each controller cycle released in the window computes ``stall`` seconds longer."""
 
-    kind: Literal["controller_stall"] = Field(..., description="Fault kind.")
+    kind: Literal["controller_stall"] = Field(
+        ..., description="controller_stall: each cycle in the window computes stall s longer.")
     stall: Seconds = Field(..., description="Extra compute time per cycle, in (0, 10]. Unit: s.")
     probability: Probability = Field(1.0, description="Chance each cycle in the window stalls, in "
                                      "(0, 1]. Default: 1.0.")
@@ -122,14 +127,16 @@ class ControllerStall(_RobotFault):
 class CpuHog(_Fault):
     """Threads running pure Python for the window: they hold the GIL the simulation needs."""
 
-    kind: Literal["cpu_hog"] = Field(..., description="Fault kind.")
+    kind: Literal["cpu_hog"] = Field(
+        ..., description="cpu_hog: pure-Python threads hold the GIL for the window (real clock).")
     threads: Threads = Field(1, description="Hog threads, in [1, 16]. Default: 1.")
 
 
 class NumpyLoad(_Fault):
     """Threads doing numpy array work that releases the GIL: they load the cores, not the GIL."""
 
-    kind: Literal["numpy_load"] = Field(..., description="Fault kind.")
+    kind: Literal["numpy_load"] = Field(
+        ..., description="numpy_load: numpy threads load the cores without the GIL for the window (real clock).")
     threads: Threads = Field(1, description="Load threads, in [1, 16]. Default: 1.")
     size: Annotated[int, Field(ge=1000, le=10_000_000), NoBool] = Field(
         1_000_000, description="float64 elements per array operation, in [1e3, 1e7] "
@@ -139,7 +146,8 @@ class NumpyLoad(_Fault):
 class KillWorker(_Fault):
     """Kill one physics worker process at ``start``; the window is how long the report watches."""
 
-    kind: Literal["kill_worker"] = Field(..., description="Fault kind.")
+    kind: Literal["kill_worker"] = Field(
+        ..., description="kill_worker: kill one physics worker process at start (needs physics.workers >= 1).")
     worker: Annotated[int, Field(ge=0, le=15), NoBool] = Field(
         0, description="Worker index, in [0, physics.workers - 1]. Default: 0.")
     duration: Duration = Field(1.0, description="Seconds after the kill counted as the fault's window, "

@@ -54,7 +54,7 @@ class MissTimeline(RunListener):
         i = self._index.get(robot)
         if i is None or cause not in CAUSES:
             return
-        b = min(max(int(release_time / self.width), 0), self.bins - 1)
+        b = min(max(int(release_time / self.width + 1e-9), 0), self.bins - 1)  # 0.7 / 0.01 is 69.999...
         self.counts[i, b, CAUSES.index(cause)] += 1
 
     @classmethod

@@ -11,13 +11,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.clock import Clock
-from sim.collide import disc_pairs_overlapping, discs_hit_segments
+from sim.kernels import HAVE_NUMBA, advance, collide, settle
 from sim.stats import Histogram
 from sim.world import Bodies, StaticMap, WorldSnapshot
+
+if TYPE_CHECKING:
+    from sim.workers import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class Physics:
         self._lock = threading.Lock()
         # end-to-end latency per (robot index, sensor name)
         self.chains: dict[tuple[int, str], Histogram] = {}
+        self._half_base = bodies.wheel_base / 2.0
+        self.compiled = HAVE_NUMBA  # False: the numpy kernels (identical results, slower)
+        self.pool: WorkerPool | None = None  # set by the Run when physics.workers > 0
         self.snapshot = self._make_snapshot()
 
     # ------------------------------------------------------------------ commands
@@ -78,16 +85,17 @@ class Physics:
 
     # ------------------------------------------------------------------ stepping
     def step(self) -> WorldSnapshot:
-        """Advance one fixed step and return the new snapshot (also kept in ``snapshot``)."""
+        """Advance one fixed step and return the new snapshot (also kept in ``snapshot``).
+
+        The arithmetic runs in compiled GIL-free kernels (``sim.kernels``; numpy with
+        identical results without numba), so stepping does not starve controller threads.
+        """
         dt = self.step_size
         b = self.bodies
         self._take_commands()
-        v0, w0 = self.velocity[:, 0].copy(), self.velocity[:, 1].copy()
-        v_t = np.clip(self.target[:, 0], -b.max_speed, b.max_speed)
-        w_t = np.clip(self.target[:, 1], -b.max_yaw_rate, b.max_yaw_rate)
-        v = v0 + np.clip(v_t - v0, -b.max_accel * dt, b.max_accel * dt)
-        w = w0 + np.clip(w_t - w0, -b.max_yaw_accel * dt, b.max_yaw_accel * dt)
-        new_pose = self._integrate(self.pose, v, w, dt)
+        v0 = self.velocity[:, 0].copy()
+        new_pose, v, w = advance(self.pose, self.velocity, self.target, b.max_speed, b.max_yaw_rate,
+                                 b.max_accel, b.max_yaw_accel, dt, compiled=self.compiled)
 
         static_hit, pairs = self.check_collisions(new_pose)
         blocked = static_hit.copy()
@@ -96,21 +104,13 @@ class Physics:
             self._log_collision(i, j)
             self._log_collision(j, i)
         # A blocked robot keeps its old pose and stops: it touches, it does not pass through.
-        new_pose[blocked] = self.pose[blocked]
-        v[blocked] = 0.0
-        w[blocked] = 0.0
         onset = blocked & ~self.contact
-        self.collisions += onset
-        for i in np.flatnonzero(onset & static_hit):
-            self._log_collision(int(i), -1)
-
-        moved = np.where(blocked, 0.0, 1.0)
-        half_base = b.wheel_base / 2.0
-        self.wheel_travel[:, 0] += moved * (v - w * half_base) * dt
-        self.wheel_travel[:, 1] += moved * (v + w * half_base) * dt
-        self.odometer += moved * np.abs(v) * dt
-        self.accel[:, 0] = (v - v0) / dt
-        self.accel[:, 1] = v * w
+        if onset.any():
+            self.collisions += onset
+            for i in np.flatnonzero(onset & static_hit):
+                self._log_collision(int(i), -1)
+        settle(self.pose, new_pose, v, w, v0, blocked, self._half_base, dt, self.wheel_travel,
+               self.odometer, self.accel, compiled=self.compiled)
         self.pose = new_pose
         self.velocity = np.column_stack([v, w])
         self.contact = blocked
@@ -120,22 +120,14 @@ class Physics:
         return self.snapshot
 
     def check_collisions(self, pose: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Robots touching the static map (bool per robot), and touching robot pairs."""
-        radius = self.bodies.radius
-        return (discs_hit_segments(self.static.segment_map, pose[:, :2], radius),
-                disc_pairs_overlapping(pose[:, :2], radius))
+        """Robots touching the static map (bool per robot), and touching robot pairs.
 
-    @staticmethod
-    def _integrate(pose: np.ndarray, v: np.ndarray, w: np.ndarray, dt: float) -> np.ndarray:
-        """Exact unicycle arc over ``dt`` (straight line where w is ~0)."""
-        x, y, th = pose[:, 0], pose[:, 1], pose[:, 2]
-        th1 = th + w * dt
-        straight = np.abs(w) < 1e-9
-        w_safe = np.where(straight, 1.0, w)
-        dx = np.where(straight, v * dt * np.cos(th), v / w_safe * (np.sin(th1) - np.sin(th)))
-        dy = np.where(straight, v * dt * np.sin(th), -v / w_safe * (np.cos(th1) - np.cos(th)))
-        th1 = (th1 + np.pi) % (2 * np.pi) - np.pi
-        return np.column_stack([x + dx, y + dy, th1])
+        With a worker pool (``physics.workers`` > 0) the check runs in a worker process.
+        """
+        radius = self.bodies.radius
+        if self.pool is not None:
+            return self.pool.collide(pose, radius)
+        return collide(self.static.segment_map, pose[:, :2], radius, compiled=self.compiled)
 
     def _log_collision(self, i: int, j: int) -> None:
         if len(self.collision_log) < self.collision_log_limit and not self.contact[i]:

@@ -29,10 +29,12 @@ def write_report_png(report: dict[str, Any], cycles_csv: Path, out: Path) -> Pat
     from matplotlib.figure import Figure
 
     kinds = sorted({s["kind"] for s in report.get("sensors", [])})
-    fig = Figure(figsize=(16, 9.5), dpi=100, layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1.0])
-    ax_resp, ax_robot, ax_cause = top.subplots(1, 3)
-    ax_kinds = bottom.subplots(1, max(len(kinds), 1), squeeze=False)[0]
+    # fixed margins rather than a layout engine: a layout engine draws everything twice
+    fig = Figure(figsize=(16, 9.5), dpi=100)
+    top = fig.add_gridspec(1, 3, left=0.05, right=0.98, top=0.92, bottom=0.57, wspace=0.22)
+    bottom = fig.add_gridspec(1, max(len(kinds), 1), left=0.05, right=0.98, top=0.45, bottom=0.07, wspace=0.25)
+    ax_resp, ax_robot, ax_cause = (fig.add_subplot(top[0, i]) for i in range(3))
+    ax_kinds = [fig.add_subplot(bottom[0, i]) for i in range(max(len(kinds), 1))]
     sc = report.get("scenario", {})
     fig.suptitle(f"Deadline-miss report: {sc.get('name', '?')} (seed {sc.get('seed', '?')}) - "
                  f"{_first_line(report)}", fontsize=11)
@@ -91,8 +93,9 @@ def _response_panel(ax: Any, controllers: list[dict[str, Any]]) -> None:
         return
     for label, pairs, strong in groups:
         _step(ax, pairs, label, linewidth=2.0 if strong else 1.2)
-    for d in sorted({c["deadline"] for c in controllers}):
-        ax.axvline(d * 1000, color="red", linestyle="--", linewidth=1.2, label=f"deadline D={d * 1000:g} ms")
+    for d, style in zip(sorted({c["deadline"] for c in controllers}), ["--", ":", "-.", (0, (5, 1))] * 100,
+                        strict=False):
+        ax.axvline(d * 1000, color="red", linestyle=style, linewidth=1.2, label=f"deadline D={d * 1000:g} ms")
     ax.set_xscale("log")
     ax.set_xlabel("response time = finish - release (ms)")
     ax.set_ylabel("fraction of cycles")

@@ -207,11 +207,29 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _window(w: dict[str, Any] | None) -> str:
+def _t(x: float, width: float = 0.1) -> str:
+    """A time of the miss timeline, to the precision of its bins (at least 0.1 s)."""
+    digits = max(1, min(3, -math.floor(math.log10(width)))) if width > 0 else 1
+    return f"{x:.{digits}f}"
+
+
+def _span(w: dict[str, Any], width: float) -> str:
+    return f"t={_t(w['start'], width)}-{_t(w['end'], width)} s"
+
+
+def _window(w: dict[str, Any] | None, width: float = 0.1) -> str:
     if not w:
         return "-"
-    text = f"t={w['start']:.1f}-{w['end']:.1f} s"
-    return f"{text} (spread over the run)" if w.get("spread") else text
+    return f"{_span(w, width)} (spread)" if w.get("spread") else _span(w, width)
+
+
+def _when(w: dict[str, Any] | None, width: float = 0.1) -> str:
+    """Where in the run a group of misses fell, for a sentence."""
+    if not w:
+        return ""
+    if w.get("spread"):
+        return ", spread over the whole run"
+    return f", clustered in {_span(w, width)}"
 
 
 def headline(report: dict[str, Any]) -> str:
@@ -223,27 +241,27 @@ def headline(report: dict[str, Any]) -> str:
         return f"All {s['cycles']} controller cycles met their deadlines."
     lines = [f"{s['misses']} of {s['cycles']} controller cycles missed their deadline ({100 * s['miss_rate']:.2f} %)."]
     m = report.get("misses") or {}
+    bw = float(m.get("bin_width") or 0.1)
     by_cause = m.get("by_cause") or {
         k: {"count": n, "share": n / s["misses"], "window": None}
         for k, n in sorted(s["causes"].items(), key=lambda kv: -kv[1])}
     causes = list(by_cause.items())
     if causes:
         top, c = causes[0]
-        when = f", {_window(c['window'])}" if c.get("window") else ""
         lines.append(f"Main cause: {CAUSE_LABELS.get(top, top)}, {c['count']} of {s['misses']} misses "
-                     f"({_pct(c['share'])}{when}): {CAUSE_WORDS.get(top, top)}.")
+                     f"({_pct(c['share'])}){_when(c.get('window'), bw)}: {CAUSE_WORDS.get(top, top)}.")
     if len(causes) > 1:
         lines.append("Other causes: " + "; ".join(
-            f"{CAUSE_LABELS.get(k, k)} {c['count']} ({_pct(c['share'])}"
-            + (f", {_window(c['window'])}" if c.get("window") else "") + ")" for k, c in causes[1:]) + ".")
+            f"{CAUSE_LABELS.get(k, k)} {c['count']} ({_pct(c['share'])}{_when(c.get('window'), bw)})"
+            for k, c in causes[1:]) + ".")
     w = m.get("window")
     if w:
         if w["spread"]:
             lines.append(f"When: misses were spread over the run ({_pct(w['share'])} of them in "
-                         f"t={w['start']:.1f}-{w['end']:.1f} s).")
+                         f"{_span(w, bw)}).")
         else:
-            lines.append(f"When: {_pct(w['share'])} of the misses fell between t={w['start']:.1f} s and "
-                         f"t={w['end']:.1f} s.")
+            lines.append(f"When: {_pct(w['share'])} of the misses fell between t={_t(w['start'], bw)} s and "
+                         f"t={_t(w['end'], bw)} s.")
     worst = m.get("worst_robot")
     if worst:
         lines.append(f"Worst robot: {worst['robot']}, {worst['misses']} misses ({_pct(worst['miss_rate'])} of its "
@@ -256,15 +274,18 @@ def headline(report: dict[str, Any]) -> str:
 
 def print_miss_causes(report: dict[str, Any], out: TextIO) -> None:
     """One row per cause: how many, when they clustered, the robot with most, what the cause means."""
-    by_cause = (report.get("misses") or {}).get("by_cause")
+    m = report.get("misses") or {}
+    by_cause, bw = m.get("by_cause"), float(m.get("bin_width") or 0.1)
     if not by_cause:
         return
     print("\nMiss causes", file=out)
-    rows = [["cause", "misses", "share", "when", "worst robot", "meaning"]]
+    rows = [["cause", "misses", "share", "when", "worst robot"]]
     for cause, c in by_cause.items():
-        rows.append([cause, str(c["count"]), _pct(c["share"]), _window(c["window"]),
-                     f"{c['worst_robot']} ({c['worst_robot_count']})", CAUSE_WORDS.get(cause, "")])
+        rows.append([cause, str(c["count"]), _pct(c["share"]), _window(c["window"], bw),
+                     f"{c['worst_robot']} ({c['worst_robot_count']})"])
     _table(rows, out)
+    for cause in by_cause:
+        print(f"  {cause}: {CAUSE_WORDS.get(cause, '?')}", file=out)
 
 
 def print_chains(report: dict[str, Any], out: TextIO) -> None:

@@ -256,8 +256,9 @@ class Run:
     def stop(self) -> list[str]:
         """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop."""
         self.finish("stopped")
-        self.sim_seconds = min(self.clock.now(), self.duration)
-        self.wall_seconds = self.clock.real_elapsed()
+        # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
+        self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
+        self.wall_seconds = max(self.clock.real_elapsed(), 0.0)
         self.clock.request_stop()
         alive = self.supervisor.join(SHUTDOWN_TIMEOUT)
         sys.setswitchinterval(self._old_switch)

@@ -147,6 +147,9 @@ class VirtualClock(Clock):
 
     def _dispatch(self) -> None:
         """Hand the token to the next runnable participant, advancing time if none is (lock held)."""
+        if self.stopped:  # request_stop has opened every gate: a hand-off now would release one twice
+            self._current = None
+            return
         while not self._runnable:
             if self.stopped or self.env.peek() == float("inf"):
                 self._current = None
@@ -190,8 +193,10 @@ class VirtualClock(Clock):
     def _block(self, me: _Participant) -> None:
         """Give the token away and wait to get it back (lock held on entry, released on exit)."""
         self._dispatch()
+        stopped = self.stopped
         self._lock.release()
-        me.gate.acquire()
+        if not stopped:  # after a stop, request_stop opens every gate that is not the current one
+            me.gate.acquire()
 
     # ------------------------------------------------------------------ blocking
     def sleep_until(self, deadline_at: float) -> bool:

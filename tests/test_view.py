@@ -435,6 +435,39 @@ def test_close_gives_the_controllers_their_hooks_back(run) -> None:
     assert [task.on_cycle for task in run.controllers] == before
 
 
+def test_a_plugins_odd_visual_does_not_stop_the_window(app, run) -> None:
+    ctrl = run.controllers[0].controller
+    ctrl.visual = {"path": "not a path", "waypoints": [[1.0, 2.0, 3.0]], "target": 0}
+    app.frame()
+    ctrl.visual = {"path": [(1.0, 1.0), (5.0, 2.0), (9.0, 1.0)], "state": "plan"}
+    app.frame()  # a planner's path draws
+
+
+def test_strip_chart_feed_gets_each_cycle(app, run) -> None:
+    """The wrapped on_cycle hook feeds the chart; the cycle log still gets every cycle too."""
+    assert not app.telemetry.feed(0)
+    for _ in range(6):  # 60 ms of single steps: cycle 1 (released at 50 ms) runs
+        _key(app, pygame.K_PERIOD, ".")
+    assert _wait_for(lambda: len(app.telemetry.feed(0)) >= 1 and len(app.telemetry.feed(1)) >= 1)
+    release, response, miss, _stop = app.telemetry.feed(0)[0]
+    assert release == pytest.approx(0.05) and response >= 0 and miss in (True, False)
+    app.frame()
+
+
+def test_feed_also_works_when_the_window_opens_before_start(tmp_path: Path) -> None:
+    from sim.view.app import ViewApp
+
+    r = _make_run(tmp_path)  # paused, not started
+    a = ViewApp(r, window=(400, 300))
+    r.start()
+    try:
+        assert _wait_for(lambda: len(a.telemetry.feed(0)) >= 1)  # cycle 0 at t = 0
+        assert a.telemetry.feed(0)[0][0] == 0.0
+    finally:
+        a.close()
+        r.stop()
+
+
 # ---------------------------------------------------------------------- run_view
 
 

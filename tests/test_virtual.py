@@ -132,3 +132,43 @@ def test_virtual_sensor_rates_and_ages_are_exact(tmp_path: Path) -> None:
         assert s["produced"] == int(5.0 * s["rate_hz"])
         assert s["achieved_rate_hz"] == pytest.approx(s["rate_hz"])
         assert s["sample_lateness"]["max"] == 0.0
+
+
+def test_virtual_run_never_sleeps_in_real_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as real_time
+
+    def forbidden(seconds: float) -> None:
+        raise AssertionError(f"real sleep of {seconds} s in a virtual run")
+
+    monkeypatch.setattr(real_time, "sleep", forbidden)
+    run, rep = run_virtual(tmp_path, {"run.duration": 120.0})
+    assert rep["run"]["sim_seconds"] == 120.0 and rep["run"]["end_reason"] == "completed"
+    assert rep["summary"]["cycles"] == 2400
+    assert run.failures == []
+
+
+def test_paced_virtual_clock_can_pause_and_single_step() -> None:
+    clock = VirtualClock(pace=1000.0)
+    clock.pause()
+    clock.step_paused(0.5)
+    times: list[float] = []
+
+    def ticker() -> None:
+        for k in range(1, 100):
+            if not clock.sleep_until(k * 0.25):
+                return
+            times.append(clock.now())
+
+    t = threading.Thread(target=clock.participant("t", 0, ticker))
+    t.start()
+    clock.begin()
+    # paused with a 0.5 s step budget: exactly the ticks at 0.25 and 0.5 happen, then it holds
+    for _ in range(200):
+        if len(times) >= 2:
+            break
+        threading.Event().wait(0.01)
+    assert times[:2] == [0.25, 0.5]
+    assert clock.now() <= 0.5
+    clock.request_stop()
+    t.join(2.0)
+    assert not t.is_alive()

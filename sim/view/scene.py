@@ -227,30 +227,36 @@ class Scene:
     def _draw_paths(self, s: pygame.Surface, cam: Camera, now_pts: np.ndarray, selected: int | None) -> None:
         """Each controller's route (waypoints) or planned path, and a line to its current target."""
         for i, task in enumerate(self.telemetry.controller_of):
-            if task is None:
+            visual = getattr(getattr(task, "controller", None), "visual", None)
+            if not visual:
                 continue
-            visual = getattr(task.controller, "visual", None) or {}
-            strength = 1.0 if i == selected else 0.5
-            color = theme.mix(theme.FLOOR, self.colors[i], strength)
-            path = visual.get("path")
-            if path is not None and len(path) >= 2:
-                pygame.draw.lines(s, color, False, cam.world_to_screen(np.asarray(path, dtype=float)).tolist(),
-                                  2 if i == selected else 1)
-            waypoints = visual.get("waypoints")
-            if not waypoints:
+            try:
+                self._draw_route(s, cam, i, visual, now_pts[i], i == selected)
+            except (TypeError, ValueError):  # a plugin's malformed ``visual``: skip it, keep drawing
                 continue
-            wp = cam.world_to_screen(np.asarray(waypoints, dtype=float).reshape(-1, 2))
-            dim = theme.mix(theme.FLOOR, self.colors[i], 0.3 if i != selected else 0.6)
-            if len(wp) >= 2 and path is None:
-                pygame.draw.lines(s, dim, False, wp.tolist(), 1)
-            for p in wp:
-                pygame.draw.rect(s, color, pygame.Rect(round(p[0]) - 3, round(p[1]) - 3, 7, 7), 1)
-            target = visual.get("target")
-            if isinstance(target, int) and 0 <= target < len(wp):
-                t = wp[target]
-                if path is None:  # the leg the robot is driving now
-                    pygame.draw.line(s, color, now_pts[i].tolist(), t.tolist(), 2 if i == selected else 1)
-                pygame.draw.circle(s, color, t.tolist(), 7, 2)
+
+    def _draw_route(self, s: pygame.Surface, cam: Camera, i: int, visual: dict[str, Any], here: np.ndarray,
+                    selected: bool) -> None:
+        color = theme.mix(theme.FLOOR, self.colors[i], 1.0 if selected else 0.5)
+        path = visual.get("path")
+        if path is not None and len(path) >= 2:
+            pts = cam.world_to_screen(np.asarray(path, dtype=float).reshape(-1, 2))
+            pygame.draw.lines(s, color, False, pts.tolist(), 2 if selected else 1)
+        waypoints = visual.get("waypoints")
+        if not waypoints:
+            return
+        wp = cam.world_to_screen(np.asarray(waypoints, dtype=float).reshape(-1, 2))
+        if len(wp) >= 2 and path is None:
+            pygame.draw.lines(s, theme.mix(theme.FLOOR, self.colors[i], 0.6 if selected else 0.3), False,
+                              wp.tolist(), 1)
+        for p in wp:
+            pygame.draw.rect(s, color, pygame.Rect(round(p[0]) - 3, round(p[1]) - 3, 7, 7), 1)
+        target = visual.get("target")
+        if isinstance(target, int) and 0 <= target < len(wp):
+            t = wp[target]
+            if path is None:  # the leg the robot is driving now
+                pygame.draw.line(s, color, here.tolist(), t.tolist(), 2 if selected else 1)
+            pygame.draw.circle(s, color, t.tolist(), 7, 2)
 
     def _draw_rays(self, s: pygame.Surface, cam: Camera, snap: Any, fans: tuple[int | None, ...]) -> None:
         """Lidar returns of every robot as 2x2 pixel dots, plus the ray fan of the robots in ``fans``.

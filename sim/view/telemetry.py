@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.listeners import RunListener
+
 BAD_MISS_FRACTION = 0.1  # of the recent window (40 cycles): 4 misses turn a robot red
 SAFETY_HOLD = 1.0  # s simulated: a safety stop keeps the robot red this long
 FEED_LENGTH = 600  # cycles kept per robot for the strip chart
@@ -132,7 +134,16 @@ class Telemetry:
 
     # ------------------------------------------------------------------ cycle feed
     def install(self) -> None:
-        """Wrap every controller's ``on_cycle`` so each cycle also lands in our feed."""
+        """Feed every controller's cycles into our deques.
+
+        A started run (the CLI starts it before opening the window) has its hooks
+        wired already, so each ``on_cycle`` is wrapped; a run not started yet gets
+        a listener instead, since ``start`` rewires the hooks from its listeners.
+        """
+        add_listener = getattr(self.run, "add_listener", None)
+        if add_listener is not None and not getattr(self.run, "threads", True):
+            add_listener(_FeedListener({name: feed for name, feed in zip(self.names, self.feeds, strict=True)}))
+            return
         for i, task in enumerate(self.controller_of):
             if task is None:
                 continue
@@ -233,3 +244,15 @@ def _make_hook(feed: deque[CyclePoint], old: Callable[..., None] | None) -> Call
         feed.append((cycle.release_time, cycle.response_time, bool(cycle.miss), bool(cycle.safety_stop)))
 
     return on_cycle
+
+
+class _FeedListener(RunListener):
+    """The same feed as a run listener, for runs not started yet."""
+
+    def __init__(self, feeds: dict[str, deque[CyclePoint]]) -> None:
+        self._feeds = feeds
+
+    def on_cycle(self, cycle: Any) -> None:
+        feed = self._feeds.get(cycle.robot)
+        if feed is not None:
+            feed.append((cycle.release_time, cycle.response_time, bool(cycle.miss), bool(cycle.safety_stop)))

@@ -1,0 +1,1 @@
+"""Worked examples (see docs/plugins.md). Importable from the repository root."""
