@@ -13,7 +13,7 @@ import numpy as np
 
 from sensors.lidar import LaserScan
 
-__all__ = ["arc_gap", "brake_speed", "disc_offsets", "mark_points", "rear_gap", "scan_points"]
+__all__ = ["arc_gap", "brake_speed", "disc_offsets", "mark_points", "off_map", "rear_gap", "scan_points"]
 
 
 def scan_points(scan: LaserScan | None) -> np.ndarray:
@@ -25,6 +25,27 @@ def scan_points(scan: LaserScan | None) -> np.ndarray:
     ok = np.isfinite(r) & (r > 0.0)
     r, a = r[ok], a[ok]
     return np.column_stack([r * np.cos(a), r * np.sin(a)])
+
+
+def off_map(points: np.ndarray, pose: np.ndarray, occupied: np.ndarray, resolution: float) -> np.ndarray:
+    """The scan points (robot frame) the known map does not explain: robots, clutter, people.
+
+    A point counts as the map when it falls in an occupied cell of ``occupied``
+    (the map rasterised with a small inflation, to absorb range noise) or off
+    the grid. Moving things are among the rest, so avoidance treats them with
+    more caution than shelves it already planned around.
+    """
+    if len(points) == 0:
+        return points
+    x, y, th = float(pose[0]), float(pose[1]), float(pose[2])
+    c, s = math.cos(th), math.sin(th)
+    ix = np.floor((x + c * points[:, 0] - s * points[:, 1]) / resolution).astype(np.intp)
+    iy = np.floor((y + s * points[:, 0] + c * points[:, 1]) / resolution).astype(np.intp)
+    rows, cols = occupied.shape
+    inside = (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
+    known = np.ones(len(points), dtype=bool)
+    known[inside] = occupied[iy[inside], ix[inside]]
+    return points[~known]
 
 
 def arc_gap(points: np.ndarray, v: float, w: float, radius: float, side: float,

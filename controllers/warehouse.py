@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from controllers.avoidance import arc_gap, brake_speed, rear_gap, scan_points
+from controllers.avoidance import arc_gap, brake_speed, off_map, rear_gap, scan_points
 from controllers.base import Controller, Inputs
 from controllers.navgrid import replan_steps, shared_grid
 from controllers.planning import NoPathError, plan
@@ -227,7 +227,7 @@ class WarehouseController(Controller):
             return 0.0, 0.0
         r = self.robot.radius
         gap = arc_gap(points, v, w, r, p.side_margin, p.horizon)
-        other = self._unexpected(points)
+        other = off_map(points, self.pose, self.map_grid.occupied, self.map_grid.resolution)
         if len(other):
             wide = p.side_margin + p.side_per_speed * max(v, 0.0)
             gap = min(gap, arc_gap(other, v, w, r, wide, p.horizon))
@@ -284,21 +284,6 @@ class WarehouseController(Controller):
             return 0.0, 0.0
         self._show("backoff")
         return -p.backoff_speed, 0.0
-
-    def _unexpected(self, points: np.ndarray) -> np.ndarray:
-        """The scan points (robot frame) that the known map does not explain: robots, clutter."""
-        if len(points) == 0 or self.pose is None:
-            return points
-        x, y, th = self.pose
-        c, s = math.cos(th), math.sin(th)
-        g = self.map_grid
-        ix = np.floor((x + c * points[:, 0] - s * points[:, 1]) / g.resolution).astype(np.intp)
-        iy = np.floor((y + s * points[:, 0] + c * points[:, 1]) / g.resolution).astype(np.intp)
-        rows, cols = g.shape
-        inside = (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
-        known = np.ones(len(points), dtype=bool)
-        known[inside] = g.occupied[iy[inside], ix[inside]]
-        return points[~known]
 
     def _no_progress(self, now: float) -> bool:
         """True once per ``stuck_limit`` of driving without getting 0.25 m anywhere."""

@@ -62,6 +62,9 @@ class Sensor:
 
     kind: ClassVar[str] = "sensor"
     Params: ClassVar[type[BaseModel]] = NoParams
+    # The run's worker pool (sim.workers.WorkerPool) when physics.workers > 0, else None;
+    # set on each sensor by the Run, so sample_many can hand heavy work to it.
+    pool: Any = None
 
     def __init__(self, name: str, robot: RobotInfo, params: BaseModel,
                  rng: np.random.Generator, static: StaticMap) -> None:

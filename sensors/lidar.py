@@ -70,21 +70,21 @@ class Lidar(Sensor):
             first: Lidar = sensors[members[0]]  # type: ignore[assignment]
             p = first.params
             idx = np.array([sensors[k].robot.index for k in members])
-            ranges = cast_scans(
-                first.static.segment_map,
-                snap.pose[idx, :2],
-                snap.pose[idx, 2],
-                first.beam_angles,
-                p.range_max,
-                p.range_min,
-                circles=circles,
-                self_index=idx,
-            )
+            ranges = None
+            if first.pool is not None:  # worker processes (physics.workers > 0); None if it does not fit
+                ranges = first.pool.cast_scans(snap.pose, snap.radius, idx, first.beam_angles,
+                                               p.range_max, p.range_min)
+            if ranges is None:
+                ranges = cast_scans(first.static.segment_map, snap.pose[idx, :2], snap.pose[idx, 2],
+                                    first.beam_angles, p.range_max, p.range_min, circles=circles, self_index=idx)
+            # Noise for the whole group at once; each sensor draws from its own generator.
+            noise = np.zeros_like(ranges)
             for row, k in enumerate(members):
-                s = sensors[k]
-                r = ranges[row]
-                if s.params.noise_std > 0:
-                    r = r + s.rng.normal(0.0, s.params.noise_std, r.shape)
-                    r = np.where(np.isfinite(r), np.clip(r, s.params.range_min, s.params.range_max), r)
-                out[k] = LaserScan(first.beam_angles, r.astype(np.float32), p.range_min, p.range_max)
+                std = sensors[k].params.noise_std
+                if std > 0:
+                    noise[row] = sensors[k].rng.normal(0.0, std, ranges.shape[1])
+            r = ranges + noise  # adding 0.0 leaves a noiseless row as it was
+            r = np.where(np.isfinite(r), np.clip(r, p.range_min, p.range_max), r).astype(np.float32)
+            for row, k in enumerate(members):
+                out[k] = LaserScan(first.beam_angles, r[row], p.range_min, p.range_max)
         return out

@@ -30,28 +30,43 @@ class Odometry(Sensor):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.pose = np.array(self.robot.start_pose, dtype=float)
-        self._travel: np.ndarray | None = None
+        self._xyth = tuple(float(c) for c in self.robot.start_pose)
+        self._travel: tuple[float, float] | None = None
         self._time = 0.0
         self._base = self.robot.wheel_base * (1.0 + self.params.wheel_base_error)
 
+    @property
+    def pose(self) -> np.ndarray:
+        """The integrated pose ``[x, y, theta]`` in the odom frame."""
+        return np.array(self._xyth)
+
     def sample(self, snap: WorldSnapshot) -> np.ndarray:
-        travel = snap.wheel_travel[self.robot.index]
+        return self.sample_many([self], snap)[0]
+
+    @classmethod
+    def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[np.ndarray]:
+        """Scalar ``math`` per sensor: for 2-vectors it is several times cheaper than numpy."""
+        travel = snap.wheel_travel[[s.robot.index for s in sensors]].tolist()
+        return [s._step(t, snap.time) for s, t in zip(sensors, travel, strict=True)]  # type: ignore[attr-defined]
+
+    def _step(self, travel: list[float], now: float) -> np.ndarray:
+        tl, tr = travel
         if self._travel is None:
-            self._travel, self._time = travel.copy(), snap.time
-            return np.array([*self.pose, 0.0, 0.0])
-        dl, dr = travel - self._travel
+            self._travel, self._time = (tl, tr), now
+            return np.array([*self._xyth, 0.0, 0.0])
+        dl, dr = tl - self._travel[0], tr - self._travel[1]
         sigma = self.params.wheel_noise
         if sigma > 0:
-            dl *= 1.0 + self.rng.normal(0.0, sigma)
-            dr *= 1.0 + self.rng.normal(0.0, sigma)
+            n = self.rng.standard_normal(2)  # two draws, as two scalar normal() calls would take
+            dl *= 1.0 + sigma * float(n[0])
+            dr *= 1.0 + sigma * float(n[1])
         ds = (dl + dr) / 2.0
         dth = (dr - dl) / self._base
-        x, y, th = self.pose
+        x, y, th = self._xyth
         mid = th + dth / 2.0
         th = (th + dth + math.pi) % (2 * math.pi) - math.pi
-        self.pose = np.array([x + ds * math.cos(mid), y + ds * math.sin(mid), th])
-        dt = snap.time - self._time
+        self._xyth = (x + ds * math.cos(mid), y + ds * math.sin(mid), th)
+        dt = now - self._time
         v, w = (ds / dt, dth / dt) if dt > 0 else (0.0, 0.0)
-        self._travel, self._time = travel.copy(), snap.time
-        return np.array([*self.pose, v, w])
+        self._travel, self._time = (tl, tr), now
+        return np.array([*self._xyth, v, w])

@@ -65,10 +65,12 @@ class Channel(Generic[T]):
         With the ``block`` policy the caller waits for room until simulated time
         ``block_until`` (default: no wait), then drops ``item``.
         """
-        with self._lock:
-            self.stats.put += 1
+        counted = False
         while True:
             with self._lock:
+                if not counted:  # counted inside the first lock: one acquisition on the common path
+                    self.stats.put += 1
+                    counted = True
                 if len(self._items) < self.capacity:
                     self._append(item)
                     ok = True

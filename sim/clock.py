@@ -15,6 +15,7 @@ controller code.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -88,11 +89,17 @@ class Signal:
         self._clock = clock
         self._cond = threading.Condition()
         self._version = 0
+        self._ticks = itertools.count(1)  # next() is atomic under the GIL, ``+= 1`` is not
+        self._waiting = 0  # threads inside wait_until (changed under the condition's lock)
 
     def notify(self) -> None:
-        with self._cond:
-            self._version += 1
-            self._cond.notify_all()
+        # Every put and take notifies, and usually nobody waits: skip the lock then. Safe
+        # without it: a waiter counts itself in before it reads the version, so either
+        # it sees the new version or this sees it waiting.
+        self._version = next(self._ticks)
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def version(self) -> int:
         return self._version
@@ -101,14 +108,18 @@ class Signal:
         """Wait for a notify after ``seen_version`` or for ``deadline_at``; True if notified."""
         clock = self._clock
         with self._cond:
-            while self._version == seen_version:
-                if clock.stopped:
-                    return False
-                remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]
-                if remaining <= 0:
-                    return False
-                self._cond.wait(min(remaining, _SLICE))
-            return True
+            self._waiting += 1
+            try:
+                while self._version == seen_version:
+                    if clock.stopped:
+                        return False
+                    remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(min(remaining, _SLICE))
+                return True
+            finally:
+                self._waiting -= 1
 
 
 class RealClock(Clock):

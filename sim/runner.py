@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from sensors.base import RobotInfo
+from sim import kernels
 from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
@@ -72,6 +73,7 @@ class Run:
         self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
+        self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
         self._build()
 
     # ------------------------------------------------------------------ build
@@ -94,8 +96,9 @@ class Run:
             sensor_seqs = seq.spawn(2 * len(robot.sensors) + 2)
             runtimes = []
             for j, spec in enumerate(robot.sensors):
-                sensor = _construct("sensor", spec.type, robot.name, spec.cls, spec.name, info, spec.params,
-                                    np.random.default_rng(sensor_seqs[2 * j]), self.static)
+                sensor = _construct(f"robots[{index}].sensors[{j}]", spec.type, robot.name, sc.source, spec.cls,
+                                    spec.name, info, spec.params, np.random.default_rng(sensor_seqs[2 * j]),
+                                    self.static)
                 max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
                 rt = SensorRuntime(
                     sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,
@@ -109,8 +112,8 @@ class Run:
             self.sensors.extend(runtimes)
             c = robot.controller
             kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
-            controller = _construct("controller", c.type, robot.name, c.cls, c.params, info, self.static, kinds,
-                                    np.random.default_rng(sensor_seqs[-1]))
+            controller = _construct(f"robots[{index}].controller", c.type, robot.name, sc.source, c.cls,
+                                    c.params, info, self.static, kinds, np.random.default_rng(sensor_seqs[-1]))
             self.controllers.append(ControllerTask(
                 controller, index, self.clock, runtimes, self.physics.submit,
                 period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
@@ -177,10 +180,37 @@ class Run:
                 except Exception:
                     if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
                         raise  # else the run's first sample fails it, as the scenario allows
+        kernels.warm_up()
         self.physics.check_collisions(self.physics.pose)
+
+    def _start_pool(self) -> None:
+        """``physics.workers`` > 0: spawn the worker processes, hand them to physics and sensors."""
+        workers = self.scenario.physics.workers
+        if workers <= 0 or self.pool is not None:
+            return
+        from sim.workers import WorkerPool
+
+        beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
+        smap = self.static.segment_map
+        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
+        self.pool.start()
+        self.physics.pool = self.pool
+        for rt in self.sensors:
+            rt.sensor.pool = self.pool
+
+    def kill_worker(self, index: int) -> None:
+        """Fault injection: SIGKILL physics worker ``index``; the next request ends the run, naming it."""
+        if self.pool is None:
+            raise RuntimeError("no worker processes to kill: physics.workers is 0 (physics runs inline)")
+        self.pool.kill(index)
 
     def start(self) -> None:
         self._connect_listeners()
+        try:
+            self._start_pool()
+        except Exception as exc:  # could not spawn the worker processes: a reported failure, not a crash
+            self.supervisor.report("workers", exc)
+            return
         try:
             self.warm_up()
         except Exception as exc:  # a plugin that cannot sample at all: a reported failure, not a crash
@@ -262,6 +292,8 @@ class Run:
         self.clock.request_stop()
         alive = self.supervisor.join(SHUTDOWN_TIMEOUT)
         sys.setswitchinterval(self._old_switch)
+        if self.pool is not None:
+            self.pool.close()  # workers gone within ~0.5 s, every shared-memory segment unlinked
         for x in self.listeners:
             try:
                 x.close(self)
@@ -271,13 +303,14 @@ class Run:
         return alive
 
 
-def _construct(what: str, type_name: str, robot: str, cls: type, *args: Any) -> Any:
+def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:
     """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it."""
     try:
         return cls(*args)
     except Exception as exc:  # a plugin may raise anything
+        what = "controller" if field.endswith("controller") else "sensor"
         raise PluginError(f"{what} type {type_name!r} on robot {robot!r} failed in __init__: "
-                          f"{type(exc).__name__}: {exc}", type_name=type_name) from exc
+                          f"{type(exc).__name__}: {exc}", type_name=type_name, path=source, field=field) from exc
 
 
 def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]

@@ -209,11 +209,15 @@ def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.Mon
     assert (f["start"], f["end"]) == (0.5, 1.0)
     if killed:
         assert killed == [(1, 0.5)]
+    else:  # the real pool: the dead worker ends the run, named (tests/test_shutdown.py checks the rest)
+        assert report["run"]["end_reason"].startswith("failure in ")
+        assert "worker 1" in report["run"]["failures"][0]["error"]
 
 
-def test_kill_worker_without_a_pool_is_skipped_and_says_so(tmp_path: Path) -> None:
+def test_kill_worker_on_a_build_without_a_pool_is_skipped_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if hasattr(Run, "kill_worker"):
-        pytest.skip("this build has a worker pool")
+        monkeypatch.delattr(Run, "kill_worker")
     report = run_with(tmp_path, "  - {name: kill, kind: kill_worker, start: 0.5}", workers=1, duration=1.0)
     assert any("skipped" in n for n in fault(report, "kill")["notes"])
 

@@ -449,3 +449,20 @@ def test_real_lidar_params_get_did_you_mean(tmp_path: Path) -> None:
     err = load_error(write(tmp_path, text))
     assert err.suggestion == real
     assert err.line == 20
+
+
+def test_unreadable_file_is_a_located_error_and_cli_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # Tests run as root, where chmod 000 does not stop a read: simulate the denied open.
+    path = write(tmp_path, VALID)
+
+    def denied(self: Path, *args: Any, **kwargs: Any) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    err = load_error(path)
+    assert str(err) == f"{path}: cannot read scenario file: Permission denied"
+    from sim.cli import main
+
+    assert main([str(path), "--headless"]) == 2
+    assert "cannot read scenario file: Permission denied" in capsys.readouterr().err

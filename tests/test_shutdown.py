@@ -72,6 +72,27 @@ def shm() -> set[str]:
     return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
 
 
+def leftover_shm(pid: int, before: set[str]) -> list[str]:
+    """Segments the process ``pid`` left behind (the pool names them fleetsim_<pid>_...).
+
+    Other test runs on the host make their own segments meanwhile, so a plain before/after
+    diff would blame them on this run; anonymous ``psm_`` segments that appeared count too.
+    """
+    return sorted(n for n in shm() if n.startswith(f"fleetsim_{pid}_") or (n.startswith("psm_")
+                                                                             and n not in before))
+
+
+def run_to_end(*args: str) -> tuple[int, int, str]:
+    """Run the CLI to its end: (pid, exit status, stderr)."""
+    proc = subprocess.Popen([sys.executable, "run.py", *args, "--headless", "--no-plot"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.pid, proc.returncode, stderr
+
+
 def test_ctrl_c_again_and_again_during_shutdown_still_writes_the_report(tmp_path: Path) -> None:
     proc = start_cli(str(TINY), "--duration", "3600", "--out", str(tmp_path))
     try:
@@ -111,13 +132,58 @@ def test_sigterm_with_load_threads_running_stops_them_all(tmp_path: Path) -> Non
 
 def test_reaching_the_end_leaves_no_thread_temp_file_or_shared_memory(tmp_path: Path) -> None:
     before = shm()
-    res = subprocess.run([sys.executable, "run.py", str(TINY), "--headless", "--no-plot", "--duration", "1",
-                          "--time-scale", "4", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    report = assert_clean(the_run_folder(tmp_path))
+    scenario = tmp_path / "pooled.yaml"
+    scenario.write_text(WORKER_SCENARIO.replace("duration: 3600.0", "duration: 1.0"))
+    pid, code, stderr = run_to_end(str(scenario), "--out", str(tmp_path / "runs"))
+    assert code == 0, stderr
+    report = assert_clean(the_run_folder(tmp_path / "runs"))
     assert report["run"]["end_reason"] == "completed"
-    assert shm() <= before  # no shared-memory segment left behind
+    assert leftover_shm(pid, before) == []
+
+
+WORKER_SCENARIO = """\
+name: pooled
+world: {size: [10.0, 6.0]}
+physics: {workers: 1}
+run: {duration: 3600.0, seed: 1, time_scale: 2.0}
+robots:
+  - name: r1
+    start: [1.0, 1.0, 0.0]
+    sensors:
+      - {type: lidar, rate_hz: 10, beams: 90}
+    controller: {type: waypoint, period: 0.05, waypoints: [[8.0, 1.0], [1.0, 1.0]]}
+"""
+
+
+def test_sigterm_with_worker_processes_leaves_no_shared_memory(tmp_path: Path) -> None:
+    before = shm()
+    scenario = tmp_path / "pooled.yaml"
+    scenario.write_text(WORKER_SCENARIO)
+    out = tmp_path / "runs"
+    proc = start_cli(str(scenario), "--out", str(out), "--no-trace")
+    try:
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert assert_clean(the_run_folder(out))["run"]["end_reason"] == "terminated"
+    assert leftover_shm(proc.pid, before) == []
+
+
+def test_a_killed_worker_ends_the_run_named_and_leaves_no_shared_memory(tmp_path: Path) -> None:
+    before = shm()
+    scenario = tmp_path / "pooled.yaml"
+    scenario.write_text(WORKER_SCENARIO + "faults:\n  - {name: kill, kind: kill_worker, start: 0.5}\n")
+    pid, code, stderr = run_to_end(str(scenario), "--no-trace", "--out", str(tmp_path / "runs"))
+    assert code == 1, stderr
+    report = assert_clean(the_run_folder(tmp_path / "runs"))
+    failures = report["run"]["failures"]  # every thread that used the dead worker says so
+    assert report["run"]["end_reason"] == f"failure in {failures[0]['thread']}"
+    assert all("worker 0" in f["error"] and "SIGKILL" in f["error"] for f in failures)
+    assert "killed physics worker 0" in report["faults"][0]["notes"]
+    assert leftover_shm(pid, before) == []
 
 
 def test_stop_mid_run_joins_every_thread_in_bounded_time(tmp_path: Path) -> None:

@@ -338,6 +338,16 @@ def test_s_saves_a_non_blank_png_into_the_run_folder(app, run) -> None:
     assert len(list(Path(run.out_dir).glob("screenshot-*.png"))) == 2  # never overwrites
 
 
+def test_a_screenshot_after_the_end_shows_the_end(app, run) -> None:
+    """The HUD is cached between renders; a screenshot must not show a stale one."""
+    app.frame()
+    assert app.status is not None and app.status.finished is None
+    run.finish("completed")
+    app.screenshot()
+    assert app.status.finished == "completed"
+    assert app.status.sim_now <= run.physics.snapshot.time  # frozen at the last step once over
+
+
 def test_map_is_drawn_with_y_up(app, run) -> None:
     """The shelf sits at y 8..9 of a 12 m map: on screen it must be in the upper half."""
     from sim.view import theme

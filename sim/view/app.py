@@ -64,6 +64,7 @@ class ViewApp:
         self._hud_rects: list[pygame.Rect] = []
         self._cards: list[tuple[pygame.Surface, pygame.Rect]] | None = None
         self._cards_at = -math.inf
+        self.status: StatusInfo | None = None  # what the status bar shows now (tests read it)
         self.layout = Layout(self.surface.get_size(), self.show_hud)
         self.fit()
 
@@ -173,6 +174,7 @@ class ViewApp:
                 n += 1
                 path = Path(self.run.out_dir) / f"screenshot-{n:02d}-t{self.clock.now():07.2f}s.png"
         path = Path(path)
+        self._cards = None  # the HUD exactly as of now, not its last cached render
         self.draw()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +336,7 @@ class ViewApp:
         finished = run.end_reason if run.finished.is_set() else None
         info = StatusInfo(now, float(run.duration), getattr(self.clock, "time_scale", None), tel.rtf.rate(),
                           self._fps.rate(), self.paused, finished, tel.totals)
+        self.status = info
         cards = [(lay.status, lambda surf, r: hud.draw_status(surf, r, info))]
         panel = lay.panel
         sel = self.options.selected

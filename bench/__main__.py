@@ -1,0 +1,167 @@
+"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issue 7.
+
+Every figure is a rate or a ratio measured side by side in this one run (this
+host is shared and noisy: never compare against numbers from another run).
+Prints a table (markdown, paste-able into BENCHMARKS.md) and writes every
+measurement to JSON. ``--quick`` takes under 3 minutes; the full run ~30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine, median
+
+ITEMS = ("raycast", "latency", "view", "throughput", "virtual", "capacity")
+
+# (quick, full) parameters of each item
+PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "raycast": ({"seconds": 0.4, "repeats": 3}, {"seconds": 1.0, "repeats": 5}),
+    "latency": ({"seconds": 6.0, "baseline_seconds": 2.0}, {"seconds": 20.0, "baseline_seconds": 5.0}),
+    "view": ({"seconds": 3.0}, {"seconds": 10.0}),
+    "throughput": ({"seconds": 1.0, "robots": 24, "repeats": 1}, {"seconds": 3.0, "robots": 48, "repeats": 3}),
+    "virtual": ({"seconds": 10.0}, {"seconds": 300.0}),
+    "capacity": ({"seconds": 4.0, "resolution": 0.25}, {"seconds": 12.0, "resolution": 0.08}),
+}
+
+
+def _raycast(seconds: float, repeats: int) -> dict[str, Any]:
+    from bench.raycast_bench import measure_raycast
+
+    runs = [measure_raycast(seconds) for _ in range(repeats)]
+    return {m: median([r[m] for r in runs]) for m in runs[0]} | {"samples": runs}
+
+
+def _latency(**kw: Any) -> dict[str, Any]:
+    from bench.latency import measure_latency
+
+    return measure_latency(**kw)
+
+
+def _view(**kw: Any) -> dict[str, Any]:
+    from bench.viewfps import measure_view_fps
+
+    return measure_view_fps(**kw)
+
+
+def _throughput(**kw: Any) -> dict[str, Any]:
+    from bench.throughput import measure_workers_speedup
+
+    return measure_workers_speedup(**kw)
+
+
+def _virtual(**kw: Any) -> dict[str, Any]:
+    from bench.throughput import measure_virtual_speed
+
+    return measure_virtual_speed(**kw)
+
+
+def _capacity(seconds: float, resolution: float, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from bench.capacity import search
+
+    return {f"workers_{w}": search(w, seconds, resolution=resolution, log=log) for w in (0, 2)}
+
+
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "raycast": _raycast, "latency": _latency, "view": _view, "throughput": _throughput, "virtual": _virtual,
+    "capacity": _capacity,
+}
+
+
+def run_items(items: list[str], quick: bool, log: Callable[[str], None] = print,
+              params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Measure ``items``; ``params`` overrides an item's keyword arguments (tests pass tiny ones)."""
+    results: dict[str, Any] = {"machine": machine(), "quick": quick, "items": {}}
+    for item in items:
+        kw = dict(PARAMS[item][0 if quick else 1])
+        kw.update((params or {}).get(item, {}))
+        log(f"[bench] {item} {kw}")
+        t0 = time.perf_counter()
+        results["items"][item] = RUNNERS[item](**kw)
+        results["items"][item]["bench_seconds"] = time.perf_counter() - t0
+    return results
+
+
+def _us(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e6:,.0f} µs"
+
+
+def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, compared with, verdict) rows."""
+    r = results["items"]
+    rows: list[tuple[str, str, str, str]] = []
+    if "capacity" in r:
+        for key, c in r["capacity"].items():
+            more = "+ (limit)" if c.get("bounded_by_limit") else f" (fails at {c.get('first_failure')})"
+            rows.append((f"capacity, {key.replace('_', ' = ')}", f"{c['capacity']} robots{more}",
+                         "target >= 100 (aim 200)", "met" if c["capacity"] >= 100 else "not met"))
+    if "raycast" in r:
+        rc = r["raycast"]
+        for m in ("plain", "culled", "numba", "python"):
+            if m in rc:
+                verdict = ("met" if rc[m] >= 1e6 else "not met") if m == "culled" else ""
+                rows.append((f"ray cast {m}", f"{rc[m]:,.0f} beams/s", f"x{rc[m] / rc['plain']:.2f} of plain"
+                             + (", target >= 1,000,000" if m == "culled" else ""), verdict))
+    if "latency" in r:
+        lat = r["latency"]
+        for name, key, base in (("hand-off", "sim_handoff", "bare_queue_idle"),
+                                ("release jitter", "sim_release_jitter", "bare_wakeup_idle")):
+            s, b = lat[key], lat[base]
+            ratio = s["p99"] / b["p99"] if s["p99"] and b["p99"] else None
+            verdict = "-" if ratio is None else f"p99 x{ratio:.2f}"
+            if name == "hand-off" and ratio is not None:
+                verdict += " (met: <= 2)" if ratio <= 2 else " (not met: > 2)"
+            rows.append((f"{name} p50/p99/max", " / ".join(_us(s[q]) for q in ("p50", "p99", "max")),
+                         f"bare {' / '.join(_us(b[q]) for q in ('p50', 'p99', 'max'))}", verdict))
+        for key in ("bare_queue_loaded", "bare_wakeup_loaded"):
+            s = lat[key]
+            rows.append((f"{key.replace('_', ' ')} (probe during the run)",
+                         " / ".join(_us(s[q]) for q in ("p50", "p99", "max")), "", ""))
+    if "view" in r:
+        v = r["view"]
+        rows.append(("view frames/s" if "fps" in v else "view", f"{v['fps']:.1f}" if "fps" in v else v["skipped"],
+                     f"cap {v.get('frame_rate_cap', '-')}", f"x{v['ratio_to_cap']:.2f} of cap" if "fps" in v else ""))
+    if "throughput" in r:
+        t = r["throughput"]
+        rows.append((f"workers = {t['workers']} vs inline ({t['robots']} robots, virtual)",
+                     f"{t['pooled']:,.0f} vs {t['inline']:,.0f} robot-steps/s", "target x1.6",
+                     f"x{t['speedup']:.2f} ({'met' if t['speedup'] >= 1.6 else 'not met'})"))
+    if "virtual" in r:
+        v = r["virtual"]
+        rows.append((f"virtual speed, {v['scenario']} ({v['simulated_seconds']:g} s)",
+                     f"x{v['speed_factor']:.1f} real time", "target x30",
+                     "met" if v["speed_factor"] >= 30 else "not met"))
+    return rows
+
+
+def print_table(results: dict[str, Any], out: Any = sys.stdout) -> None:
+    m = results["machine"]
+    print(f"\n{m['cores']} cores, {m['cpu']}, Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, "
+          f"load average {', '.join(f'{x:.1f}' for x in m['load_average'] or [])}", file=out)
+    print("\n| figure | measured | compared with | verdict |\n|---|---|---|---|", file=out)
+    for row in table(results):
+        print("| " + " | ".join(row) + " |", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="short version (under 3 minutes)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every measurement here")
+    p.add_argument("--only", nargs="+", choices=ITEMS, metavar="ITEM", help=f"a subset of {', '.join(ITEMS)}")
+    args = p.parse_args(argv)
+    results = run_items(list(args.only or ITEMS), args.quick)
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nfigures: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":  # worker processes are spawned: they must not run this again
+    sys.exit(main())

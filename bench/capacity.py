@@ -1,0 +1,74 @@
+"""Capacity: the most robots of the warehouse profile that still run in real time.
+
+A trial runs ``n`` robots (``bench.profiles``) on the real clock for a few seconds
+and passes when all three hold: the real-time factor (simulated time physics
+advanced / wall time) >= 0.99, the controllers' deadline-miss rate < 1 %, and
+every sensor's achieved rate within 2 % of its nominal rate. The search doubles
+``n`` until a trial fails, then bisects between the last pass and the first fail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import run_scenario
+from bench.profiles import warehouse_profile
+
+RTF_MIN = 0.99
+MISS_MAX = 0.01
+RATE_TOLERANCE = 0.02
+
+
+def trial(n: int, workers: int, seconds: float) -> dict[str, Any]:
+    """One real-time run of ``n`` robots; the figures and whether it passed."""
+    run, _ = run_scenario(warehouse_profile(n, duration=seconds, workers=workers),
+                          timeout=seconds * 3 + 30)
+    cycles = sum(c.stats.cycles for c in run.controllers)
+    misses = sum(c.stats.misses for c in run.controllers)
+    ratios = [rt.stats.rate.rate() / rt.rate_hz for rt in run.sensors]
+    worst = min(ratios) if all(math.isfinite(r) for r in ratios) else 0.0
+    worst_hi = max(ratios) if all(math.isfinite(r) for r in ratios) else math.inf
+    rtf = run.physics.time / run.wall_seconds if run.wall_seconds > 0 else 0.0
+    miss_rate = misses / cycles if cycles else 1.0
+    ok = (run.end_reason == "completed" and not run.failures and rtf >= RTF_MIN and miss_rate < MISS_MAX
+          and worst >= 1 - RATE_TOLERANCE and worst_hi <= 1 + RATE_TOLERANCE)
+    return {"robots": n, "workers": workers, "passed": ok, "rtf": rtf, "miss_rate": miss_rate,
+            "worst_sensor_rate": worst, "end_reason": run.end_reason,
+            "late_physics_steps": run.physics_task.late_steps}
+
+
+def search(workers: int, seconds: float, start: int = 8, limit: int = 512, resolution: float = 0.1,
+           log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Largest passing fleet size: double from ``start``, then bisect to within ``resolution`` (relative)."""
+    trials: list[dict[str, Any]] = []
+
+    def attempt(n: int) -> bool:
+        t = trial(n, workers, seconds)
+        trials.append(t)
+        log(f"  capacity workers={workers} n={n}: {'pass' if t['passed'] else 'FAIL'} rtf={t['rtf']:.3f} "
+            f"miss={t['miss_rate']:.2%} worst sensor rate={t['worst_sensor_rate']:.3f}")
+        return bool(t["passed"])
+
+    good, bad = 0, None
+    n = start
+    while n <= limit:
+        if attempt(n):
+            good, n = n, n * 2
+        else:
+            bad = n
+            break
+    if bad is None:
+        return {"workers": workers, "capacity": good, "bounded_by_limit": True, "trials": trials}
+    lo, hi = good, bad
+    while hi - lo > max(1, math.ceil(resolution * lo)):
+        mid = (lo + hi) // 2
+        if mid in (lo, hi):
+            break
+        if attempt(mid):
+            lo = mid
+        else:
+            hi = mid
+    return {"workers": workers, "capacity": lo, "first_failure": hi, "bounded_by_limit": False,
+            "trials": trials}
