@@ -98,6 +98,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     if "capacity" in r:
         for key, c in r["capacity"].items():
+            if not isinstance(c, dict):
+                continue
             more = "+ (limit)" if c.get("bounded_by_limit") else f" (fails at {c.get('first_failure')})"
             rows.append((f"capacity, {key.replace('_', ' = ')}", f"{c['capacity']} robots{more}",
                          "target >= 100 (aim 200)", "met" if c["capacity"] >= 100 else "not met"))
@@ -140,7 +142,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def print_table(results: dict[str, Any], out: Any = sys.stdout) -> None:
+def print_table(results: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
     m = results["machine"]
     print(f"\n{m['cores']} cores, {m['cpu']}, Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, "
           f"load average {', '.join(f'{x:.1f}' for x in m['load_average'] or [])}", file=out)

@@ -30,12 +30,15 @@ def trial(n: int, workers: int, seconds: float) -> dict[str, Any]:
     ratios = [rt.stats.rate.rate() / rt.rate_hz for rt in run.sensors]
     worst = min(ratios) if all(math.isfinite(r) for r in ratios) else 0.0
     worst_hi = max(ratios) if all(math.isfinite(r) for r in ratios) else math.inf
+    by_kind: dict[str, float] = {}
+    for rt, r in zip(run.sensors, ratios, strict=True):
+        by_kind[rt.sensor.kind] = min(by_kind.get(rt.sensor.kind, math.inf), r)
     rtf = run.physics.time / run.wall_seconds if run.wall_seconds > 0 else 0.0
     miss_rate = misses / cycles if cycles else 1.0
     ok = (run.end_reason == "completed" and not run.failures and rtf >= RTF_MIN and miss_rate < MISS_MAX
           and worst >= 1 - RATE_TOLERANCE and worst_hi <= 1 + RATE_TOLERANCE)
     return {"robots": n, "workers": workers, "passed": ok, "rtf": rtf, "miss_rate": miss_rate,
-            "worst_sensor_rate": worst, "end_reason": run.end_reason,
+            "worst_sensor_rate": worst, "worst_rate_by_kind": by_kind, "end_reason": run.end_reason,
             "late_physics_steps": run.physics_task.late_steps}
 
 
@@ -48,7 +51,8 @@ def search(workers: int, seconds: float, start: int = 8, limit: int = 512, resol
         t = trial(n, workers, seconds)
         trials.append(t)
         log(f"  capacity workers={workers} n={n}: {'pass' if t['passed'] else 'FAIL'} rtf={t['rtf']:.3f} "
-            f"miss={t['miss_rate']:.2%} worst sensor rate={t['worst_sensor_rate']:.3f}")
+            f"miss={t['miss_rate']:.2%} worst sensor rate="
+            + ", ".join(f"{k} {v:.3f}" for k, v in t.get("worst_rate_by_kind", {}).items()))
         return bool(t["passed"])
 
     good, bad = 0, None

@@ -1,16 +1,16 @@
 """``cycles.csv``: one row per controller cycle, streamed to disk while the run goes.
 
-Controllers only append a tuple to an unbounded-but-drained ``SimpleQueue`` (no
-I/O on their path); a writer thread flushes rows in batches.
+Controllers only append to a deque (no I/O, no thread wake-up on their path); a
+background writer flushes rows in batches (sim/batching.py).
 """
 
 from __future__ import annotations
 
 import csv
-import queue
-import threading
+import os
 from pathlib import Path
 
+from sim.batching import BackgroundDrain
 from sim.control import Cycle
 from sim.listeners import RunListener
 
@@ -30,37 +30,29 @@ def _row(c: Cycle) -> list[object]:
 
 
 class CycleLog(RunListener):
-    """Streams cycles to a CSV file from a writer thread."""
+    """Streams cycles to a CSV file from a background writer (nothing on the cycle's path)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
-        self._queue: queue.SimpleQueue[Cycle | None] = queue.SimpleQueue()
-        self._file = open(path, "w", newline="")  # noqa: SIM115 - closed in close()
+        # Streamed under a temporary name and renamed at close: never a half file under the real name.
+        self._partial = path.with_name(f".{path.name}.partial")
+        self._file = open(self._partial, "w", newline="")  # noqa: SIM115 - closed in close()
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
-        self._thread = threading.Thread(target=self._drain, name="cycle-log", daemon=True)
-        self._thread.start()
+        self._drain = BackgroundDrain("cycle-log", self._write)
 
     def on_cycle(self, cycle: Cycle) -> None:
-        self._queue.put(cycle)
+        self._drain.push(cycle)
 
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [item]
-            while not self._queue.empty() and len(batch) < 1000:
-                batch.append(self._queue.get_nowait())
-            done = None in batch
-            rows = [_row(c) for c in batch if c is not None]
-            self._writer.writerows(rows)
-            self.rows += len(rows)
-            if done:
-                self._file.flush()
-                return
+    def _write(self, batch: list[Cycle]) -> None:
+        self._writer.writerows(_row(c) for c in batch)
+        self.rows += len(batch)
 
     def close(self, run: object = None) -> None:
         """Write what is queued and close the file."""
-        self._queue.put(None)
-        self._thread.join(5.0)
-        self._file.close()
+        try:
+            self._drain.close()
+        finally:
+            self._file.close()
+            os.replace(self._partial, self.path)

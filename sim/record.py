@@ -288,15 +288,17 @@ class McapRecorder(RunListener):
             seqs[cid] += 1
             self.counts[self._topics[cid]] += 1
 
-        def flush_cycles(upto: float) -> None:
-            while held and (held[0][0] <= ns(upto) or len(held) > HOLD_LIMIT):
+        def flush_cycles(upto: float | None) -> None:
+            """Write held cycles finished by ``upto`` (s; None = all of them)."""
+            limit = None if upto is None else ns(upto)
+            while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
                 _, _, c = heapq.heappop(held)
                 write(self._cycles, c.finish_time, cycle_message(c))
 
         while True:
             item = self._queue.get()
             if item is None:
-                flush_cycles(math.inf)
+                flush_cycles(None)
                 return
             kind = item[0]
             if kind == _READING:
@@ -316,7 +318,7 @@ class McapRecorder(RunListener):
                 c = item[1]
                 heapq.heappush(held, (ns(c.finish_time), next(order), c))
                 last_finish[c.robot] = c.finish_time
-                flush_cycles(min(last_finish.values()) if last_finish else math.inf)
+                flush_cycles(min(last_finish.values()) if last_finish else None)
 
     def _write_pose(self, snap: Any, write: Any) -> None:
         t = snap.time

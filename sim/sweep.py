@@ -299,9 +299,15 @@ def _plot(sweep: Sweep, table: list[dict[str, Any]]) -> Path:
             ax.legend(fontsize=7)
     fig.suptitle(f"{sweep.scenario.name}: {len(sweep.seeds)} seeds per setting ({sweep.clock} time)")
     fig.tight_layout()
-    path = sweep.folder / "sweep.png"
-    fig.savefig(path, dpi=110)
+    import io
+
+    from sim.files import write_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    path = sweep.folder / "sweep.png"
+    write_atomic(path, buf.getvalue())
     return path
 
 

@@ -27,7 +27,6 @@ import secrets
 import signal
 import threading
 import time
-import traceback
 import weakref
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -37,16 +36,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from sim.workerproc import _cast_specs, _collide_specs, _layout, _views, _worker_main
+
 __all__ = ["SHM_PREFIX", "WorkerDied", "WorkerError", "WorkerPool", "WorkerTimeout"]
 
 SHM_PREFIX = "fleetsim"  # every segment is named fleetsim_<pid>_<token>_<what> (easy to audit in /dev/shm)
-CAST_CHUNK = 16  # robots a worker casts between looks at its collision lane
 MIN_ROWS = 2  # fewer robots than this per worker are not worth another message
 CALL_TIMEOUT = 30.0  # s real: a worker silent this long is hung
 STOP_GRACE = 0.3  # s real: workers asked to stop get this long before terminate()
-
-Spec = tuple[str, tuple[int, ...], str]  # array name, shape, dtype
-
 
 class WorkerDied(RuntimeError):
     """A worker process exited while the pool was in use."""
@@ -68,31 +65,6 @@ class WorkerTimeout(RuntimeError):
     """A worker did not answer within ``CALL_TIMEOUT``."""
 
 
-def _layout(specs: list[Spec]) -> tuple[int, dict[str, int]]:
-    """Byte size and 64-byte-aligned offset of each array packed into one segment."""
-    offsets, size = {}, 0
-    for name, shape, dtype in specs:
-        offsets[name] = size
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        size += -(-max(nbytes, 1) // 64) * 64
-    return size, offsets
-
-
-def _views(shm: SharedMemory, specs: list[Spec]) -> dict[str, np.ndarray]:
-    _, offsets = _layout(specs)
-    return {name: np.ndarray(shape, dtype=dtype, buffer=shm.buf, offset=offsets[name])
-            for name, shape, dtype in specs}
-
-
-def _cast_specs(n: int, k: int) -> list[Spec]:
-    return [("pose", (n, 3), "f8"), ("radius", (n,), "f8"), ("index", (n,), "i8"),
-            ("beams", (k,), "f8"), ("ranges", (n, k), "f8")]
-
-
-def _collide_specs(n: int) -> list[Spec]:
-    return [("pose", (n, 3), "f8"), ("radius", (n,), "f8"), ("static", (n,), "u1")]
-
-
 @dataclass
 class _Lane:
     """One kind of request: its shared block, a Pipe end per worker, a lock for callers."""
@@ -102,89 +74,6 @@ class _Lane:
     arrays: dict[str, np.ndarray]
     conns: list[Connection]
     lock: threading.Lock
-
-
-# ---------------------------------------------------------------------- worker side
-class _Server:
-    """The worker's end: the map rebuilt from shared memory, views on both request blocks."""
-
-    def __init__(self, static_name: str, n_segments: int, cell_size: float, blocks: list[tuple[str, list[Spec]]],
-                 cast_conn: Connection, collide_conn: Connection) -> None:
-        from sim import kernels, raycast
-
-        self.kernels, self.raycast = kernels, raycast
-        static = SharedMemory(static_name)
-        segments = np.array(np.ndarray((n_segments, 4), dtype="f8", buffer=static.buf))
-        static.close()
-        self.smap = raycast.SegmentMap(segments, cell_size=cell_size)
-        self.shms = [SharedMemory(name) for name, _ in blocks]
-        self.cast, self.coll = (_views(shm, specs) for shm, (_, specs) in zip(self.shms, blocks, strict=True))
-        self.cast_conn, self.collide_conn = cast_conn, collide_conn
-        raycast.warm_up()
-        kernels.warm_up()
-
-    def serve(self) -> None:
-        """Answer requests until told to stop (or the parent's Pipe ends close)."""
-        self.cast_conn.send(("ready", os.getpid()))
-        while True:
-            ready = wait([self.collide_conn, self.cast_conn])
-            if self.collide_conn in ready:
-                self._guarded(self.collide_conn, self.collide, self.collide_conn.recv())
-            if self.cast_conn in ready:
-                msg = self.cast_conn.recv()
-                if msg[0] == "stop":
-                    return
-                self._guarded(self.cast_conn, self.cast_rows, msg)
-
-    def collide(self, msg: tuple) -> None:
-        _, n, lo, hi = msg
-        pose, radius = self.coll["pose"][:n], self.coll["radius"][:n]
-        static_hit, pairs = self.kernels.collide(self.smap, pose[:, :2], radius, lo, hi)
-        self.coll["static"][lo:hi] = static_hit
-        self.collide_conn.send(("ok", pairs))
-
-    def cast_rows(self, msg: tuple) -> None:
-        _, n, k, lo, hi, rmin, rmax = msg
-        a = self.cast
-        pose, index, beams = a["pose"][:n], a["index"], a["beams"][:k]
-        circles = (pose[:, :2], a["radius"][:n])
-        for r0 in range(lo, hi, CAST_CHUNK):
-            r1 = min(r0 + CAST_CHUNK, hi)
-            idx = index[r0:r1]
-            a["ranges"][r0:r1, :k] = self.raycast.cast_scans(
-                self.smap, pose[idx, :2], pose[idx, 2], beams, rmax, rmin, circles=circles, self_index=idx)
-            if r1 < hi and self.collide_conn.poll():  # the physics thread is waiting: serve it now
-                self._guarded(self.collide_conn, self.collide, self.collide_conn.recv())
-        self.cast_conn.send(("ok",))
-
-    @staticmethod
-    def _guarded(conn: Connection, handler: Any, msg: tuple) -> None:
-        """Run ``handler``; an exception goes back to the caller as an error message."""
-        try:
-            handler(msg)
-        except (EOFError, OSError):
-            raise
-        except Exception:
-            conn.send(("error", traceback.format_exc()))
-
-    def close(self) -> None:
-        self.cast.clear()
-        self.coll.clear()  # drop the views first: a segment with live views cannot close
-        for shm in self.shms:
-            shm.close()
-
-
-def _worker_main(index: int, static_name: str, n_segments: int, cell_size: float,
-                 blocks: list[tuple[str, list[Spec]]], cast_conn: Connection, collide_conn: Connection) -> None:
-    """Entry point of worker ``index``: attach, build the map, serve until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    server = _Server(static_name, n_segments, cell_size, blocks, cast_conn, collide_conn)
-    try:
-        server.serve()
-    except (EOFError, OSError):
-        return  # the parent went away
-    finally:
-        server.close()
 
 
 # ---------------------------------------------------------------------- caller side
@@ -212,6 +101,9 @@ class WorkerPool:
         self.broken: BaseException | None = None
         self.closed = False
         self.requests = {"cast": 0, "collide": 0}
+        # Physics sends collision checks here only without numba (or when this is set): the
+        # compiled check is GIL-free already and far cheaper than a round trip.
+        self.collide_in_pool = False
         self._finalizer: weakref.finalize | None = None
 
     def __deepcopy__(self, memo: dict) -> WorkerPool:
@@ -346,6 +238,13 @@ class WorkerPool:
             replies = self._gather(lane, [w])
             self.requests["collide"] += 1
             return a["static"][:n].astype(bool), [(int(i), int(j)) for i, j in replies[w][1]]
+
+    def check_alive(self) -> None:
+        """Raise ``WorkerDied`` now if any worker has exited (a non-blocking look at the sentinels)."""
+        self._check()
+        sentinels = {p.sentinel: i for i, p in enumerate(self._procs)}
+        for obj in wait(list(sentinels), timeout=0):
+            self._died(sentinels[obj])  # type: ignore[index]
 
     def _smap(self) -> Any:
         from sim.raycast import SegmentMap

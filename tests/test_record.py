@@ -113,3 +113,14 @@ def test_cli_record_on_a_real_run(tmp_path: Path) -> None:
     scale = report["scenario"]["time_scale"]
     check_counts_and_order(by_topic, report, max(run["sim_seconds"], run["wall_seconds"] * scale) + 1.0 * scale)
     assert "Recording: recording.mcap" in res.stdout
+
+
+def test_cycles_of_many_robots_are_merged_in_finish_order(tmp_path: Path) -> None:
+    """Four controllers: /cycles interleaves them in finish-time order, and every cycle is written."""
+    misses = ROOT / "scenarios" / "misses.yaml"
+    _, report = virtual_run(tmp_path, [McapRecorder()], {"run.duration": 6.0}, scenario=misses)
+    by_topic, _ = read(tmp_path / "recording.mcap")
+    check_counts_and_order(by_topic, report)
+    robots = [m["robot"] for _, _, m in by_topic["/cycles"]]
+    assert set(robots) == {"amr-1", "amr-2", "amr-3", "amr-4"}
+    assert sum(m["miss"] for _, _, m in by_topic["/cycles"]) == report["summary"]["misses"] > 0

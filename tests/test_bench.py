@@ -1,0 +1,97 @@
+"""The benchmark suite's measurement functions on tiny configurations: structure, never speed.
+
+Speed is measured only by ``python -m bench``; here every figure just has to be
+there, be a number of the right kind, and the table and JSON have to hold it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import capacity, latency, throughput
+from bench.__main__ import ITEMS, PARAMS, main, print_table, run_items, table
+from bench.profiles import layout, stress_profile, warehouse_dict, warehouse_profile
+
+
+def finite(x: object) -> bool:
+    return isinstance(x, float | int) and math.isfinite(x)
+
+
+def test_generated_warehouse_profile_is_a_valid_scenario() -> None:
+    s = warehouse_profile(9, duration=2.0, workers=1)
+    assert len(s.robots) == 9 and s.physics.workers == 1 and s.run.duration == 2.0
+    kinds = [x.type for x in s.robots[0].sensors]
+    assert kinds == ["lidar", "odometry", "imu", "bumper"]
+    lidar = s.robots[0].sensors[0]
+    assert (lidar.rate_hz, lidar.params.beams, lidar.params.range_max) == (10, 360, 10.0)
+    c = s.robots[0].controller
+    assert (c.period, c.deadline) == (0.05, 0.05)
+    assert len({r.controller.phase for r in s.robots}) > 1  # staggered wake-ups
+    width, height, aisles = layout(9)
+    assert s.world.size == (width, height) and aisles == 3
+    hand = warehouse_dict(2, handoff=True)["robots"][1]
+    assert hand["controller"]["wait_for"] == ["bumper"]
+    assert hand["sensors"][3]["latency"]["fixed"] == pytest.approx(hand["controller"]["phase"] + 0.001)
+    assert stress_profile(3).robots[0].sensors[0].params.beams == 720
+
+
+def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = capacity.trial(2, workers=0, seconds=0.5)
+    assert set(t) >= {"robots", "workers", "passed", "rtf", "miss_rate", "worst_sensor_rate", "end_reason"}
+    assert t["end_reason"] == "completed" and finite(t["rtf"]) and 0 <= t["miss_rate"] <= 1
+
+    def fake(n: int, workers: int, seconds: float) -> dict:  # capacity 37, to check the search alone
+        return {"robots": n, "workers": workers, "passed": n <= 37, "rtf": 1.0, "miss_rate": 0.0,
+                "worst_sensor_rate": 1.0}
+
+    monkeypatch.setattr(capacity, "trial", fake)
+    out = capacity.search(0, 1.0, start=8, resolution=0.01, log=lambda _: None)
+    assert out["capacity"] == 37 and out["first_failure"] == 38
+    assert [t["robots"] for t in out["trials"]][:4] == [8, 16, 32, 64]
+    assert capacity.search(0, 1.0, start=8, limit=20, log=lambda _: None)["bounded_by_limit"]
+
+
+def test_latency_measurement_structure() -> None:
+    out = latency.measure_latency(seconds=1.0, baseline_seconds=0.3, robots=2)
+    for key in ("bare_queue_idle", "bare_wakeup_idle", "bare_queue_loaded", "bare_wakeup_loaded",
+                "sim_handoff", "sim_release_jitter"):
+        assert out[key]["count"] > 0, key
+        assert 0 <= out[key]["p50"] <= out[key]["p99"] <= out[key]["max"]
+    assert out["end_reason"] == "completed" and finite(out["handoff_p99_ratio"])
+
+
+def test_throughput_and_virtual_speed_structure() -> None:
+    out = throughput.measure_workers_speedup(seconds=0.2, robots=3, repeats=1, workers=1)
+    assert out["robots"] > 0 and finite(out["inline"]) and finite(out["pooled"]) and out["speedup"] > 0
+    v = throughput.measure_virtual_speed(seconds=0.5)
+    assert v["speed_factor"] > 0 and v["scenario"].endswith("warehouse.yaml")
+
+
+def test_run_items_table_and_json(tmp_path: Path) -> None:
+    assert set(PARAMS) == set(ITEMS)
+    results = run_items(["raycast", "view"], quick=True, log=lambda _: None,
+                        params={"raycast": {"seconds": 0.02, "repeats": 1}, "view": {"seconds": 0.3}})
+    rc = results["items"]["raycast"]
+    assert all(rc[m] > 0 for m in ("plain", "culled", "python"))
+    view = results["items"]["view"]
+    assert "skipped" in view or view["fps"] > 0
+    rows = table(results)
+    assert any(r[0] == "ray cast culled" for r in rows) and all(len(r) == 4 for r in rows)
+    buf = io.StringIO()
+    print_table(results, buf)
+    assert "| ray cast culled |" in buf.getvalue() and results["machine"]["cores"]
+    assert json.loads(json.dumps(results, default=str))["quick"] is True
+
+
+def test_command_line_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PARAMS, "raycast", ({"seconds": 0.02, "repeats": 1}, {"seconds": 0.02, "repeats": 1}))
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "raycast", "--json", str(out)]) == 0
+    assert "numba" in json.loads(out.read_text())["items"]["raycast"]
+    assert "| ray cast plain |" in capsys.readouterr().out
