@@ -43,7 +43,7 @@ class BackgroundDrain(Generic[T]):
             while not self._stop.wait(self._interval):
                 self._drain_once()
             self._drain_once()
-        except BaseException as exc:  # noqa: BLE001 - re-raised by close() on the owner's thread
+        except BaseException as exc:
             self.error = exc
 
     def close(self, timeout: float = 5.0) -> None:

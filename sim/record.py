@@ -11,9 +11,10 @@ Channels (JSON messages, JSON Schema schemas; times in ns of simulated time):
   places every scan), at the pose rate.
 * ``/cycles`` - one message per controller cycle, merged into finish-time order.
 
-Callbacks only put on a ``SimpleQueue``; a writer thread serialises and writes,
-off the simulation's timed path. The file is written under a temp name in the
-run folder and renamed at close.
+Off the simulation's timed path: callbacks only append a tuple
+(``sim.batching.BackgroundDrain``); a writer thread wakes on a fixed interval,
+serialises and writes. The file is written under a temp name in the run folder
+and renamed at close.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ import itertools
 import json
 import math
 import os
-import queue
 import tempfile
-import threading
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from sim.batching import BackgroundDrain
 from sim.control import Cycle
 from sim.listeners import RunListener
 
@@ -169,15 +170,17 @@ def cycle_message(c: Cycle) -> dict[str, Any]:
 class McapRecorder(RunListener):
     """Records a run to ``recording.mcap`` from a writer thread."""
 
-    def __init__(self, filename: str = "recording.mcap", pose_hz: float = 20.0,
-                 max_backlog: int = 1_000_000) -> None:
+    def __init__(self, filename: str = "recording.mcap", pose_hz: float = 20.0) -> None:
         self.filename = filename
         self.pose_period = 1.0 / pose_hz
-        self.max_backlog = max_backlog
         self.path: Path | None = None
         self.counts: dict[str, int] = {}
-        self.dropped = 0  # messages not recorded because the writer fell max_backlog behind
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
+        self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
+        self._seqs: dict[int, int] = {}
+        self._held: list[tuple[int, int, Cycle]] = []  # cycles waiting for time order: (finish ns, n, cycle)
+        self._order = itertools.count()
+        self._last_finish: dict[str, float] = {}
         self._next_pose = 0.0
         self._sensor_channel: dict[str, tuple[int, str]] = {}  # label -> (channel id, kind)
         self._robot_channels: list[tuple[int, int]] = []  # per robot index: (cmd_vel, pose_true)
@@ -186,8 +189,6 @@ class McapRecorder(RunListener):
         self._writer: Any = None
         self._file: IO[bytes] | None = None
         self._tmp: str | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
         self._closed = False
 
     def on_start(self, run: Any) -> None:
@@ -218,107 +219,89 @@ class McapRecorder(RunListener):
                                          channel(f"/{name}/pose_true", "foxglove.PoseInFrame")))
         self._tf = channel("/tf", "foxglove.FrameTransforms")
         self._cycles = channel("/cycles", "fleet.Cycle")
-        self._controller_robots = [c.robot_name for c in run.controllers]
-        self._thread = threading.Thread(target=self._drain, name="mcap-writer", daemon=True)
-        self._thread.start()
+        self._seqs = dict.fromkeys(self._topics, 0)
+        self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
+        self._drain = BackgroundDrain("mcap-writer", self._write_batch)
+        self._push = self._drain.push
 
     # ------------------------------------------------------------------ hooks (simulation threads)
-    def _put(self, item: tuple[Any, ...]) -> None:
-        if self._queue.qsize() >= self.max_backlog:
-            self.dropped += 1  # approximate under races; only ever reached when the writer cannot keep up
-            return
-        self._queue.put(item)
-
     def on_publish(self, rt: Any, reading: Any) -> None:
-        self._put((_READING, rt.label, reading))
+        self._push((_READING, rt.label, reading))
 
     def on_command(self, robot_index: int, command: Any) -> None:
-        self._put((_COMMAND, robot_index, command))
+        self._push((_COMMAND, robot_index, command))
 
     def on_step(self, snap: Any) -> None:
         if snap.time + 1e-9 >= self._next_pose:
             self._next_pose = (math.floor(snap.time / self.pose_period + 1e-6) + 1) * self.pose_period
-            self._put((_POSE, snap))
+            self._push((_POSE, snap))
 
     def on_cycle(self, cycle: Cycle) -> None:
-        self._put((_CYCLE, cycle))
+        self._push((_CYCLE, cycle))
 
     # ------------------------------------------------------------------ close
     def close(self, run: Any) -> None:
-        """Write what is queued, finish the MCAP summary, rename into place."""
-        if self._closed or self._writer is None:
+        """Write what is pending, finish the MCAP summary, rename into place."""
+        if self._closed or self._writer is None or self._drain is None:
             return
         self._closed = True
-        self._queue.put(None)
-        assert self._thread is not None and self._file is not None and self._tmp is not None
-        self._thread.join(60.0)
-        if self._error is not None:
+        assert self._file is not None and self._tmp is not None and self.path is not None
+        try:
+            self._drain.close(60.0)
+            self._flush_cycles(None)
+            self._writer.finish()
+        except BaseException as exc:
             self._file.close()
             Path(self._tmp).unlink(missing_ok=True)
-            raise RuntimeError(f"MCAP writer failed: {self._error}") from self._error
-        self._writer.finish()
+            raise RuntimeError(f"MCAP writer failed: {exc}") from exc
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        assert self.path is not None
         os.replace(self._tmp, self.path)
 
     def summary(self) -> dict[str, Any]:
-        """For the report: file, message counts per topic, anything not recorded."""
-        return {"file": self.filename, "messages": sum(self.counts.values()), "dropped": self.dropped,
-                "pose_hz": 1.0 / self.pose_period, "topics": dict(self.counts)}
+        """For the report: file, message counts per topic."""
+        return {"file": self.filename, "messages": sum(self.counts.values()), "pose_hz": 1.0 / self.pose_period,
+                "topics": dict(self.counts)}
 
     # ------------------------------------------------------------------ writer thread
-    def _drain(self) -> None:
-        try:
-            self._write_all()
-        except BaseException as exc:  # re-raised in close(), where the run reports it
-            self._error = exc
+    def _write(self, cid: int, t: float, msg: dict[str, Any]) -> None:
+        n = ns(t)
+        self._writer.add_message(cid, log_time=n, publish_time=n, sequence=self._seqs[cid],
+                                 data=json.dumps(msg, separators=(",", ":"), allow_nan=False).encode())
+        self._seqs[cid] += 1
+        self.counts[self._topics[cid]] += 1
 
-    def _write_all(self) -> None:
-        seqs = dict.fromkeys(self._topics, 0)
-        held: list[tuple[int, int, Cycle]] = []  # (finish ns, arrival, cycle): a min-heap
-        order = itertools.count()
-        last_finish = dict.fromkeys(self._controller_robots, -1)
+    def _flush_cycles(self, upto: float | None) -> None:
+        """Write held cycles finished by ``upto`` (s; None = all of them), oldest first."""
+        held = self._held
+        limit = None if upto is None else ns(upto)
+        while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
+            _, _, c = heapq.heappop(held)
+            self._write(self._cycles, c.finish_time, cycle_message(c))
 
-        def write(cid: int, t: float, msg: dict[str, Any]) -> None:
-            n = ns(t)
-            self._writer.add_message(cid, log_time=n, publish_time=n, sequence=seqs[cid],
-                                     data=json.dumps(msg, separators=(",", ":"), allow_nan=False).encode())
-            seqs[cid] += 1
-            self.counts[self._topics[cid]] += 1
-
-        def flush_cycles(upto: float | None) -> None:
-            """Write held cycles finished by ``upto`` (s; None = all of them)."""
-            limit = None if upto is None else ns(upto)
-            while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
-                _, _, c = heapq.heappop(held)
-                write(self._cycles, c.finish_time, cycle_message(c))
-
-        while True:
-            item = self._queue.get()
-            if item is None:
-                flush_cycles(None)
-                return
+    def _write_batch(self, batch: list[tuple[Any, ...]]) -> None:
+        for item in batch:
             kind = item[0]
             if kind == _READING:
                 cid, sensor_kind = self._sensor_channel[item[1]]
                 r = item[2]
-                write(cid, r.publish_time, reading_message(sensor_kind, r.robot, r))
+                self._write(cid, r.publish_time, reading_message(sensor_kind, r.robot, r))
             elif kind == _COMMAND:
                 i, cmd = item[1], item[2]
-                write(self._robot_channels[i][0], cmd.issued_at, {
+                self._write(self._robot_channels[i][0], cmd.issued_at, {
                     "timestamp": stamp(cmd.issued_at), "v": cmd.v, "w": cmd.w,
                     "inputs": [{"sensor": s, "sample_time": t} for s, t in cmd.input_sample_times]})
             elif kind == _POSE:
-                self._write_pose(item[1], write)
+                self._write_pose(item[1], self._write)
             else:
                 # cycles come from many threads; each robot's arrive in order, so everything up to the
                 # oldest "latest finish" among robots is complete and can be written in time order
                 c = item[1]
-                heapq.heappush(held, (ns(c.finish_time), next(order), c))
-                last_finish[c.robot] = c.finish_time
-                flush_cycles(min(last_finish.values()) if last_finish else None)
+                heapq.heappush(self._held, (ns(c.finish_time), next(self._order), c))
+                self._last_finish[c.robot] = c.finish_time
+        if self._last_finish:
+            self._flush_cycles(min(self._last_finish.values()))
 
     def _write_pose(self, snap: Any, write: Any) -> None:
         t = snap.time

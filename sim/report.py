@@ -308,8 +308,7 @@ def print_artifacts_and_gates(report: dict[str, Any], out: TextIO) -> None:
         print(f"\nTrace: {t['file']} ({t['events']} events{thin}) - open in https://ui.perfetto.dev", file=out)
     r = report.get("recording")
     if r:
-        lost = f", {r['dropped']} NOT recorded (writer fell behind)" if r.get("dropped") else ""
-        print(f"Recording: {r['file']} ({r['messages']} messages{lost}) - open in Foxglove", file=out)
+        print(f"Recording: {r['file']} ({r['messages']} messages) - open in Foxglove", file=out)
     e = report.get("expect")
     if e and e.get("checked"):
         if e["breaches"]:

@@ -7,11 +7,12 @@ their "input wait" and "compute" phases nested inside; misses are named
 Sensor samples and publishes are instants on their producer thread's track.
 Times are microseconds of simulated time.
 
-Written like ``cycles.csv``: callbacks only put a tuple on a queue; a writer
-thread formats and streams events to a temp file in the run folder, which is
-renamed to ``trace.json`` at close (JSON Array Format, properly closed). Memory
-stays bounded; for long or large runs sensor instants are thinned (every
-``stride``-th per sensor, plus an overall cap) and the report says so.
+Off the timed path: callbacks only append a tuple (``sim.batching.BackgroundDrain``);
+a writer thread wakes on a fixed interval, formats and streams the events to a temp
+file in the run folder, which is renamed to ``trace.json`` at close (JSON Array
+Format, properly closed). Memory stays bounded; for long or large runs sensor
+instants are thinned (every ``stride``-th per sensor, plus an overall cap) and the
+report says so.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import queue
 import tempfile
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sim.batching import BackgroundDrain
 from sim.control import Cycle
 from sim.listeners import RunListener
 
@@ -57,12 +58,12 @@ class TraceWriter(RunListener):
         self._controller_tid: dict[str, int] = {}
         self._stride: dict[str, int] = {}
         self._samples: dict[str, int] = {}
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
+        self._first = True
+        self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
         self._file: IO[str] | None = None
         self._tmp: str | None = None
         self._closed = False
-        self._error: BaseException | None = None
 
     # ------------------------------------------------------------------ hooks (simulation threads)
     def on_start(self, run: Any) -> None:
@@ -83,11 +84,11 @@ class TraceWriter(RunListener):
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".tmp", dir=out)
         self._file = os.fdopen(fd, "w")
         self._file.write("[\n")
+        self._drain = BackgroundDrain("trace-writer", self._write_batch)
+        self._push = self._drain.push
         name = getattr(run.scenario, "name", None) or "run"
-        self._queue.put((_INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
-                                    "args": {"name": f"{name} (simulated time)"}}))
-        self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
-        self._thread.start()
+        self._push((_INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+                               "args": {"name": f"{name} (simulated time)"}}))
 
     def on_sample(self, rt: Any, time: float) -> None:
         label = rt.label
@@ -96,16 +97,16 @@ class TraceWriter(RunListener):
         if n % self._stride.get(label, 1):
             self._thinned[label] = self._thinned.get(label, 0) + 1
             return
-        self._queue.put((_SAMPLE, label, rt.seq, time))
+        self._push((_SAMPLE, label, rt.seq, time))
 
     def on_publish(self, rt: Any, reading: Any) -> None:
         if reading.seq % self._stride.get(rt.label, 1):
             self._thinned[rt.label] = self._thinned.get(rt.label, 0) + 1
             return
-        self._queue.put((_PUBLISH, rt.label, reading.seq, reading.publish_time, reading.sample_time))
+        self._push((_PUBLISH, rt.label, reading.seq, reading.publish_time, reading.sample_time))
 
     def on_cycle(self, cycle: Cycle) -> None:
-        self._queue.put((_CYCLE, cycle))
+        self._push((_CYCLE, cycle))
 
     # ------------------------------------------------------------------ close (main thread)
     def close(self, run: Any) -> None:
@@ -118,23 +119,23 @@ class TraceWriter(RunListener):
             self._tid(t.name)
         for name, tid in self._tids.items():
             label = f"{name} [{roles[name]}]" if name in roles else name
-            self._queue.put((_INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
-                                        "args": {"name": label}}))
-            self._queue.put((_INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
-                                        "tid": tid, "args": {"sort_index": tid}}))
+            self._push((_INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
+                                   "args": {"name": label}}))
+            self._push((_INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
+                                   "tid": tid, "args": {"sort_index": tid}}))
         for t, event in getattr(run, "timeline_log", []):
-            self._queue.put((_INSTANT, _instant(event, t, self._tids["timeline"], "timeline", {})))
+            self._push((_INSTANT, _instant(event, t, self._tids["timeline"], "timeline", {})))
         physics = getattr(run, "physics", None)
         for t, a, b in getattr(physics, "collision_log", []):
-            self._queue.put((_INSTANT, _instant(f"collision {a}", t, self._tids["physics"], "collision",
-                                                {"robot": a, "with": b})))
-        self._queue.put(None)
-        assert self._thread is not None
-        self._thread.join(30.0)
-        if self._error is not None:
+            self._push((_INSTANT, _instant(f"collision {a}", t, self._tids["physics"], "collision",
+                                           {"robot": a, "with": b})))
+        assert self._drain is not None
+        try:
+            self._drain.close(30.0)
+        except BaseException as exc:
             self._file.close()
             Path(self._tmp or "").unlink(missing_ok=True)
-            raise RuntimeError(f"trace writer failed: {self._error}") from self._error
+            raise RuntimeError(f"trace writer failed: {exc}") from exc
         self._file.write("\n]\n")
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -163,36 +164,13 @@ class TraceWriter(RunListener):
             self._tids[name] = len(self._tids) + 1
         return self._tids[name]
 
-    def _drain(self) -> None:
-        try:
-            self._write_events()
-        except BaseException as exc:  # re-raised in close(), where the run reports it
-            self._error = exc
-
-    def _write_events(self) -> None:
+    def _write_batch(self, batch: list[tuple[Any, ...]]) -> None:
         assert self._file is not None
-        f = self._file
-        first = True
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < 1000:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            lines = []
-            done = False
-            for item in batch:
-                if item is None:
-                    done = True
-                    continue
-                lines.extend(json.dumps(e, separators=(",", ":")) for e in self._events(item))
-            if lines:
-                f.write(("" if first else ",\n") + ",\n".join(lines))
-                first = False
-                self.events += len(lines)
-            if done:
-                return
+        lines = [json.dumps(e, separators=(",", ":")) for item in batch for e in self._events(item)]
+        if lines:
+            self._file.write(("" if self._first else ",\n") + ",\n".join(lines))
+            self._first = False
+            self.events += len(lines)
 
     def _events(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
         kind = item[0]

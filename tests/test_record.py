@@ -43,7 +43,6 @@ def check_counts_and_order(by_topic: dict[str, list[Any]], report: dict[str, Any
     for c in report["controllers"]:
         assert len(by_topic[f"/{c['robot']}/cmd_vel"]) == c["cycles"]
     assert len(by_topic["/cycles"]) == report["summary"]["cycles"]
-    assert report["recording"]["dropped"] == 0
     assert report["recording"]["topics"] == {t: len(m) for t, m in by_topic.items()}
     for topic, msgs in by_topic.items():
         times = [t for t, _, _ in msgs]
