@@ -27,7 +27,7 @@ PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "view": ({"seconds": 3.0}, {"seconds": 10.0}),
     "throughput": ({"seconds": 1.0, "robots": 24, "repeats": 1}, {"seconds": 3.0, "robots": 48, "repeats": 3}),
     "virtual": ({"seconds": 10.0}, {"seconds": 300.0}),
-    "capacity": ({"seconds": 4.0, "resolution": 0.25}, {"seconds": 12.0, "resolution": 0.08}),
+    "capacity": ({"seconds": 4.0, "resolution": 0.25}, {"seconds": 12.0, "resolution": 0.08, "retries": 1}),
 }
 
 
@@ -62,10 +62,11 @@ def _virtual(**kw: Any) -> dict[str, Any]:
     return measure_virtual_speed(**kw)
 
 
-def _capacity(seconds: float, resolution: float, log: Callable[[str], None] = print) -> dict[str, Any]:
+def _capacity(seconds: float, resolution: float, retries: int = 0,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
     from bench.capacity import search
 
-    return {f"workers_{w}": search(w, seconds, resolution=resolution, log=log) for w in (0, 2)}
+    return {f"workers_{w}": search(w, seconds, resolution=resolution, log=log, retries=retries) for w in (0, 2)}
 
 
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {

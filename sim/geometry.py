@@ -47,12 +47,15 @@ def point_segment_distance(points: np.ndarray, segments: np.ndarray) -> np.ndarr
     a = seg[None, :, 0:2]
     d = seg[None, :, 2:4] - a
     rel = pts[:, None, :] - a
-    len2 = np.einsum("psk,psk->ps", d, d)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Absurd inputs (1e308 from a fuzzed scenario) overflow to inf: a distance, not a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        len2 = np.einsum("psk,psk->ps", d, d)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = np.where(len2 > 0, np.einsum("psk,psk->ps", rel, d) / len2, 0.0)
     t = np.clip(t, 0.0, 1.0)
-    closest = a + t[..., None] * d
-    return np.linalg.norm(pts[:, None, :] - closest, axis=2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        closest = a + t[..., None] * d
+        return np.linalg.norm(pts[:, None, :] - closest, axis=2)
 
 
 def circle_hits_polygon(center: np.ndarray, radius: float, polygon: np.ndarray) -> bool:

@@ -72,7 +72,9 @@ class Physics:
     def _take_commands(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, [None] * len(self._pending)
-        now = self.time
+        # The step that consumes a command runs at self.time + step (on the clock): that is
+        # when the command takes effect, the end of the end-to-end chain.
+        now = self.time + self.step_size
         for i, cmd in enumerate(pending):
             if cmd is None:
                 continue

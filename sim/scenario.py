@@ -453,7 +453,8 @@ def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> lis
     walls = np.array([[*a, *b] for a, b in scn.world.walls], dtype=float).reshape(-1, 4)
     near_wall = point_segment_distance(pos, walls).min(axis=1) < rad if len(walls) else np.zeros(len(pos), bool)
     boxes = np.array([[*p.min(axis=0), *p.max(axis=0)] for p in polys]).reshape(-1, 4)
-    gap = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=2) - rad[:, None] - rad[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):  # fuzzed 1e308 starts: inf, reported as off-map
+        gap = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=2) - rad[:, None] - rad[None, :]
     errs: list[ScenarioError] = []
     for i, robot in enumerate(scn.robots):
         (x, y), r, loc = pos[i], rad[i], ("robots", i, "start")

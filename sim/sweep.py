@@ -144,7 +144,7 @@ def metrics(report: dict[str, Any]) -> dict[str, Any]:
     p99s = [c["response_time"]["p99"] for c in report["controllers"] if c["response_time"]["p99"] is not None]
     outcomes = report.get("outcomes") or {}
     hours = report["run"]["sim_seconds"] / 3600.0
-    orders = outcomes.get("orders_completed")
+    orders = (outcomes.get("orders") or {}).get("completed", outcomes.get("orders_completed"))
     return {
         "miss_rate": s["miss_rate"],
         "response_p99": max(p99s) if p99s else math.nan,
@@ -268,7 +268,7 @@ def write_outputs(sweep: Sweep, rows: list[dict[str, Any]], table: list[dict[str
     write_json(sweep.folder / "summary.json", {"scenario": str(sweep.scenario), "clock": sweep.clock,
                                                 "seeds": sweep.seeds, "settings": sweep.sets, "table": table})
     paths = [sweep.folder / "results.csv", sweep.folder / "summary.json"]
-    if sweep.sets and any(math.isfinite(t["miss_rate"]) for t in table):
+    if any(len(v) > 1 for _, v in sweep.sets) and any(math.isfinite(t["miss_rate"]) for t in table):
         paths.append(_plot(sweep, table))
     return paths
 
@@ -279,9 +279,10 @@ def _plot(sweep: Sweep, table: list[dict[str, Any]]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(sweep.sets), figsize=(5 * len(sweep.sets), 3.6), squeeze=False)
-    for ax, (name, values) in zip(axes[0], sweep.sets, strict=True):
-        others = [p for p, _ in sweep.sets if p != name]
+    varied = [(p, v) for p, v in sweep.sets if len(v) > 1]
+    fig, axes = plt.subplots(1, max(len(varied), 1), figsize=(5.5 * max(len(varied), 1), 4), squeeze=False)
+    for ax, (name, values) in zip(axes[0], varied, strict=False):
+        others = [p for p, _ in varied if p != name]
         series: dict[tuple, list[tuple[Any, float, float]]] = {}
         for t in table:
             series.setdefault(tuple(t[o] for o in others), []).append((t[name], t["miss_rate"], t["miss_rate_ci"]))
@@ -318,7 +319,8 @@ def format_table(sweep: Sweep, table: list[dict[str, Any]]) -> str:
             return "-"
         return f"{v * scale:{fmt}}" + (f" ± {ci * scale:{fmt}}" if math.isfinite(ci) else "")
 
-    names = [p for p, _ in sweep.sets]
+    names = [p for p, v in sweep.sets if len(v) > 1]
+    fixed = [f"{p}={v[0]}" for p, v in sweep.sets if len(v) == 1]
     head = [*names, "runs", "failed", "miss % (95% CI)", "resp p99 ms", "orders/h", "collisions", "safety stops"]
     rows = [head] + [[*(str(t[n]) for n in names), str(t["runs"]), str(t["failed"]),
                       pm(t, "miss_rate", 100, ".3f"), pm(t, "response_p99", 1000), pm(t, "orders_per_hour", 1, ".1f"),
@@ -326,6 +328,8 @@ def format_table(sweep: Sweep, table: list[dict[str, Any]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if fixed:
+        lines.insert(0, "fixed: " + ", ".join(fixed))
     return "\n".join(lines)
 
 

@@ -113,6 +113,7 @@ class VirtualClock(Clock):
                     target()
             finally:
                 with self._lock:
+                    me.generation += 1  # void pending wake-ups: this thread is gone
                     self._by_thread.pop(threading.get_ident(), None)
                     self._expected -= 1
                     self._attached -= 1
@@ -163,6 +164,9 @@ class VirtualClock(Clock):
                 self.env.step()
         _, nxt = heapq.heappop(self._runnable)
         nxt.runnable = False
+        # It runs now: any other wake-up still pending from its last wait (a signal's
+        # time-out after a notify, say) is void, or it could wake a thread that has moved on.
+        nxt.generation += 1
         if nxt is not self._current:
             self.switches += 1
         self._current = nxt

@@ -45,6 +45,7 @@ MIN_ROWS = 2  # fewer robots than this per worker are not worth another message
 CALL_TIMEOUT = 30.0  # s real: a worker silent this long is hung
 STOP_GRACE = 0.3  # s real: workers asked to stop get this long before terminate()
 
+
 class WorkerDied(RuntimeError):
     """A worker process exited while the pool was in use."""
 
@@ -159,6 +160,11 @@ class WorkerPool:
             end = time.monotonic() + timeout
             for i, conn in enumerate(self._lanes["cast"].conns):
                 self._receive(i, conn, end)
+        except WorkerDied as exc:
+            self.close()
+            raise RuntimeError(f"{exc} while starting; the usual cause: the script that started the run "
+                               "has no `if __name__ == '__main__':` guard (workers are spawned and import "
+                               "the main module)") from exc
         except BaseException:
             self.close()
             raise
@@ -305,20 +311,16 @@ def _split(m: int, workers: int) -> list[tuple[int, int]]:
 
 
 def _cleanup(procs: list[Any], shms: list[SharedMemory]) -> None:
-    """Bounded shutdown: wait ``STOP_GRACE``, then terminate, then kill; unlink every segment."""
-    end = time.monotonic() + STOP_GRACE
-    for p in procs:
-        if p.pid is not None:
-            p.join(max(end - time.monotonic(), 0.0))
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        if p.pid is not None:
-            p.join(0.2)
-        if p.is_alive():
-            p.kill()
-            p.join(0.2)
+    """Bounded shutdown (< 1 s in all): ``STOP_GRACE`` to exit, then terminate, then kill; unlink every segment."""
+    started = [p for p in procs if p.pid is not None]
+    t0 = time.monotonic()
+    for until, act in ((STOP_GRACE, None), (0.6, "terminate"), (0.9, "kill")):
+        if act is not None:
+            for p in started:
+                if p.is_alive():
+                    getattr(p, act)()
+        for p in started:
+            p.join(max(t0 + until - time.monotonic(), 0.0))
     for shm in shms:
         with contextlib.suppress(BufferError):  # a view still points at it: the mapping goes with us
             shm.close()

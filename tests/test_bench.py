@@ -54,6 +54,10 @@ def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) ->
     assert out["capacity"] == 37 and out["first_failure"] == 38
     assert [t["robots"] for t in out["trials"]][:4] == [8, 16, 32, 64]
     assert capacity.search(0, 1.0, start=8, limit=20, log=lambda _: None)["bounded_by_limit"]
+    flaky = iter([False, True] * 10)  # every size fails once, then passes: retries=1 finds the limit
+    monkeypatch.setattr(capacity, "trial", lambda n, w, s: {**fake(n, w, s), "passed": n <= 37 and next(flaky)})
+    again = capacity.search(0, 1.0, start=8, resolution=0.01, log=lambda _: None, retries=1)
+    assert again["capacity"] == 37 and len(again["trials"]) > len(out["trials"])
 
 
 def test_latency_measurement_structure() -> None:

@@ -199,3 +199,4 @@ def test_the_pool_is_shared_not_copied_when_sensors_are() -> None:
     pool = WorkerPool(segments, 1.0, workers=1, max_robots=1, max_beams=1)  # not started: no processes
     assert copy.deepcopy({"pool": pool})["pool"] is pool
     pool.close()
+
