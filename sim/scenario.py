@@ -128,7 +128,8 @@ class Physics(_Model):
     """Fixed-step integration settings."""
 
     step: Float = _f(0.01, "Fixed physics step, in (0, 0.1].", "s", gt=0, le=0.1)
-    workers: Int = _f(0, "Worker processes for lidar ray casts (and, without numba, collision checks); 0 = inline.", ge=0, le=16)
+    workers: Int = _f(0, "Worker processes for lidar ray casts (and, without numba, collision checks); "
+                      "0 = inline.", ge=0, le=16)
 
 
 class Run(_Model):
