@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from datetime import datetime
@@ -90,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.clock is not None:
         overrides["run.clock"] = args.clock
     scenario = load_scenario(args.scenario, overrides)
+    _choose_display(args)
     window = _window_size(args.window)
 
     from sim.files import write_json
@@ -138,6 +140,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _choose_display(args: argparse.Namespace) -> None:
+    """No screen (a server, CI): a screenshot renders off-screen; a plain run goes headless, and says so."""
+    if args.headless or os.environ.get("SDL_VIDEODRIVER") or sys.platform != "linux":
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if args.screenshot is not None:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"  # draws into memory: the PNG is the same
+        return
+    print("note: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so running headless; "
+          "for the window run under a desktop or xvfb-run, or pass --headless to silence this", file=sys.stderr)
+    args.headless = True
 
 
 def _window_size(text: str) -> tuple[int, int]:
