@@ -447,10 +447,12 @@ def test_close_gives_the_controllers_their_hooks_back(run) -> None:
 
 def test_a_plugins_odd_visual_does_not_stop_the_window(app, run) -> None:
     ctrl = run.controllers[0].controller
+    frames = app.frames
     ctrl.visual = {"path": "not a path", "waypoints": [[1.0, 2.0, 3.0]], "target": 0}
-    app.frame()
+    app.frame()  # a malformed visual is skipped, not raised
     ctrl.visual = {"path": [(1.0, 1.0), (5.0, 2.0), (9.0, 1.0)], "state": "plan"}
     app.frame()  # a planner's path draws
+    assert app.frames == frames + 2
 
 
 def test_strip_chart_feed_gets_each_cycle(app, run) -> None:
