@@ -168,6 +168,22 @@ class PurePursuit:
         return v, w, False
 
 
+# A lidar hands out the same beam-angle array every scan: its cos/sin are computed once.
+# Entries keep their array alive, so an id is never reused while cached.
+_TRIG: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _beam_trig(beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    hit = _TRIG.get(id(beam_angles))
+    if hit is not None and hit[0] is beam_angles:
+        return hit[1], hit[2]
+    a = np.asarray(beam_angles, dtype=float)
+    cos_a, sin_a = np.cos(a), np.sin(a)
+    if isinstance(beam_angles, np.ndarray) and not beam_angles.flags.writeable and len(_TRIG) < 16:
+        _TRIG[id(beam_angles)] = (beam_angles, cos_a, sin_a)
+    return cos_a, sin_a
+
+
 def avoid(
     v: float,
     w: float,
@@ -193,11 +209,11 @@ def avoid(
     state still reports the corridor so callers can log or re-plan.
     """
     r = np.asarray(scan_ranges, dtype=float)
-    a = np.asarray(beam_angles, dtype=float)
+    cos_a, sin_a = _beam_trig(beam_angles)
     valid = np.isfinite(r) & (r > 0.0)
     r = np.where(valid, r, 0.0)  # no inf * 0 warnings; excluded below anyway
-    px = r * np.cos(a)
-    py = r * np.sin(a)
+    px = r * cos_a
+    py = r * sin_a
     ahead = valid & (px > 0.0) & (np.abs(py) < robot_radius + margin)
     if not ahead.any():
         return v, w, "clear"

@@ -46,7 +46,13 @@ class Lidar(Sensor):
 
     @functools.cached_property
     def beam_angles(self) -> np.ndarray:
-        """Beam directions relative to the heading, rad (a full circle has no repeated beam)."""
+        """Beam directions relative to the heading, rad; read-only (controllers cache its trig)."""
+        angles = self._beam_angles()
+        angles.flags.writeable = False  # shared by every scan of this lidar: nobody may change it
+        return angles
+
+    def _beam_angles(self) -> np.ndarray:
+        """Evenly spaced over the field of view (a full circle has no repeated beam)."""
         p = self.params
         n = p.beams
         if math.isclose(p.fov, 2 * math.pi):

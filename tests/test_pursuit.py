@@ -186,3 +186,16 @@ def test_avoid_float32_scan_with_nan() -> None:
     ranges[1::7] = 0.0
     v, _, state = avoid(0.8, 0.0, ranges, ANGLES, RADIUS, STOP, SLOW)
     assert state == "slow" and 0.0 < v < 0.8
+
+
+def test_avoid_caches_trig_only_for_read_only_angles() -> None:
+    from controllers.pursuit import _TRIG
+
+    angles = np.linspace(-np.pi, np.pi, 90, endpoint=False)
+    frozen = angles.copy()
+    frozen.flags.writeable = False
+    ranges = np.full(90, 0.5)
+    assert avoid(1.0, 0.0, ranges, frozen, 0.3, 0.4, 1.2) == avoid(1.0, 0.0, ranges, angles, 0.3, 0.4, 1.2)
+    assert id(frozen) in _TRIG and id(angles) not in _TRIG
+    cached = _TRIG[id(frozen)]
+    assert cached[0] is frozen and np.array_equal(cached[1], np.cos(angles))
