@@ -179,7 +179,9 @@ def _beam_trig(beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return hit[1], hit[2]
     a = np.asarray(beam_angles, dtype=float)
     cos_a, sin_a = np.cos(a), np.sin(a)
-    if isinstance(beam_angles, np.ndarray) and not beam_angles.flags.writeable and len(_TRIG) < 16:
+    if isinstance(beam_angles, np.ndarray) and not beam_angles.flags.writeable:
+        if len(_TRIG) >= 16:  # bounded: many runs in one process (tests, sweeps) start over
+            _TRIG.clear()
         _TRIG[id(beam_angles)] = (beam_angles, cos_a, sin_a)
     return cos_a, sin_a
 

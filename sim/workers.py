@@ -220,7 +220,7 @@ class WorkerPool:
             used = []
             for c, (lo, hi) in enumerate(chunks):
                 w = (first + c) % self.n_workers
-                lane.conns[w].send(("cast", n, k, lo, hi, float(range_min), float(range_max)))
+                self._send(lane, w, ("cast", n, k, lo, hi, float(range_min), float(range_max)))
                 used.append(w)
             self._gather(lane, used)
             self.requests["cast"] += 1
@@ -240,10 +240,17 @@ class WorkerPool:
             a["pose"][:n] = pose
             a["radius"][:n] = radius
             w = next(self._rotate) % self.n_workers
-            lane.conns[w].send(("collide", n, 0, n))
+            self._send(lane, w, ("collide", n, 0, n))
             replies = self._gather(lane, [w])
             self.requests["collide"] += 1
             return a["static"][:n].astype(bool), [(int(i), int(j)) for i, j in replies[w][1]]
+
+    def _send(self, lane: Any, w: int, message: tuple[Any, ...]) -> None:
+        """A worker killed between the liveness check and this send shows up as a broken pipe."""
+        try:
+            lane.conns[w].send(message)
+        except (EOFError, OSError):
+            self._died(w)
 
     def check_alive(self) -> None:
         """Raise ``WorkerDied`` now if any worker has exited (a non-blocking look at the sentinels)."""
