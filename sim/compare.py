@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.errors import UsageError
+from sim.texttable import print_table
 
 Row = list[str]
 
@@ -143,16 +144,6 @@ def _causes(c: dict[str, int] | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(c.items(), key=lambda kv: -kv[1]))
 
 
-def _table(rows: list[Row], out: TextIO, left: int = 1) -> None:
-    """Columns before ``left`` are text (left-aligned), the rest figures (right-aligned)."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, r in enumerate(rows):
-        print("  ".join(c.ljust(w) if i < left else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip(), file=out)
-        if n == 0:
-            print("  ".join("-" * w for w in widths), file=out)
-
-
 def _triple(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str, unit: str) -> list[str]:
     x = None if a is None else a.get(key)
     y = None if b is None else b.get(key)
@@ -171,9 +162,9 @@ def print_comparison(cmp: dict[str, Any], out: TextIO = sys.stdout) -> None:
         rows.append([robot, *_triple(a, b, "miss rate", "%"), *_triple(a, b, "response p99", "ms"),
                      *_triple(a, b, "jitter max", "ms")])
         causes.append([robot, _causes(a and a["causes"]), _causes(b and b["causes"])])
-    _table(rows, out)
+    print_table(rows, out)
     print("\nMiss causes", file=out)
-    _table(causes, out, left=3)
+    print_table(causes, out, left=range(3))
     if cmp["kinds"]:
         print("\nSensors by kind", file=out)
         rows = [["kind", "rate Hz A", "rate Hz B", "Δ", "age p99 A", "age p99 B", "Δ", "stale A", "stale B",
@@ -181,11 +172,11 @@ def print_comparison(cmp: dict[str, Any], out: TextIO = sys.stdout) -> None:
         for kind, (a, b) in cmp["kinds"].items():
             rows.append([kind, *_triple(a, b, "achieved rate", "Hz"), *_triple(a, b, "age p99 (worst)", "ms"),
                          *_triple(a, b, "stale uses", ""), *_triple(a, b, "dropped", "")])
-        _table(rows, out)
+        print_table(rows, out)
     print("\nFleet", file=out)
     rows = [["figure", "A", "B", "Δ"]]
     for key, (a, b) in cmp["fleet"].items():
         unit = "%" if key == "miss_rate" else "ms" if key.startswith("end-to-end") else ""
         label = key.replace("_", " ") + (" (%)" if unit == "%" else " (ms)" if unit == "ms" else "")
         rows.append([label, _fmt(a, unit), _fmt(b, unit), _delta(a, b, unit)])
-    _table(rows, out)
+    print_table(rows, out)

@@ -197,8 +197,9 @@ class ControllerTask:
         if extra > 0 and not clock.sleep_until(clock.now() + extra):
             return None
         finish = clock.now()
-        cpu = clock.thread_time() - cpu0 + extra
-        compute_cpu = clock.thread_time() - cpu_inputs + extra
+        cpu_end = clock.thread_time()
+        cpu = cpu_end - cpu0 + extra
+        compute_cpu = cpu_end - cpu_inputs + extra
         self.last_command = (v, w)
         used = tuple((name, r.sample_time) for name, r in self._latest.items() if r is not None)
         self.submit(self.robot_index, Command(float(v), float(w), finish, used))

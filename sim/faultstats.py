@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from sim.listeners import RunListener
+from sim.texttable import print_table
 
 if TYPE_CHECKING:
     from sensors.base import Reading
@@ -241,16 +242,4 @@ def print_faults(report: dict[str, Any], out: TextIO) -> None:
                      _pair(f, "cycles"), _pair(f, "misses"), _pair(f, "stale_uses"),
                      _pair(f, "safety_stops"), _pair(f, "collisions"), _pair(f, "samples"),
                      _pair(f, "dropouts"), _note(f)])
-    _table(rows, out)
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    """Numbers right-aligned, words (the first four columns and the last) left-aligned."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    last = len(widths) - 1
-    for n, r in enumerate(rows):
-        cells = [c.ljust(w) if i < 4 or i == last else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
-        print("  ".join(cells).rstrip(), file=out)
-        if n == 0:
-            print("  ".join("-" * w for w in widths), file=out)
+    print_table(rows, out, left=(0, 1, 2, 3, -1))

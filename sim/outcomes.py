@@ -12,6 +12,8 @@ import math
 import sys
 from typing import Any, TextIO
 
+from sim.texttable import print_table
+
 __all__ = ["build_outcomes", "print_outcomes"]
 
 _SUMMED = ("stuck_events", "replans", "avoidance_stops", "waits", "backoffs")
@@ -56,18 +58,10 @@ def print_outcomes(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
                 [str(orders["created"]), str(orders["assigned"]), str(orders["completed"]),
                  str(orders["failed"]), str(orders["rejected"]), str(orders["pending_at_end"]),
                  f"{orders['orders_per_hour']:.1f}", _s(a["mean"]), _s(a["p95"]), _s(c["mean"]), _s(c["p95"])]]
-        _table(rows, out)
+        print_table(rows, out, left=())
     print("\nFleet outcomes", file=out)
     rows = [["distance m", "collisions", "safety stops", "stuck events", "replans", "avoid stops",
              "longest wait s"],
             [f"{o['distance_driven']['total']:.1f}", str(o["collisions"]), str(o["safety_stops"]),
              str(o["stuck_events"]), str(o["replans"]), str(o["avoidance_stops"]), _s(o["max_blocked_s"])]]
-    _table(rows, out)
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, r in enumerate(rows):
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)), file=out)
-        if n == 0:
-            print("  ".join("-" * w for w in widths), file=out)
+    print_table(rows, out, left=())

@@ -72,6 +72,7 @@ class SensorRuntime:
 
 
 _SAMPLE, _PUBLISH = 0, 1
+_Pending = tuple[int, float, Any]  # (seq, sample_time, payload) of a reading waiting out its latency
 
 
 class ProducerTask:
@@ -90,12 +91,12 @@ class ProducerTask:
         self.on_publish = on_publish
         # Told of a sensor that failed with on_failure "continue" (the run goes on without it).
         self.on_sensor_error: Callable[[SensorRuntime, BaseException], None] | None = None
-        self._heap: list[tuple[float, int, int, int, Reading | None]] = []
+        self._heap: list[tuple[float, int, int, int, _Pending | None]] = []
         self._order = itertools.count()
         self.cpu_time = 0.0
 
-    def _push(self, t: float, kind: int, sensor_index: int, reading: Reading | None = None) -> None:
-        heapq.heappush(self._heap, (t, next(self._order), kind, sensor_index, reading))
+    def _push(self, t: float, kind: int, sensor_index: int, pending: _Pending | None = None) -> None:
+        heapq.heappush(self._heap, (t, next(self._order), kind, sensor_index, pending))
 
     def run(self) -> None:
         clock = self.clock
@@ -112,11 +113,11 @@ class ProducerTask:
                 now = clock.now()
                 sample_due: list[tuple[float, int]] = []
                 while self._heap and self._heap[0][0] <= now:
-                    t, _, kind, i, reading = heapq.heappop(self._heap)
+                    t, _, kind, i, pending = heapq.heappop(self._heap)
                     if kind == _SAMPLE:
                         sample_due.append((t, i))
                     else:
-                        self._publish(self.sensors[i], reading, t)  # type: ignore[arg-type]
+                        self._publish(self.sensors[i], *pending)  # type: ignore[misc]
                 if sample_due:
                     self._sample(sample_due, now)
         finally:
@@ -196,18 +197,17 @@ class ProducerTask:
             latency += rng.random() * rt.latency_jitter
         # The sample time is the instant the sensor sampled; the world it saw is the latest
         # physics step (at most one physics step older: choose physics.step <= sensor period).
-        reading = Reading(rt.robot_name, rt.sensor.name, rt.seq, now, now + latency, payload)
+        # The Reading itself is built once, at publish, with the publish time that really happened.
+        pending = (rt.seq, now, payload)
         rt.seq += 1
         if latency <= 0.0:
-            self._publish(rt, reading, now)
+            self._publish(rt, *pending)
         else:
-            self._push(now + latency, _PUBLISH, i, reading)
+            self._push(now + latency, _PUBLISH, i, pending)
 
-    def _publish(self, rt: SensorRuntime, reading: Reading, scheduled: float) -> None:
+    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: Any) -> None:
         now = self.clock.now()
-        if now != reading.publish_time:
-            reading = Reading(reading.robot, reading.sensor, reading.seq, reading.sample_time,
-                              now, reading.data)
+        reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
         block_until = now + rt.period if rt.channel.policy is Overflow.BLOCK else None
         rt.channel.put(reading, block_until=block_until)
         rt.stats.published += 1

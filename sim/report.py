@@ -19,6 +19,7 @@ from sim.outcomes import build_outcomes, print_outcomes
 from sim.producers import SensorRuntime
 from sim.runner import Run
 from sim.stats import Histogram
+from sim.texttable import print_table
 
 SCHEMA_VERSION = 2  # 2: histograms, misses, chains_by_kind, expect/trace/recording sections
 # Fields that are wall-clock by nature and differ between identical runs.
@@ -51,7 +52,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
     }
 
 
-def _sensor(rt: SensorRuntime, duration: float) -> dict[str, Any]:
+def _sensor(rt: SensorRuntime) -> dict[str, Any]:
     st = rt.stats
     achieved = st.rate.rate()
     return {
@@ -98,7 +99,7 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
     """Everything measured in ``run`` as a JSON-ready dict."""
     sc = run.scenario
     controllers = [_controller(t) for t in run.controllers]
-    sensors = [_sensor(rt, run.sim_seconds) for rt in run.sensors]
+    sensors = [_sensor(rt) for rt in run.sensors]
     cycles = sum(c["cycles"] for c in controllers)
     misses = sum(c["misses"] for c in controllers)
     causes: dict[str, int] = {}
@@ -182,15 +183,6 @@ def _failure(failure: dict[str, Any], run: Run) -> dict[str, Any]:
 # ---------------------------------------------------------------------- terminal
 def _ms(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x * 1000:.2f}"
-
-
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, r in enumerate(rows):
-        print("  ".join(c.rjust(w) if i else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(r, widths, strict=True))), file=out)
-        if n == 0:
-            print("  ".join("-" * w for w in widths), file=out)
 
 
 CAUSE_WORDS = {
@@ -283,7 +275,7 @@ def print_miss_causes(report: dict[str, Any], out: TextIO) -> None:
     for cause, c in by_cause.items():
         rows.append([cause, str(c["count"]), _pct(c["share"]), _window(c["window"], bw),
                      f"{c['worst_robot']} ({c['worst_robot_count']})"])
-    _table(rows, out)
+    print_table(rows, out)
     for cause in by_cause:
         print(f"  {cause}: {CAUSE_WORDS.get(cause, '?')}", file=out)
 
@@ -296,7 +288,7 @@ def print_chains(report: dict[str, Any], out: TextIO) -> None:
                      f"{c['worst_robot']} ({_ms(c['worst_p99'])})"])
     if len(rows) > 1:
         print("\nEnd-to-end latency, sample -> command in effect (ms)", file=out)
-        _table(rows, out)
+        print_table(rows, out)
 
 
 def print_artifacts_and_gates(report: dict[str, Any], out: TextIO) -> None:
@@ -338,7 +330,7 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
                      str(c["misses"]), f"{100 * c['miss_rate']:.2f}", _ms(r["p50"]), _ms(r["p99"]),
                      _ms(r["max"]), _ms(j["max"]), str(c["overruns"]), str(c["skipped_releases"]),
                      str(c["safety_stops"])])
-    _table(rows, out)
+    print_table(rows, out)
     print("\nSensors (ages in ms)", file=out)
     rows = [["sensor", "rate Hz", "achieved", "produced", "delivered", "dropped", "dropouts",
              "age p50", "age p99", "age max", "stale"]]
@@ -350,7 +342,7 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
                      str(s["produced"]), str(s["queue"]["delivered"]), str(s["queue"]["dropped"]),
                      str(s["dropouts"]), _ms(a["p50"]), _ms(a["p99"]), _ms(a["max"]),
                      str(s["stale_uses"])])
-    _table(rows, out)
+    print_table(rows, out)
     print_chains(report, out)
     summ = report["summary"]
     print(f"\nCollisions: {summ['collisions']}   misses: {summ['misses']}   dropped: {summ['dropped']}"
