@@ -2,7 +2,9 @@
 
 Every function works on the robot's own scan (robot frame: x forward, y left,
 REP 103) and its own pose estimate, never on the true world. They run each
-controller cycle on a few hundred beams, so each is a handful of numpy calls.
+controller cycle on a few hundred beams: the per-point ones run a compiled loop
+(``controllers.kernels``) when numba is installed (``compiled=True``, the
+default then), else the numpy code below, which gives the same bits.
 """
 
 from __future__ import annotations
@@ -11,23 +13,31 @@ import math
 
 import numpy as np
 
+from controllers import kernels
+from controllers.pursuit import _beam_trig
 from sensors.lidar import LaserScan
 
-__all__ = ["arc_gap", "brake_speed", "disc_offsets", "mark_points", "off_map", "rear_gap", "scan_points"]
+__all__ = ["arc_gap", "brake_speed", "clearance", "disc_offsets", "mark_points", "off_map", "rear_gap",
+           "scan_points"]
 
 
-def scan_points(scan: LaserScan | None) -> np.ndarray:
+def scan_points(scan: LaserScan | None, compiled: bool = kernels.HAVE_NUMBA) -> np.ndarray:
     """Returns of ``scan`` as (P, 2) points in the robot frame; no return / NaN dropped."""
     if scan is None:
         return np.zeros((0, 2))
+    cos_a, sin_a = _beam_trig(scan.angles)  # the same angles every scan: cos/sin cached
+    if len(scan.ranges) != len(cos_a):
+        raise ValueError(f"{len(scan.ranges)} ranges but {len(cos_a)} angles")
+    if compiled:
+        return kernels.scan_points(np.ascontiguousarray(scan.ranges), cos_a, sin_a)
     r = np.asarray(scan.ranges, dtype=float)
-    a = np.asarray(scan.angles, dtype=float)
     ok = np.isfinite(r) & (r > 0.0)
-    r, a = r[ok], a[ok]
-    return np.column_stack([r * np.cos(a), r * np.sin(a)])
+    r = r[ok]
+    return np.column_stack([r * cos_a[ok], r * sin_a[ok]])
 
 
-def off_map(points: np.ndarray, pose: np.ndarray, occupied: np.ndarray, resolution: float) -> np.ndarray:
+def off_map(points: np.ndarray, pose: np.ndarray, occupied: np.ndarray, resolution: float,
+            compiled: bool = kernels.HAVE_NUMBA) -> np.ndarray:
     """The scan points (robot frame) the known map does not explain: robots, clutter, people.
 
     A point counts as the map when it falls in an occupied cell of ``occupied``
@@ -39,6 +49,8 @@ def off_map(points: np.ndarray, pose: np.ndarray, occupied: np.ndarray, resoluti
         return points
     x, y, th = float(pose[0]), float(pose[1]), float(pose[2])
     c, s = math.cos(th), math.sin(th)
+    if compiled:
+        return kernels.off_map(points, x, y, c, s, occupied, float(resolution))
     ix = np.floor((x + c * points[:, 0] - s * points[:, 1]) / resolution).astype(np.intp)
     iy = np.floor((y + s * points[:, 0] + c * points[:, 1]) / resolution).astype(np.intp)
     rows, cols = occupied.shape
@@ -49,7 +61,7 @@ def off_map(points: np.ndarray, pose: np.ndarray, occupied: np.ndarray, resoluti
 
 
 def arc_gap(points: np.ndarray, v: float, w: float, radius: float, side: float,
-            horizon: float) -> float:
+            horizon: float, compiled: bool = kernels.HAVE_NUMBA) -> float:
     """Free travel (m, beyond the body) along the arc of ``(v, w)`` before a scan point.
 
     The swept band is the arc widened by ``radius + side`` on each side; a point
@@ -60,6 +72,8 @@ def arc_gap(points: np.ndarray, v: float, w: float, radius: float, side: float,
     """
     if v <= 0.0 or len(points) == 0:
         return math.inf
+    if compiled:
+        return kernels.arc_gap(points, float(v), float(w), float(radius), float(side), float(horizon))
     half = radius + side
     x, y = points[:, 0], points[:, 1]
     k = w / v
@@ -69,15 +83,26 @@ def arc_gap(points: np.ndarray, v: float, w: float, radius: float, side: float,
     else:
         rc = 1.0 / abs(k)
         cy = 1.0 / k  # centre of rotation (0, cy)
-        dist = np.hypot(x, y - cy)
-        # angle swept from the robot to the point, in the direction of motion
-        ang = np.mod(np.arctan2(abs(cy) * x, -cy * (y - cy)), 2.0 * math.pi)
+        band = (x > -radius) & (np.abs(np.hypot(x, y - cy) - rc) < half)
+        x, y = x[band], y[band]
+        # angle swept from the robot to the point, in the direction of motion (C library atan2, as the kernel)
+        ang = np.fromiter(map(math.atan2, (abs(cy) * x).tolist(), (-cy * (y - cy)).tolist()), float, len(x))
+        ang = np.mod(ang, 2.0 * math.pi)
         s = rc * ang
-        hit = (np.abs(dist - rc) < half) & (ang < math.pi) & (s < horizon + radius) & (x > -radius)
-        along = s[hit]
+        along = s[(ang < math.pi) & (s < horizon + radius)]
     if along.size == 0:
         return math.inf
     return max(float(along.min()) - radius, 0.0)
+
+
+def clearance(points: np.ndarray, radius: float, compiled: bool = kernels.HAVE_NUMBA) -> float:
+    """Free space (m, beyond the body) to the nearest point not behind the body; ``inf`` if none."""
+    if len(points) == 0:
+        return math.inf
+    if compiled:
+        return kernels.clearance(points, float(radius))
+    near = points[points[:, 0] > -radius]
+    return float(np.hypot(near[:, 0], near[:, 1]).min()) - radius if len(near) else math.inf
 
 
 def rear_gap(points: np.ndarray, radius: float, side: float) -> float:

@@ -1,14 +1,17 @@
 """Path following (pure pursuit) and lidar-based local avoidance for the AMRs.
 
-Both run every controller cycle (50 ms period), so each call is a handful of
-small numpy operations on at most a window of path segments or ~1000 beams:
-tens of microseconds, far below the deadline. Poses are (x, y, theta) in the
-world frame; scans are in the robot frame (x forward, y left, REP 103).
+Both run every controller cycle (50 ms period): the follower in plain Python
+floats over a short window of path segments (numpy calls on arrays that small
+cost more than the arithmetic), the avoidance in a handful of numpy operations
+on ~1000 beams: tens of microseconds, far below the deadline. Poses are
+(x, y, theta) in the world frame; scans are in the robot frame (x forward,
+y left, REP 103).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Literal
 
@@ -57,11 +60,9 @@ class PurePursuit:
         self.rotate_angle = float(rotate_angle)
         self.rotate_exit_angle = float(rotate_exit_angle)
         self.yaw_gain = float(yaw_gain)
-        self._pts = np.zeros((0, 2))
-        self._seg_a = np.zeros((0, 2))
-        self._seg_d = np.zeros((0, 2))
-        self._seg_len = np.zeros(0)
-        self._cum = np.zeros(1)
+        self._goal = (0.0, 0.0)
+        self._segs: list[tuple[float, float, float, float, float]] = []  # (ax, ay, dx, dy, length)
+        self._cum = [0.0]  # arc length at the start of each segment, and the total
         self._s = 0.0
         self._rotating = False
         self._done = True
@@ -77,11 +78,11 @@ class PurePursuit:
             keep = np.ones(len(pts), dtype=bool)
             keep[1:] = np.any(np.diff(pts, axis=0) != 0.0, axis=1)
             pts = pts[keep]
-        self._pts = pts
-        self._seg_a = pts[:-1]
-        self._seg_d = np.diff(pts, axis=0)
-        self._seg_len = np.hypot(self._seg_d[:, 0], self._seg_d[:, 1])
-        self._cum = np.concatenate([[0.0], np.cumsum(self._seg_len)])
+        d = np.diff(pts, axis=0)
+        length = np.hypot(d[:, 0], d[:, 1])
+        self._goal = (float(pts[-1, 0]), float(pts[-1, 1]))
+        self._segs = list(zip(*pts[:-1].T.tolist(), *d.T.tolist(), length.tolist(), strict=True))
+        self._cum = [0.0, *np.cumsum(length).tolist()]
         self._s = 0.0
         self._rotating = False
         self._done = False
@@ -89,7 +90,7 @@ class PurePursuit:
     @property
     def path_length(self) -> float:
         """Total arc length of the current path (m)."""
-        return float(self._cum[-1])
+        return self._cum[-1]
 
     @property
     def progress(self) -> float:
@@ -101,28 +102,37 @@ class PurePursuit:
         """True once the goal was reached (or no path is set)."""
         return self._done
 
-    def _point_at(self, s: float) -> np.ndarray:
-        """Point at arc length ``s`` (clamped to the path)."""
-        if len(self._seg_len) == 0:
-            return self._pts[0]
-        i = int(np.clip(np.searchsorted(self._cum, s, side="right") - 1, 0, len(self._seg_len) - 1))
-        t = min(max((s - self._cum[i]) / self._seg_len[i], 0.0), 1.0)
-        return self._seg_a[i] + t * self._seg_d[i]
+    def _segment(self, s: float) -> int:
+        """Index of the segment holding arc length ``s`` (clamped to the path)."""
+        return min(max(bisect_right(self._cum, s) - 1, 0), len(self._segs) - 1)
 
-    def _project(self, p: np.ndarray) -> float:
+    def _point_at(self, s: float) -> tuple[float, float]:
+        """Point at arc length ``s`` (clamped to the path)."""
+        if not self._segs:
+            return self._goal
+        i = self._segment(s)
+        ax, ay, dx, dy, length = self._segs[i]
+        t = min(max((s - self._cum[i]) / length, 0.0), 1.0)
+        return ax + t * dx, ay + t * dy
+
+    def _project(self, x: float, y: float) -> float:
         """Arc length of the nearest path point within a forward window of the progress."""
-        n = len(self._seg_len)
+        n = len(self._segs)
         if n == 0:
             return 0.0
-        first = int(np.clip(np.searchsorted(self._cum, self._s, side="right") - 1, 0, n - 1))
+        first = self._segment(self._s)
         window = self._s + max(2.0 * self.lookahead, 1.0)
-        last = int(np.clip(np.searchsorted(self._cum, window, side="right"), first + 1, n))
-        a, d, ln = self._seg_a[first:last], self._seg_d[first:last], self._seg_len[first:last]
-        t = np.clip(np.einsum("ij,ij->i", p - a, d) / (ln * ln), 0.0, 1.0)
-        closest = a + t[:, None] * d
-        dist2 = np.einsum("ij,ij->i", p - closest, p - closest)
-        k = int(np.argmin(dist2))
-        return float(self._cum[first + k] + t[k] * ln[k])
+        last = min(max(bisect_right(self._cum, window), first + 1), n)
+        best, best_s = math.inf, 0.0
+        for i in range(first, last):  # the first nearest, as argmin
+            ax, ay, dx, dy, length = self._segs[i]
+            t = ((x - ax) * dx + (y - ay) * dy) / (length * length)
+            t = min(max(t, 0.0), 1.0)
+            ex, ey = x - (ax + t * dx), y - (ay + t * dy)
+            d2 = ex * ex + ey * ey
+            if d2 < best or i == first:
+                best, best_s = d2, self._cum[i] + t * length
+        return best_s
 
     # -- control ----------------------------------------------------------------------
 
@@ -137,17 +147,16 @@ class PurePursuit:
         if self._done:
             return 0.0, 0.0, True
         x, y, theta = float(pose[0]), float(pose[1]), float(pose[2])
-        p = np.array([x, y])
         length = self.path_length
-        self._s = max(self._s, self._project(p))
-        goal = self._pts[-1]
+        self._s = max(self._s, self._project(x, y))
+        goal = self._goal
         dist_goal = math.hypot(goal[0] - x, goal[1] - y)
         if dist_goal <= self.goal_tolerance and self._s + self.lookahead >= length:
             self._done = True
             return 0.0, 0.0, True
 
         target = self._point_at(self._s + self.lookahead)
-        dx, dy = float(target[0]) - x, float(target[1]) - y
+        dx, dy = target[0] - x, target[1] - y
         c, s = math.cos(theta), math.sin(theta)
         tx, ty = c * dx + s * dy, -s * dx + c * dy  # target in the robot frame
         alpha = math.atan2(ty, tx)

@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from controllers.avoidance import arc_gap, brake_speed, off_map, rear_gap, scan_points
+from controllers import kernels
+from controllers.avoidance import arc_gap, brake_speed, clearance, off_map, rear_gap, scan_points
 from controllers.base import Controller, Inputs
 from controllers.navgrid import replan_steps, shared_grid
 from controllers.planning import NoPathError, plan
@@ -136,6 +137,9 @@ class WarehouseController(Controller):
                        "replans": 0, "plan_failures": 0, "avoidance_stops": 0, "waits": 0, "stuck_events": 0,
                        "backoffs": 0}
         self.max_blocked = 0.0
+        self._scan: Any = None  # the newest scan and its points: the lidar is slower than the controller
+        self._points = np.zeros((0, 2))
+        kernels.warm_up()  # compile (or load) now, not in the first timed cycle
         self._show("idle")
 
     # ------------------------------------------------------------------ events
@@ -171,12 +175,8 @@ class WarehouseController(Controller):
     # ------------------------------------------------------------------ cycle
     def compute(self, inputs: Inputs) -> tuple[float, float]:
         now = inputs.now
-        while True:
-            try:
-                action, data = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            self._apply(action, data, now)
+        while not self.inbox.empty():  # only this thread takes from the inbox
+            self._apply(*self.inbox.get_nowait(), now)
         pose = self.fuser.update(inputs.readings.get(self._loc) if self._loc else None,
                                  inputs.readings.get(self._odom) if self._odom else None)
         if pose is None:
@@ -187,7 +187,9 @@ class WarehouseController(Controller):
         if self._lidar and scan is None:
             self._show("no scan")
             return 0.0, 0.0
-        points = scan_points(scan)
+        if scan is not self._scan:
+            self._scan, self._points = scan, scan_points(scan)
+        points = self._points
         if self.mode == "stopped":
             self._show("stopped")
             return 0.0, 0.0
@@ -232,9 +234,8 @@ class WarehouseController(Controller):
             wide = p.side_margin + p.side_per_speed * max(v, 0.0)
             gap = min(gap, arc_gap(other, v, w, r, wide, p.horizon))
         limit = brake_speed(gap, p.stop_distance, p.brake_decel)
-        near = other[other[:, 0] > -r] if len(other) else other
-        if len(near):
-            free = float(np.hypot(near[:, 0], near[:, 1]).min()) - r
+        free = clearance(other, r)
+        if free < math.inf:
             limit = min(limit, max(p.near_speed, p.near_gain * (free - p.near_clear)))
         if v > 0.0 and limit <= 0.0:
             return self._blocked(points, now)

@@ -19,7 +19,7 @@ import numpy as np
 from controllers.base import Controller, Inputs
 from sensors.base import Reading
 from sim.clock import Clock
-from sim.exectime import NoModel
+from sim.exectime import Measured, NoModel
 from sim.physics import Command
 from sim.producers import SensorRuntime
 from sim.stats import Histogram
@@ -131,6 +131,10 @@ class ControllerTask:
         self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
         self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
         self.last_command = (0.0, 0.0)
+        # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime).
+        self._wiring = [(name, rt.channel, name in wait_for) for name, rt in self.inputs.items()]
+        self._runtimes = list(self.inputs.items())
+        self._measured = isinstance(self.execution, Measured)  # only it reads the thread's CPU time
 
     def run(self) -> None:
         clock = self.clock
@@ -158,41 +162,44 @@ class ControllerTask:
         start = clock.now()
         cpu0 = clock.thread_time()
         deadline_at = release + self.deadline
-        fresh = {name: False for name in self.inputs}
-        for name, rt in self.inputs.items():
-            if name in self.wait_for:
-                seen = rt.channel.version()
-                if len(rt.channel) == 0:
-                    rt.channel.wait_for_put(seen, deadline_at)
-            reading = rt.channel.take_newest()
+        latest = self._latest
+        fresh = dict.fromkeys(latest, False)
+        for name, channel, wait in self._wiring:
+            if wait:
+                seen = channel.version()
+                if len(channel) == 0:
+                    channel.wait_for_put(seen, deadline_at)
+            reading = channel.take_newest()
             if reading is not None:
-                self._latest[name] = reading
+                latest[name] = reading
                 fresh[name] = True
         if clock.stopped:
             return None
         inputs_time = clock.now()
         cpu_inputs = clock.thread_time()
         ages = []
+        used = []
         stale = False
-        for name, reading in self._latest.items():
-            rt = self.inputs[name]
+        for name, rt in self._runtimes:
+            reading = latest[name]
             if reading is None:
                 if inputs_time > rt.max_age:
                     stale = True
                 continue
             age = inputs_time - reading.sample_time
             ages.append((name, age))
-            rt.stats.age_at_use.add(max(age, 0.0))
+            used.append((name, reading.sample_time))
+            rt.stats.age_at_use.add(age if age > 0.0 else 0.0)
             if age > rt.max_age:
                 rt.stats.stale_uses += 1
                 stale = True
-        measured0 = clock.measured_cpu()
+        measured0 = clock.measured_cpu() if self._measured else 0.0
         if stale:
             v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
         else:
-            v, w = self.controller.compute(Inputs(inputs_time, dict(self._latest), fresh))
+            v, w = self.controller.compute(Inputs(inputs_time, dict(latest), fresh))
         # Modelled compute time (execution-time model, injected stalls) counts as compute.
-        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0)
+        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if self._measured else 0.0)
         extra += self.extra_compute(inputs_time)
         if extra > 0 and not clock.sleep_until(clock.now() + extra):
             return None
@@ -201,8 +208,7 @@ class ControllerTask:
         cpu = cpu_end - cpu0 + extra
         compute_cpu = cpu_end - cpu_inputs + extra
         self.last_command = (v, w)
-        used = tuple((name, r.sample_time) for name, r in self._latest.items() if r is not None)
-        self.submit(self.robot_index, Command(float(v), float(w), finish, used))
+        self.submit(self.robot_index, Command(float(v), float(w), finish, tuple(used)))
         miss = finish > deadline_at
         overrun = finish > release + self.period
         st = self.stats
@@ -218,9 +224,11 @@ class ControllerTask:
         st.cycles += 1
         st.overruns += overrun
         st.safety_stops += stale
-        st.response.add(max(finish - release, 0.0))
-        st.jitter.add(max(start - release, 0.0))
-        st.compute_cpu.add(max(compute_cpu, 0.0))
+        response = finish - release
+        jitter = start - release
+        st.response.add(response if response > 0.0 else 0.0)
+        st.jitter.add(jitter if jitter > 0.0 else 0.0)
+        st.compute_cpu.add(compute_cpu if compute_cpu > 0.0 else 0.0)
         st.recent.append(miss)
         cycle = Cycle(self.robot_name, k, release, start, inputs_time, finish, self.deadline,
                       cpu, miss, overrun, stale, cause, tuple(ages))

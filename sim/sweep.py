@@ -11,10 +11,12 @@ rest go on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -193,10 +195,25 @@ def _results(todo: list[RunSpec], workers: int, dask: str | None) -> Iterator[di
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    counter = ctx.Value("i", 0)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_worker,
+                             initargs=(counter, cpus)) as pool:
         futures = [pool.submit(run_one, spec) for spec in todo]
         for fut in as_completed(futures):
             yield fut.result()
+
+
+def _pin_worker(counter: Any, cpus: list[int]) -> None:
+    """Give each worker process a CPU of its own, in turn: a virtual run keeps its threads on the
+    CPU it starts on (sim.virtual), and two workers left to pick would often pick the same one."""
+    if len(cpus) < 2:
+        return
+    with counter.get_lock():
+        i = counter.value
+        counter.value += 1
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {cpus[i % len(cpus)]})
 
 
 def _dask_results(todo: list[RunSpec], address: str) -> Iterator[dict[str, Any]]:

@@ -8,35 +8,31 @@ Sensor samples and publishes are instants on their producer thread's track.
 Times are microseconds of simulated time.
 
 Off the timed path: callbacks only append a tuple (``sim.batching.BackgroundDrain``);
-a writer thread wakes on a fixed interval, formats and streams the events to a temp
-file in the run folder, which is renamed to ``trace.json`` at close (JSON Array
-Format, properly closed). Memory stays bounded; for long or large runs sensor
-instants are thinned (every ``stride``-th per sensor, plus an overall cap) and the
-report says so.
+a writer thread wakes on a fixed interval and marshals the batch down a pipe to the
+formatter process (``sim.tracefmt``), which formats the JSON off the GIL and streams
+it to a temp file in the run folder, renamed to ``trace.json`` at close (JSON Array
+Format, properly closed). Memory stays bounded (the pipe's buffer: the writer waits
+when the formatter falls behind); for long or large runs sensor instants are thinned
+(every ``stride``-th per sensor, plus an overall cap) and the report says so.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 import math
 import os
 import tempfile
 from collections.abc import Callable
+from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sim.batching import BackgroundDrain
 from sim.control import Cycle
 from sim.listeners import RunListener
+from sim.tracefmt import CYCLE, INSTANT, PID, PUBLISH, SAMPLE, instant, serve
 
-PID = 1
-MISS_COLOUR = "terrible"  # a Chrome trace viewer reserved colour name (red)
-_SAMPLE, _PUBLISH, _CYCLE, _INSTANT = 0, 1, 2, 3
-
-
-def _us(t: float) -> float:
-    """Seconds -> microseconds rounded to the nanosecond (keeps nested slices exactly nested)."""
-    return round(t * 1e9) / 1000.0
+_CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
 
 
 class TraceWriter(RunListener):
@@ -59,9 +55,9 @@ class TraceWriter(RunListener):
         self._stride: dict[str, int] = {}
         self._samples: dict[str, int] = {}
         self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
-        self._first = True
         self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
-        self._file: IO[str] | None = None
+        self._proc: Any = None  # the formatter process
+        self._conn: Any = None  # our end of its pipe
         self._tmp: str | None = None
         self._closed = False
 
@@ -82,13 +78,18 @@ class TraceWriter(RunListener):
         out = Path(run.out_dir)
         self.path = out / self.filename
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".tmp", dir=out)
-        self._file = os.fdopen(fd, "w")
-        self._file.write("[\n")
-        self._drain = BackgroundDrain("trace-writer", self._write_batch)
+        os.close(fd)
+        ctx = get_context("spawn")  # never fork a process whose threads may hold locks
+        self._conn, theirs = ctx.Pipe()
+        self._proc = ctx.Process(target=serve, name="trace-formatter", daemon=True,
+                                 args=(theirs, self._tmp, self.max_instants))
+        self._proc.start()
+        theirs.close()
+        self._drain = BackgroundDrain("trace-writer", self._send_batch)
         self._push = self._drain.push
         name = getattr(run.scenario, "name", None) or "run"
-        self._push((_INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
-                               "args": {"name": f"{name} (simulated time)"}}))
+        self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+                              "args": {"name": f"{name} (simulated time)"}}))
 
     def on_sample(self, rt: Any, time: float) -> None:
         label = rt.label
@@ -97,21 +98,23 @@ class TraceWriter(RunListener):
         if n % self._stride.get(label, 1):
             self._thinned[label] = self._thinned.get(label, 0) + 1
             return
-        self._push((_SAMPLE, label, rt.seq, time))
+        self._push((SAMPLE, label, rt.seq, time, self._sensor_tid.get(label, 0)))
 
     def on_publish(self, rt: Any, reading: Any) -> None:
-        if reading.seq % self._stride.get(rt.label, 1):
-            self._thinned[rt.label] = self._thinned.get(rt.label, 0) + 1
+        label = rt.label
+        if reading.seq % self._stride.get(label, 1):
+            self._thinned[label] = self._thinned.get(label, 0) + 1
             return
-        self._push((_PUBLISH, rt.label, reading.seq, reading.publish_time, reading.sample_time))
+        self._push((PUBLISH, label, reading.seq, reading.publish_time, self._sensor_tid.get(label, 0),
+                    reading.sample_time))
 
     def on_cycle(self, cycle: Cycle) -> None:
-        self._push((_CYCLE, cycle))
+        self._push((CYCLE, cycle))
 
     # ------------------------------------------------------------------ close (main thread)
     def close(self, run: Any) -> None:
         """Add thread names, timeline events and collisions, finish the array, rename into place."""
-        if self._closed or self._file is None:
+        if self._closed or self._drain is None:
             return
         self._closed = True
         roles = {t.name: t.role for t in getattr(run, "threads", [])}
@@ -119,29 +122,45 @@ class TraceWriter(RunListener):
             self._tid(t.name)
         for name, tid in self._tids.items():
             label = f"{name} [{roles[name]}]" if name in roles else name
-            self._push((_INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
-                                   "args": {"name": label}}))
-            self._push((_INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
-                                   "tid": tid, "args": {"sort_index": tid}}))
+            self._push((INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
+                                  "args": {"name": label}}))
+            self._push((INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
+                                  "tid": tid, "args": {"sort_index": tid}}))
         for t, event in getattr(run, "timeline_log", []):
-            self._push((_INSTANT, _instant(event, t, self._tids["timeline"], "timeline", {})))
+            self._push((INSTANT, instant(event, t, self._tids["timeline"], "timeline", {})))
         physics = getattr(run, "physics", None)
         for t, a, b in getattr(physics, "collision_log", []):
-            self._push((_INSTANT, _instant(f"collision {a}", t, self._tids["physics"], "collision",
-                                           {"robot": a, "with": b})))
-        assert self._drain is not None
+            self._push((INSTANT, instant(f"collision {a}", t, self._tids["physics"], "collision",
+                                         {"robot": a, "with": b})))
         try:
-            self._drain.close(30.0)
+            self._drain.close(_CLOSE_TIMEOUT)
+            self._conn.send_bytes(b"")  # the end: the formatter closes the array and reports its counts
+            if not self._conn.poll(_CLOSE_TIMEOUT):
+                raise RuntimeError(f"no answer within {_CLOSE_TIMEOUT:g} s")
+            counts = self._conn.recv()
         except BaseException as exc:
-            self._file.close()
-            Path(self._tmp or "").unlink(missing_ok=True)
-            raise RuntimeError(f"trace writer failed: {exc}") from exc
-        self._file.write("\n]\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+            self._abandon()
+            raise RuntimeError(f"trace writer failed: {self._why(exc)}") from exc
+        self._conn.close()
+        self._proc.join(_CLOSE_TIMEOUT)
+        self.events, self.cycles = counts["events"], counts["cycles"]
+        self.instants, self.capped = counts["instants"], counts["capped"]
         assert self._tmp is not None and self.path is not None
         os.replace(self._tmp, self.path)
+
+    def _why(self, exc: BaseException) -> str:
+        code = self._proc.exitcode if self._proc is not None else None
+        if code is not None and code != 0:
+            return f"the formatter process exited with code {code}"
+        return f"{type(exc).__name__}: {exc}"
+
+    def _abandon(self) -> None:
+        """Stop the formatter and remove the unfinished file (the report says the trace failed)."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1.0)
+        self._conn.close()
+        Path(self._tmp or "").unlink(missing_ok=True)
 
     @property
     def thinned(self) -> int:
@@ -164,60 +183,13 @@ class TraceWriter(RunListener):
             self._tids[name] = len(self._tids) + 1
         return self._tids[name]
 
-    def _write_batch(self, batch: list[tuple[Any, ...]]) -> None:
-        assert self._file is not None
-        lines = [json.dumps(e, separators=(",", ":")) for item in batch for e in self._events(item)]
-        if lines:
-            self._file.write(("" if self._first else ",\n") + ",\n".join(lines))
-            self._first = False
-            self.events += len(lines)
-
-    def _events(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
-        kind = item[0]
-        if kind == _CYCLE:
-            self.cycles += 1
-            return _cycle_events(item[1], self._controller_tid.get(item[1].robot, 0))
-        if kind == _INSTANT:
-            return [item[1]]
-        if self.instants >= self.max_instants:
-            self.capped += 1
-            return []
-        self.instants += 1
-        label, seq, t = item[1], item[2], item[3]
-        tid = self._sensor_tid.get(label, 0)
-        if kind == _SAMPLE:
-            return [_instant(f"sample {label}", t, tid, "sensor", {"sensor": label, "seq": seq})]
-        return [_instant(f"publish {label}", t, tid, "sensor",
-                         {"sensor": label, "seq": seq, "sample_time": item[4], "latency": t - item[4]})]
+    def _send_batch(self, batch: list[tuple[Any, ...]]) -> None:
+        """Cycles become plain tuples; everything goes down the pipe in one marshalled message."""
+        tids = self._controller_tid
+        out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
+        self._conn.send_bytes(marshal.dumps(out))
 
 
-def _instant(name: str, t: float, tid: int, cat: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "cat": cat, "ph": "i", "s": "t", "ts": _us(t), "pid": PID, "tid": tid, "args": args}
-
-
-def _cycle_events(c: Cycle, tid: int) -> list[dict[str, Any]]:
-    """The cycle slice, its nested phases, and a deadline-miss instant if it missed."""
-    start, inputs, finish = _us(c.start_time), _us(c.inputs_time), _us(c.finish_time)
-    args = {
-        "robot": c.robot, "k": c.k, "release": c.release_time, "release_jitter": c.release_jitter,
-        "response_time": c.response_time, "deadline": c.deadline, "cpu_time": c.cpu_time,
-        "miss": c.miss, "overrun": c.overrun, "cause": c.cause.value if c.cause else None,
-        "safety_stop": c.safety_stop,
-    }
-    cycle: dict[str, Any] = {"name": "cycle MISS" if c.miss else "cycle", "cat": "cycle", "ph": "X",
-                             "ts": start, "dur": round(finish - start, 3), "pid": PID, "tid": tid, "args": args}
-    if c.miss:
-        cycle["cname"] = MISS_COLOUR
-    out = [cycle]
-    if inputs > start:
-        out.append({"name": "input wait", "cat": "phase", "ph": "X", "ts": start, "dur": round(inputs - start, 3),
-                    "pid": PID, "tid": tid, "args": {"k": c.k}})
-    if finish > inputs:
-        out.append({"name": "compute", "cat": "phase", "ph": "X", "ts": inputs, "dur": round(finish - inputs, 3),
-                    "pid": PID, "tid": tid, "args": {"k": c.k}})
-    if c.miss:
-        miss = _instant("deadline miss", c.release_time + c.deadline, tid, "miss",
-                        {"k": c.k, "cause": args["cause"], "late_by": c.finish_time - c.release_time - c.deadline})
-        miss["cname"] = MISS_COLOUR
-        out.append(miss)
-    return out
+def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:
+    return (CYCLE, tid, c.robot, c.k, c.release_time, c.start_time, c.inputs_time, c.finish_time, c.deadline,
+            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None)

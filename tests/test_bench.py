@@ -73,7 +73,7 @@ def test_throughput_and_virtual_speed_structure() -> None:
     out = throughput.measure_workers_speedup(seconds=0.2, robots=3, repeats=1, workers=1)
     assert out["robots"] > 0 and finite(out["inline"]) and finite(out["pooled"]) and out["speedup"] > 0
     v = throughput.measure_virtual_speed(seconds=0.5)
-    assert v["speed_factor"] > 0 and v["scenario"].endswith("warehouse.yaml")
+    assert v["speed_factor"] > 0 and v["speed_factor_no_trace"] > 0 and v["scenario"].endswith("warehouse.yaml")
 
 
 def test_run_items_table_and_json(tmp_path: Path) -> None:

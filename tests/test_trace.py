@@ -142,3 +142,20 @@ def test_overall_cap_keeps_every_cycle(tmp_path: Path) -> None:
     assert t["sensor_instants"] == 50 == sum(1 for e in events if e.get("cat") == "sensor")
     assert t["thinned"] and t["instants_left_out_by_cap"] > 0
     assert sum(1 for e in events if e.get("cat") == "cycle") == report["summary"]["cycles"] == 20
+
+
+class _KilledFormatter(TraceWriter):
+    """The formatter process dies as the run starts (an OOM kill, say)."""
+
+    def on_start(self, run: Any) -> None:
+        super().on_start(run)
+        self._proc.kill()
+        self._proc.join(5)
+
+
+def test_a_dead_formatter_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
+    run, _ = virtual_run(tmp_path, [_KilledFormatter()], {"run.duration": 1.0})
+    failures = [f for f in run.failures if f.thread == "listener:_KilledFormatter"]
+    assert len(failures) == 1 and "trace writer failed" in failures[0].error
+    assert "exited with code -9" in failures[0].error
+    assert not (tmp_path / "trace.json").exists() and not list(tmp_path.glob(".*.tmp"))
