@@ -18,19 +18,21 @@ when the formatter falls behind); for long or large runs sensor instants are thi
 
 from __future__ import annotations
 
-import marshal
+import contextlib
+import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from sim.batching import BackgroundDrain
 from sim.control import Cycle
 from sim.listeners import RunListener
-from sim.tracefmt import CYCLE, INSTANT, PID, PUBLISH, SAMPLE, instant, serve
+from sim.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
 
 _CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
 
@@ -56,8 +58,7 @@ class TraceWriter(RunListener):
         self._samples: dict[str, int] = {}
         self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
         self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
-        self._proc: Any = None  # the formatter process
-        self._conn: Any = None  # our end of its pipe
+        self._proc: subprocess.Popen[bytes] | None = None  # the formatter process
         self._tmp: str | None = None
         self._closed = False
 
@@ -79,12 +80,10 @@ class TraceWriter(RunListener):
         self.path = out / self.filename
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".tmp", dir=out)
         os.close(fd)
-        ctx = get_context("spawn")  # never fork a process whose threads may hold locks
-        self._conn, theirs = ctx.Pipe()
-        self._proc = ctx.Process(target=serve, name="trace-formatter", daemon=True,
-                                 args=(theirs, self._tmp, self.max_instants))
-        self._proc.start()
-        theirs.close()
+        root = str(Path(__file__).resolve().parent.parent)  # so ``-m sim.tracefmt`` imports this very tree
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._proc = subprocess.Popen([sys.executable, "-m", "sim.tracefmt", self._tmp, str(self.max_instants)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._drain = BackgroundDrain("trace-writer", self._send_batch)
         self._push = self._drain.push
         name = getattr(run.scenario, "name", None) or "run"
@@ -132,34 +131,35 @@ class TraceWriter(RunListener):
         for t, a, b in getattr(physics, "collision_log", []):
             self._push((INSTANT, instant(f"collision {a}", t, self._tids["physics"], "collision",
                                          {"robot": a, "with": b})))
+        assert self._proc is not None and self._proc.stdin is not None
         try:
             self._drain.close(_CLOSE_TIMEOUT)
-            self._conn.send_bytes(b"")  # the end: the formatter closes the array and reports its counts
-            if not self._conn.poll(_CLOSE_TIMEOUT):
-                raise RuntimeError(f"no answer within {_CLOSE_TIMEOUT:g} s")
-            counts = self._conn.recv()
+            self._proc.stdin.write(HEADER.pack(0))  # the end: close the array, report the counts
+            out, _ = self._proc.communicate(timeout=_CLOSE_TIMEOUT)
+            if self._proc.returncode != 0:
+                raise RuntimeError("no counts")
+            counts = json.loads(out)
         except BaseException as exc:
             self._abandon()
             raise RuntimeError(f"trace writer failed: {self._why(exc)}") from exc
-        self._conn.close()
-        self._proc.join(_CLOSE_TIMEOUT)
         self.events, self.cycles = counts["events"], counts["cycles"]
         self.instants, self.capped = counts["instants"], counts["capped"]
         assert self._tmp is not None and self.path is not None
         os.replace(self._tmp, self.path)
 
     def _why(self, exc: BaseException) -> str:
-        code = self._proc.exitcode if self._proc is not None else None
+        code = self._proc.poll() if self._proc is not None else None
         if code is not None and code != 0:
             return f"the formatter process exited with code {code}"
         return f"{type(exc).__name__}: {exc}"
 
     def _abandon(self) -> None:
         """Stop the formatter and remove the unfinished file (the report says the trace failed)."""
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(1.0)
-        self._conn.close()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
+                self._proc.communicate(timeout=1.0)
         Path(self._tmp or "").unlink(missing_ok=True)
 
     @property
@@ -187,7 +187,8 @@ class TraceWriter(RunListener):
         """Cycles become plain tuples; everything goes down the pipe in one marshalled message."""
         tids = self._controller_tid
         out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
-        self._conn.send_bytes(marshal.dumps(out))
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(frame(out))
 
 
 def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:

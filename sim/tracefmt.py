@@ -2,12 +2,14 @@
 
 JSON formatting costs ~13 µs per event in Python, and a run makes thousands of
 events per simulated second; done on a thread it holds the GIL the simulation
-threads need. Here it runs in a process of its own: the parent only marshals
-plain tuples (~0.1 µs each) down a pipe, whose bounded buffer also bounds memory
-(the sender waits when the formatter falls behind). This module imports nothing
-heavy, so the process starts in a blink.
+threads need. Here it runs in a process of its own (``python -m sim.tracefmt PATH
+MAX_INSTANTS``, a plain subprocess: it never re-imports the caller's main module as
+multiprocessing's spawn would): the parent only marshals plain tuples (~0.1 µs each)
+down its stdin, whose bounded pipe buffer also bounds memory (the sender waits when
+the formatter falls behind). This module imports nothing heavy, so it starts fast.
 
-Messages (``marshal``-ed) are batches of items; an empty message ends the file:
+Messages are length-prefixed (4 bytes, little endian) ``marshal`` dumps of a batch of
+items; a zero length ends the file, and the counts come back as one JSON line on stdout:
 * ``(SAMPLE, label, seq, t, tid)`` and ``(PUBLISH, label, seq, t, tid, sample_time)``
 * ``(CYCLE, tid, robot, k, release, start, inputs, finish, deadline, cpu, miss, overrun, stale, cause)``
 * ``(INSTANT, event_dict)`` written as is.
@@ -19,8 +21,9 @@ import json
 import marshal
 import os
 import signal
-from multiprocessing.connection import Connection
-from typing import Any
+import struct
+import sys
+from typing import IO, Any
 
 PID = 1
 MISS_COLOUR = "terrible"  # a Chrome trace viewer reserved colour name (red)
@@ -101,21 +104,45 @@ class Formatter:
         return {"events": self.events, "cycles": self.cycles, "instants": self.instants, "capped": self.capped}
 
 
-def serve(conn: Connection, path: str, max_instants: int) -> None:
-    """Process entry point: format until the empty message, close the array, send the counts back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's; it ends us with the empty message
+HEADER = struct.Struct("<I")
+
+
+def frame(batch: list[tuple[Any, ...]]) -> bytes:
+    """One message: the length prefix and the marshalled batch."""
+    data = marshal.dumps(batch)
+    return HEADER.pack(len(data)) + data
+
+
+def serve(source: IO[bytes], path: str, max_instants: int) -> dict[str, int] | None:
+    """Format messages from ``source`` into ``path`` until the end message; None if the input broke off."""
     with open(path, "w") as f:
         f.write("[\n")
         fmt = Formatter(f, max_instants)
         while True:
-            try:
-                data = conn.recv_bytes()
-            except EOFError:  # the parent is gone: leave the temp file unfinished, it is never renamed
-                return
-            if not data:
+            head = source.read(HEADER.size)
+            if len(head) < HEADER.size:  # the parent is gone: the temp file is never renamed
+                return None
+            (size,) = HEADER.unpack(head)
+            if size == 0:
                 break
+            data = source.read(size)
+            if len(data) < size:
+                return None
             fmt.write(marshal.loads(data))
         f.write("\n]\n")
         f.flush()
         os.fsync(f.fileno())
-    conn.send(fmt.counts())
+    return fmt.counts()
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's; it ends us with the end message
+    counts = serve(sys.stdin.buffer, argv[0], int(argv[1]))
+    if counts is None:
+        return 1
+    print(json.dumps(counts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

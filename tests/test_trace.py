@@ -149,8 +149,9 @@ class _KilledFormatter(TraceWriter):
 
     def on_start(self, run: Any) -> None:
         super().on_start(run)
+        assert self._proc is not None
         self._proc.kill()
-        self._proc.join(5)
+        self._proc.wait(5)
 
 
 def test_a_dead_formatter_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
