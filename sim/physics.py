@@ -89,8 +89,8 @@ class Physics:
     def step(self) -> WorldSnapshot:
         """Advance one fixed step and return the new snapshot (also kept in ``snapshot``).
 
-        The arithmetic runs in compiled GIL-free kernels (``sim.kernels``; numpy with
-        identical results without numba), so stepping does not starve controller threads.
+        The arithmetic runs in compiled kernels (``sim.kernels``; numpy with identical
+        results without numba): tens of µs a step, so stepping does not starve controller threads.
         """
         dt = self.step_size
         b = self.bodies
@@ -125,8 +125,8 @@ class Physics:
         """Robots touching the static map (bool per robot), and touching robot pairs.
 
         With a worker pool (``physics.workers`` > 0) the numpy check runs in a worker
-        process. The compiled check stays here: it releases the GIL too, and takes
-        ~10 µs where a round trip to a worker takes 100-500 µs on a busy 2-core host;
+        process. The compiled check stays here: it takes ~10 µs where a round trip to
+        a worker takes 100-500 µs on a busy 2-core host;
         a look at the workers' sentinels still notices a dead one at every step.
         """
         radius = self.bodies.radius
