@@ -99,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from sim.runner import Run, make_clock, run_folder
 
     out = run_folder(args.out, scenario.name, scenario.run.seed)
-    clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless)
+    clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
+                       pin_cpu=scenario.run.pin_cpu)
     from sim.outputs import finish_report, run_listeners, write_plot
 
     run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))

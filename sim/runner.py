@@ -35,12 +35,12 @@ START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 _ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3}
 
 
-def make_clock(kind: str, time_scale: float, paced: bool) -> Clock:
+def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) -> Clock:
     """``real``: wall time x time_scale. ``virtual``: as fast as possible, or paced for a viewer."""
     if kind == "virtual":
         from sim.virtual import VirtualClock
 
-        return VirtualClock(pace=time_scale if paced else None)
+        return VirtualClock(pace=time_scale if paced else None, pin_cpu=pin_cpu)
     return RealClock(time_scale)
 
 
@@ -60,7 +60,8 @@ class Run:
         self.out_dir = Path(out_dir)
         cfg = scenario.run
         self.duration = float(cfg.duration)
-        self.clock = clock if clock is not None else make_clock(cfg.clock, cfg.time_scale, paced=False)
+        self.clock = clock if clock is not None else make_clock(cfg.clock, cfg.time_scale, paced=False,
+                                                                pin_cpu=cfg.pin_cpu)
         self.finished = threading.Event()  # set when the run ends for any reason
         self.end_reason = "running"
         self.failures: list[Failure] = []

@@ -143,6 +143,8 @@ class Run(_Model):
         "per_kind", "One producer thread per sensor class, or one per sensor.")
     clock: Literal["real", "virtual"] = _f(
         "real", "real = paced by wall time; virtual = as fast as possible, deterministic.")
+    pin_cpu: bool = _f(True, "Virtual clock: keep the simulation threads on one CPU (they run one at a time; "
+                       "a hand-off is then ~5x cheaper). false lets the OS move them.")
 
 
 class Latency(_Model):

@@ -113,7 +113,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             overrides["run.duration"] = spec.duration
         scenario = load_scenario(spec.scenario, overrides)
         with tempfile.TemporaryDirectory(prefix="sweep-run-") as tmp:
-            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=False)
+            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=False,
+                               pin_cpu=scenario.run.pin_cpu)
             run = Run(scenario, Path(tmp), clock=clock)
             run.start()
             run.wait()

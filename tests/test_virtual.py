@@ -172,3 +172,30 @@ def test_paced_virtual_clock_can_pause_and_single_step() -> None:
     clock.request_stop()
     t.join(2.0)
     assert not t.is_alive()
+
+
+def test_participants_share_one_cpu_unless_told_not_to(tmp_path: Path) -> None:
+    """Pinned: every participant reports the same single CPU; unpinned: the process's own set."""
+    import os
+
+    allowed = os.sched_getaffinity(0)
+    for pin in (True, False):
+        clock = VirtualClock(pin_cpu=pin)
+        seen: list[set[int]] = []
+
+        def body(seen: list[set[int]] = seen, clock: VirtualClock = clock) -> None:
+            seen.append(os.sched_getaffinity(0))
+            clock.sleep_until(0.1)
+
+        threads = [threading.Thread(target=clock.participant(f"t{i}", i, body)) for i in range(3)]
+        for t in threads:
+            t.start()
+        clock.begin()
+        for t in threads:
+            t.join(10)
+        assert len(seen) == 3
+        if pin and len(allowed) > 1:
+            assert all(len(s) == 1 for s in seen) and len({min(s) for s in seen}) == 1
+            assert min(seen[0]) in allowed
+        else:
+            assert all(s == allowed for s in seen)
