@@ -1,13 +1,16 @@
-"""Compiled (numba, ``nogil``) loops over lidar points for ``controllers.avoidance``.
+"""Compiled (numba) loops over lidar points for ``controllers.avoidance`` and ``.pursuit``.
 
-The warehouse controller runs these on every scan point at 20 Hz per robot; as
-numpy they are ~15 calls each on a few hundred points, here one loop each.
-``controllers.avoidance`` calls them when numba imports and runs its own numpy
-code otherwise. Both give identical results, not merely close: each loop does
-the same IEEE operations in the same order as the numpy code (numba does not
-fuse multiply-adds without ``fastmath``), arc tangents and hypotenuses come
-from the C library in both (``math.atan2`` / ``np.hypot``), and both take the
-beams' cosines and sines from the same cached numpy arrays.
+The warehouse and waypoint controllers run these on every scan point at 20 Hz
+per robot; as numpy they are ~15 calls each on a few hundred points, here one
+loop each. ``controllers.avoidance`` and ``controllers.pursuit`` call them when
+numba imports and run their own numpy code otherwise. Both give identical
+results, not merely close: each loop does the same IEEE operations in the same
+order as the numpy code (numba does not fuse multiply-adds without
+``fastmath``), arc tangents and hypotenuses come from the C library in both
+(``math.atan2`` / ``np.hypot``), and both take the beams' cosines and sines
+from the same cached numpy arrays. Each call takes a few µs, so it keeps the GIL:
+released and re-acquired among busy threads, it would wait up to a switch interval
+to get it back (see ``sim.kernels``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ try:  # optional, like in sim.kernels: without numba controllers.avoidance runs 
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     _numba = None
 
-__all__ = ["HAVE_NUMBA", "arc_gap", "clearance", "off_map", "scan_points", "warm_up"]
+__all__ = ["HAVE_NUMBA", "arc_gap", "clearance", "corridor_nearest", "off_map", "scan_points", "warm_up"]
 
 HAVE_NUMBA = _numba is not None
 
 if _numba is not None:
-    _jit = _numba.njit(cache=True, nogil=True)
+    _jit = _numba.njit(cache=True)  # keeps the GIL: a few µs per call
 
     @_jit
     def scan_points(ranges, cos_a, sin_a):  # pragma: no cover - compiled
@@ -93,8 +96,20 @@ if _numba is not None:
                 if d < best:
                     best = d
         return best - radius
+
+    @_jit
+    def corridor_nearest(ranges, cos_a, sin_a, half):  # pragma: no cover - compiled
+        """Smallest ``x = r cos a > 0`` of a finite, positive range with ``|r sin a| < half``; inf if none."""
+        best = math.inf
+        for i in range(ranges.shape[0]):
+            r = np.float64(ranges[i])
+            if math.isfinite(r) and r > 0.0:
+                px = r * cos_a[i]
+                if px > 0.0 and px < best and abs(r * sin_a[i]) < half:
+                    best = px
+        return best
 else:  # pragma: no cover - exercised only where numba is missing
-    scan_points = off_map = arc_gap = clearance = None  # type: ignore[assignment]
+    scan_points = off_map = arc_gap = clearance = corridor_nearest = None  # type: ignore[assignment]
 
 
 def warm_up() -> None:
@@ -108,3 +123,4 @@ def warm_up() -> None:
     off_map(pts, 0.0, 0.0, 1.0, 0.0, occupied, 1.0)
     arc_gap(pts, 1.0, 0.5, 0.3, 0.05, 4.0)
     clearance(pts, 0.3)
+    corridor_nearest(np.ones(2, dtype=np.float32), np.ones(2), np.zeros(2), 0.4)

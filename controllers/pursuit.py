@@ -2,10 +2,11 @@
 
 Both run every controller cycle (50 ms period): the follower in plain Python
 floats over a short window of path segments (numpy calls on arrays that small
-cost more than the arithmetic), the avoidance in a handful of numpy operations
-on ~1000 beams: tens of microseconds, far below the deadline. Poses are
-(x, y, theta) in the world frame; scans are in the robot frame (x forward,
-y left, REP 103).
+cost more than the arithmetic), the avoidance in one compiled loop over the
+beams (``controllers.kernels``, when numba is installed) or else a handful of
+numpy operations that give the same bits: microseconds, far below the deadline.
+Poses are (x, y, theta) in the world frame; scans are in the robot frame
+(x forward, y left, REP 103).
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["AvoidState", "PurePursuit", "avoid"]
+from controllers import kernels
+
+__all__ = ["AvoidState", "PurePursuit", "avoid", "corridor_ahead", "scale_to_gap"]
 
 AvoidState = Literal["clear", "slow", "stop"]
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)  # the kernel's own; others (and copies) are converted
 
 
 class PurePursuit:
@@ -195,6 +200,59 @@ def _beam_trig(beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cos_a, sin_a
 
 
+def corridor_ahead(
+    scan_ranges: np.ndarray,
+    beam_angles: np.ndarray,
+    half_width: float,
+    *,
+    compiled: bool = kernels.HAVE_NUMBA,
+) -> float:
+    """Robot-frame ``x`` (m, from the centre) of the nearest return with ``x > 0, |y| < half_width``; inf if none.
+
+    Non-finite or non-positive ranges (no return) are ignored. This is the scan-only
+    half of :func:`avoid`: a controller faster than its lidar can keep it per scan.
+    """
+    cos_a, sin_a = _beam_trig(beam_angles)
+    r = np.asarray(scan_ranges)
+    if r.shape != cos_a.shape:
+        raise ValueError(f"{r.shape} ranges but {cos_a.shape} angles")
+    half = float(half_width)
+    if compiled:
+        if (r.dtype is not _F32 and r.dtype is not _F64) or not r.flags.c_contiguous:
+            r = np.ascontiguousarray(r, dtype=float)  # one compiled signature for the odd ones
+        return kernels.corridor_nearest(r, cos_a, sin_a, half)
+    r = np.asarray(r, dtype=float)
+    r = np.where((r > 0.0) & (r < math.inf), r, 0.0)  # no return (inf, nan, <= 0): never ahead; no inf * 0
+    px = r * cos_a
+    px = px[(px > 0.0) & (np.abs(r * sin_a) < half)]
+    return float(px.min()) if px.size else math.inf
+
+
+def scale_to_gap(
+    v: float,
+    w: float,
+    ahead: float,
+    robot_radius: float,
+    stop_distance: float,
+    slow_distance: float,
+) -> tuple[float, float, AvoidState]:
+    """:func:`avoid`'s command and state for the corridor's nearest return ``ahead`` (:func:`corridor_ahead`)."""
+    if ahead == math.inf:  # nothing in the corridor (a return in it is finite)
+        return v, w, "clear"
+    nearest = ahead - robot_radius
+    if nearest <= stop_distance:
+        state: AvoidState = "stop"
+        scale = 0.0
+    elif nearest < slow_distance:
+        state = "slow"
+        scale = (nearest - stop_distance) / (slow_distance - stop_distance)
+    else:
+        return v, w, "clear"
+    if v <= 0.0:
+        return v, w, state
+    return v * scale, w * scale, state
+
+
 def avoid(
     v: float,
     w: float,
@@ -205,6 +263,7 @@ def avoid(
     slow_distance: float,
     *,
     margin: float = 0.1,
+    compiled: bool = kernels.HAVE_NUMBA,
 ) -> tuple[float, float, AvoidState]:
     """Scale a forward command by the free space ahead in the robot's path corridor.
 
@@ -218,25 +277,8 @@ def avoid(
     ranges (no return) are ignored. A command with ``v <= 0`` (turning in
     place, reversing) is never scaled, since nothing ahead blocks it, but the
     state still reports the corridor so callers can log or re-plan.
+    ``compiled``: the corridor search in numba (``controllers.kernels``) or
+    numpy; both give the same bits.
     """
-    r = np.asarray(scan_ranges, dtype=float)
-    cos_a, sin_a = _beam_trig(beam_angles)
-    valid = np.isfinite(r) & (r > 0.0)
-    r = np.where(valid, r, 0.0)  # no inf * 0 warnings; excluded below anyway
-    px = r * cos_a
-    py = r * sin_a
-    ahead = valid & (px > 0.0) & (np.abs(py) < robot_radius + margin)
-    if not ahead.any():
-        return v, w, "clear"
-    nearest = float(px[ahead].min()) - robot_radius
-    if nearest <= stop_distance:
-        state: AvoidState = "stop"
-        scale = 0.0
-    elif nearest < slow_distance:
-        state = "slow"
-        scale = (nearest - stop_distance) / (slow_distance - stop_distance)
-    else:
-        return v, w, "clear"
-    if v <= 0.0:
-        return v, w, state
-    return v * scale, w * scale, state
+    ahead = corridor_ahead(scan_ranges, beam_angles, robot_radius + margin, compiled=compiled)
+    return scale_to_gap(v, w, ahead, robot_radius, stop_distance, slow_distance)

@@ -13,11 +13,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from controllers import kernels
 from controllers.base import Controller, Inputs
-from controllers.pursuit import avoid
-from sim.geometry import wrap_angle
+from controllers.pursuit import corridor_ahead, scale_to_gap
 
 Point = tuple[float, float]
+
+_TWO_PI = 2.0 * math.pi
+_MARGIN = 0.1  # m each side of the body: the corridor of ``pursuit.avoid`` (its default margin)
 
 
 class WaypointParams(BaseModel):
@@ -49,7 +52,10 @@ class WaypointController(Controller):
         self._pose_source = self.sensor_named("localization") or self.sensor_named("odometry")
         self._lidar = self.sensor_named("lidar")
         self._blocked = False
+        self._scan: Any = None  # the newest scan and its corridor: the lidar is slower than the controller
+        self._ahead = math.inf
         self.visual = {"waypoints": list(self.waypoints), "target": 0, "state": "idle"}
+        kernels.warm_up()  # compile (or load) now, not in the first timed cycle
 
     def handle_event(self, action: str, data: dict[str, Any]) -> None:
         if action == "set_waypoints":
@@ -59,19 +65,23 @@ class WaypointController(Controller):
             self.waypoints = []
 
     def pose(self, inputs: Inputs) -> np.ndarray | None:
+        """(x, y, theta) of the pose source's newest reading, or None (``compute`` reads the same as floats)."""
         if self._pose_source is None:
             return None
         d = inputs.data(self._pose_source)
         return None if d is None else np.asarray(d[:3], dtype=float)
 
     def compute(self, inputs: Inputs) -> tuple[float, float]:
+        # Plain floats throughout: numpy scalars would cost several times more per operation, for
+        # the same IEEE results (``wrap_angle`` included: Python's float % and numpy's agree).
         p = self.params
-        pose = self.pose(inputs)
-        if pose is None or not self.waypoints or self.target >= len(self.waypoints):
+        d = None if self._pose_source is None else inputs.data(self._pose_source)
+        if d is None or not self.waypoints or self.target >= len(self.waypoints):
             self._show("idle")
             return 0.0, 0.0
+        x, y = float(d[0]), float(d[1])
         gx, gy = self.waypoints[self.target]
-        dx, dy = gx - pose[0], gy - pose[1]
+        dx, dy = gx - x, gy - y
         dist = math.hypot(dx, dy)
         if dist < p.goal_tolerance:
             self.reached += 1
@@ -80,18 +90,22 @@ class WaypointController(Controller):
                 self.target = 0
             self._show("reached")
             return 0.0, 0.0
-        err = float(wrap_angle(math.atan2(dy, dx) - pose[2]))
-        w = max(-self.robot.max_yaw_rate, min(self.robot.max_yaw_rate, p.heading_gain * err))
+        err = (math.atan2(dy, dx) - float(d[2]) + math.pi) % _TWO_PI - math.pi  # sim.geometry.wrap_angle
+        max_w = self.robot.max_yaw_rate
+        w = max(-max_w, min(max_w, p.heading_gain * err))
         speed = min(p.cruise_speed, self.robot.max_speed)
         v = 0.0 if abs(err) > p.turn_in_place else speed * math.cos(err) * min(1.0, dist)
         state = "drive"
-        scan = inputs.data(self._lidar) if self._lidar else None
-        if scan is not None and v > 0:
-            v, w, state = avoid(v, w, scan.ranges, scan.angles, self.robot.radius,
-                                p.stop_distance, p.slow_distance)
-            if state == "stop" and not self._blocked:
-                self.avoid_stops += 1
-            self._blocked = state == "stop"
+        if v > 0 and self._lidar:
+            scan = inputs.data(self._lidar)
+            if scan is not None:
+                if scan is not self._scan:  # as pursuit.avoid, in two halves: the scan's only once
+                    self._scan = scan
+                    self._ahead = corridor_ahead(scan.ranges, scan.angles, self.robot.radius + _MARGIN)
+                v, w, state = scale_to_gap(v, w, self._ahead, self.robot.radius, p.stop_distance, p.slow_distance)
+                if state == "stop" and not self._blocked:
+                    self.avoid_stops += 1
+                self._blocked = state == "stop"
         self._show(state)
         return v, w
 

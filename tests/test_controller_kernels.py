@@ -1,24 +1,32 @@
-"""The warehouse controller's fast paths give the same bits as the numpy code they replaced.
+"""The warehouse and waypoint controllers' fast paths give the same bits as the numpy code they replaced.
 
 Each reference below is the code as it was before the fast path (numpy on every
-point, ``np.einsum`` projection, ``min`` over the odometry history); the
-compiled kernels (when numba is installed) and the numpy fallbacks must match it
-bit for bit, so a run is byte-identical with or without numba.
+point, ``np.einsum`` projection, ``min`` over the odometry history, the waypoint
+controller's numpy pose, ``wrap_angle`` and ``avoid``); the compiled kernels
+(when numba is installed) and the numpy fallbacks must match it bit for bit, so
+a run is byte-identical with or without numba.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
-from controllers import kernels
+from controllers import kernels, waypoint
 from controllers.avoidance import arc_gap, clearance, off_map, scan_points
+from controllers.base import Inputs
 from controllers.posefuse import PoseFuser, _compose
-from controllers.pursuit import PurePursuit
-from sensors.base import Reading
+from controllers.pursuit import PurePursuit, _beam_trig, avoid, corridor_ahead
+from controllers.waypoint import WaypointController, WaypointParams
+from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan
+from sim.geometry import wrap_angle
+from sim.scenario import World
+from sim.world import StaticMap
 
 PATHS = [False, pytest.param(True, marks=pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba missing"))]
 
@@ -105,6 +113,78 @@ class PursuitRef(PurePursuit):
         return float(self._cum_a[first + k] + t[k] * ln[k])
 
 
+def avoid_ref(v: float, w: float, scan_ranges: np.ndarray, beam_angles: np.ndarray, robot_radius: float,
+              stop_distance: float, slow_distance: float, *, margin: float = 0.1) -> tuple[float, float, str]:
+    r = np.asarray(scan_ranges, dtype=float)
+    cos_a, sin_a = _beam_trig(beam_angles)
+    valid = np.isfinite(r) & (r > 0.0)
+    r = np.where(valid, r, 0.0)
+    px = r * cos_a
+    py = r * sin_a
+    ahead = valid & (px > 0.0) & (np.abs(py) < robot_radius + margin)
+    if not ahead.any():
+        return v, w, "clear"
+    nearest = float(px[ahead].min()) - robot_radius
+    if nearest <= stop_distance:
+        state = "stop"
+        scale = 0.0
+    elif nearest < slow_distance:
+        state = "slow"
+        scale = (nearest - stop_distance) / (slow_distance - stop_distance)
+    else:
+        return v, w, "clear"
+    if v <= 0.0:
+        return v, w, state
+    return v * scale, w * scale, state
+
+
+def corridor_ref(scan_ranges: np.ndarray, beam_angles: np.ndarray, half: float) -> float:
+    """``avoid_ref``'s corridor search alone, with the corridor's half width given."""
+    r = np.asarray(scan_ranges, dtype=float)
+    cos_a, sin_a = _beam_trig(beam_angles)
+    valid = np.isfinite(r) & (r > 0.0)
+    r = np.where(valid, r, 0.0)
+    px = r * cos_a
+    py = r * sin_a
+    ahead = valid & (px > 0.0) & (np.abs(py) < half)
+    return float(px[ahead].min()) if ahead.any() else math.inf
+
+
+class WaypointRef(WaypointController):
+    """The old compute: numpy pose, numpy ``wrap_angle``, numpy ``avoid``."""
+
+    def compute(self, inputs: Inputs) -> tuple[float, float]:
+        p = self.params
+        pose = self.pose(inputs)
+        if pose is None or not self.waypoints or self.target >= len(self.waypoints):
+            self._show("idle")
+            return 0.0, 0.0
+        gx, gy = self.waypoints[self.target]
+        dx, dy = gx - pose[0], gy - pose[1]
+        dist = math.hypot(dx, dy)
+        if dist < p.goal_tolerance:
+            self.reached += 1
+            self.target += 1
+            if self.target >= len(self.waypoints) and p.loop:
+                self.target = 0
+            self._show("reached")
+            return 0.0, 0.0
+        err = float(wrap_angle(math.atan2(dy, dx) - pose[2]))
+        w = max(-self.robot.max_yaw_rate, min(self.robot.max_yaw_rate, p.heading_gain * err))
+        speed = min(p.cruise_speed, self.robot.max_speed)
+        v = 0.0 if abs(err) > p.turn_in_place else speed * math.cos(err) * min(1.0, dist)
+        state = "drive"
+        scan = inputs.data(self._lidar) if self._lidar else None
+        if scan is not None and v > 0:
+            v, w, state = avoid_ref(v, w, scan.ranges, scan.angles, self.robot.radius,
+                                    p.stop_distance, p.slow_distance)
+            if state == "stop" and not self._blocked:
+                self.avoid_stops += 1
+            self._blocked = state == "stop"
+        self._show(state)
+        return v, w
+
+
 def compose_ref(anchor: np.ndarray, odom_then: np.ndarray, odom_now: np.ndarray) -> np.ndarray:
     dx, dy = odom_now[0] - odom_then[0], odom_now[1] - odom_then[1]
     c, s = math.cos(odom_then[2]), math.sin(odom_then[2])
@@ -164,6 +244,131 @@ def test_arc_gap_and_clearance_match_reference(compiled: bool) -> None:
     behind = np.array([[-2.0, 0.0], [-1.0, 0.5]])
     assert clearance(behind, 0.3, compiled=compiled) == math.inf
     assert clearance(np.zeros((0, 2)), 0.3, compiled=compiled) == math.inf
+
+
+def random_scan(rng: np.random.Generator, beams: int, dtype: type = np.float32) -> np.ndarray:
+    """Ranges with no-returns (inf, nan, 0, negative) and a cluster of close returns ahead."""
+    r = rng.uniform(0.05, 12.0, beams)
+    r[r < 2.5] += 2.5  # mostly far ...
+    r[r > 10.0] = np.inf
+    r[rng.random(beams) < 0.1] = rng.uniform(0.2, 3.0)  # ... but a box somewhere (often in the corridor)
+    r[rng.random(beams) < 0.03] = np.nan
+    r[rng.random(beams) < 0.03] = 0.0
+    r[rng.random(beams) < 0.02] = -1.0
+    return r.astype(dtype)
+
+
+@pytest.mark.parametrize("compiled", PATHS)
+def test_avoid_matches_reference(compiled: bool) -> None:
+    rng = np.random.default_rng(7)
+    states: dict[str, int] = {}
+    for trial in range(600):
+        beams = int(rng.choice([1, 90, 360, 720]))
+        angles = np.sort(rng.uniform(-math.pi, math.pi, beams)) if trial % 3 else \
+            -math.pi + (2 * math.pi / beams) * np.arange(beams)
+        if trial % 2:
+            angles.flags.writeable = False  # cached trig
+        dtype = [np.float32, np.float64][trial % 2]
+        ranges = random_scan(rng, beams, dtype)
+        if trial % 7 == 0:  # the odd inputs: strided, integer, a list
+            ranges = [np.repeat(ranges, 2)[::2], rng.integers(-1, 4, beams),
+                      ranges.tolist()][trial % 3]
+        v = float(rng.choice([-0.2, 0.0, 0.3, 1.0, rng.uniform(0.0, 1.2)]))
+        w = float(rng.uniform(-2.0, 2.0))
+        radius, stop = float(rng.uniform(0.1, 0.5)), float(rng.uniform(0.0, 1.0))
+        slow = stop + float(rng.uniform(0.01, 2.0))
+        margin = float(rng.choice([0.1, rng.uniform(0.0, 0.5)]))
+        got = avoid(v, w, ranges, angles, radius, stop, slow, margin=margin, compiled=compiled)
+        want = avoid_ref(v, w, ranges, angles, radius, stop, slow, margin=margin)
+        assert got[2] == want[2] and same(got[:2], want[:2]), (trial, got, want)
+        assert all(type(x) is float for x in got[:2])
+        states[got[2]] = states.get(got[2], 0) + 1
+    assert min(states.get(k, 0) for k in ("clear", "slow", "stop")) > 40, states
+    with pytest.raises(ValueError):
+        avoid(1.0, 0.0, np.ones(5), np.zeros(6), 0.3, 0.4, 1.2, compiled=compiled)
+
+
+def test_corridor_edges_match() -> None:
+    """Returns exactly on the corridor's side (``|y| == half``: out) agree between kernel and numpy."""
+    rng = np.random.default_rng(10)
+    angles = -math.pi + (2 * math.pi / 360) * np.arange(360)
+    angles.flags.writeable = False
+    cos_a, sin_a = _beam_trig(angles)
+    for _ in range(300):
+        ranges = random_scan(rng, 360)
+        r = ranges.astype(float)
+        ok = np.flatnonzero(np.isfinite(r) & (r > 0.0) & (r * cos_a > 0.0))
+        i = int(rng.choice(ok))
+        edge = abs(r[i] * sin_a[i])
+        for half in (edge, math.nextafter(edge, 0.0), math.nextafter(edge, 9.0)):
+            want = corridor_ref(ranges, angles, half)
+            assert same(corridor_ahead(ranges, angles, half, compiled=False), want)
+            if kernels.HAVE_NUMBA:
+                assert same(corridor_ahead(ranges, angles, half, compiled=True), want)
+
+
+def test_wrap_angle_of_floats_matches_numpy() -> None:
+    rng = np.random.default_rng(8)
+    edges = [0.0, -0.0, math.pi, -math.pi, 2 * math.pi, -2 * math.pi, 3 * math.pi, math.nextafter(math.pi, 0.0),
+             math.nextafter(-math.pi, 0.0), math.nextafter(-math.pi, -4.0), 1e300, -1e-320, 7.0, -7.0]
+    for a in [*edges, *rng.uniform(-4 * math.pi, 4 * math.pi, 5000), *rng.normal(0.0, 1e6, 500)]:
+        got = (float(a) + math.pi) % (2.0 * math.pi) - math.pi  # as WaypointController.compute
+        assert same(got, float(wrap_angle(np.float64(a)))), a
+
+
+def _waypoint_pair(rng: np.random.Generator, sensors: dict[str, str]) -> tuple[WaypointController, ...]:
+    params = WaypointParams(
+        waypoints=[tuple(rng.uniform(0.0, 10.0, 2)) for _ in range(int(rng.integers(1, 5)))],
+        loop=bool(rng.random() < 0.7), cruise_speed=float(rng.uniform(0.2, 2.0)),
+        goal_tolerance=float(rng.uniform(0.1, 1.5)), heading_gain=float(rng.uniform(0.5, 4.0)),
+        turn_in_place=float(rng.uniform(0.3, 2.5)), stop_distance=float(rng.uniform(0.0, 0.8)),
+        slow_distance=float(rng.uniform(0.9, 2.0)))
+    info = RobotInfo(0, "r0", float(rng.uniform(0.2, 0.5)), float(rng.uniform(0.5, 1.5)), 1.0,
+                     float(rng.uniform(0.5, 3.0)), 0.45, (0.0, 0.0, 0.0))
+    static = StaticMap.from_scenario(World.model_validate({"size": [10.0, 10.0]}))
+    return tuple(cls(params, info, static, sensors, np.random.default_rng(0))
+                 for cls in (WaypointController, WaypointRef))
+
+
+@pytest.mark.parametrize("compiled", PATHS)
+def test_waypoint_controller_matches_reference(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waypoint, "corridor_ahead", functools.partial(corridor_ahead, compiled=compiled))
+    rng = np.random.default_rng(9)
+    angles = -math.pi + (2 * math.pi / 360) * np.arange(360)
+    angles.flags.writeable = False  # as the lidar hands them out
+    calls: dict[Any, int] = {}
+    for trial in range(60):
+        sensors = [{"lidar": "lidar", "odometry": "odometry"}, {"localization": "localization", "lidar": "lidar"},
+                   {"odometry": "odometry"}, {"lidar": "lidar"}][trial % 4]
+        pose_name = next((n for n in sensors if n != "lidar"), "odometry")
+        new, ref = _waypoint_pair(rng, sensors)
+        pose = np.array([*rng.uniform(0.0, 10.0, 2), rng.uniform(-math.pi, math.pi)])
+        scan = None
+        for step in range(120):
+            # drift towards the target with noise, so waypoints are reached now and then
+            gx, gy = ref.waypoints[ref.target] if ref.target < len(ref.waypoints) else (5.0, 5.0)
+            pose[:2] += 0.25 * (np.array([gx, gy]) - pose[:2]) + rng.normal(0.0, 0.1, 2)
+            pose[2] = float(rng.choice([pose[2] + rng.normal(0.0, 0.5), rng.uniform(-10.0, 10.0),
+                                        math.atan2(gy - pose[1], gx - pose[0])]))
+            data = pose.copy() if pose_name == "localization" else np.array([*pose, 0.3, 0.1])
+            if step % 11 == 0:
+                data = data.astype(np.float32)
+            if step % 2 == 0 or scan is None:  # the lidar at half the controller's rate: scans are seen twice
+                scan = Reading("r0", "lidar", step, 0.0, 0.0, LaserScan(angles, random_scan(rng, 360), 0.05, 10.0))
+            readings: dict[str, Reading | None] = {
+                pose_name: None if step % 17 == 3 else Reading("r0", pose_name, step, 0.0, 0.0, data),
+                "lidar": None if step % 13 == 5 else scan,
+            }
+            if step == 60 and trial % 5 == 0:
+                for ctl in (new, ref):
+                    ctl.handle_event("set_waypoints", {"waypoints": [[1, 2], [8, 8]]})  # integers, as YAML gives
+            inputs = Inputs(0.05 * step, readings, {})
+            got, want = new.compute(inputs), ref.compute(inputs)
+            assert same(got, want) and all(type(x) is float for x in got), (trial, step, got, want)
+            assert new.visual == ref.visual and new.status() == ref.status()
+            assert (new.target, new._blocked) == (ref.target, ref._blocked)
+            calls[new.visual["state"]] = calls.get(new.visual["state"], 0) + 1
+    assert min(calls.get(k, 0) for k in ("idle", "reached", "drive", "clear", "slow", "stop")) > 20, calls
 
 
 # ---------------------------------------------------------------------- pursuit, pose fusion
