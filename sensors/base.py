@@ -37,7 +37,7 @@ class RobotInfo:
     start_pose: tuple[float, float, float]  # m, m, rad
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Reading:
     """One published measurement. Times are simulated seconds."""
 
@@ -48,9 +48,24 @@ class Reading:
     publish_time: float  # when it entered the queue (sample_time + latency)
     data: Any
 
+    def __init__(self, robot: str, sensor: str, seq: int, sample_time: float, publish_time: float,
+                 data: Any) -> None:
+        # One Reading per published sample: set the slots directly, which costs half of the
+        # generated frozen __init__ (an object.__setattr__ lookup and call per field).
+        _set_robot(self, robot)
+        _set_sensor(self, sensor)
+        _set_seq(self, seq)
+        _set_sample_time(self, sample_time)
+        _set_publish_time(self, publish_time)
+        _set_data(self, data)
+
     def age(self, now: float) -> float:
         """Seconds between the sample and ``now``."""
         return now - self.sample_time
+
+
+_set_robot, _set_sensor, _set_seq, _set_sample_time, _set_publish_time, _set_data = (
+    Reading.__dict__[f].__set__ for f in ("robot", "sensor", "seq", "sample_time", "publish_time", "data"))
 
 
 class Sensor:
@@ -65,6 +80,9 @@ class Sensor:
     # The run's worker pool (sim.workers.WorkerPool) when physics.workers > 0, else None;
     # set on each sensor by the Run, so sample_many can hand heavy work to it.
     pool: Any = None
+    # A batch's stacked constants, kept by its first sensor for the next sample_many of the
+    # same sensors (see Imu); dropped from copies, which must not drag the whole batch along.
+    _batch: Any = None
 
     def __init__(self, name: str, robot: RobotInfo, params: BaseModel,
                  rng: np.random.Generator, static: StaticMap) -> None:
@@ -73,6 +91,11 @@ class Sensor:
         self.params = params
         self.rng = rng
         self.static = static
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_batch", None)
+        return state
 
     def sample(self, snap: WorldSnapshot) -> Any:
         """Measure the world in ``snap`` for this sensor's robot; return a JSON-able payload."""

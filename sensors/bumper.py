@@ -13,3 +13,9 @@ class Bumper(Sensor):
 
     def sample(self, snap: WorldSnapshot) -> bool:
         return bool(snap.contact[self.robot.index])
+
+    @classmethod
+    def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[bool]:
+        """One conversion of the contact flags for all due bumpers."""
+        contact = snap.contact.tolist()
+        return [bool(contact[s.robot.index]) for s in sensors]

@@ -35,20 +35,37 @@ class Imu(Sensor):
         self._std = np.array([p.accel_noise_std, p.accel_noise_std, p.gyro_noise_std])
 
     def sample(self, snap: WorldSnapshot) -> np.ndarray:
-        return self.sample_many([self], snap)[0]
+        """One IMU in scalar arithmetic: the operations of ``sample_many``, without its array overhead."""
+        i = self.robot.index
+        ax, ay = snap.accel[i].tolist()
+        wz = float(snap.velocity[i, 1])
+        b0, b1, b2 = self.bias.tolist()
+        s0, s1, s2 = self._std.tolist()
+        n0, n1, n2 = self.rng.standard_normal(3).tolist()
+        return np.array([ax + b0 + n0 * s0, ay + b1 + n1 * s1, wz + b2 + n2 * s2])
 
     @classmethod
     def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[np.ndarray]:
         """All due IMUs in a few array operations (100 Hz x every robot is a hot path).
 
-        Each sensor still draws its noise from its own generator, in the same order.
+        Each sensor still draws its noise from its own generator, in the same order. The
+        constants of a batch are stacked once and kept by its first sensor: the same IMUs
+        are due together at every tick.
         """
         imus: list[Imu] = sensors  # type: ignore[assignment]
-        idx = [s.robot.index for s in imus]
-        true = np.empty((len(idx), 3))
-        true[:, :2] = snap.accel[idx]
-        true[:, 2] = snap.velocity[idx, 1]
-        bias = np.array([s.bias for s in imus])
-        std = np.array([s._std for s in imus])
+        if len(imus) == 1:
+            return [imus[0].sample(snap)]
+        members = tuple(imus)
+        batch = imus[0]._batch
+        if batch is None or batch[0] != members:
+            batch = imus[0]._batch = (members, np.array([s.robot.index for s in imus]),
+                                      np.array([s.bias for s in imus]), np.array([s._std for s in imus]))
+        _, idx, bias, std = batch
         noise = np.array([s.rng.standard_normal(3) for s in imus])
-        return list(true + bias + noise * std)
+        out = np.empty((len(imus), 3))
+        out[:, :2] = snap.accel[idx]
+        out[:, 2] = snap.velocity[idx, 1]
+        out += bias  # (true + bias) + noise * std, as before: the same roundings
+        noise *= std
+        out += noise
+        return list(out)

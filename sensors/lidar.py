@@ -66,16 +66,16 @@ class Lidar(Sensor):
 
     @classmethod
     def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[LaserScan]:
-        out: list[LaserScan] = [None] * len(sensors)  # type: ignore[list-item]
-        groups: dict[tuple, list[int]] = {}
-        for k, s in enumerate(sensors):
-            p = s.params
-            groups.setdefault((p.beams, p.fov, p.range_min, p.range_max), []).append(k)
+        lidars: list[Lidar] = sensors  # type: ignore[assignment]
+        members = tuple(lidars)
+        batch = lidars[0]._batch
+        if batch is None or batch[0] != members:  # the same lidars are due together at every tick
+            batch = lidars[0]._batch = (members, _layout_groups(lidars))
+        out: list[LaserScan] = [None] * len(lidars)  # type: ignore[list-item]
         circles = (snap.pose[:, :2], snap.radius)
-        for members in groups.values():
-            first: Lidar = sensors[members[0]]  # type: ignore[assignment]
+        for rows, idx, std, all_noisy in batch[1]:
+            first = lidars[rows[0]]
             p = first.params
-            idx = np.array([sensors[k].robot.index for k in members])
             ranges = None
             if first.pool is not None:  # worker processes (physics.workers > 0); None if it does not fit
                 ranges = first.pool.cast_scans(snap.pose, snap.radius, idx, first.beam_angles,
@@ -83,14 +83,37 @@ class Lidar(Sensor):
             if ranges is None:
                 ranges = cast_scans(first.static.segment_map, snap.pose[idx, :2], snap.pose[idx, 2],
                                     first.beam_angles, p.range_max, p.range_min, circles=circles, self_index=idx)
-            # Noise for the whole group at once; each sensor draws from its own generator.
-            noise = np.zeros_like(ranges)
-            for row, k in enumerate(members):
-                std = sensors[k].params.noise_std
-                if std > 0:
-                    noise[row] = sensors[k].rng.normal(0.0, std, ranges.shape[1])
-            r = ranges + noise  # adding 0.0 leaves a noiseless row as it was
-            r = np.where(np.isfinite(r), np.clip(r, p.range_min, p.range_max), r).astype(np.float32)
-            for row, k in enumerate(members):
+            # Noise for the whole group at once; each sensor draws from its own generator the
+            # numbers normal(0.0, std, n) would, 0.0 + std * z, with z drawn as standard normals.
+            n = ranges.shape[1]
+            if all_noisy:
+                r = np.array([lidars[k].rng.standard_normal(n) for k in rows])
+            else:
+                r = np.zeros_like(ranges)
+                for row, k in enumerate(rows):
+                    if std[row, 0] > 0:
+                        r[row] = lidars[k].rng.standard_normal(n)
+            r *= std
+            r += 0.0  # as normal() does: turns a -0.0 into 0.0, so the result is bit for bit the same
+            r += ranges  # ranges + noise (adding 0.0 leaves a noiseless row as it was)
+            np.clip(r, p.range_min, p.range_max, out=r, where=np.isfinite(r))  # inf stays "no return"
+            r = r.astype(np.float32)
+            for row, k in enumerate(rows):
                 out[k] = LaserScan(first.beam_angles, r[row], p.range_min, p.range_max)
         return out
+
+
+def _layout_groups(lidars: list[Lidar]) -> list[tuple[list[int], np.ndarray, np.ndarray, bool]]:
+    """Lidars with the same beam layout, cast together.
+
+    Per group: positions in ``lidars``, robot indices, noise std as a column, all noisy?
+    """
+    groups: dict[tuple, list[int]] = {}
+    for k, s in enumerate(lidars):
+        p = s.params
+        groups.setdefault((p.beams, p.fov, p.range_min, p.range_max), []).append(k)
+    out = []
+    for rows in groups.values():
+        std = np.array([[lidars[k].params.noise_std] for k in rows])
+        out.append((rows, np.array([lidars[k].robot.index for k in rows]), std, bool((std > 0).all())))
+    return out

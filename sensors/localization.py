@@ -32,3 +32,24 @@ class Localization(Sensor):
         n = self.rng.normal(0.0, 1.0, 3)
         th = (th + n[2] * p.heading_std + np.pi) % (2 * np.pi) - np.pi
         return np.array([x + n[0] * p.position_std, y + n[1] * p.position_std, th])
+
+    @classmethod
+    def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[np.ndarray]:
+        """All due sensors in a few array operations; each draws its noise from its own generator."""
+        locs: list[Localization] = sensors  # type: ignore[assignment]
+        if len(locs) == 1:  # scalar: cheaper for one, and the same operations
+            return [locs[0].sample(snap)]
+        members = tuple(locs)
+        batch = locs[0]._batch
+        if batch is None or batch[0] != members:  # the same sensors are due together at every tick
+            batch = locs[0]._batch = (members, np.array([s.robot.index for s in locs]), np.array(
+                [(s.params.position_std, s.params.position_std, s.params.heading_std) for s in locs]))
+        _, idx, std = batch
+        out = np.array([s.rng.normal(0.0, 1.0, 3) for s in locs])
+        out *= std
+        out += snap.pose[idx]  # x + n * std, per axis
+        th = out[:, 2]
+        th += np.pi
+        th %= 2 * np.pi
+        th -= np.pi
+        return list(out)

@@ -21,6 +21,9 @@ class Overflow(StrEnum):
     BLOCK = "block"  # the producer waits for room (up to a timeout, then drops)
 
 
+_DROP_OLDEST, _BLOCK = Overflow.DROP_OLDEST, Overflow.BLOCK  # module names: an enum member lookup is slow
+
+
 @dataclass
 class ChannelStats:
     """Counters a channel keeps about itself (like trio's channel statistics)."""
@@ -65,34 +68,46 @@ class Channel(Generic[T]):
         With the ``block`` policy the caller waits for room until simulated time
         ``block_until`` (default: no wait), then drops ``item``.
         """
-        counted = False
-        while True:
-            with self._lock:
-                if not counted:  # counted inside the first lock: one acquisition on the common path
-                    self.stats.put += 1
-                    counted = True
-                if len(self._items) < self.capacity:
-                    self._append(item)
-                    ok = True
-                    break
-                if self.policy is Overflow.DROP_OLDEST:
-                    self._items.popleft()
-                    self.stats.dropped += 1
-                    self._append(item)
-                    ok = False
-                    break
-                if self.policy is Overflow.DROP_NEWEST or block_until is None:
-                    self.stats.dropped += 1
-                    return False
-                seen = self._room.version()
-            if self._room.wait_until(seen, block_until):
-                continue
-            with self._lock:
-                if len(self._items) >= self.capacity:
-                    self.stats.dropped += 1
-                    return False
+        stats = self.stats
+        with self._lock:  # one acquisition on the common path; put is counted inside it
+            stats.put += 1
+            items = self._items
+            if len(items) < self.capacity:
+                ok = True
+            elif self.policy is _DROP_OLDEST:
+                items.popleft()
+                stats.dropped += 1
+                ok = False
+            elif self.policy is _BLOCK and block_until is not None:
+                seen = self._room.version()  # full: wait for a take (below, outside the lock)
+                ok = None
+            else:
+                stats.dropped += 1
+                return False
+            if ok is not None:
+                self._append(item)
+        if ok is None:
+            if not self._put_when_room(item, block_until, seen):  # type: ignore[arg-type]
+                return False
+            ok = True
         self._signal.notify()
         return ok
+
+    def _put_when_room(self, item: T, block_until: float, seen: int) -> bool:
+        """The block policy on a full queue: wait for a take, then queue; False (dropped) on time-out."""
+        while True:
+            if not self._room.wait_until(seen, block_until):
+                with self._lock:
+                    if len(self._items) >= self.capacity:
+                        self.stats.dropped += 1
+                        return False
+                    self._append(item)
+                    return True
+            with self._lock:
+                if len(self._items) < self.capacity:
+                    self._append(item)
+                    return True
+                seen = self._room.version()
 
     def _append(self, item: T) -> None:
         self._items.append(item)

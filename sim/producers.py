@@ -8,11 +8,11 @@ instant is cast in one vectorised call.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -71,8 +71,12 @@ class SensorRuntime:
         return f"{self.robot_name}/{self.sensor.name}"
 
 
-_SAMPLE, _PUBLISH = 0, 1
-_Pending = tuple[int, float, Any]  # (seq, sample_time, payload) of a reading waiting out its latency
+_Pending = tuple[SensorRuntime, int, float, Any]  # (rt, seq, sample_time, payload) waiting out its latency
+# Heap entry (due time, insertion order, what): ``what`` is a sample slot, the list of the indices of
+# the sensors due then (one entry for all the sensors of a batch), or a _Pending reading to publish.
+_Event = tuple[float, int, list[int] | _Pending]
+_BLOCK = Overflow.BLOCK
+_floor = math.floor
 
 
 class ProducerTask:
@@ -91,47 +95,54 @@ class ProducerTask:
         self.on_publish = on_publish
         # Told of a sensor that failed with on_failure "continue" (the run goes on without it).
         self.on_sensor_error: Callable[[SensorRuntime, BaseException], None] | None = None
-        self._heap: list[tuple[float, int, int, int, _Pending | None]] = []
-        self._order = itertools.count()
+        self._heap: list[_Event] = []
+        self._order = itertools.count()  # ties at one instant run in the order they were pushed
         self.cpu_time = 0.0
-
-    def _push(self, t: float, kind: int, sensor_index: int, pending: _Pending | None = None) -> None:
-        heapq.heappush(self._heap, (t, next(self._order), kind, sensor_index, pending))
 
     def run(self) -> None:
         clock = self.clock
-        for i, _ in enumerate(self.sensors):
-            self._push(0.0, _SAMPLE, i)
+        heap, end_time = self._heap, self.end_time
+        if self.sensors:
+            heappush(heap, (0.0, next(self._order), list(range(len(self.sensors)))))
         cpu0 = clock.thread_time()
         try:
-            while self._heap:
-                due = self._heap[0][0]
-                if due >= self.end_time:
+            while heap:
+                due = heap[0][0]
+                if due >= end_time:
                     return
                 if not clock.sleep_until(due):
                     return
                 now = clock.now()
-                sample_due: list[tuple[float, int]] = []
-                while self._heap and self._heap[0][0] <= now:
-                    t, _, kind, i, pending = heapq.heappop(self._heap)
-                    if kind == _SAMPLE:
-                        sample_due.append((t, i))
+                # Publishes run as they come off the heap, samples after them: the order among
+                # samples (and among publishes) is the (time, insertion) order.
+                sample_due: list[tuple[float, list[int]]] = []
+                while heap and heap[0][0] <= now:
+                    t, _, what = heappop(heap)
+                    if type(what) is list:
+                        sample_due.append((t, what))  # type: ignore[arg-type]
                     else:
-                        self._publish(self.sensors[i], *pending)  # type: ignore[misc]
+                        self._publish(*what)  # type: ignore[misc]
                 if sample_due:
                     self._sample(sample_due, now)
         finally:
             self.cpu_time = clock.thread_time() - cpu0
 
-    def _sample(self, due: list[tuple[float, int]], now: float) -> None:
+    def _sample(self, due: list[tuple[float, list[int]]], now: float) -> None:
+        """Sample the sensors of the slots ``due`` ((scheduled time, sensor indices)), a batch per class."""
         snap = self.snapshot()
+        sensors = self.sensors
         by_class: dict[type, list[tuple[float, int]]] = {}
-        for t, i in due:
-            if self.sensors[i].failed is None:
-                by_class.setdefault(type(self.sensors[i].sensor), []).append((t, i))
+        for t, indices in due:
+            for i in indices:
+                rt = sensors[i]
+                if rt.failed is None:
+                    cls = type(rt.sensor)
+                    if cls in by_class:
+                        by_class[cls].append((t, i))
+                    else:
+                        by_class[cls] = [(t, i)]
         for cls, members in by_class.items():
-            for (scheduled, i), payload in self._sample_class(cls, members, snap):
-                self._after_sample(i, scheduled, now, payload)
+            self._after_sample(self._sample_class(cls, members, snap), now)
 
     def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
                       ) -> list[tuple[tuple[float, int], Any]]:
@@ -167,49 +178,65 @@ class ProducerTask:
         assert self.on_sensor_error is not None
         self.on_sensor_error(rt, exc)
 
-    def _after_sample(self, i: int, scheduled: float, now: float, payload: object) -> None:
-        rt = self.sensors[i]
-        st = rt.stats
-        st.produced += 1
-        st.rate.tick(now)
-        st.sample_lateness.add(max(now - scheduled, 0.0))
-        if self.on_sample is not None:
-            self.on_sample(rt, now)
-        # Next slot on the absolute grid; slots already passed are skipped and counted.
-        k_next = math.floor(scheduled * rt.rate_hz + 0.5) + 1
-        next_t = k_next * rt.period
-        if next_t <= now:
-            behind = math.floor((now - next_t) * rt.rate_hz) + 1
-            st.missed_samples += behind
-            next_t += behind * rt.period
-        self._push(next_t, _SAMPLE, i)
-        rng = rt.timing_rng
-        if rt.frozen and rt.last is not None:
-            payload = rt.last.data
-        elif rt.payload_filter is not None:
-            payload = rt.payload_filter(payload, rng)
-        dropout = rt.dropout + rt.forced_dropout
-        if dropout > 0 and rng.random() < dropout:
-            st.dropouts += 1
-            return
-        latency = rt.latency_fixed + rt.extra_latency
-        if rt.latency_jitter:
-            latency += rng.random() * rt.latency_jitter
-        # The sample time is the instant the sensor sampled; the world it saw is the latest
-        # physics step (at most one physics step older: choose physics.step <= sensor period).
-        # The Reading itself is built once, at publish, with the publish time that really happened.
-        pending = (rt.seq, now, payload)
-        rt.seq += 1
-        if latency <= 0.0:
-            self._publish(rt, *pending)
-        else:
-            self._push(now + latency, _PUBLISH, i, pending)
+    def _after_sample(self, sampled: list[tuple[tuple[float, int], Any]], now: float) -> None:
+        """Statistics, next sample slot and latency of each fresh sample ((scheduled, i), payload).
+
+        One loop over the batch with the lookups hoisted: this runs for every reading. Sensors
+        due again at the same instant share one heap entry (usually the whole batch).
+        """
+        sensors, heap, order, on_sample = self.sensors, self._heap, self._order, self.on_sample
+        slots: dict[float, list[int]] = {}
+        for (scheduled, i), payload in sampled:
+            rt = sensors[i]
+            st = rt.stats
+            st.produced += 1
+            st.rate.tick(now)
+            st.sample_lateness.add(now - scheduled if now > scheduled else 0.0)
+            if on_sample is not None:
+                on_sample(rt, now)
+            # Next slot on the absolute grid; slots already passed are skipped and counted.
+            rate_hz = rt.rate_hz
+            period = 1.0 / rate_hz  # rt.period, without the property call
+            next_t = (_floor(scheduled * rate_hz + 0.5) + 1) * period
+            if next_t <= now:
+                behind = _floor((now - next_t) * rate_hz) + 1
+                st.missed_samples += behind
+                next_t += behind * period
+            if next_t in slots:
+                slots[next_t].append(i)
+            else:
+                slots[next_t] = [i]
+            rng = rt.timing_rng
+            if rt.frozen and rt.last is not None:
+                payload = rt.last.data
+            elif rt.payload_filter is not None:
+                payload = rt.payload_filter(payload, rng)
+            dropout = rt.dropout + rt.forced_dropout
+            if dropout > 0 and rng.random() < dropout:
+                st.dropouts += 1
+                continue
+            latency = rt.latency_fixed + rt.extra_latency
+            if rt.latency_jitter:
+                latency += rng.random() * rt.latency_jitter
+            # The sample time is the instant the sensor sampled; the world it saw is the latest
+            # physics step (at most one physics step older: choose physics.step <= sensor period).
+            # The Reading itself is built once, at publish, with the publish time that really happened.
+            seq = rt.seq
+            rt.seq = seq + 1
+            if latency <= 0.0:
+                self._publish(rt, seq, now, payload)
+            else:
+                heappush(heap, (now + latency, next(order), (rt, seq, now, payload)))
+        # Pushed last: a slot and a publish due at one instant never depend on their order
+        # (run() publishes, then samples); among slots the insertion order is kept.
+        for t, indices in slots.items():
+            heappush(heap, (t, next(order), indices))
 
     def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: Any) -> None:
         now = self.clock.now()
         reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
-        block_until = now + rt.period if rt.channel.policy is Overflow.BLOCK else None
-        rt.channel.put(reading, block_until=block_until)
+        channel = rt.channel
+        channel.put(reading, now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
         rt.stats.published += 1
         rt.last = reading
         if self.on_publish is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -11,22 +12,33 @@ import numpy as np
 _LO = 1e-6
 _RATIO = 1.02
 _NBINS = math.ceil(math.log(1e9) / math.log(_RATIO)) + 2
+_LOG_RATIO = math.log(_RATIO)
+_LAST = _NBINS - 1
+_log = math.log
 
 
 class Histogram:
     """Streaming distribution of non-negative durations (s): count, mean, quantiles, max."""
 
-    __slots__ = ("_bins", "_zeros", "count", "max", "min", "total")
+    __slots__ = ("_counts", "_zeros", "count", "max", "min", "total")
 
     def __init__(self) -> None:
         self.count = 0
         self.total = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self._bins = np.zeros(_NBINS, dtype=np.int64)
+        # Bin counts in an ``array`` (fixed 8 bytes a bin): ``+= 1`` on it costs less than half
+        # of that on a numpy array, and ``_bins`` views it as one without a copy for the reads.
+        self._counts = array("q", bytes(8 * _NBINS))
         self._zeros = 0
 
+    @property
+    def _bins(self) -> np.ndarray:
+        """The bin counts as an int64 array sharing ``_counts``' memory."""
+        return np.frombuffer(self._counts, dtype=np.int64)
+
     def add(self, value: float) -> None:
+        """Called per reading and per cycle: plain arithmetic, no numpy."""
         self.count += 1
         self.total += value
         if value < self.min:
@@ -36,15 +48,16 @@ class Histogram:
         if value < _LO:
             self._zeros += 1
         else:
-            i = int(math.log(value / _LO) / math.log(_RATIO)) + 1
-            self._bins[min(i, _NBINS - 1)] += 1
+            i = int(_log(value / _LO) / _LOG_RATIO) + 1
+            self._counts[i if i < _NBINS else _LAST] += 1
 
     def merge(self, other: Histogram) -> None:
         self.count += other.count
         self.total += other.total
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
-        self._bins += other._bins
+        bins = self._bins
+        bins += other._bins
         self._zeros += other._zeros
 
     @property
@@ -79,8 +92,8 @@ class Histogram:
     def nonzero_bins(self) -> list[tuple[float, int]]:
         """(bin upper edge s, count) for non-empty bins — for plots of a finished run."""
         out = [(0.0, self._zeros)] if self._zeros else []
-        for i in np.flatnonzero(self._bins):
-            out.append((_LO * _RATIO ** int(i), int(self._bins[i])))
+        for i in np.flatnonzero(self._bins).tolist():
+            out.append((_LO * _RATIO ** i, self._counts[i]))
         return out
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import pickle
 
 import numpy as np
 import pytest
 
-from sensors.base import RobotInfo
+from sensors.base import Reading, RobotInfo
 from sensors.bumper import Bumper
 from sensors.imu import Imu, ImuParams
+from sensors.lidar import LaserScan, Lidar, LidarParams
 from sensors.localization import Localization, LocalizationParams
 from sensors.odometry import Odometry, OdometryParams
-from sim.world import WorldSnapshot
+from sim.world import StaticMap, WorldSnapshot
 
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
 
@@ -107,3 +111,90 @@ def test_seeded_sensors_repeat_exactly() -> None:
         return np.array([imu.sample(snap(0.0)) for _ in range(10)])
     assert np.array_equal(run(5), run(5))
     assert not np.array_equal(run(5), run(6))
+
+
+# ------------------------------------------------------------------ batches (sample_many)
+def _fleet_snaps(n: int, count: int, seed: int = 0) -> list[WorldSnapshot]:
+    """Random states of ``n`` robots in a 10 x 6 m room, with wheel travel growing step by step."""
+    g = np.random.default_rng(seed)
+    travel = np.zeros((n, 2))
+    out = []
+    for k in range(count):
+        travel = travel + g.uniform(-0.005, 0.03, (n, 2))
+        pose = np.column_stack([g.uniform(0.5, 9.5, n), g.uniform(0.5, 5.5, n), g.uniform(-10.0, 10.0, n)])
+        out.append(WorldSnapshot(0.02 * (k + (k % 3 == 2)), k, pose, g.normal(0, 1, (n, 2)), g.normal(0, 1, (n, 2)),
+                                 travel, g.random(n) < 0.4, np.zeros(n, int), np.zeros(n), np.full(n, 0.3)))
+    return out
+
+
+def _robots(n: int) -> list[RobotInfo]:
+    return [RobotInfo(i, f"r{i}", 0.3, 1.0, 1.0, 2.0, 0.4 + 0.01 * i, (1.0 + i, 2.0, 0.3 * i)) for i in range(n)]
+
+
+def _same_payload(a: object, b: object) -> bool:
+    if isinstance(a, LaserScan):
+        return (isinstance(b, LaserScan) and _same_payload(a.ranges, b.ranges) and _same_payload(a.angles, b.angles)
+                and (a.range_min, a.range_max) == (b.range_min, b.range_max))
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    return type(a) is type(b) and a == b
+
+
+_BATCH_CASES = [
+    (Imu, [ImuParams(), ImuParams(accel_noise_std=0.0, gyro_bias_std=0.1)]),
+    (Odometry, [OdometryParams(), OdometryParams(wheel_noise=0.0, wheel_base_error=0.05)]),
+    (Localization, [LocalizationParams(), LocalizationParams(position_std=0.0, heading_std=0.3)]),
+    (Bumper, [Bumper.Params()]),
+    (Lidar, [LidarParams(beams=90, noise_std=0.05), LidarParams(beams=90, noise_std=0.0),
+             LidarParams(beams=45, fov=math.pi, range_max=3.0, noise_std=0.02)]),
+]
+
+
+@pytest.mark.parametrize(("cls", "params"), _BATCH_CASES, ids=[c.__name__ for c, _ in _BATCH_CASES])
+def test_a_batch_measures_bit_for_bit_what_one_by_one_does(cls: type, params: list) -> None:
+    """sample_many (arrays, cached batch constants) against sample (one sensor), same seeds.
+
+    The batches change on the way (a subset, another order, one sensor), as when a sensor
+    fails or sensors of another rate fall due, so a stale cached batch would show.
+    """
+    n = 7
+    from sim.scenario import World
+
+    static = StaticMap.from_scenario(World.model_validate(
+        {"size": [10.0, 6.0], "obstacles": [{"kind": "other", "rect": [6.0, 2.5, 1.0, 1.0]}]}))
+
+    def make() -> list:
+        return [cls("s", robot, params[i % len(params)], np.random.default_rng(100 + i), static)
+                for i, robot in enumerate(_robots(n))]
+
+    batched, single = make(), make()
+    every = list(range(n))
+    picks = [every, every, [0, 4, 1, 2], every, [3], [0, 5], every, [6, 5, 4, 3, 2, 1, 0], [6, 0]]
+    for k, snap in enumerate(_fleet_snaps(n, 30)):
+        pick = picks[k % len(picks)]
+        got = cls.sample_many([batched[i] for i in pick], snap)
+        want = [single[i].sample(snap) for i in pick]
+        assert len(got) == len(want)
+        for i, a, b in zip(pick, got, want, strict=True):
+            assert _same_payload(a, b), (k, i, a, b)
+
+
+def test_a_copied_sensor_leaves_its_batch_behind() -> None:
+    imus = [Imu("imu", robot, ImuParams(), np.random.default_rng(i), None) for i, robot in enumerate(_robots(3))]
+    Imu.sample_many(imus, _fleet_snaps(3, 1)[0])  # type: ignore[arg-type]
+    assert imus[0]._batch is not None
+    twin = copy.deepcopy(imus[0])
+    assert twin._batch is None and np.array_equal(twin.bias, imus[0].bias)
+    assert pickle.loads(pickle.dumps(imus[1]))._batch is None
+
+
+def test_reading_is_frozen_and_behaves_as_a_dataclass() -> None:
+    r = Reading("r1", "imu", 3, 0.5, 0.51, [1.0])
+    assert (r.robot, r.sensor, r.seq, r.sample_time, r.publish_time, r.data) == ("r1", "imu", 3, 0.5, 0.51, [1.0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.seq = 4  # type: ignore[misc]
+    assert r == Reading("r1", "imu", 3, 0.5, 0.51, [1.0])
+    assert hash(Reading("a", "b", 0, 0.0, 0.0, None)) == hash(Reading("a", "b", 0, 0.0, 0.0, None))
+    assert dataclasses.replace(r, seq=5).seq == 5
+    assert pickle.loads(pickle.dumps(r)) == r
+    assert Reading(robot="a", sensor="b", seq=0, sample_time=0.0, publish_time=0.1, data=None).age(0.5) == 0.5
