@@ -147,6 +147,29 @@ def test_virtual_run_never_sleeps_in_real_time(tmp_path: Path, monkeypatch: pyte
     assert run.failures == []
 
 
+@pytest.mark.timeout(1200)
+def test_warehouse_five_minutes_never_waits_for_the_wall_clock(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """The 8-robot warehouse, 300 simulated s, completes without one real sleep: simulated time
+    only jumps, so the run takes what the computation takes (its speed factor is a benchmark,
+    ``python -m bench --only virtual``, never a wall-clock assertion here)."""
+    import time as real_time
+
+    def forbidden(seconds: float) -> None:
+        raise AssertionError(f"real sleep of {seconds} s in a virtual run")
+
+    monkeypatch.setattr(real_time, "sleep", forbidden)
+    sc = load_scenario(ROOT / "scenarios" / "warehouse.yaml", {"run.clock": "virtual", "run.duration": 300.0})
+    run = Run(sc, tmp_path, clock=VirtualClock())
+    run.start()
+    assert run.finished.wait(1000), "virtual run did not finish"  # a hang guard, not a speed limit
+    run.stop()
+    rep = build_report(run, "test")
+    assert rep["run"]["end_reason"] == "completed" and rep["run"]["sim_seconds"] == 300.0
+    assert rep["summary"]["cycles"] == 8 * 20 * 300 and run.failures == []
+    assert run.clock.switches > 0  # the threads really took turns
+
+
 def test_paced_virtual_clock_can_pause_and_single_step() -> None:
     clock = VirtualClock(pace=1000.0)
     clock.pause()
