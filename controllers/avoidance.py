@@ -14,18 +14,36 @@ import math
 import numpy as np
 
 from controllers import kernels
-from controllers.pursuit import _beam_trig
 from sensors.lidar import LaserScan
 
-__all__ = ["arc_gap", "brake_speed", "clearance", "disc_offsets", "mark_points", "off_map", "rear_gap",
-           "scan_points"]
+__all__ = ["arc_gap", "beam_trig", "brake_speed", "clearance", "disc_offsets", "mark_points", "off_map",
+           "rear_gap", "scan_points"]
+
+
+# A lidar hands out the same beam-angle array every scan: its cos/sin are computed once.
+# Entries keep their array alive, so an id is never reused while cached.
+_TRIG: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def beam_trig(beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of a scan's beam angles, cached for a read-only angle array (the lidar's own)."""
+    hit = _TRIG.get(id(beam_angles))
+    if hit is not None and hit[0] is beam_angles:
+        return hit[1], hit[2]
+    a = np.asarray(beam_angles, dtype=float)
+    cos_a, sin_a = np.cos(a), np.sin(a)
+    if isinstance(beam_angles, np.ndarray) and not beam_angles.flags.writeable:
+        if len(_TRIG) >= 16:  # bounded: many runs in one process (tests, sweeps) start over
+            _TRIG.clear()
+        _TRIG[id(beam_angles)] = (beam_angles, cos_a, sin_a)
+    return cos_a, sin_a
 
 
 def scan_points(scan: LaserScan | None, compiled: bool = kernels.HAVE_NUMBA) -> np.ndarray:
     """Returns of ``scan`` as (P, 2) points in the robot frame; no return / NaN dropped."""
     if scan is None:
         return np.zeros((0, 2))
-    cos_a, sin_a = _beam_trig(scan.angles)  # the same angles every scan: cos/sin cached
+    cos_a, sin_a = beam_trig(scan.angles)  # the same angles every scan: cos/sin cached
     if len(scan.ranges) != len(cos_a):
         raise ValueError(f"{len(scan.ranges)} ranges but {len(cos_a)} angles")
     if compiled:

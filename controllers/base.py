@@ -56,6 +56,11 @@ class Controller:
         """Return ``(v, w)``: forward speed (m/s) and yaw rate (rad/s) to command."""
         raise NotImplementedError
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Called once per controller class before time starts: compile kernels, fill caches
+        (default: nothing), so the first timed cycle does not pay for it."""
+
     def handle_event(self, action: str, data: dict[str, Any]) -> None:
         """React to a scenario timeline event addressed to this robot (default: ignore)."""
 

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from controllers import kernels
+from controllers.avoidance import beam_trig
 
 __all__ = ["AvoidState", "PurePursuit", "avoid", "corridor_ahead", "scale_to_gap"]
 
@@ -182,24 +183,6 @@ class PurePursuit:
         return v, w, False
 
 
-# A lidar hands out the same beam-angle array every scan: its cos/sin are computed once.
-# Entries keep their array alive, so an id is never reused while cached.
-_TRIG: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-
-def _beam_trig(beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    hit = _TRIG.get(id(beam_angles))
-    if hit is not None and hit[0] is beam_angles:
-        return hit[1], hit[2]
-    a = np.asarray(beam_angles, dtype=float)
-    cos_a, sin_a = np.cos(a), np.sin(a)
-    if isinstance(beam_angles, np.ndarray) and not beam_angles.flags.writeable:
-        if len(_TRIG) >= 16:  # bounded: many runs in one process (tests, sweeps) start over
-            _TRIG.clear()
-        _TRIG[id(beam_angles)] = (beam_angles, cos_a, sin_a)
-    return cos_a, sin_a
-
-
 def corridor_ahead(
     scan_ranges: np.ndarray,
     beam_angles: np.ndarray,
@@ -212,7 +195,7 @@ def corridor_ahead(
     Non-finite or non-positive ranges (no return) are ignored. This is the scan-only
     half of :func:`avoid`: a controller faster than its lidar can keep it per scan.
     """
-    cos_a, sin_a = _beam_trig(beam_angles)
+    cos_a, sin_a = beam_trig(beam_angles)
     r = np.asarray(scan_ranges)
     if r.shape != cos_a.shape:
         raise ValueError(f"{r.shape} ranges but {cos_a.shape} angles")

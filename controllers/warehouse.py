@@ -139,7 +139,6 @@ class WarehouseController(Controller):
         self.max_blocked = 0.0
         self._scan: Any = None  # the newest scan and its points: the lidar is slower than the controller
         self._points = np.zeros((0, 2))
-        kernels.warm_up()  # compile (or load) now, not in the first timed cycle
         self._show("idle")
 
     # ------------------------------------------------------------------ events
@@ -171,6 +170,10 @@ class WarehouseController(Controller):
             self.patrol = []
             self.leg = None
             self.mode = "stopped"
+
+    @classmethod
+    def warm_up(cls) -> None:
+        kernels.warm_up()  # the scan loops, compiled (or loaded) before the first timed cycle
 
     # ------------------------------------------------------------------ cycle
     def compute(self, inputs: Inputs) -> tuple[float, float]:

@@ -55,7 +55,6 @@ class WaypointController(Controller):
         self._scan: Any = None  # the newest scan and its corridor: the lidar is slower than the controller
         self._ahead = math.inf
         self.visual = {"waypoints": list(self.waypoints), "target": 0, "state": "idle"}
-        kernels.warm_up()  # compile (or load) now, not in the first timed cycle
 
     def handle_event(self, action: str, data: dict[str, Any]) -> None:
         if action == "set_waypoints":
@@ -70,6 +69,10 @@ class WaypointController(Controller):
             return None
         d = inputs.data(self._pose_source)
         return None if d is None else np.asarray(d[:3], dtype=float)
+
+    @classmethod
+    def warm_up(cls) -> None:
+        kernels.warm_up()  # the scan loops, compiled (or loaded) before the first timed cycle
 
     def compute(self, inputs: Inputs) -> tuple[float, float]:
         # Plain floats throughout: numpy scalars would cost several times more per operation, for

@@ -19,7 +19,7 @@ import numpy as np
 from controllers.base import Controller, Inputs
 from sensors.base import Reading
 from sim.clock import Clock
-from sim.exectime import Measured, NoModel
+from sim.exectime import NoModel
 from sim.physics import Command
 from sim.producers import SensorRuntime
 from sim.stats import Histogram
@@ -134,7 +134,6 @@ class ControllerTask:
         # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime).
         self._wiring = [(name, rt.channel, name in wait_for) for name, rt in self.inputs.items()]
         self._runtimes = list(self.inputs.items())
-        self._measured = isinstance(self.execution, Measured)  # only it reads the thread's CPU time
 
     def run(self) -> None:
         clock = self.clock
@@ -193,13 +192,14 @@ class ControllerTask:
             if age > rt.max_age:
                 rt.stats.stale_uses += 1
                 stale = True
-        measured0 = clock.measured_cpu() if self._measured else 0.0
+        reads_cpu = self.execution.reads_cpu
+        measured0 = clock.measured_cpu() if reads_cpu else 0.0
         if stale:
             v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
         else:
             v, w = self.controller.compute(Inputs(inputs_time, dict(latest), fresh))
         # Modelled compute time (execution-time model, injected stalls) counts as compute.
-        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if self._measured else 0.0)
+        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0)
         extra += self.extra_compute(inputs_time)
         if extra > 0 and not clock.sleep_until(clock.now() + extra):
             return None

@@ -10,7 +10,7 @@ real CPU time and is therefore not deterministic.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ Seconds = Annotated[float, Field(ge=0, le=10)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    reads_cpu: ClassVar[bool] = False  # True: ``sample`` needs the cycle's real CPU time (a syscall to read)
 
 
 class NoModel(_Model):
@@ -71,6 +72,7 @@ class Measured(_Model):
     """The cycle's real CPU time times ``factor`` (host-dependent, not deterministic)."""
 
     model: Literal["measured"]
+    reads_cpu: ClassVar[bool] = True
     factor: Annotated[float, Field(gt=0, le=1000)] = Field(1.0, description="scale on measured CPU s")
 
     def sample(self, rng: np.random.Generator, cpu: float) -> float:

@@ -165,7 +165,7 @@ class Run:
 
     # ------------------------------------------------------------------ run
     def warm_up(self) -> None:
-        """Run every sensor class and a physics check once before time starts.
+        """Run every sensor class, each controller class's ``warm_up`` and a physics check once.
 
         The first call of a compiled ray-cast kernel or numpy routine can take far
         longer than a period; paying it here keeps it out of the measured run.
@@ -183,6 +183,8 @@ class Run:
                     if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
                         raise  # else the run's first sample fails it, as the scenario allows
         kernels.warm_up()
+        for cls in {type(c.controller) for c in self.controllers}:
+            cls.warm_up()
         self.physics.check_collisions(self.physics.pose)
 
     def _start_pool(self) -> None:

@@ -11,7 +11,6 @@ rest go on.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -213,8 +212,9 @@ def _pin_worker(counter: Any, cpus: list[int]) -> None:
     with counter.get_lock():
         i = counter.value
         counter.value += 1
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {cpus[i % len(cpus)]})
+    from sim.virtual import pin_thread
+
+    pin_thread(cpus[i % len(cpus)])  # the worker's main thread; the run's threads inherit it
 
 
 def _dask_results(todo: list[RunSpec], address: str) -> Iterator[dict[str, Any]]:

@@ -119,7 +119,7 @@ class VirtualClock(Clock):
                     if self._cpu is None:
                         self._cpu = _current_cpu()
                 if self._cpu is not None:
-                    _pin(self._cpu)
+                    pin_thread(self._cpu)
             me = _Participant(name, key)
             with self._lock:
                 self._by_thread[threading.get_ident()] = me
@@ -275,7 +275,7 @@ def _current_cpu() -> int | None:
         return None
 
 
-def _pin(cpu: int) -> None:
+def pin_thread(cpu: int) -> None:
     """Pin the calling thread (Linux: pid 0 is the calling thread) to ``cpu``, if allowed."""
     with contextlib.suppress(OSError):  # a container that forbids it: run unpinned, only slower
         os.sched_setaffinity(0, {cpu})

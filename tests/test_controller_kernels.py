@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from controllers import kernels, waypoint
-from controllers.avoidance import arc_gap, clearance, off_map, scan_points
+from controllers.avoidance import arc_gap, beam_trig, clearance, off_map, scan_points
 from controllers.base import Inputs
 from controllers.posefuse import PoseFuser, _compose
-from controllers.pursuit import PurePursuit, _beam_trig, avoid, corridor_ahead
+from controllers.pursuit import PurePursuit, avoid, corridor_ahead
 from controllers.waypoint import WaypointController, WaypointParams
 from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan
@@ -116,7 +116,7 @@ class PursuitRef(PurePursuit):
 def avoid_ref(v: float, w: float, scan_ranges: np.ndarray, beam_angles: np.ndarray, robot_radius: float,
               stop_distance: float, slow_distance: float, *, margin: float = 0.1) -> tuple[float, float, str]:
     r = np.asarray(scan_ranges, dtype=float)
-    cos_a, sin_a = _beam_trig(beam_angles)
+    cos_a, sin_a = beam_trig(beam_angles)
     valid = np.isfinite(r) & (r > 0.0)
     r = np.where(valid, r, 0.0)
     px = r * cos_a
@@ -141,7 +141,7 @@ def avoid_ref(v: float, w: float, scan_ranges: np.ndarray, beam_angles: np.ndarr
 def corridor_ref(scan_ranges: np.ndarray, beam_angles: np.ndarray, half: float) -> float:
     """``avoid_ref``'s corridor search alone, with the corridor's half width given."""
     r = np.asarray(scan_ranges, dtype=float)
-    cos_a, sin_a = _beam_trig(beam_angles)
+    cos_a, sin_a = beam_trig(beam_angles)
     valid = np.isfinite(r) & (r > 0.0)
     r = np.where(valid, r, 0.0)
     px = r * cos_a
@@ -293,7 +293,7 @@ def test_corridor_edges_match() -> None:
     rng = np.random.default_rng(10)
     angles = -math.pi + (2 * math.pi / 360) * np.arange(360)
     angles.flags.writeable = False
-    cos_a, sin_a = _beam_trig(angles)
+    cos_a, sin_a = beam_trig(angles)
     for _ in range(300):
         ranges = random_scan(rng, 360)
         r = ranges.astype(float)

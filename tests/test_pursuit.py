@@ -189,7 +189,7 @@ def test_avoid_float32_scan_with_nan() -> None:
 
 
 def test_avoid_caches_trig_only_for_read_only_angles() -> None:
-    from controllers.pursuit import _TRIG
+    from controllers.avoidance import _TRIG
 
     _TRIG.clear()
     angles = np.linspace(-np.pi, np.pi, 90, endpoint=False)
