@@ -1,0 +1,121 @@
+"""Runs the hostile corpus (``tests/hostile/cases_*.py``): every case a real ``run.py`` process."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import hostile
+import pytest
+from hostile import ROOT, Case
+
+# Case modules are found by name, so a new class of failure needs no edit here.
+CASES: list[Case] = [
+    case
+    for info in sorted(pkgutil.iter_modules(hostile.__path__), key=lambda m: m.name)
+    if info.name.startswith("cases_")
+    for case in importlib.import_module(f"hostile.{info.name}").CASES
+]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _fill(text: str, tmp: Path) -> str:
+    return text.replace("{tmp}", str(tmp)).replace("{root}", str(ROOT))
+
+
+def run_case(case: Case, tmp: Path) -> Result:
+    """Write the case's files, run ``run.py`` with its argv in ``tmp``, deliver its signals."""
+    for name, content in case.files.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(_fill(content, tmp))
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT), **case.env}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *(_fill(a, tmp) for a in case.argv)],
+                            cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+    out: list[str] = []
+    err: list[str] = []
+    seen = threading.Condition()
+
+    def pump(stream, sink: list[str]) -> None:
+        for line in stream:
+            with seen:
+                sink.append(line)
+                seen.notify_all()
+
+    pumps = [threading.Thread(target=pump, args=(proc.stdout, out), daemon=True),
+             threading.Thread(target=pump, args=(proc.stderr, err), daemon=True)]
+    for t in pumps:
+        t.start()
+    t0 = time.monotonic()
+    try:
+        for send in case.sends:
+            if isinstance(send.after, str):
+                pattern = re.compile(send.after)
+                with seen:
+                    assert seen.wait_for(lambda p=pattern: p.search("".join(out)) or proc.poll() is not None,
+                                         timeout=case.timeout), f"{case.name}: never printed {send.after!r}"
+            else:
+                time.sleep(max(0.0, t0 + send.after - time.monotonic()))
+            if proc.poll() is None:
+                if send.group:
+                    os.killpg(proc.pid, send.sig)
+                else:
+                    proc.send_signal(send.sig)
+        proc.wait(timeout=case.timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    for t in pumps:
+        t.join(5)
+    proc.stdout.close()
+    proc.stderr.close()
+    return Result(proc.returncode, "".join(out), "".join(err))
+
+
+def _params():
+    for case in CASES:
+        marks = [pytest.mark.slow] if case.slow else []
+        yield pytest.param(case, id=case.name, marks=marks)
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 60, f"the hostile corpus has {len(CASES)} cases"
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names)), "two cases share a name"
+
+
+@pytest.mark.parametrize("case", _params())
+def test_hostile(case: Case, tmp_path: Path) -> None:
+    r = run_case(case, tmp_path)
+    where = f"{case.name}: exit {r.returncode}\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
+    assert r.returncode == case.exit, where
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, where
+    one_line = case.one_line if case.one_line is not None else case.exit == 2
+    if one_line:
+        assert len(r.stderr.strip().splitlines()) == 1, where
+        assert len(r.stderr) <= 400, where  # echoed values are shortened
+    if case.stderr is not None:
+        assert re.search(case.stderr, r.stderr), where
+    if case.stdout is not None:
+        assert re.search(case.stdout, r.stdout), where
+    if case.check is not None:
+        case.check(tmp_path, r)
