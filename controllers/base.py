@@ -41,6 +41,9 @@ class Controller:
     """Base class of every controller. Subclasses set ``Params`` and ``compute``."""
 
     Params: ClassVar[type[BaseModel]] = NoParams
+    # Params fields holding goals, each one [x, y] point or a list of them: checked at load (sim.goals)
+    # to be spots the robot's body can occupy (inside the map, clear of obstacles and walls).
+    goal_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: BaseModel, robot: RobotInfo, static: StaticMap,
                  sensor_kinds: dict[str, str], rng: np.random.Generator) -> None:

@@ -40,7 +40,7 @@ Point = tuple[float, float]
 
 
 class WarehouseParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     cruise_speed: float = Field(1.0, gt=0, le=20, description="m/s, capped by the robot's max_speed")
     lookahead: float = Field(0.5, gt=0, le=5, description="m, pure-pursuit carrot distance")
@@ -97,6 +97,7 @@ class WarehouseController(Controller):
     """Plan, follow, avoid, give way; take orders from the dispatcher."""
 
     Params = WarehouseParams
+    goal_params = ("waypoints", "home")
     accepts_orders: ClassVar[bool] = True  # the dispatcher (sim.orders) talks to it
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -24,7 +24,7 @@ _MARGIN = 0.1  # m each side of the body: the corridor of ``pursuit.avoid`` (its
 
 
 class WaypointParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     waypoints: list[Point] = Field(default_factory=list, description="[[x, y], ...] m, in order")
     loop: bool = Field(True, description="start again from the first waypoint after the last")
@@ -42,6 +42,7 @@ class WaypointController(Controller):
     """Go-to-goal on a waypoint list with lidar-based stopping."""
 
     Params = WaypointParams
+    goal_params = ("waypoints",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -20,7 +20,7 @@ from sim.world import StaticMap, WorldSnapshot
 class NoParams(BaseModel):
     """For classes that take no parameters of their own."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
 
 @dataclass(frozen=True)

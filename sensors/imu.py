@@ -10,7 +10,7 @@ from sim.world import WorldSnapshot
 
 
 class ImuParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     gyro_noise_std: float = Field(0.005, ge=0, le=10, description="rad/s, white noise on yaw rate")
     gyro_bias_std: float = Field(0.002, ge=0, le=10, description="rad/s, std of the constant bias drawn at start")

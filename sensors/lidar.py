@@ -15,7 +15,7 @@ from sim.world import WorldSnapshot
 
 
 class LidarParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     beams: int = Field(360, ge=1, le=10000, description="number of beams, evenly spaced over fov")
     fov: float = Field(2 * math.pi, gt=0, le=2 * math.pi, description="field of view, rad, centred ahead")

@@ -14,7 +14,7 @@ from sim.world import WorldSnapshot
 
 
 class LocalizationParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     position_std: float = Field(0.02, ge=0, le=10, description="m, Gaussian noise per axis")
     heading_std: float = Field(0.01, ge=0, le=3.2, description="rad, Gaussian heading noise")

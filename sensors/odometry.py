@@ -12,7 +12,7 @@ from sim.world import WorldSnapshot
 
 
 class OdometryParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf: an error at load
 
     wheel_noise: float = Field(
         0.01, ge=0, le=1, description="relative std of each wheel's travel per sample (0.01 = 1 %)"

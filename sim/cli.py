@@ -6,23 +6,28 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sim.errors import SimError
+from sim.argparser import ArgumentParser
+from sim.errors import SimError, UsageError, shorten
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_MESSAGE = 390  # characters of the one error line (echoed values are shortened well before this)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="run.py",
         description="Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
         "controller threads run under deadlines, and the run ends with a deadline-miss report.",
         epilog="Tools: 'run.py report RUN_DIR' re-prints and re-plots a finished run's report; "
         "'run.py compare RUN_A RUN_B' shows two runs side by side. "
-        "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input, "
+        "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input "
+        "(scenario, option, path, plugin: one line), 1 with an 'internal error' line for a bug, "
         "130 interrupted.",
     )
     p.add_argument("scenario", nargs="?", type=Path, help="scenario YAML file (see docs/scenario.md)")
@@ -49,24 +54,57 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one boundary: bad input of any kind (file, option, path, plugin) -> one line, exit 2.
+
+    Every anticipated problem is a ``SimError`` (OS errors about a path the user gave are turned into
+    one where they happen: the scenario read, the run folder). Anything else is a bug in the
+    simulator, not the user's input: one line saying so, the traceback saved to a file, exit 1.
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv and argv[0] == "report":
-            return _report_tool(argv[1:])
-        if argv and argv[0] == "compare":
-            return _compare_tool(argv[1:])
-        if argv and argv[0] == "sweep":
-            from sim.sweep import main as sweep_main
-
-            return sweep_main(argv[1:])
-        args = _parser().parse_args(argv)
-        return _run(args)
+        return _dispatch(argv)
     except SimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # not the user's input: a bug; say so, keep the traceback
+        return _internal_error(exc)
+
+
+def one_line(text: str) -> str:
+    """A message as one short line: line breaks become spaces, the rest is cut at MAX_MESSAGE."""
+    return shorten(" ".join(text.splitlines()), MAX_MESSAGE)
+
+
+def _internal_error(exc: Exception) -> int:
+    """An unexpected exception: one line naming it and where its traceback went (a file), exit 1."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        fd, path = tempfile.mkstemp(prefix="run.py-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        where = f"traceback in {path}"
+    except OSError:
+        sys.stderr.write(text)  # nowhere to save it: the traceback itself, rather than nothing
+        where = "traceback above"
+    what = shorten(one_line(f"{type(exc).__name__}: {exc}"), 200)
+    print(f"internal error (a bug in the simulator, not in your input): {what}; {where}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _dispatch(argv: list[str]) -> int:
+    """The tool named by the first argument, or a run."""
+    if argv and argv[0] == "report":
+        return _report_tool(argv[1:])
+    if argv and argv[0] == "compare":
+        return _compare_tool(argv[1:])
+    if argv and argv[0] == "sweep":
+        from sim.sweep import main as sweep_main
+
+        return sweep_main(argv[1:])
+    return _run(_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -78,9 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(scenario_json_schema(), indent=2))
         return EXIT_OK
     if args.scenario is None:
-        _parser().print_usage(sys.stderr)
-        print("error: give a scenario file, e.g. scenarios/warehouse.yaml", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("run.py: give a scenario file, e.g. scenarios/warehouse.yaml (see run.py --help)")
     overrides: dict[str, Any] = {}
     if args.duration is not None:
         overrides["run.duration"] = args.duration
@@ -174,7 +210,7 @@ def _report_tool(argv: list[str]) -> int:
     from sim.outputs import write_plot
     from sim.report import print_report
 
-    p = argparse.ArgumentParser(prog="run.py report",
+    p = ArgumentParser(prog="run.py report",
                                 description="Re-print a finished run's report and re-draw its report.png.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--no-plot", action="store_true", help="do not re-draw report.png")
@@ -183,13 +219,26 @@ def _report_tool(argv: list[str]) -> int:
     print_report(report)
     if not args.no_plot and (png := write_plot(report, args.run_dir)) is not None:
         print(f"plot: {png}")
+    return report_exit_status(report)
+
+
+def report_exit_status(report: dict[str, Any]) -> int:
+    """The exit status the run itself returned, read back from its report (same order as ``_run``):
+    a fatal failure or a thread that did not stop 1, interrupted 130, a breached expect: gate 1."""
+    run = report.get("run") or {}
+    if any(f.get("fatal", True) for f in run.get("failures") or []) or run.get("threads_not_stopped"):
+        return EXIT_FAILED
+    if run.get("end_reason") in ("interrupted", "terminated"):
+        return EXIT_INTERRUPTED
+    if ((report.get("expect") or {}).get("breaches")):
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def _compare_tool(argv: list[str]) -> int:
     from sim.compare import compare_reports, load_report, print_comparison
 
-    p = argparse.ArgumentParser(prog="run.py compare",
+    p = ArgumentParser(prog="run.py compare",
                                 description="Show two finished runs side by side, with the change B - A.")
     p.add_argument("run_a", type=Path, help="run folder A (the baseline)")
     p.add_argument("run_b", type=Path, help="run folder B")

@@ -10,7 +10,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConformanceError", "PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value"]
+__all__ = [
+    "ConformanceError", "PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value",
+    "shorten",
+]
 
 
 class _Unset:
@@ -23,15 +26,48 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+# Integers wider than this are echoed by size, not digits: ``str()`` of a huge int is slow and, past
+# 4300 digits, raises ValueError (Python's int->str limit), which would crash the error message itself.
+_ECHO_INT_BITS = 200
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with ``...``: every user key/value echoed goes through here."""
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
 def format_value(value: Any, limit: int = 60) -> str:
-    """Short, YAML-ish rendering of an offending value for one-line messages."""
+    """Short, YAML-ish rendering of an offending value for one-line messages (never raises)."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
+    elif isinstance(value, int) and value.bit_length() > _ECHO_INT_BITS:
+        text = f"{'-' if value < 0 else ''}<integer of {int(value.bit_length() * 0.30103) + 1} digits>"
     else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        try:
+            text = repr(value) if not isinstance(value, (list, tuple, dict)) else _short_repr(value, limit)
+        except Exception:  # an echo must never turn one error into another
+            text = f"<{type(value).__name__}>"
+    return shorten(text, limit)
+
+
+def _short_repr(value: list[Any] | tuple[Any, ...] | dict[Any, Any], limit: int) -> str:
+    """repr of a container built item by item, stopping once past ``limit`` (items may be huge ints)."""
+    if isinstance(value, dict):
+        items = (f"{format_value(k, limit)}: {format_value(v, limit)}" for k, v in value.items())
+        open_, close = "{", "}"
+    else:
+        items = (format_value(v, limit) for v in value)
+        open_, close = ("[", "]") if isinstance(value, list) else ("(", ")")
+    parts: list[str] = []
+    size = 0
+    for item in items:
+        parts.append(item)
+        size += len(item) + 2
+        if size > limit:
+            break
+    return open_ + ", ".join(parts) + close
 
 
 class SimError(Exception):
@@ -87,7 +123,7 @@ class ScenarioError(SimError):
         if self.has_value:
             text = f"got {format_value(self.value)}; {text}"
         if self.suggestion:
-            text = f"{text}; did you mean '{self.suggestion}'?"
+            text = f"{text}; did you mean '{shorten(self.suggestion)}'?"
         return text
 
     def __str__(self) -> str:

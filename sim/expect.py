@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from sim.errors import format_value
+
 
 def _no_bool(value: Any) -> Any:
     """``max_collisions: yes`` must not silently become 1."""
@@ -82,7 +84,7 @@ def check_expectations(expect: Expect | None, report: dict[str, Any]) -> list[st
     for name in expect.controllers:
         if name not in controllers:
             known = ", ".join(controllers) or "none"
-            out.append(f"expect.controllers: no robot named {name!r} in this run (robots: {known})")
+            out.append(f"expect.controllers: no robot named {format_value(name)} in this run (robots: {known})")
     for name, c in controllers.items():
         own = expect.controllers.get(name, ControllerExpect())
         rate_limit = own.max_miss_rate if own.max_miss_rate is not None else expect.max_miss_rate

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
+from sim.errors import format_value
 from sim.yamlmarks import suggest
 
 __all__ = ["FAULT_KINDS", "Fault", "check_faults", "fault_label", "matches_sensor"]
@@ -195,7 +196,7 @@ def check_faults(scn: Any, err: Callable[[Loc, str, str | None], None]) -> None:
     for k, fault in enumerate(scn.faults):
         robot = getattr(fault, "robot", None)
         if robot is not None and robot != "*" and robot not in robots:
-            err(("faults", k, "robot"), f"fault names unknown robot {robot!r}", suggest(robot, robots))
+            err(("faults", k, "robot"), f"fault names unknown robot {format_value(robot)}", suggest(robot, robots))
             continue
         sensor = getattr(fault, "sensor", None)
         if sensor is not None and sensor != "*":
@@ -203,8 +204,8 @@ def check_faults(scn: Any, err: Callable[[Loc, str, str | None], None]) -> None:
             known = {s.name: s for r in chosen for s in r.sensors} | {s.cls.kind: s for r in chosen
                                                                       for s in r.sensors}
             if sensor not in known:
-                where = "any robot" if robot == "*" else f"robot {robot!r}"
-                err(("faults", k, "sensor"), f"fault names no sensor or sensor kind {sensor!r} on {where}",
+                where = "any robot" if robot == "*" else f"robot {format_value(robot)}"
+                err(("faults", k, "sensor"), f"fault names no sensor or sensor kind {format_value(sensor)} on {where}",
                     suggest(sensor, known))
         if fault.kind == "kill_worker":
             if workers == 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, format_value
 
 
 def resize_fleet(data: dict[str, Any], count: Any, source: str | None = None) -> None:
@@ -19,7 +19,7 @@ def resize_fleet(data: dict[str, Any], count: Any, source: str | None = None) ->
     if not isinstance(robots, list) or not robots:
         raise ScenarioError("robots.count: the scenario has no robot list to resize", path=source)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
-        raise ScenarioError(f"robots.count: got {count!r}; must be an integer in [1, 1000]", path=source)
+        raise ScenarioError(f"robots.count: got {format_value(count)}; must be an integer in [1, 1000]", path=source)
     if count <= len(robots):
         del robots[count:]
         return

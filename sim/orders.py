@@ -23,6 +23,8 @@ import numpy as np
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.errors import format_value
+
 __all__ = ["Dispatcher", "Order", "OrdersSpec", "RobotLink"]
 
 ORDER_STREAM = 0x0D0E5  # mixed into the seed so the order stream never equals a robot's stream
@@ -69,9 +71,10 @@ class OrdersSpec(BaseModel):
             names: list[str] = getattr(self, key)
             for k, name in enumerate(names):
                 if name not in places:
-                    out.append(((key, k), f"orders.{key} names unknown place {name!r}"))
+                    out.append(((key, k), f"orders.{key} names unknown place {format_value(name)}"))
                 elif places[name] not in kinds:
-                    out.append(((key, k), f"place {name!r} is a {places[name]} place, not {' or '.join(kinds)}"))
+                    out.append(((key, k), f"place {format_value(name)} is a {places[name]} place, "
+                                f"not {' or '.join(kinds)}"))
             if not names and key != "parking_places" and not any(v in kinds for v in places.values()):
                 out.append(((), f"orders need at least one place of kind {kinds[0]} in world.places"))
         return out

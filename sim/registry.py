@@ -7,13 +7,17 @@ type containing ``:`` is a user plugin imported with importlib.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
-from typing import Any, Literal
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import PluginError, ScenarioError
+from sim.errors import PluginError, ScenarioError, format_value, shorten
 from sim.yamlmarks import MarkedDoc, format_path, suggest, translate
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
 ]
 
 Kind = Literal["sensor", "controller"]
+T = TypeVar("T")
 
 BUILTIN_SENSORS: dict[str, str] = {
     "lidar": "sensors.lidar:Lidar",
@@ -96,15 +101,16 @@ def _import_path(path: str, type_name: str) -> object:
     module_name, _, attr = path.partition(":")
     if not module_name or not attr or ":" in attr:
         raise PluginError(
-            f"plugin type {type_name!r} must look like 'pkg.module:ClassName'",
+            f"plugin type {format_value(type_name)} must look like 'pkg.module:ClassName'",
             type_name=type_name,
         )
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # a plugin may fail to import in any way
+        module = plugin_call(importlib.import_module, module_name)
+    except _PluginRaised as raised:  # a plugin may fail to import in any way, sys.exit() included
+        exc = raised.error
         raise PluginError(
-            f"cannot import module {module_name!r} for type {type_name!r}: "
-            f"{type(exc).__name__}: {exc}",
+            f"cannot import module {format_value(module_name)} for type {format_value(type_name)}: "
+            f"{describe_exception(exc)}",
             type_name=type_name,
         ) from exc
     obj: object = module
@@ -113,10 +119,68 @@ def _import_path(path: str, type_name: str) -> object:
             obj = getattr(obj, part)
         except AttributeError as exc:
             raise PluginError(
-                f"module {module_name!r} has no attribute {attr!r} (type {type_name!r})",
+                f"module {format_value(module_name)} has no attribute {format_value(attr)} "
+                f"(type {format_value(type_name)})",
                 type_name=type_name,
             ) from exc
     return obj
+
+
+class _PluginRaised(Exception):
+    """Wraps whatever plugin code raised (any BaseException) so callers can name the plugin."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` on one short line (plugin messages may be long or span lines)."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, SystemExit):
+        text = f"the module called sys.exit({format_value(exc.code)})"
+    return shorten(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 200)
+
+
+@contextlib.contextmanager
+def _interrupts_noted() -> Iterator[list[int]]:
+    """While plugin code runs at load, note real SIGINTs, so a ``KeyboardInterrupt`` the code merely
+    raised can be told from the user's Ctrl-C (which must still end the program with 130)."""
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        # Signals reach only the main thread, and an ignored (or default: fatal) SIGINT raises nothing:
+        # any KeyboardInterrupt seen here was raised by code.
+        yield seen
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        previous(signum, frame)  # Python's default handler raises KeyboardInterrupt itself
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, note)
+    except ValueError:  # no signal handling here (an embedded interpreter): nothing to tell apart
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def plugin_call(fn: Callable[..., T], *args: Any) -> T:
+    """Run plugin code at load time: any BaseException it raises (``sys.exit(0)`` at import,
+    ``KeyboardInterrupt`` raised by the code, ...) comes back as ``_PluginRaised``; a real Ctrl-C
+    (a SIGINT that arrived meanwhile) is re-raised as the KeyboardInterrupt it is."""
+    with _interrupts_noted() as seen:
+        try:
+            return fn(*args)
+        except BaseException as exc:  # plugin code may end in any way: a plugin error
+            if isinstance(exc, KeyboardInterrupt) and seen:
+                raise
+            raise _PluginRaised(exc) from exc
 
 
 def _base(kind: Kind) -> type:
@@ -142,19 +206,19 @@ def _resolve(kind: Kind, type_name: str) -> type:
     base = _base(kind)
     if not isinstance(obj, type):
         raise PluginError(
-            f"{kind} type {type_name!r} is not a class (got {type(obj).__name__})",
+            f"{kind} type {format_value(type_name)} is not a class (got {type(obj).__name__})",
             type_name=type_name,
         )
     if not issubclass(obj, base):
         raise PluginError(
-            f"{kind} type {type_name!r}: {obj.__module__}.{obj.__qualname__} is not a subclass "
+            f"{kind} type {format_value(type_name)}: {obj.__module__}.{obj.__qualname__} is not a subclass "
             f"of {base.__module__}.{base.__qualname__}",
             type_name=type_name,
         )
     params = getattr(obj, "Params", None)
     if not (isinstance(params, type) and issubclass(params, BaseModel)):
         raise PluginError(
-            f"{kind} type {type_name!r}: class {obj.__qualname__} has no Params "
+            f"{kind} type {format_value(type_name)}: class {obj.__qualname__} has no Params "
             "(a pydantic BaseModel subclass describing its parameters)",
             type_name=type_name,
         )
@@ -166,9 +230,9 @@ def _unknown(kind: Kind, type_name: str) -> PluginError:
     names = list(_TABLES[kind])
     close = difflib.get_close_matches(type_name, names, n=1)
     other: Kind = "controller" if kind == "sensor" else "sensor"
-    hint = f" ({type_name!r} is a {other} type)" if type_name in _TABLES[other] else ""
+    hint = f" ({format_value(type_name)} is a {other} type)" if type_name in _TABLES[other] else ""
     return PluginError(
-        f"unknown {kind} type {type_name!r}{hint}; known: {', '.join(sorted(names))} "
+        f"unknown {kind} type {format_value(type_name)}{hint}; known: {', '.join(sorted(names))} "
         "(or a plugin 'pkg.module:ClassName')",
         type_name=type_name,
         suggestion=close[0] if close else None,
@@ -230,13 +294,17 @@ def _resolve_entry(kind: Kind, raw: dict[str, Any], loc: Loc, common: list[str],
                              field=format_path((*loc, "type"))))
         return None
     try:
-        return cls, cls.Params.model_validate(extras)
-    except ValidationError as exc:
-        errors.extend(translate(e, doc, cls.Params, loc, extra_keys=common)
-                      for e in exc.errors())
-    except Exception as exc:  # a plugin's validators may raise anything
-        line, col = doc.locate(loc) or (None, None)
-        errors.append(PluginError(f"{kind} type {type_name!r}: params rejected: {exc}",
+        return cls, plugin_call(cls.Params.model_validate, extras)
+    except _PluginRaised as raised:
+        if isinstance(raised.error, ValidationError):
+            errors.extend(translate(e, doc, cls.Params, loc, extra_keys=common)
+                          for e in raised.error.errors())
+            return None
+        line, col = doc.locate(loc) or (None, None)  # a plugin's validators may raise anything
+        exc = raised.error
+        text = shorten(" ".join(str(exc).split()), 200) if isinstance(exc, Exception) else ""
+        errors.append(PluginError(f"{kind} type {format_value(type_name)}: params rejected: "
+                                  f"{text or describe_exception(exc)}",
                                   type_name=type_name, path=doc.source, line=line,
                                   column=col, field=format_path(loc)))
     return None

@@ -17,11 +17,12 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from sim.errors import PluginError, ScenarioError
+from sim.errors import PluginError, ScenarioError, format_value
 from sim.exectime import ExecutionModel, NoModel
 from sim.expect import Expect
 from sim.faults import Fault, check_faults
-from sim.geometry import circle_hits_polygon, point_segment_distance, rect_polygon
+from sim.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance, rect_polygon
+from sim.goals import check_goals
 from sim.orders import OrdersSpec
 from sim.registry import controller_names, resolve_controller, resolve_entries, resolve_sensor, sensor_names
 from sim.yamlmarks import (
@@ -57,7 +58,13 @@ Segment = tuple[Point, Point]
 Extent = Annotated[float, Field(gt=0, le=2000, json_schema_extra={"unit": "m"}), NoBool]
 Positive = Annotated[float, Field(gt=0, json_schema_extra={"unit": "m"}), NoBool]
 LatencyS = Annotated[float, Field(ge=0, le=10, json_schema_extra={"unit": "s"}), NoBool]
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
+# Names that reach a path (the run folder), a CSV field (cycles.csv input_ages: "name=age;...") or a
+# recording topic (/<robot>/<sensor>): the scenario's, the robots' and the sensors'. A letter or digit
+# first (no "..", no hidden folder, no "-option"), then letters, digits, "_", "." and "-", 64 at most:
+# no separator, quote, space or control character can reach those places. ('-' is not valid in a
+# ROS 2 topic name; mapping topics for ROS is the recorder's job, so names keep the common '-'.)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME_RULE = "1-64 letters, digits, _ . - starting with a letter or digit"
 
 
 def _f(default: Any, desc: str, unit: str | None = None, **constraints: Any) -> Any:
@@ -137,7 +144,7 @@ class Run(_Model):
 
     duration: Float = _f(60.0, "Simulated time to run, in (0, 86400].", "s", gt=0, le=86400)
     time_scale: Float = _f(1.0, "Simulated seconds per real second, in (0, 100].", gt=0, le=100)
-    seed: Int = _f(0, "Master random seed, >= 0.", ge=0)
+    seed: Int = _f(0, "Master random seed, in [0, 2^63 - 1].", ge=0, le=2**63 - 1)
     switch_interval: Float = _f(0.0005, "sys.setswitchinterval value, in [1e-6, 0.1].", "s", ge=1e-6, le=0.1)
     producer_threads: Literal["per_kind", "per_sensor"] = _f(
         "per_kind", "One producer thread per sensor class, or one per sensor.")
@@ -197,8 +204,8 @@ class PluginSpec(BaseModel):
 class SensorSpec(PluginSpec):
     """One sensor on a robot: timing, latency, loss, queueing, plus its own params."""
 
-    name: str | None = _f(None, "Unique per robot; default = the type (plugins: class name "
-                          "lowercased).", min_length=1, max_length=64)
+    name: str | None = _f(None, f"Unique per robot, {NAME_RULE}; default = the type (plugins: class name "
+                          "lowercased).", pattern=NAME_PATTERN)
     rate_hz: Float = _f(10.0, "Sample rate, in (0, 1000].", "Hz", gt=0, le=1000)
     latency: Latency = _f(Latency(), "Publish delay model.")
     dropout: Float = _f(0.0, "Probability in [0, 1) that a sample is lost.", ge=0, lt=1)
@@ -231,7 +238,7 @@ class ControllerSpec(PluginSpec):
 class Robot(_Model):
     """One differential-drive robot: body limits, sensors and controller."""
 
-    name: str = _f(..., "Unique robot name, 1-32 of letters, digits, _ . -.", pattern=NAME_PATTERN)
+    name: str = _f(..., f"Unique robot name, {NAME_RULE}.", pattern=NAME_PATTERN)
     start: tuple[Float, Float, Float] = _f(..., "Start pose [x, y, theta] (m, m, rad).")
     radius: Float = _f(0.3, "Body radius, in (0, 5].", "m", gt=0, le=5)
     max_speed: Float = _f(1.0, "Top linear speed, in (0, 20].", "m/s", gt=0, le=20)
@@ -265,7 +272,8 @@ class Scenario(_Model):
 
     _source: Path | None = PrivateAttr(None)
 
-    name: str | None = _f(None, "Scenario name; default = the file name without extension.", min_length=1)
+    name: str | None = _f(None, f"Scenario name (names the run folder), {NAME_RULE}; default = the file "
+                          "name without extension, other characters replaced by '-'.", pattern=NAME_PATTERN)
     description: str = _f("", "Free text shown in reports.")
     world: World = _f(..., "The static map.")
     physics: Physics = _f(Physics(), "Physics settings.")
@@ -356,7 +364,7 @@ def build_scenario(doc: MarkedDoc, overrides: dict[str, Any] | None = None, *,
 def _fill_defaults(scenario: Scenario, default_name: str) -> None:
     """Resolve every ``null = ...`` default so consumers read plain values."""
     if scenario.name is None:
-        scenario.name = default_name
+        scenario.name = safe_name(default_name)
     for i, obstacle in enumerate(scenario.world.obstacles):
         obstacle.name = obstacle.name or f"obstacle-{i}"
     for robot in scenario.robots:
@@ -367,6 +375,12 @@ def _fill_defaults(scenario: Scenario, default_name: str) -> None:
                 sensor.max_age = 3.0 / sensor.rate_hz
         if robot.controller.deadline is None:
             robot.controller.deadline = robot.controller.period
+
+
+def safe_name(text: str) -> str:
+    """``text`` made to match NAME_PATTERN (for names taken from a file name, not written by the user)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:64]
+    return name if re.match(NAME_PATTERN, name) else ("scenario-" + name)[:64]
 
 
 def _located(doc: MarkedDoc, loc: Loc, message: str, **kw: Any) -> ScenarioError:
@@ -415,36 +429,49 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
     places: dict[str, int] = {}
     for k, place in enumerate(scn.world.places):
         if places.setdefault(place.name, k) != k:
-            err(("world", "places", k, "name"), f"duplicate place name {place.name!r}")
+            err(("world", "places", k, "name"), f"duplicate place name {format_value(place.name)}")
         if not inside([place.position]):
-            err(("world", "places", k, "position"), f"place {place.name!r} is outside {box}")
+            err(("world", "places", k, "position"), f"place {format_value(place.name)} is outside {box}")
     for k, wall in enumerate(scn.world.walls):
         if not inside(wall):
             err(("world", "walls", k), f"wall is outside {box}")
     polys = [o.polygon() for o in scn.world.obstacles]
     for k, poly in enumerate(polys):
         if not inside(poly.tolist()):
-            err(("world", "obstacles", k), f"obstacle {scn.world.obstacles[k].name!r} extends outside {box}")
+            err(("world", "obstacles", k),
+                f"obstacle {format_value(scn.world.obstacles[k].name)} extends outside {box}")
+    for k, place in enumerate(scn.world.places):
+        if (hit := next((o for o, p in zip(scn.world.obstacles, polys, strict=True)
+                         if point_in_polygon(np.asarray(place.position), p)), None)) is not None:
+            err(("world", "places", k, "position"),
+                f"place {format_value(place.name)} is inside obstacle {format_value(hit.name)}")
     robots: dict[str, int] = {}
     for i, robot in enumerate(scn.robots):
         if (first := robots.setdefault(robot.name, i)) != i:
-            err(("robots", i, "name"), f"duplicate robot name {robot.name!r} (also robots[{first}])")
+            err(("robots", i, "name"), f"duplicate robot name {format_value(robot.name)} (also robots[{first}])")
         sensors: dict[str, int] = {}
         for j, sensor in enumerate(robot.sensors):
+            if not re.match(NAME_PATTERN, str(sensor.name)):  # a default name, from a plugin's class name
+                err(("robots", i, "sensors", j, "type"), f"sensor name {format_value(sensor.name)} (from the type) "
+                    f"must be {NAME_RULE}; give the sensor a 'name'")
             if sensors.setdefault(str(sensor.name), j) != j:
                 err(("robots", i, "sensors", j, "name"),
-                    f"duplicate sensor name {sensor.name!r} on robot {robot.name!r}; give each sensor its own name")
+                    f"duplicate sensor name {format_value(sensor.name)} on robot {format_value(robot.name)}; "
+                    "give each sensor its own name")
         for k, wanted in enumerate(robot.controller.wait_for):
             if wanted not in sensors:
                 err(("robots", i, "controller", "wait_for", k),
-                    f"wait_for names unknown sensor {wanted!r} on robot {robot.name!r}", suggest(wanted, sensors))
+                    f"wait_for names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
+                    suggest(wanted, sensors))
     for k, event in enumerate(scn.events):
         if event.robot not in robots:
-            err(("events", k, "robot"), f"event names unknown robot {event.robot!r}", suggest(event.robot, robots))
+            err(("events", k, "robot"), f"event names unknown robot {format_value(event.robot)}",
+                suggest(event.robot, robots))
     if scn.orders is not None:
         kinds = {p.name: p.kind for p in scn.world.places}
         errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
     check_faults(scn, err)
+    check_goals(scn, polys, err)
     return errs + _check_starts(scn, polys, doc)
 
 
@@ -461,15 +488,15 @@ def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> lis
     errs: list[ScenarioError] = []
     for i, robot in enumerate(scn.robots):
         (x, y), r, loc = pos[i], rad[i], ("robots", i, "start")
-        where = f"robot {robot.name!r} at ({x:g}, {y:g}) with radius {r:g} m"
+        where = f"robot {format_value(robot.name)} at ({x:g}, {y:g}) with radius {r:g} m"
         if not (r <= x <= w - r and r <= y <= h - r):
             errs.append(_located(doc, loc, f"{where} is not inside the map (0, 0)-({w:g}, {h:g})"))
         near = (boxes[:, 0] - r <= x) & (x <= boxes[:, 2] + r) & (boxes[:, 1] - r <= y) & (y <= boxes[:, 3] + r)
         hit = next((k for k in np.flatnonzero(near) if circle_hits_polygon(pos[i], r, polys[k])), None)
         if hit is not None:
-            errs.append(_located(doc, loc, f"{where} overlaps obstacle {scn.world.obstacles[hit].name!r}"))
+            errs.append(_located(doc, loc, f"{where} overlaps obstacle {format_value(scn.world.obstacles[hit].name)}"))
         if near_wall[i]:
             errs.append(_located(doc, loc, f"{where} overlaps a wall"))
         if (other := np.flatnonzero(gap[i, :i] < 0)).size:  # report each pair once, at the later robot
-            errs.append(_located(doc, loc, f"{where} overlaps robot {scn.robots[other[0]].name!r}"))
+            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(scn.robots[other[0]].name)}"))
     return errs

@@ -375,11 +375,12 @@ class Progress:
 
 
 def main(argv: list[str]) -> int:
-    import argparse
     import os
     import sys
 
-    p = argparse.ArgumentParser(prog="run.py sweep", description="Run a scenario over every combination of "
+    from sim.argparser import ArgumentParser
+
+    p = ArgumentParser(prog="run.py sweep", description="Run a scenario over every combination of "
                                 "settings and seeds, headless, and summarise (docs/sweeps.md).")
     p.add_argument("scenario", type=Path)
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-99 or 1,2,5 (default 0)")

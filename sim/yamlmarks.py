@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from sim.errors import UNSET, ScenarioError
+from sim.errors import UNSET, ScenarioError, format_value
 
 __all__ = [
     "MarkedDoc", "MarkedLoader", "Pos", "apply_overrides", "format_path", "load_marked", "parse_marked",
@@ -36,6 +36,13 @@ _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 # Guard against alias "billion laughs" documents blowing up memory while expanding.
 MAX_NODES = 500_000
 MAX_DEPTH = 64
+# At most this much of a scenario file is read: a character device (/dev/zero) or an endless pipe
+# must end in an error, not in MemoryError. Real scenarios are a few kB; 16 MB is far beyond any.
+MAX_BYTES = 16 * 1024 * 1024
+# Integers must fit in 64 bits (|n| < 2^63): a 5,000-digit seed or radius is out of range, said
+# without echoing its digits (Python refuses str() of ints past 4300 digits).
+MAX_INT_BITS = 63
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 class MarkedLoader(yaml.SafeLoader):
@@ -74,18 +81,19 @@ class MarkedLoader(yaml.SafeLoader):
             raise _yaml_error(doc, "recursive YAML alias", node.start_mark)
         doc.marks[path] = _pos(node.start_mark)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
-            raise _yaml_error(doc, f"unsupported YAML tag {node.tag!r}", node.start_mark)
+            raise _yaml_error(doc, f"unsupported YAML tag {format_value(node.tag)}", node.start_mark)
         if isinstance(node, yaml.MappingNode):
             merged = self._flatten(node)
             result: dict[str, Any] = {}
             explicit: set[str] = set()
             for index, (key_node, value_node) in enumerate(node.value):
-                key = self.construct_object(key_node, deep=True)
+                key = self._construct(key_node, doc)
                 if not isinstance(key, str):
-                    raise _yaml_error(doc, f"mapping keys must be strings, got {key!r}", key_node.start_mark)
+                    raise _yaml_error(doc, f"mapping keys must be strings, got {format_value(key)}",
+                                      key_node.start_mark)
                 if index >= merged:  # keys written here; merged-in ones ("<<") may be overridden
                     if key in explicit:
-                        raise _yaml_error(doc, f"duplicate key {key!r}", key_node.start_mark)
+                        raise _yaml_error(doc, f"duplicate key {format_value(key)}", key_node.start_mark)
                     explicit.add(key)
                 doc.key_marks[(*path, key)] = _pos(key_node.start_mark)
                 result[key] = self._walk(value_node, (*path, key), doc, active | {id(node)})
@@ -95,7 +103,23 @@ class MarkedLoader(yaml.SafeLoader):
                 self._walk(item, (*path, i), doc, active | {id(node)})
                 for i, item in enumerate(node.value)
             ]
+        return self._construct(node, doc)
+
+    def _construct(self, node: yaml.Node, doc: MarkedDoc) -> Any:
+        """A scalar (or key) as SafeLoader builds it, refusing integers beyond 64 bits before they exist."""
+        if node.tag == _INT_TAG and isinstance(node.value, str):
+            digits = len(node.value.lstrip("+-").replace("_", ""))
+            if digits > 64 + 2:  # longer than any 64-bit literal (0b + 64 binary digits): never convert it
+                raise _yaml_error(doc, _int_range(f"{digits} digits"), node.start_mark)
+            value = self.construct_object(node, deep=True)
+            if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+                raise _yaml_error(doc, _int_range(f"about {len(str(abs(value)))} digits"), node.start_mark)
+            return value
         return self.construct_object(node, deep=True)
+
+
+def _int_range(size: str) -> str:
+    return f"integer out of range ({size}); integers in a scenario must be within +-(2^63 - 1)"
 
 
 MarkedLoader.add_implicit_resolver(
@@ -142,7 +166,12 @@ def load_marked(path: str | Path) -> MarkedDoc:
     """Read and parse a YAML file; every failure is a ScenarioError pointing into the file."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # never more: a device or pipe may never end
+        if len(raw) > MAX_BYTES:
+            raise ScenarioError(f"scenario file is larger than {MAX_BYTES // (1024 * 1024)} MB "
+                                "(the most that is read)", path=source)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ScenarioError("scenario file not found", path=source) from None
     except IsADirectoryError:
@@ -397,7 +426,7 @@ def translate(
         key = str(loc[-1])
         keys = valid_keys(model, typed_loc[:-1]) + (list(extra_keys) if len(typed_loc) == 1 else [])
         pos = doc.locate(full, key=True)
-        return ScenarioError(f"unknown key {key!r}", field=format_path(full[:-1]) or None,
+        return ScenarioError(f"unknown key {format_value(key)}", field=format_path(full[:-1]) or None,
                              suggestion=suggest(key, keys), **_at(where, pos))
     pos = doc.locate(full)
     if kind == "missing" and isinstance(loc[-1], str):
@@ -454,8 +483,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any],
                     node[part] = {}
             elif not (isinstance(node, list) and isinstance(part, int) and part < len(node)):
                 where = format_path(parts[: depth + 1])
-                raise ScenarioError(f"override {dotted!r}: cannot set {where} (no such mapping key or list item)",
-                                    path=source)
+                raise ScenarioError(f"override {format_value(dotted)}: cannot set {where} "
+                                    "(no such mapping key or list item)", path=source)
             if last:
                 node[part] = value
             else:
@@ -487,7 +516,7 @@ def _expand_wildcards(data: dict[str, Any], overrides: dict[str, Any], source: s
             node = node.get(p) if isinstance(node, dict) else (
                 node[int(p)] if isinstance(node, list) and p.isdigit() and int(p) < len(node) else None)
         if not isinstance(node, list):
-            raise ScenarioError(f"override {dotted!r}: '*' must stand for the items of a list", path=source)
+            raise ScenarioError(f"override {format_value(dotted)}: '*' must stand for the items of a list", path=source)
         for k in range(len(node)):
             one = ".".join([*parts[:i], str(k), *parts[i + 1:]])
             out.update(_expand_wildcards(data, {one: value}, source))

@@ -459,7 +459,7 @@ def test_unreadable_file_is_a_located_error_and_cli_exit_2(tmp_path: Path, monke
     def denied(self: Path, *args: Any, **kwargs: Any) -> str:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(Path, "open", denied)  # the loader opens the file itself, to read at most MAX_BYTES
     err = load_error(path)
     assert str(err) == f"{path}: cannot read scenario file: Permission denied"
     from sim.cli import main
