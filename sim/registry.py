@@ -138,7 +138,7 @@ def describe_exception(exc: BaseException) -> str:
     """``Type: message`` on one short line (plugin messages may be long or span lines)."""
     text = " ".join(str(exc).split())
     if isinstance(exc, SystemExit):
-        text = f"the module called sys.exit({format_value(exc.code)})"
+        text = f"sys.exit({format_value(exc.code)}) was called"
     return shorten(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 200)
 
 

@@ -169,7 +169,7 @@ def load_marked(path: str | Path) -> MarkedDoc:
         with Path(path).open("rb") as f:
             raw = f.read(MAX_BYTES + 1)  # never more: a device or pipe may never end
         if len(raw) > MAX_BYTES:
-            raise ScenarioError(f"scenario file is larger than {MAX_BYTES // (1024 * 1024)} MB "
+            raise ScenarioError(f"scenario file is larger than {MAX_BYTES / 2**20:g} MB "
                                 "(the most that is read)", path=source)
         text = raw.decode("utf-8")
     except FileNotFoundError:

@@ -224,3 +224,48 @@ def test_plugin_error_has_no_location_until_the_loader_adds_it() -> None:
     assert isinstance(located, PluginError)
     assert str(located).startswith("s.yaml:4:13: robots[0].sensors[0].type: unknown sensor type")
     assert str(located).endswith("did you mean 'lidar'?")
+
+
+# ------------------------------------------- plugin code ending the interpreter at import (issue 13)
+
+@pytest.mark.parametrize(("body", "shown"), [
+    ("import sys\nsys.exit(0)\n", "SystemExit: sys.exit(0) was called"),
+    ("import sys\nsys.exit('bye')\n", "SystemExit: sys.exit('bye') was called"),
+    ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ("raise GeneratorExit\n", "GeneratorExit"),
+    ("class Stop(BaseException):\n    pass\nraise Stop('no')\n", "Stop: no"),
+])
+def test_plugin_ending_the_interpreter_at_import_is_a_plugin_error(plugin_dir: Path, body: str,
+                                                                   shown: str) -> None:
+    (plugin_dir / "tmp_plugin_ender.py").write_text(body)
+    err = resolve_error(resolve_controller, "tmp_plugin_ender:X")
+    assert "cannot import module 'tmp_plugin_ender'" in str(err) and shown in str(err)
+    assert "tmp_plugin_ender" not in sys.modules  # a failed import leaves nothing half-loaded
+
+
+def test_a_real_ctrl_c_during_a_plugin_import_still_interrupts(plugin_dir: Path) -> None:
+    # The signal really arrives (os.kill to this process), so it is the user's Ctrl-C, not plugin code.
+    (plugin_dir / "tmp_plugin_slow.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n")
+    with pytest.raises(KeyboardInterrupt):
+        resolve_controller("tmp_plugin_slow:X")
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+def test_plugin_params_validator_ending_the_interpreter_is_a_plugin_error(plugin_dir: Path) -> None:
+    from sim.scenario import parse_scenario
+
+    (plugin_dir / "tmp_plugin_params.py").write_text(
+        "import sys\nfrom pydantic import BaseModel, field_validator\n"
+        "from controllers.base import Controller\n"
+        "class P(BaseModel):\n    x: int = 0\n"
+        "    @field_validator('x')\n    @classmethod\n    def _x(cls, v):\n        sys.exit(3)\n"
+        "class C(Controller):\n    Params = P\n")
+    text = ("world: {size: [10.0, 4.0]}\nrobots:\n  - name: r1\n    start: [1.0, 2.0, 0.0]\n"
+            "    controller: {type: 'tmp_plugin_params:C', x: 1}\n")
+    with pytest.raises(PluginError) as info:
+        parse_scenario(text)
+    assert "params rejected: SystemExit: sys.exit(3) was called" in str(info.value)
+    assert info.value.line == 5

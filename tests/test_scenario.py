@@ -466,3 +466,173 @@ def test_unreadable_file_is_a_located_error_and_cli_exit_2(tmp_path: Path, monke
 
     assert main([str(path), "--headless"]) == 2
     assert "cannot read scenario file: Permission denied" in capsys.readouterr().err
+
+
+# ---------------------------------------------- hostile input at load (issue 13, classes 1-3)
+
+SMALL = """\
+name: small
+world:
+  size: [10.0, 4.0]
+  obstacles:
+    - {name: crate, kind: other, rect: [4.0, 1.5, 1.0, 1.0]}
+  places:
+    - {name: park-1, kind: parking, position: [1.0, 1.0]}
+    - {name: pick-1, kind: pick, position: [7.0, 1.0]}
+    - {name: pack-1, kind: packing, position: [9.0, 3.0]}
+run: {duration: 1.0, seed: 1, clock: virtual}
+robots:
+  - name: r1
+    start: [1.0, 2.0, 0.0]
+    sensors:
+      - {type: odometry, rate_hz: 20}
+    controller: {type: waypoint, period: 0.05, waypoints: [[8.0, 2.0]]}
+"""
+
+
+def small_error(tmp_path: Path, old: str, new: str) -> ScenarioError:
+    assert old in SMALL
+    return load_error(write(tmp_path, SMALL.replace(old, new, 1)))
+
+
+def test_small_scenario_loads(tmp_path: Path) -> None:
+    assert load_scenario(write(tmp_path, SMALL)).name == "small"
+
+
+@pytest.mark.parametrize("bad", ['"a\\0b"', "n" * 300, "../../x", "/tmp/abs", "-rf", ".hidden", '"a b"'])
+def test_scenario_name_that_could_reach_a_path_is_refused_at_load(tmp_path: Path, bad: str) -> None:
+    err = small_error(tmp_path, "name: small", f"name: {bad}")
+    assert (err.line, err.field) == (1, "name") and "must match" in str(err)
+    assert len(str(err)) < 250 and "\n" not in str(err) and "\0" not in str(err)
+
+
+@pytest.mark.parametrize("bad", ['"a;b"', '"a=b"', '"a,b"', "'a\"b'", '"a\\nb"', "x" * 65, "a/b"])
+def test_sensor_and_robot_names_that_could_break_csv_or_topics_are_refused(tmp_path: Path, bad: str) -> None:
+    err = small_error(tmp_path, "{type: odometry, rate_hz: 20}", f"{{type: odometry, name: {bad}}}")
+    assert (err.line, err.field) == (15, "robots[0].sensors[0].name") and "must match" in str(err)
+    err = small_error(tmp_path, "name: r1", f"name: {bad}")
+    assert (err.line, err.field) == (12, "robots[0].name")
+
+
+def test_the_longest_allowed_name_loads(tmp_path: Path) -> None:
+    name = "a" + "b-._" * 15 + "xyz"  # 64 characters
+    assert load_scenario(write(tmp_path, SMALL.replace("name: small", f"name: {name}"))).name == name
+
+
+@pytest.mark.parametrize(("stem", "expected"), [("my run", "my-run"), (".hidden", "scenario-.hidden"),
+                                                ("a;b", "a-b")])
+def test_a_name_taken_from_the_file_name_is_made_safe(tmp_path: Path, stem: str, expected: str) -> None:
+    path = write(tmp_path, SMALL.replace("name: small\n", ""), name=f"{stem}.yaml")
+    assert load_scenario(path).name == expected
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("seed: 1,", "seed: " + "1" * 5000 + ",", 10),
+    ("seed: 1,", "seed: 0x" + "f" * 5000 + ",", 10),
+    ("seed: 1,", "seed: 18446744073709551616,", 10),  # 2^64: fits no 64-bit integer
+    ("    start: [1.0, 2.0, 0.0]", "    start: [1.0, 2.0, 0.0]\n    radius: " + "9" * 5000, 14),
+    ("run:", "? " + "9" * 5000 + "\n: 1\nrun:", 10),  # as a key
+], ids=["seed", "hex", "2^64", "radius", "key"])
+def test_huge_integers_are_out_of_range_at_load(tmp_path: Path, old: str, new: str, line: int) -> None:
+    err = small_error(tmp_path, old, new)
+    assert "integer out of range" in str(err) and err.line == line
+    assert len(str(err)) < 250
+
+
+def test_an_int_override_too_big_is_out_of_range_without_its_digits(tmp_path: Path) -> None:
+    err = load_error(write(tmp_path, SMALL), {"run.seed": 10 ** 5000})
+    assert "got <integer of 5001 digits>" in str(err) and "must be <=" in str(err)
+
+
+def test_a_huge_unknown_key_is_echoed_short(tmp_path: Path) -> None:
+    err = small_error(tmp_path, "run:", "? " + "k" * 100_000 + "\n: 1\nrun:")
+    assert "unknown key 'kkkk" in str(err) and len(str(err)) < 250
+
+
+def test_format_value_never_raises_and_stays_short() -> None:
+    from sim.errors import format_value
+
+    assert format_value(10 ** 5000) == "<integer of 5001 digits>"
+    assert format_value(-(16 ** 5000)) == "-<integer of 6021 digits>"
+    assert format_value([1, 10 ** 5000]) == "[1, <integer of 5001 digits>]"
+    assert len(format_value(["x" * 10_000] * 10_000)) <= 60
+    assert len(format_value({"k" * 500: 10 ** 9000})) <= 60
+    assert format_value("a\nb\0") == "'a\\nb\\x00'"
+
+
+def test_a_file_over_the_read_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim import yamlmarks
+
+    monkeypatch.setattr(yamlmarks, "MAX_BYTES", 1000)
+    err = load_error(write(tmp_path, SMALL + "#" * 2000 + "\n"))
+    assert "the most that is read" in str(err) and err.line is None
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
+def test_a_character_device_is_read_up_to_the_cap_only() -> None:
+    err = load_error(Path("/dev/zero"))
+    assert str(err) == "/dev/zero: scenario file is larger than 16 MB (the most that is read)"
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("waypoints: [[8.0, 2.0]]", "waypoints: [[.nan, 2.0]]", "robots[0].controller.waypoints[0][0]"),
+    ("waypoints: [[8.0, 2.0]]", "waypoints: [[8.0, .inf]]", "robots[0].controller.waypoints[0][1]"),
+    ("waypoints: [[8.0, 2.0]]", "cruise_speed: .nan", "robots[0].controller.cruise_speed"),
+    ("{type: waypoint, period: 0.05, waypoints: [[8.0, 2.0]]}",
+     "{type: warehouse, period: 0.05, home: [-.inf, 1.0]}", "robots[0].controller.home[0]"),
+    ("{type: odometry, rate_hz: 20}", "{type: odometry, rate_hz: 20, wheel_noise: .nan}",
+     "robots[0].sensors[0].wheel_noise"),
+])
+def test_builtin_params_refuse_nan_and_inf(tmp_path: Path, old: str, new: str, field: str) -> None:
+    err = small_error(tmp_path, old, new)
+    assert err.field == field and "finite" in str(err), str(err)
+
+
+@pytest.mark.parametrize(("new", "field", "why"), [
+    ("waypoints: [[80.0, 2.0]]", "robots[0].controller.waypoints[0]", "is not inside the map"),
+    ("waypoints: [[8.0, 2.0], [4.5, 2.0]]", "robots[0].controller.waypoints[1]", "overlaps obstacle 'crate'"),
+    ("waypoints: [[9.9, 2.0]]", "robots[0].controller.waypoints[0]", "is not inside the map"),  # body off the map
+])
+def test_waypoints_the_robot_cannot_occupy_are_errors_at_load(tmp_path: Path, new: str, field: str,
+                                                              why: str) -> None:
+    err = small_error(tmp_path, "waypoints: [[8.0, 2.0]]", new)
+    assert err.field == field and why in str(err) and err.line == 16, str(err)
+
+
+def test_a_waypoint_on_a_wall_is_an_error(tmp_path: Path) -> None:
+    text = SMALL.replace("  places:", "  walls:\n    - [[8.0, 0.5], [8.0, 3.5]]\n  places:")
+    err = load_error(write(tmp_path, text))
+    assert "overlaps a wall" in str(err) and err.field == "robots[0].controller.waypoints[0]"
+
+
+def test_warehouse_home_in_an_obstacle_is_an_error(tmp_path: Path) -> None:
+    err = small_error(tmp_path, "{type: waypoint, period: 0.05, waypoints: [[8.0, 2.0]]}",
+                      "{type: warehouse, period: 0.05, home: [4.5, 2.0]}")
+    assert err.field == "robots[0].controller.home" and "overlaps obstacle 'crate'" in str(err)
+
+
+def test_order_places_a_warehouse_robot_cannot_occupy_are_errors(tmp_path: Path) -> None:
+    text = (SMALL.replace("{type: waypoint, period: 0.05, waypoints: [[8.0, 2.0]]}", "{type: warehouse}")
+            .replace("position: [7.0, 1.0]", "position: [5.1, 2.0]")  # 0.1 m off the crate's side
+            + "orders: {}\n")
+    err = load_error(write(tmp_path, text))
+    assert err.field == "world.places[1].position" and "overlaps obstacle 'crate'" in str(err), str(err)
+    assert "robot 'r1' (radius 0.3 m) sent there by an order" in str(err)
+    assert load_scenario(write(tmp_path, text.replace("orders: {}\n", ""), "no_orders.yaml"))  # no orders: fine
+
+
+def test_a_place_inside_an_obstacle_is_an_error(tmp_path: Path) -> None:
+    err = small_error(tmp_path, "position: [7.0, 1.0]", "position: [4.5, 2.0]")
+    assert err.field == "world.places[1].position" and "inside obstacle 'crate'" in str(err)
+
+
+def test_event_waypoints_outside_the_map_are_errors(tmp_path: Path) -> None:
+    text = SMALL + "events:\n  - {at: 0.5, action: set_waypoints, robot: r1, waypoints: [[1.0, 1.0], [-3.0, 1.0]]}\n"
+    err = load_error(write(tmp_path, text))
+    assert err.field == "events[0].waypoints[1]" and "not inside the map" in str(err)
+
+
+@pytest.mark.parametrize("path", [*SHIPPED, SHIPPED[0].parents[1] / "examples" / "plugin_demo.yaml"],
+                         ids=lambda p: p.stem)
+def test_shipped_scenarios_pass_the_new_load_checks(path: Path) -> None:
+    assert load_scenario(path).name == path.stem
