@@ -110,3 +110,98 @@ def test_signal_stops_every_thread_and_still_writes_report(tmp_path: Path, sig: 
     assert report["run"]["end_reason"] == reason
     assert report["run"]["threads_not_stopped"] == []  # all joined within the 1 s bound
     assert not list(report_dir(stdout).glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+# ------------------------------------------------ one boundary: bad input is one line, exit 2 (issue 13)
+
+@pytest.mark.parametrize("argv", [
+    [str(TINY), "--headless", "--bogus"],
+    [str(TINY), "--seed", "x" * 5000],
+    [str(TINY), "--clock", "wall"],
+    ["report"],
+    ["report", "a", "b"],
+    ["compare", "a"],
+    ["sweep"],
+    ["sweep", str(TINY), "--workers", "many"],
+    [],
+])
+def test_option_errors_are_one_short_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run.py") and err.count("\n") == 1 and len(err) < 400, err
+    assert "--help" in err and "usage:" not in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--help"], ["compare", "--help"], ["sweep", "--help"]])
+def test_help_still_prints_the_full_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("usage: run.py")
+
+
+def test_out_that_is_a_file_or_under_dev_null_is_one_line_exit_2(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for out, needle in ((afile, "exists and is not a folder"), ("/dev/null/x", "Not a directory")):
+        res = run_cli(str(TINY), "--headless", "--duration", "0.2", "--clock", "virtual", "--out", str(out))
+        assert res.returncode == 2 and needle in res.stderr and res.stderr.count("\n") == 1, res.stderr
+        assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_run_folder_stays_inside_out_whatever_the_name(tmp_path: Path) -> None:
+    from sim.errors import UsageError
+    from sim.runner import run_folder
+
+    made = run_folder(tmp_path / "runs", "ok-name", 7)
+    assert made.parent == tmp_path / "runs" and made.name.startswith("ok-name-") and made.is_dir()
+    again = run_folder(tmp_path / "runs", "ok-name", 7)  # same second: a fresh folder, not the same
+    assert again != made and again.is_dir()
+    for name in ("../../x", f"{tmp_path}/x", "a/b", "x/../../y"):  # defence in depth: the loader refuses them
+        with pytest.raises(UsageError, match="would not be directly inside --out"):
+            run_folder(tmp_path / "runs", name, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_an_os_error_making_the_run_folder_is_a_usage_error(tmp_path: Path) -> None:
+    from sim.errors import UsageError
+    from sim.runner import run_folder
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match=r"cannot create the run folder .*Not a directory"):
+        run_folder(tmp_path / "f" / "deeper", "x", 1)
+
+
+def test_an_unexpected_exception_is_an_internal_error_exit_1_with_the_traceback_saved(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from sim import cli
+
+    def bug(args: object) -> int:
+        raise RuntimeError("a bug\nover two lines")
+
+    monkeypatch.setattr(cli, "_run", bug)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert cli.main([str(TINY)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("internal error (a bug in the simulator, not in your input): RuntimeError: a bug over")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    saved = Path(err.strip().rsplit("traceback in ", 1)[1])
+    assert saved.parent == tmp_path and "Traceback" in saved.read_text() and "a bug" in saved.read_text()
+
+
+@pytest.mark.parametrize(("run", "breaches", "code"), [
+    ({"end_reason": "completed", "failures": [], "threads_not_stopped": []}, [], 0),
+    ({"end_reason": "completed", "failures": [], "threads_not_stopped": []}, ["r1: miss rate"], 1),
+    ({"end_reason": "interrupted", "failures": [], "threads_not_stopped": []}, ["r1: miss rate"], 130),
+    ({"end_reason": "terminated", "failures": [], "threads_not_stopped": []}, [], 130),
+    ({"end_reason": "failed", "failures": [{"fatal": True}], "threads_not_stopped": []}, [], 1),
+    ({"end_reason": "completed", "failures": [{"fatal": False}], "threads_not_stopped": []}, [], 0),
+    ({"end_reason": "interrupted", "failures": [], "threads_not_stopped": ["r1-controller"]}, [], 1),
+])
+def test_report_exit_status_follows_the_runs_own_order(run: dict, breaches: list[str], code: int) -> None:
+    from sim.cli import report_exit_status
+
+    assert report_exit_status({"run": run, "expect": {"checked": True, "breaches": breaches}}) == code

@@ -130,3 +130,15 @@ def test_gates_met_exit_0(tmp_path: Path) -> None:
     res = run_cli(scenario_file(tmp_path, "expect:\n  max_miss_rate: 1.0\n  max_collisions: 0\n"), tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Expectations met: controllers, max_collisions, max_miss_rate" in res.stdout
+
+
+@pytest.mark.parametrize(("expect", "code"), [("expect:\n  max_miss_rate: 0.01\n", 1),
+                                             ("expect:\n  max_miss_rate: 1.0\n", 0)])
+def test_report_tool_exits_as_the_run_did(tmp_path: Path, expect: str, code: int) -> None:
+    res = run_cli(scenario_file(tmp_path, expect), tmp_path)
+    assert res.returncode == code, res.stdout + res.stderr
+    out = res.stdout.strip().splitlines()[-1].removeprefix("report folder: ")
+    again = subprocess.run([sys.executable, "run.py", "report", out, "--no-plot"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == code, again.stdout + again.stderr
+    assert ("Expectations FAILED" in again.stdout) == (code == 1)
