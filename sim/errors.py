@@ -43,13 +43,21 @@ def format_value(value: Any, limit: int = 60) -> str:
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, int) and value.bit_length() > _ECHO_INT_BITS:
-        text = f"{'-' if value < 0 else ''}<integer of {int(value.bit_length() * 0.30103) + 1} digits>"
+        text = f"{'-' if value < 0 else ''}<integer of {_digits(abs(value))} digits>"
     else:
         try:
             text = repr(value) if not isinstance(value, (list, tuple, dict)) else _short_repr(value, limit)
         except Exception:  # an echo must never turn one error into another
             text = f"<{type(value).__name__}>"
     return shorten(text, limit)
+
+
+def _digits(n: int) -> int:
+    """Decimal digits of ``n > 0``, counted without converting it to a string."""
+    k = int((n.bit_length() - 1) * 0.30102999566398120)  # 10**k <= n: a lower bound, exact or one short
+    while 10 ** (k + 1) <= n:
+        k += 1
+    return k + 1
 
 
 def _short_repr(value: list[Any] | tuple[Any, ...] | dict[Any, Any], limit: int) -> str:
