@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -139,7 +140,11 @@ def _run(args: argparse.Namespace) -> int:
                        pin_cpu=scenario.run.pin_cpu)
     from sim.outputs import finish_report, run_listeners, write_plot
 
-    run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
+    try:
+        run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
+    except BaseException:  # a plugin refused to be built (exit 2): a run that never began leaves no folder
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: run.finish(

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ConformanceError", "PluginError", "RunError", "ScenarioError", "SimError", "UsageError", "format_value",
-    "shorten",
+    "ConformanceError", "PluginError", "PluginRaised", "RunError", "ScenarioError", "SimError", "UsageError",
+    "format_value", "shorten",
 ]
 
 
@@ -171,6 +171,15 @@ class PluginError(ScenarioError):
     def __init__(self, message: str, *, type_name: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.type_name = type_name
+
+
+class PluginRaised(Exception):
+    """Raised by ``sim.registry.plugin_call`` around whatever plugin code raised (any BaseException,
+    ``SystemExit`` included), so the caller can turn it into an error naming the plugin."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class UsageError(SimError):

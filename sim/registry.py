@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import PluginError, ScenarioError, format_value, shorten
+from sim.errors import PluginError, PluginRaised, ScenarioError, format_value, shorten
 from sim.yamlmarks import MarkedDoc, format_path, suggest, translate
 
 __all__ = [
@@ -106,7 +106,7 @@ def _import_path(path: str, type_name: str) -> object:
         )
     try:
         module = plugin_call(importlib.import_module, module_name)
-    except _PluginRaised as raised:  # a plugin may fail to import in any way, sys.exit() included
+    except PluginRaised as raised:  # a plugin may fail to import in any way, sys.exit() included
         exc = raised.error
         raise PluginError(
             f"cannot import module {format_value(module_name)} for type {format_value(type_name)}: "
@@ -124,14 +124,6 @@ def _import_path(path: str, type_name: str) -> object:
                 type_name=type_name,
             ) from exc
     return obj
-
-
-class _PluginRaised(Exception):
-    """Wraps whatever plugin code raised (any BaseException) so callers can name the plugin."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -172,7 +164,7 @@ def _interrupts_noted() -> Iterator[list[int]]:
 
 def plugin_call(fn: Callable[..., T], *args: Any) -> T:
     """Run plugin code at load time: any BaseException it raises (``sys.exit(0)`` at import,
-    ``KeyboardInterrupt`` raised by the code, ...) comes back as ``_PluginRaised``; a real Ctrl-C
+    ``KeyboardInterrupt`` raised by the code, ...) comes back as ``PluginRaised``; a real Ctrl-C
     (a SIGINT that arrived meanwhile) is re-raised as the KeyboardInterrupt it is."""
     with _interrupts_noted() as seen:
         try:
@@ -180,7 +172,7 @@ def plugin_call(fn: Callable[..., T], *args: Any) -> T:
         except BaseException as exc:  # plugin code may end in any way: a plugin error
             if isinstance(exc, KeyboardInterrupt) and seen:
                 raise
-            raise _PluginRaised(exc) from exc
+            raise PluginRaised(exc) from exc
 
 
 def _base(kind: Kind) -> type:
@@ -295,7 +287,7 @@ def _resolve_entry(kind: Kind, raw: dict[str, Any], loc: Loc, common: list[str],
         return None
     try:
         return cls, plugin_call(cls.Params.model_validate, extras)
-    except _PluginRaised as raised:
+    except PluginRaised as raised:
         if isinstance(raised.error, ValidationError):
             errors.extend(translate(e, doc, cls.Params, loc, extra_keys=common)
                           for e in raised.error.errors())

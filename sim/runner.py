@@ -21,10 +21,11 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import PluginError, UsageError, format_value
+from sim.errors import PluginError, PluginRaised, UsageError, format_value
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
+from sim.registry import describe_exception, plugin_call
 from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
@@ -313,13 +314,19 @@ class Run:
 
 
 def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:
-    """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it."""
+    """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it.
+
+    Any BaseException counts (``sys.exit()`` in ``__init__`` included): the run has not started, so
+    it is bad input, exit 2; a real Ctrl-C meanwhile still interrupts (``plugin_call``).
+    """
     try:
-        return cls(*args)
-    except Exception as exc:  # a plugin may raise anything
+        return plugin_call(cls, *args)
+    except PluginRaised as raised:  # a plugin may raise anything
+        exc = raised.error
         what = "controller" if field.endswith("controller") else "sensor"
-        raise PluginError(f"{what} type {type_name!r} on robot {robot!r} failed in __init__: "
-                          f"{type(exc).__name__}: {exc}", type_name=type_name, path=source, field=field) from exc
+        raise PluginError(f"{what} type {format_value(type_name)} on robot {format_value(robot)} failed in "
+                          f"__init__: {describe_exception(exc)}", type_name=type_name, path=source,
+                          field=field) from exc
 
 
 def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hostile import TINY, Case
 
 RUN = ("--headless", "--out", "{tmp}/runs", "--no-plot", "--no-trace")
@@ -16,6 +18,11 @@ def with_controller(module: str) -> str:
 
 def with_sensor(module: str) -> str:
     return TINY.replace("{type: odometry, rate_hz: 20}", f"{{type: '{module}:Sen', rate_hz: 20}}", 1)
+
+
+def _no_run_folder(tmp: Path) -> None:
+    left = list((tmp / "runs").iterdir()) if (tmp / "runs").exists() else []
+    assert left == [], f"a run that never began left {left}"
 
 
 def import_case(name: str, body: str, shown: str, *, as_sensor: bool = False) -> Case:
@@ -38,6 +45,12 @@ CASES: list[Case] = [
     import_case("generatorexit", "raise GeneratorExit\n", r"GeneratorExit$"),
     import_case("long-multiline-message",
                 "raise RuntimeError('x' * 100000 + '\\nsecond line')\n", r"RuntimeError: xxx+\.\.\.$"),
+    Case("plugins-load-init-sys-exit", ("s.yaml", *RUN), 2,
+         stderr=r"controller type 'hostile_init:Ctl' on robot 'r1' failed in __init__: SystemExit: sys\.exit\(0\)",
+         files={"s.yaml": with_controller("hostile_init"),
+                "hostile_init.py": "import sys\nfrom controllers.base import Controller\n"
+                                   "class Ctl(Controller):\n    def __init__(self, *a):\n        sys.exit(0)\n"},
+         env=ENV, check=lambda tmp, _r: _no_run_folder(tmp)),
     Case("plugins-load-params-validator-exits", ("s.yaml", *RUN), 2,
          stderr=r"s\.yaml:10:\d+: robots\[0\]\.controller: controller type 'hostile_pv:Ctl': params rejected: "
                 r"SystemExit: sys\.exit\(0\) was called",
