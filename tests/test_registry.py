@@ -269,3 +269,17 @@ def test_plugin_params_validator_ending_the_interpreter_is_a_plugin_error(plugin
         parse_scenario(text)
     assert "params rejected: SystemExit: sys.exit(3) was called" in str(info.value)
     assert info.value.line == 5
+
+
+def test_a_plugin_sensor_default_name_outside_the_pattern_is_an_error(plugin_dir: Path) -> None:
+    from sim.scenario import parse_scenario
+
+    (plugin_dir / "tmp_plugin_named.py").write_text(
+        "from sensors.base import Sensor\nclass _Hidden(Sensor):\n    kind = 'x'\n")
+    text = ("world: {size: [10.0, 4.0]}\nrobots:\n  - name: r1\n    start: [1.0, 2.0, 0.0]\n"
+            "    sensors:\n      - {type: 'tmp_plugin_named:_Hidden'}\n    controller: {type: waypoint}\n")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text)
+    assert info.value.field == "robots[0].sensors[0].type" and "give the sensor a 'name'" in str(info.value)
+    assert parse_scenario(text.replace("{type: 'tmp_plugin_named:_Hidden'}",
+                                       "{type: 'tmp_plugin_named:_Hidden', name: hidden}"))
