@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sim.errors import UsageError
+from sim.errors import ScenarioError, UsageError, format_value
 
 METRICS = ["miss_rate", "response_p99", "orders_per_hour", "collisions", "safety_stops", "stale_uses"]
 
@@ -75,7 +73,7 @@ def parse_seeds(text: str) -> list[int]:
                 raise ValueError
             seeds.update(range(a, b + 1))
     except ValueError:
-        raise UsageError(f"--seeds: got {text!r}; expected e.g. 0-99 or 1,2,5") from None
+        raise UsageError(f"--seeds: got {format_value(text)}; expected e.g. 0-99 or 1,2,5") from None
     return sorted(seeds)
 
 
@@ -83,8 +81,20 @@ def parse_set(text: str) -> tuple[str, list[Any]]:
     """``path=v1,v2`` -> (path, [v1, v2]); values are read as YAML scalars (0.05 is a float)."""
     path, eq, values = text.partition("=")
     if not eq or not path.strip() or not values.strip():
-        raise UsageError(f"--set: got {text!r}; expected PATH=V1,V2,... e.g. robots.count=4,8,16")
-    return path.strip(), [yaml.safe_load(v.strip()) for v in values.split(",")]
+        raise UsageError(f"--set: got {format_value(text)}; expected PATH=V1,V2,... e.g. robots.count=4,8,16")
+    return path.strip(), [_scalar(v.strip(), text) for v in values.split(",")]
+
+
+def _scalar(value: str, text: str) -> Any:
+    """One ``--set`` value read as a YAML scalar, with the scenario loader's limits (64-bit integers)."""
+    from sim.yamlmarks import parse_marked
+
+    if not value:
+        return None
+    try:
+        return parse_marked(value, "--set").data
+    except ScenarioError as exc:
+        raise UsageError(f"--set {format_value(text)}: {exc.describe()}") from None
 
 
 def validate(sweep: Sweep) -> None:

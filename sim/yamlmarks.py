@@ -108,18 +108,19 @@ class MarkedLoader(yaml.SafeLoader):
     def _construct(self, node: yaml.Node, doc: MarkedDoc) -> Any:
         """A scalar (or key) as SafeLoader builds it, refusing integers beyond 64 bits before they exist."""
         if node.tag == _INT_TAG and isinstance(node.value, str):
-            digits = len(node.value.lstrip("+-").replace("_", ""))
-            if digits > 64 + 2:  # longer than any 64-bit literal (0b + 64 binary digits): never convert it
-                raise _yaml_error(doc, _int_range(f"{digits} digits"), node.start_mark)
+            size = len(node.value.lstrip("+-").replace("_", ""))
+            if size > 64 + 2:  # longer than any 64-bit literal (0b + 64 binary digits): never convert it
+                raise _yaml_error(doc, _int_range(size), node.start_mark)
             value = self.construct_object(node, deep=True)
             if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-                raise _yaml_error(doc, _int_range(f"about {len(str(abs(value)))} digits"), node.start_mark)
+                raise _yaml_error(doc, _int_range(size), node.start_mark)
             return value
         return self.construct_object(node, deep=True)
 
 
-def _int_range(size: str) -> str:
-    return f"integer out of range ({size}); integers in a scenario must be within +-(2^63 - 1)"
+def _int_range(size: int) -> str:
+    """The message for an integer literal of ``size`` characters that does not fit in 64 bits."""
+    return f"integer out of range (a {size}-character number); integers in a scenario must be within +-(2^63 - 1)"
 
 
 MarkedLoader.add_implicit_resolver(

@@ -72,6 +72,8 @@ CASES: list[Case] = [
     Case("input-argparse-sweep", ("sweep", "s.yaml", "--workers", "two"), 2,
          stderr=r"^error: run\.py sweep: argument --workers: invalid int", files={"s.yaml": TINY}),
     Case("input-no-scenario", (), 2, stderr=r"give a scenario file"),
+    Case("input-sweep-set-huge-int", ("sweep", "s.yaml", "--set", "run.seed=1," + "9" * 5000, "--out", "{tmp}/sw"), 2,
+         stderr=r"^error: --set 'run\.seed=1,9+\.\.\.: integer out of range", files={"s.yaml": TINY}),
     # built-in controller params: nan/inf and goals the robot cannot occupy are load errors
     Case("input-nan-waypoint", ("s.yaml", *RUN), 2,
          stderr=r"s\.yaml:10:\d+: robots\[0\]\.controller\.waypoints\[0\]\[0\]: got nan; must be a finite number",
