@@ -199,14 +199,15 @@ def _choose_display(args: argparse.Namespace) -> None:
 
 
 def _window_size(text: str) -> tuple[int, int]:
-    from sim.errors import UsageError
+    from sim.errors import format_value
 
     try:
         w, h = (int(v) for v in text.lower().split("x"))
         if not (200 <= w <= 10000 and 200 <= h <= 10000):
             raise ValueError
     except ValueError:
-        raise UsageError(f"--window: got {text!r}; expected WIDTHxHEIGHT in pixels, each 200..10000") from None
+        raise UsageError(f"--window: got {format_value(text)}; expected WIDTHxHEIGHT in pixels, "
+                         "each 200..10000") from None
     return w, h
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from sim.errors import format_value
+from sim.errors import format_value, shorten
 
 
 def _no_bool(value: Any) -> Any:
@@ -83,7 +83,7 @@ def check_expectations(expect: Expect | None, report: dict[str, Any]) -> list[st
     controllers = {c["robot"]: c for c in report.get("controllers", [])}
     for name in expect.controllers:
         if name not in controllers:
-            known = ", ".join(controllers) or "none"
+            known = shorten(", ".join(controllers), 200) or "none"
             out.append(f"expect.controllers: no robot named {format_value(name)} in this run (robots: {known})")
     for name, c in controllers.items():
         own = expect.controllers.get(name, ControllerExpect())

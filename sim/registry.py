@@ -275,7 +275,7 @@ def _resolve_entry(kind: Kind, raw: dict[str, Any], loc: Loc, common: list[str],
         for key in extras:  # no class to ask, but typos of the common keys are still typos
             if (hint := suggest(key, common)) is not None:
                 line, col = doc.locate((*loc, key), key=True) or (None, None)
-                errors.append(ScenarioError(f"unknown key {key!r}", path=doc.source, line=line,
+                errors.append(ScenarioError(f"unknown key {format_value(key)}", path=doc.source, line=line,
                                             column=col, field=format_path(loc), suggestion=hint))
         return None
     try:

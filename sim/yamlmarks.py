@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from sim.errors import UNSET, ScenarioError, format_value
+from sim.errors import UNSET, ScenarioError, format_value, shorten
 
 __all__ = [
     "MarkedDoc", "MarkedLoader", "Pos", "apply_overrides", "format_path", "load_marked", "parse_marked",
@@ -483,7 +483,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any],
                 if not last and node.get(part) is None:
                     node[part] = {}
             elif not (isinstance(node, list) and isinstance(part, int) and part < len(node)):
-                where = format_path(parts[: depth + 1])
+                where = shorten(format_path(parts[: depth + 1]))
                 raise ScenarioError(f"override {format_value(dotted)}: cannot set {where} "
                                     "(no such mapping key or list item)", path=source)
             if last:
