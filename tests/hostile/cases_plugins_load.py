@@ -45,6 +45,11 @@ CASES: list[Case] = [
     import_case("generatorexit", "raise GeneratorExit\n", r"GeneratorExit$"),
     import_case("long-multiline-message",
                 "raise RuntimeError('x' * 100000 + '\\nsecond line')\n", r"RuntimeError: xxx+\.\.\.$"),
+    # a real Ctrl-C while a plugin imports (the signal really arrives) is still an interrupt: 130
+    Case("plugins-load-real-ctrl-c-during-import", ("s.yaml", *RUN), 130, stderr=r"^interrupted$",
+         files={"s.yaml": with_controller("hostile_sigint"),
+                "hostile_sigint.py": "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(10)\n"},
+         env=ENV, check=lambda tmp, _r: _no_run_folder(tmp)),
     Case("plugins-load-init-sys-exit", ("s.yaml", *RUN), 2,
          stderr=r"controller type 'hostile_init:Ctl' on robot 'r1' failed in __init__: SystemExit: sys\.exit\(0\)",
          files={"s.yaml": with_controller("hostile_init"),
