@@ -122,6 +122,7 @@ class Run:
                 end_time=self.duration, overrun=OverrunPolicy(c.overrun),
                 wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
                 rng=np.random.default_rng(sensor_seqs[-2]),
+                watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
         for p in self.producers:
@@ -320,6 +321,23 @@ def _construct(field: str, type_name: str, robot: str, source: Path | None, cls:
         what = "controller" if field.endswith("controller") else "sensor"
         raise PluginError(f"{what} type {type_name!r} on robot {robot!r} failed in __init__: "
                           f"{type(exc).__name__}: {exc}", type_name=type_name, path=source, field=field) from exc
+
+
+def _inputs_needed(controller: Any, type_name: str, index: int, source: Path | None) -> list[str]:
+    """The sensors a controller says it reads (its watchdog's set); a plugin's bad answer is a PluginError."""
+    robot, field = controller.robot.name, f"robots[{index}].controller"
+    try:
+        names = list(controller.inputs_needed())
+    except Exception as exc:  # a plugin may raise anything
+        raise PluginError(f"controller type {type_name!r} on robot {robot!r} failed in inputs_needed(): "
+                          f"{type(exc).__name__}: {exc}", type_name=type_name, path=source, field=field) from exc
+    unknown = [n for n in names if n not in controller.sensor_kinds]
+    if unknown:
+        have = ", ".join(controller.sensor_kinds) or "none"
+        raise PluginError(f"controller type {type_name!r} on robot {robot!r}: inputs_needed() names "
+                          f"{unknown[0]!r}, not a sensor of this robot (its sensors: {have})",
+                          type_name=type_name, path=source, field=field)
+    return names
 
 
 def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]
