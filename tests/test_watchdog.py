@@ -167,3 +167,16 @@ def test_a_plugin_that_declares_badly_fails_before_the_run(tmp_path: Path, plugi
     with pytest.raises(PluginError) as err:
         Run(scn, tmp_path)
     assert text in str(err.value) and "robots[0].controller" in str(err.value)
+
+
+def test_conformance_checks_inputs_needed() -> None:
+    from watch_plugins import ImuOnly, NamesAGhost, NeedsRaises
+
+    from sim.conformance import check_controller
+    from sim.errors import ConformanceError
+
+    check_controller(ImuOnly)
+    for cls, text in ((NamesAGhost, "'ghost'"), (NeedsRaises, "raised KeyError")):
+        with pytest.raises(ConformanceError) as err:
+            check_controller(cls)
+        assert "inputs_needed" in str(err.value) and text in str(err.value)
