@@ -100,18 +100,24 @@ def slide(x0: float, y0: float, x1: float, y1: float,
     return x0, y0, touched  # pragma: no cover - the loop always returns
 
 
-def _obstacles(smap: SegmentMap, i: int, p0: np.ndarray, reach: float, pos: np.ndarray,
+def _reach(x0: float, y0: float, x1: float, y1: float, r: float) -> float:
+    """How far from (x0, y0) anything ``slide`` could touch can be (less the other robot's radius).
+
+    From a clear start, a step of length s overlaps nothing deeper than s, and a push moves
+    the trial point no further than it overlapped, so after k pushes the trial point is within
+    2**k * s of the start (plus the skins); it then overlaps only what is within r of it.
+    """
+    return math.hypot(x1 - x0, y1 - y0) * 2 ** PUSHES + r + 2 ** PUSHES * SKIN
+
+
+def _obstacles(segments: list[list[float]], i: int, p0: np.ndarray, reach: float, pos: np.ndarray,
                radius: np.ndarray) -> list[Obstacle]:
-    """Map segments and other robots that robot ``i`` could touch within ``reach`` of ``p0``.
+    """Map segments (candidates from the grid) and other robots robot ``i`` could touch from ``p0``.
 
     In index order (segments, then robots), so the deepest-first choice is deterministic.
     """
     r = float(radius[i])
-    found: list[Obstacle] = []
-    if smap.n_segments:
-        _, sid = smap.candidates_in_boxes(p0 - reach, p0 + reach)
-        for ax, ay, bx, by in smap.segments[np.unique(sid)].tolist():
-            found.append((STATIC, ax, ay, bx, by, r))
+    found: list[Obstacle] = [(STATIC, ax, ay, bx, by, r) for ax, ay, bx, by in segments]
     gap = np.hypot(pos[:, 0] - p0[0], pos[:, 1] - p0[1]) - radius
     for j in np.flatnonzero(gap < reach).tolist():
         if j != i:
@@ -150,13 +156,19 @@ class Contacts:
         wanted = new[:, :2].copy()
         pos = new[:, :2]  # robots not yet resolved are at their old place meanwhile
         pos[flagged] = old[flagged, :2]
-        r_max = float(self.radius.max())
-        for i in np.flatnonzero(flagged).tolist():
+        order = np.flatnonzero(flagged)
+        reach = {i: _reach(*old[i, :2].tolist(), *wanted[i].tolist(), float(self.radius[i])) for i in order.tolist()}
+        near_segments: dict[int, list[list[float]]] = {i: [] for i in reach}
+        if self.smap.n_segments:  # one grid query for every flagged robot
+            span = np.array([reach[i] for i in order.tolist()])[:, None]
+            box, sid = self.smap.candidates_in_boxes(old[order, :2] - span, old[order, :2] + span)
+            for k in np.unique(box).tolist():
+                near_segments[int(order[k])] = self.smap.segments[np.unique(sid[box == k])].tolist()
+        for i in order.tolist():
             x0, y0 = old[i, :2].tolist()
             x1, y1 = wanted[i].tolist()
-            r = float(self.radius[i])
-            reach = math.hypot(x1 - x0, y1 - y0) + PUSHES * (r + r_max) + r + (PUSHES + 1) * SKIN
-            x, y, touched = slide(x0, y0, x1, y1, _obstacles(self.smap, i, old[i, :2], reach, pos, self.radius))
+            obstacles = _obstacles(near_segments[i], i, old[i, :2], reach[i], pos, self.radius)
+            x, y, touched = slide(x0, y0, x1, y1, obstacles)
             pos[i] = (x, y)
             for other in touched:
                 hits.add((i, other))

@@ -147,3 +147,19 @@ def test_slide_keeps_the_old_place_when_a_push_would_cross_a_wall() -> None:
     x, y, touched = slide(0.0, 0.5, 0.2, 0.1, wall)  # into it at a slant: slides
     assert (x, y) == pytest.approx((0.2, R)) and touched == [-1]
     assert slide(0.0, 0.5, 0.2, 0.6, wall) == (0.2, 0.6, [])
+
+
+def test_the_candidate_bound_misses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking only within ``_reach`` of a robot gives what looking at everything gives."""
+    from sim import contact
+
+    rng = np.random.default_rng(8)
+    starts = [(1.0 + 1.0 * (k % 8), 1.0 + 1.0 * (k // 8), rng.uniform(-3, 3)) for k in range(40)]
+    commands = [(rng.uniform(0.5, 1.0), rng.uniform(-2, 2)) for _ in starts]
+    bounded = make(starts, rects=[(3.3, 3.3, 0.4, 0.4)])
+    drive(bounded, 3.0, *commands)
+    monkeypatch.setattr(contact, "_reach", lambda *a: 1e6)
+    everything = make(starts, rects=[(3.3, 3.3, 0.4, 0.4)])
+    drive(everything, 3.0, *commands)
+    assert bounded.collisions.sum() > 10
+    assert np.array_equal(bounded.pose, everything.pose) and bounded.collision_log == everything.collision_log
