@@ -44,6 +44,12 @@ class Controller:
     # Params fields holding goals, each one [x, y] point or a list of them: checked at load (sim.goals)
     # to be spots the robot's body can occupy (inside the map, clear of obstacles and walls).
     goal_params: ClassVar[tuple[str, ...]] = ()
+    # Sensor kinds this controller reads ("lidar", "odometry", ...). The stale-input watchdog
+    # stops the robot when a sensor it reads is stale or missing, and only then: an unread
+    # sensor going quiet is no reason to stop. None (the default) = it does not say, so every
+    # sensor of its robot is watched, as before there was a choice (a safe default: a stop too
+    # many shows in the report; a stale input driven on does not). See ``inputs_needed``.
+    needs: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, params: BaseModel, robot: RobotInfo, static: StaticMap,
                  sensor_kinds: dict[str, str], rng: np.random.Generator) -> None:
@@ -70,6 +76,17 @@ class Controller:
     def status(self) -> dict[str, Any]:
         """Outcome figures for the report (e.g. waypoints reached)."""
         return {}
+
+    def inputs_needed(self) -> list[str]:
+        """Names of this robot's sensors whose stale or missing data must stop it (the watchdog's set).
+
+        Default: the sensors of the kinds in ``needs``, every sensor if ``needs`` is None.
+        Override it to name exactly the sensors ``compute`` reads (e.g. the first of a kind).
+        A scenario's ``controller.watch`` list replaces it for one robot.
+        """
+        if self.needs is None:
+            return list(self.sensor_kinds)
+        return [name for name, kind in self.sensor_kinds.items() if kind in self.needs]
 
     def sensor_named(self, kind: str) -> str | None:
         """The name of this robot's first sensor of ``kind``, if it has one."""

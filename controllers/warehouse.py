@@ -99,6 +99,7 @@ class WarehouseController(Controller):
     Params = WarehouseParams
     goal_params = ("waypoints", "home")
     accepts_orders: ClassVar[bool] = True  # the dispatcher (sim.orders) talks to it
+    needs = ("localization", "odometry", "lidar")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -141,6 +142,10 @@ class WarehouseController(Controller):
         self._scan: Any = None  # the newest scan and its points: the lidar is slower than the controller
         self._points = np.zeros((0, 2))
         self._show("idle")
+
+    def inputs_needed(self) -> list[str]:
+        """The first localization, odometry and lidar it reads (not the IMU or bumper)."""
+        return [name for name in (self._loc, self._odom, self._lidar) if name is not None]
 
     # ------------------------------------------------------------------ events
     def handle_event(self, action: str, data: dict[str, Any]) -> None:

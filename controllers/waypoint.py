@@ -43,6 +43,7 @@ class WaypointController(Controller):
 
     Params = WaypointParams
     goal_params = ("waypoints",)
+    needs = ("localization", "odometry", "lidar")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,6 +57,10 @@ class WaypointController(Controller):
         self._scan: Any = None  # the newest scan and its corridor: the lidar is slower than the controller
         self._ahead = math.inf
         self.visual = {"waypoints": list(self.waypoints), "target": 0, "state": "idle"}
+
+    def inputs_needed(self) -> list[str]:
+        """The pose source it reads (localization, else odometry) and the lidar, if it has them."""
+        return [name for name in (self._pose_source, self._lidar) if name is not None]
 
     def handle_event(self, action: str, data: dict[str, Any]) -> None:
         if action == "set_waypoints":

@@ -262,6 +262,13 @@ def check_controller(cls: type, params: dict[str, Any] | BaseModel | None = None
     first = make()
     if not isinstance(first.visual, dict):
         raise _fail(cls, "visual", "self.visual must be a dict (read by the view)")
+    try:
+        needed = first.inputs_needed()
+    except Exception as exc:
+        raise _fail(cls, "inputs_needed", f"inputs_needed() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(needed, list | tuple) or any(n not in kinds for n in needed):
+        raise _fail(cls, "inputs_needed", f"inputs_needed() must list names of the robot's sensors "
+                    f"({', '.join(kinds)}), got {needed!r}")
     history: list[Inputs] = []
     outputs: list[tuple[float, float]] = []
     period_steps = 5  # 20 Hz on a 100 Hz world

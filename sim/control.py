@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -111,7 +111,8 @@ class ControllerTask:
                  period: float, deadline: float, end_time: float,
                  overrun: OverrunPolicy = OverrunPolicy.SKIP, wait_for: tuple[str, ...] = (),
                  on_cycle: Callable[[Cycle], None] | None = None, phase: float = 0.0,
-                 execution: Any = None, rng: np.random.Generator | None = None) -> None:
+                 execution: Any = None, rng: np.random.Generator | None = None,
+                 watch: Collection[str] | None = None) -> None:
         self.controller = controller
         self.robot_index = robot_index
         self.robot_name = controller.robot.name
@@ -131,9 +132,11 @@ class ControllerTask:
         self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
         self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
         self.last_command = (0.0, 0.0)
-        # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime).
+        # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime, watched?).
         self._wiring = [(name, rt.channel, name in wait_for) for name, rt in self.inputs.items()]
-        self._runtimes = list(self.inputs.items())
+        # The stale-input watchdog's inputs (None: all); stale uses are counted for every input.
+        self.watched = tuple(self.inputs if watch is None else (n for n in self.inputs if n in watch))
+        self._runtimes = [(name, rt, name in self.watched) for name, rt in self.inputs.items()]
 
     def run(self) -> None:
         clock = self.clock
@@ -179,10 +182,10 @@ class ControllerTask:
         ages = []
         used = []
         stale = False
-        for name, rt in self._runtimes:
+        for name, rt, watched in self._runtimes:
             reading = latest[name]
             if reading is None:
-                if inputs_time > rt.max_age:
+                if watched and inputs_time > rt.max_age:
                     stale = True
                 continue
             age = inputs_time - reading.sample_time
@@ -191,7 +194,8 @@ class ControllerTask:
             rt.stats.age_at_use.add(age if age > 0.0 else 0.0)
             if age > rt.max_age:
                 rt.stats.stale_uses += 1
-                stale = True
+                if watched:
+                    stale = True
         reads_cpu = self.execution.reads_cpu
         measured0 = clock.measured_cpu() if reads_cpu else 0.0
         if stale:

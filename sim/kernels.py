@@ -15,7 +15,7 @@ round differently on some CPUs.
 * ``collide``  - discs vs the map's grid-registered segments and disc pairs, for a
   slice of robots (the worker pool splits the fleet this way). Same contact rule
   and formula as ``sim.collide``: strictly closer than the radius collides.
-* ``settle``   - blocked robots keep their pose; wheel travel, odometer, accelerations.
+* ``settle``   - speeds cut by contacts (``sim.contact``); wheel travel, odometer, accelerations.
 """
 
 from __future__ import annotations
@@ -64,16 +64,13 @@ def _advance_numpy(pose: np.ndarray, velocity: np.ndarray, target: np.ndarray, m
     return np.column_stack([x + dx, y + dy, th1]), v, w
 
 
-def _settle_numpy(pose: np.ndarray, new_pose: np.ndarray, v: np.ndarray, w: np.ndarray, v0: np.ndarray,
-                  blocked: np.ndarray, half_base: np.ndarray, dt: float, wheel_travel: np.ndarray,
-                  odometer: np.ndarray, accel: np.ndarray) -> None:
-    new_pose[blocked] = pose[blocked]
-    v[blocked] = 0.0
-    w[blocked] = 0.0
-    moved = np.where(blocked, 0.0, 1.0)
-    wheel_travel[:, 0] += moved * (v - w * half_base) * dt
-    wheel_travel[:, 1] += moved * (v + w * half_base) * dt
-    odometer += moved * np.abs(v) * dt
+def _settle_numpy(v: np.ndarray, w: np.ndarray, v0: np.ndarray, keep: np.ndarray, made: np.ndarray,
+                  half_base: np.ndarray, dt: float, wheel_travel: np.ndarray, odometer: np.ndarray,
+                  accel: np.ndarray) -> None:
+    v *= keep
+    wheel_travel[:, 0] += (v - w * half_base) * dt
+    wheel_travel[:, 1] += (v + w * half_base) * dt
+    odometer += np.abs(v) * dt * made
     accel[:, 0] = (v - v0) / dt
     accel[:, 1] = v * w
 
@@ -186,20 +183,13 @@ if _numba is not None:
         return found
 
     @_jit
-    def _settle_kernel(pose, new_pose, v, w, v0, blocked, half_base, dt, wheel_travel, odometer,
+    def _settle_kernel(v, w, v0, keep, made, half_base, dt, wheel_travel, odometer,
                        accel):  # pragma: no cover - compiled
-        for i in range(pose.shape[0]):
-            moved = 1.0
-            if blocked[i]:
-                new_pose[i, 0] = pose[i, 0]
-                new_pose[i, 1] = pose[i, 1]
-                new_pose[i, 2] = pose[i, 2]
-                v[i] = 0.0
-                w[i] = 0.0
-                moved = 0.0
-            wheel_travel[i, 0] += moved * (v[i] - w[i] * half_base[i]) * dt
-            wheel_travel[i, 1] += moved * (v[i] + w[i] * half_base[i]) * dt
-            odometer[i] += moved * abs(v[i]) * dt
+        for i in range(v.shape[0]):
+            v[i] = v[i] * keep[i]
+            wheel_travel[i, 0] += (v[i] - w[i] * half_base[i]) * dt
+            wheel_travel[i, 1] += (v[i] + w[i] * half_base[i]) * dt
+            odometer[i] += abs(v[i]) * dt * made[i]
             accel[i, 0] = (v[i] - v0[i]) / dt
             accel[i, 1] = v[i] * w[i]
 
@@ -241,14 +231,16 @@ def collide(smap: SegmentMap, centers: np.ndarray, radii: np.ndarray, lo: int = 
     return out, pairs
 
 
-def settle(pose: np.ndarray, new_pose: np.ndarray, v: np.ndarray, w: np.ndarray, v0: np.ndarray,
-           blocked: np.ndarray, half_base: np.ndarray, dt: float, wheel_travel: np.ndarray,
-           odometer: np.ndarray, accel: np.ndarray, compiled: bool = HAVE_NUMBA) -> None:
-    """In place: blocked robots keep ``pose`` and stop; integrate wheels and odometer; set accelerations."""
+def settle(v: np.ndarray, w: np.ndarray, v0: np.ndarray, keep: np.ndarray, made: np.ndarray,
+           half_base: np.ndarray, dt: float, wheel_travel: np.ndarray, odometer: np.ndarray, accel: np.ndarray,
+           compiled: bool = HAVE_NUMBA) -> None:
+    """In place: stop stalled wheels (``keep`` 0.0, else 1.0); integrate wheels, and the odometer
+    over the share of each step made (``made``, 1.0 when free); set accelerations. The turn
+    rate is never cut: a disc turns freely (``sim.contact``)."""
     if not compiled:
-        _settle_numpy(pose, new_pose, v, w, v0, blocked, half_base, dt, wheel_travel, odometer, accel)
+        _settle_numpy(v, w, v0, keep, made, half_base, dt, wheel_travel, odometer, accel)
         return
-    _settle_kernel(pose, new_pose, v, w, v0, blocked, half_base, float(dt), wheel_travel, odometer, accel)
+    _settle_kernel(v, w, v0, keep, made, half_base, float(dt), wheel_travel, odometer, accel)
 
 
 def warm_up() -> None:
@@ -260,7 +252,6 @@ def warm_up() -> None:
         pose = np.zeros((n, 3))
         pose[:, 0] = np.arange(n)
         z, ones = np.zeros(n), np.ones(n)
-        new, v, w = advance(pose, np.zeros((n, 2)), np.ones((n, 2)), ones, ones, ones, ones, 0.01)
+        _, v, w = advance(pose, np.zeros((n, 2)), np.ones((n, 2)), ones, ones, ones, ones, 0.01)
         collide(smap, pose[:, :2], ones * 0.3)
-        settle(pose, new, v, w, z, np.zeros(n, dtype=bool), ones, 0.01, np.zeros((n, 2)), z.copy(),
-               np.zeros((n, 2)))
+        settle(v, w, z, ones, ones, ones, 0.01, np.zeros((n, 2)), z.copy(), np.zeros((n, 2)))

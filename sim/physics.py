@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.clock import Clock
+from sim.contact import STATIC, Contacts
 from sim.kernels import HAVE_NUMBA, advance, collide, settle
 from sim.stats import Histogram
 from sim.world import Bodies, StaticMap, WorldSnapshot
@@ -61,6 +62,7 @@ class Physics:
         self._half_base = bodies.wheel_base / 2.0
         self.compiled = HAVE_NUMBA  # False: the numpy kernels (identical results, slower)
         self.pool: WorkerPool | None = None  # set by the Run when physics.workers > 0
+        self.contacts = Contacts(static.segment_map, bodies.radius, self.check_collisions)
         self.snapshot = self._make_snapshot()
 
     # ------------------------------------------------------------------ commands
@@ -100,36 +102,34 @@ class Physics:
                                  b.max_accel, b.max_yaw_accel, dt, compiled=self.compiled)
 
         static_hit, pairs = self.check_collisions(new_pose)
-        blocked = static_hit.copy()
-        for i, j in pairs:
-            blocked[i] = blocked[j] = True
-            self._log_collision(i, j)
-            self._log_collision(j, i)
-        # A blocked robot keeps its old pose and stops: it touches, it does not pass through.
-        onset = blocked & ~self.contact
-        if onset.any():
-            self.collisions += onset
-            for i in np.flatnonzero(onset & static_hit):
-                self._log_collision(int(i), -1)
-        settle(self.pose, new_pose, v, w, v0, blocked, self._half_base, dt, self.wheel_travel,
-               self.odometer, self.accel, compiled=self.compiled)
+        # Contacts (sim.contact): turn always, slide along what it touches, count each contact once.
+        keep, made, hits = self.contacts.resolve(self.pose, new_pose, static_hit, pairs)
+        settle(v, w, v0, keep, made, self._half_base, dt, self.wheel_travel, self.odometer, self.accel,
+               compiled=self.compiled)
+        if hits or self.contacts.touching:
+            for i, other in self.contacts.update(new_pose, hits):
+                self.collisions[i] += 1
+                self._log_collision(i, other)
+            self.contact = self.contacts.touching_mask(len(new_pose))
         self.pose = new_pose
         self.velocity = np.column_stack([v, w])
-        self.contact = blocked
         self.steps += 1
         self.time = self.steps * dt
         self.snapshot = self._make_snapshot()
         return self.snapshot
 
-    def check_collisions(self, pose: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Robots touching the static map (bool per robot), and touching robot pairs.
+    def check_collisions(self, pose: np.ndarray, radius: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Robots overlapping the static map (bool per robot), and overlapping robot pairs.
+
+        ``radius`` (default: the bodies' radii) lets the contact tracker look a gap further.
 
         With a worker pool (``physics.workers`` > 0) the numpy check runs in a worker
         process. The compiled check stays here: it takes ~10 µs where a round trip to
         a worker takes 100-500 µs on a busy 2-core host;
         a look at the workers' sentinels still notices a dead one at every step.
         """
-        radius = self.bodies.radius
+        radius = self.bodies.radius if radius is None else radius
         if self.pool is not None:
             if not self.compiled or self.pool.collide_in_pool:
                 return self.pool.collide(pose, radius)
@@ -137,8 +137,8 @@ class Physics:
         return collide(self.static.segment_map, pose[:, :2], radius, compiled=self.compiled)
 
     def _log_collision(self, i: int, j: int) -> None:
-        if len(self.collision_log) < self.collision_log_limit and not self.contact[i]:
-            other = "static map" if j < 0 else self.bodies.names[j]
+        if len(self.collision_log) < self.collision_log_limit:
+            other = "static map" if j == STATIC else self.bodies.names[j]
             self.collision_log.append((self.time, self.bodies.names[i], other))
 
     def _make_snapshot(self) -> WorldSnapshot:

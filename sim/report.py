@@ -41,6 +41,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "overruns": st.overruns,
         "skipped_releases": st.skipped_releases,
         "safety_stops": st.safety_stops,
+        "watched": list(task.watched),
         "response_time": {**st.response.summary(), "hist": hists.compact(st.response)},
         "release_jitter": st.jitter.summary(),
         "compute_cpu": st.compute_cpu.summary(),

@@ -123,6 +123,7 @@ class Run:
                 end_time=self.duration, overrun=OverrunPolicy(c.overrun),
                 wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
                 rng=np.random.default_rng(sensor_seqs[-2]),
+                watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
         for p in self.producers:
@@ -327,6 +328,26 @@ def _construct(field: str, type_name: str, robot: str, source: Path | None, cls:
         raise PluginError(f"{what} type {format_value(type_name)} on robot {format_value(robot)} failed in "
                           f"__init__: {describe_exception(exc)}", type_name=type_name, path=source,
                           field=field) from exc
+
+
+def _inputs_needed(controller: Any, type_name: str, index: int, source: Path | None) -> list[str]:
+    """The sensors a controller says it reads (its watchdog's set); a plugin's bad answer is a PluginError."""
+    robot, field = controller.robot.name, f"robots[{index}].controller"
+    try:
+        names = list(plugin_call(controller.inputs_needed))
+    except PluginRaised as raised:  # a plugin may raise anything, sys.exit() included
+        exc = raised.error
+        raise PluginError(f"controller type {format_value(type_name)} on robot {format_value(robot)} failed in "
+                          f"inputs_needed(): {describe_exception(exc)}", type_name=type_name, path=source,
+                          field=field) from exc
+    unknown = [n for n in names if n not in controller.sensor_kinds]
+    if unknown:
+        have = format_value(", ".join(controller.sensor_kinds) or "none")
+        raise PluginError(f"controller type {format_value(type_name)} on robot {format_value(robot)}: "
+                          f"inputs_needed() names {format_value(unknown[0])}, not a sensor of this robot "
+                          f"(its sensors: {have})",
+                          type_name=type_name, path=source, field=field)
+    return names
 
 
 def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]

@@ -233,6 +233,11 @@ class ControllerSpec(PluginSpec):
         "robots' phases spreads their wake-ups (they share one GIL).", "s")
     wait_for: list[str] = _f([], "Sensor names on this robot whose fresh data the controller "
                              "waits for, up to the deadline.")
+    watch: list[str] | None = _f(
+        None, "Sensor names on this robot the stale-input watchdog watches: a stale or missing reading of "
+        "one of them sends (0, 0) instead of calling compute. null = the sensors the controller says it "
+        "reads (waypoint, warehouse: pose source and lidar; a plugin that does not say: all); [] = none. "
+        "Stale uses are counted for every sensor either way.")
 
 
 class Robot(_Model):
@@ -462,6 +467,11 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
             if wanted not in sensors:
                 err(("robots", i, "controller", "wait_for", k),
                     f"wait_for names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
+                    suggest(wanted, sensors))
+        for k, wanted in enumerate(robot.controller.watch or []):
+            if wanted not in sensors:
+                err(("robots", i, "controller", "watch", k),
+                    f"watch names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
                     suggest(wanted, sensors))
     for k, event in enumerate(scn.events):
         if event.robot not in robots:

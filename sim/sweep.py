@@ -4,13 +4,16 @@
 
 Runs are headless, virtual time by default, on a local process pool or on Dask.
 Each finished run is stored as ``runs/<key>.json`` in the sweep folder, keyed by the
-scenario's hash, its settings and its seed, so re-running a sweep skips what is done.
+scenario's hash, its settings and its seed, and by the code that runs it (``code_digest``:
+the project's version and packages, and every plugin module the scenario names), so
+re-running a sweep skips what is done, and only what was done by the same code.
 A run that crashes or breaches its ``expect:`` block is recorded with its error; the
 rest go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -21,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sim.errors import ScenarioError, UsageError, format_value
 
@@ -50,15 +55,101 @@ class Sweep:
     specs: list[RunSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(self.scenario.read_bytes()).hexdigest()
+        text = self.scenario.read_bytes()
+        digest = hashlib.sha256(text).hexdigest()
         self.folder = self.out / f"{self.scenario.stem}-{digest[:10]}"
+        self.code = code_digest(plugin_modules(text, self.sets))
         names = [p for p, _ in self.sets]
         for values in itertools.product(*[v for _, v in self.sets]):
             settings = tuple(zip(names, values, strict=True))
             for seed in self.seeds:
-                ident = json.dumps([digest, settings, seed, self.clock, self.duration], default=str)
+                ident = json.dumps([digest, settings, seed, self.clock, self.duration, self.code], default=str)
                 key = hashlib.sha256(ident.encode()).hexdigest()[:16]
                 self.specs.append(RunSpec(str(self.scenario), settings, seed, self.clock, self.duration, key))
+
+
+# ---------------------------------------------------------------------- the code a run runs
+PROJECT_PACKAGES = ("sim", "sensors", "controllers")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def plugin_modules(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> list[str]:
+    """Modules of the plugin types (``pkg.module:Class``) the scenario or a ``--set`` value names.
+
+    Read from the raw YAML, so it needs no loading; an unreadable file names none (the
+    scenario's own validation reports it).
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if id(node) in seen:  # YAML aliases can make a node its own child
+            return
+        seen.add(id(node))
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str) and ":" in kind:
+                found.add(kind.partition(":")[0])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    with contextlib.suppress(Exception):  # an unreadable scenario names no plugin; loading reports it
+        walk(yaml.safe_load(scenario_text))
+    for path, values in sets:
+        if path.rsplit(".", 1)[-1] == "type":
+            found.update(v.partition(":")[0] for v in values if isinstance(v, str) and ":" in v)
+    return sorted(m for m in found if m)
+
+
+def _module_files(module: str) -> dict[str, Path]:
+    """The source files of a plugin module's top-level package (all of it), or of the module itself,
+    by a name relative to the folder it is imported from.
+
+    The whole top-level package, because a plugin's helpers are code that runs too.
+    """
+    import importlib.util
+
+    top = module.split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return {}
+    if spec is None:
+        return {}
+    if spec.submodule_search_locations:
+        return {f"{top}/{f.relative_to(d).as_posix()}": f for d in map(Path, spec.submodule_search_locations)
+                for f in d.rglob("*.py")}
+    return {f"{top}.py": Path(spec.origin)} if spec.origin and spec.origin.endswith(".py") else {}
+
+
+def project_version() -> str:
+    """The installed project's version (``pyproject.toml``), or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fleet-timing-sim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def code_digest(plugins: list[str]) -> str:
+    """SHA-256 over the project's version, the bytes of every ``.py`` file of its packages
+    (``sim``, ``sensors``, ``controllers``) and of the plugin modules' packages: a run's cache
+    key changes whenever any code it runs may have changed."""
+    h = hashlib.sha256(project_version().encode())
+    files = {f.relative_to(_ROOT).as_posix(): f for pkg in PROJECT_PACKAGES for f in (_ROOT / pkg).rglob("*.py")}
+    for module in plugins:
+        files.update(_module_files(module))
+    for name in sorted(files):
+        try:
+            data = files[name].read_bytes()
+        except OSError:
+            continue  # vanished meanwhile: its absence is part of the digest
+        h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------- parsing

@@ -33,7 +33,7 @@ robots:
     sensors:
       - {{type: 'failing_plugins:BoomSensor', name: boom, rate_hz: 20, after: {after1}, on_failure: {policy1}}}
       - {{type: imu, rate_hz: 50}}
-    controller: {{type: {controller1}, period: 0.05}}
+    controller: {{type: {controller1}, period: 0.05, watch: [boom]}}
   - name: r2
     start: [1.0, 4.0, 0.0]
     sensors:
@@ -91,7 +91,7 @@ def test_continue_fails_only_that_sensor_and_its_group_goes_on(tmp_path: Path) -
     r1, r2 = by_label(report, "r1/boom"), by_label(report, "r2/boom")
     assert r1["failed"] == f["error"] and r1["produced"] == 3
     assert r2["failed"] is None and r2["produced"] == 40  # 20 Hz for 2 s: untouched by r1's failure
-    # r1's controller no longer gets boom readings: the watchdog stops it, r2 drives on
+    # r1's controller no longer gets boom readings: the watchdog (watch: [boom]) stops it, r2 drives on
     ctrl = {c["robot"]: c for c in report["controllers"]}
     assert ctrl["r1"]["safety_stops"] > 0 and ctrl["r2"]["safety_stops"] == 0
 

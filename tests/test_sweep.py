@@ -88,3 +88,63 @@ def test_cli_sweep_unknown_path_exits_2(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "run.py", "sweep", str(SCN), "--set", "robots.0.speeed=1",
                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "speeed" in res.stderr and "Traceback" not in res.stderr
+
+
+EDITED_SCENARIO = """\
+name: edited
+world: {size: [8.0, 6.0]}
+run: {duration: 1.0}
+robots:
+  - name: r1
+    start: [7.0, 1.0, 0.0]
+    max_accel: 5.0
+    controller: {type: 'sweep_edit_plugin:Const', period: 0.1}
+"""
+EDITED_PLUGIN = """\
+from controllers.base import Controller
+
+
+class Const(Controller):
+    def compute(self, inputs):
+        return {command}
+"""
+
+
+def test_an_edited_plugin_reruns_and_an_unchanged_one_is_skipped(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    plugin = code / "sweep_edit_plugin.py"
+    plugin.write_text(EDITED_PLUGIN.format(command="1.0, 0.0"))  # drives into the east wall
+    monkeypatch.syspath_prepend(str(code))  # the spawned workers inherit sys.path
+    scn = tmp_path / "edited.yaml"
+    scn.write_text(EDITED_SCENARIO)
+
+    def sweep() -> tuple[list[dict], list[tuple[int, int, int, int]]]:
+        calls: list[tuple[int, int, int, int]] = []
+        rows = execute(Sweep(scn, [0], [], out=tmp_path / "sweeps"), workers=1, dask=None,
+                       progress=lambda *a: calls.append(a))
+        return rows, calls
+
+    rows, calls = sweep()
+    assert calls[0][3] == 0 and rows[0]["collisions"] == 1 and not rows[0]["error"]
+    again, calls = sweep()  # nothing changed: done before
+    assert calls == [(1, 1, 0, 1)] and again[0]["key"] == rows[0]["key"] and again[0]["collisions"] == 1
+    # the controller is changed (a different size, so no stale .pyc can stand in for it)
+    plugin.write_text(EDITED_PLUGIN.format(command="0.0, 0.0  # parked"))
+    edited, calls = sweep()
+    assert calls[0][3] == 0, "the edited plugin's runs were skipped as done before"
+    assert edited[0]["collisions"] == 0 and edited[0]["key"] != rows[0]["key"]
+
+
+def test_the_code_digest_covers_the_project_version_and_plugin_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim import sweep as sweep_mod
+
+    base = sweep_mod.code_digest([])
+    assert sweep_mod.code_digest([]) == base  # stable
+    assert sweep_mod.code_digest(["examples.my_plugins.controller"]) != base
+    assert sweep_mod.plugin_modules(b"robots: [{controller: {type: 'a.b:C'}}, {sensors: [{type: lidar}]}]",
+                                    [("robots.0.controller.type", ["x.y:Z", "waypoint"])]) == ["a.b", "x.y"]
+    assert sweep_mod.plugin_modules(b"&a [*a]", []) == []  # a self-referencing document
+    monkeypatch.setattr(sweep_mod, "project_version", lambda: "9.9.9")
+    assert sweep_mod.code_digest([]) != base

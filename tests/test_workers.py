@@ -138,12 +138,11 @@ def test_compiled_physics_kernels_equal_the_numpy_fallback() -> None:
         c, d = kernels.collide(smap, pose[:, :2], radius, lo, hi), kernels.collide(
             smap, pose[:, :2], radius, lo, hi, compiled=False)
         assert np.array_equal(c[0], d[0]) and c[1] == d[1]
-    blocked = rng.random(n) < 0.3
-    states = [[a[0].copy(), a[1].copy(), a[2].copy(), np.zeros((n, 2)), np.zeros(n), np.zeros((n, 2))]
-              for _ in range(2)]
-    for compiled, (new, v, w, wheels, odo, acc) in zip((True, False), states, strict=True):
-        kernels.settle(pose, new, v, w, vel[:, 0], blocked, limits[0] / 2, 0.01, wheels, odo, acc,
-                       compiled=compiled)
+    touching = rng.random(n) < 0.3  # some robots' steps cut by contacts
+    keep, made = np.where(touching & (rng.random(n) < 0.5), 0.0, 1.0), np.where(touching, rng.uniform(0, 1, n), 1.0)
+    states = [[a[1].copy(), a[2].copy(), np.zeros((n, 2)), np.zeros(n), np.zeros((n, 2))] for _ in range(2)]
+    for compiled, (v, w, wheels, odo, acc) in zip((True, False), states, strict=True):
+        kernels.settle(v, w, vel[:, 0], keep, made, limits[0] / 2, 0.01, wheels, odo, acc, compiled=compiled)
     assert all(np.array_equal(x, y) for x, y in zip(*states, strict=True))
 
 

@@ -28,6 +28,7 @@ class Wanderer(Controller):
     """
 
     Params = WandererParams
+    needs = ("lidar", "battery")  # the watchdog stops it on a stale lidar or battery, not on others
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
