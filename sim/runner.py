@@ -29,6 +29,9 @@ from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
+# s real: after a completed run, how long the cycles released before the end may take to
+# finish on their own (one cycle per controller; in virtual time this takes milliseconds).
+END_DRAIN_TIMEOUT = 5.0
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
 # moves, then sensors sample it, then controllers use the readings, then scenario events.
@@ -74,6 +77,8 @@ class Run:
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
         self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
+        self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
+        self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
         self._build()
@@ -237,7 +242,7 @@ class Run:
 
     def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
         self.threads.append(ThreadInfo(name, role, serves))
-        self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target))
+        self._sim_threads.append(self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target)))
 
     def _timeline(self) -> None:
         """simpy drives the scenario's own events in simulated time, paced by the clock."""
@@ -278,10 +283,16 @@ class Run:
         return report
 
     def finish(self, reason: str) -> None:
-        """End the run (idempotent): the first reason given is kept."""
+        """End the run (idempotent): the first reason given is kept.
+
+        An interrupt after the run has completed keeps ``completed`` but cuts the end's
+        drain short (``stop``): the cycles still running are then not waited for.
+        """
         if not self.finished.is_set():
             self.end_reason = reason
             self.finished.set()
+        elif reason in ("interrupted", "terminated"):
+            self._cut_short.set()
 
     def wait(self, poll: float = 0.1) -> None:
         """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
@@ -292,8 +303,17 @@ class Run:
             self.finish("interrupted")
 
     def stop(self) -> list[str]:
-        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop."""
+        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop.
+
+        A completed run first lets every simulation thread end by itself (``END_DRAIN_TIMEOUT``):
+        nothing is released at or after the end, and each cycle released before it runs to
+        completion and is logged, even if it finishes after the end. That rule depends on
+        simulated time only, so which cycles a virtual run logs never depends on how fast this
+        thread gets here (docs/virtual-time.md, "The end of a run").
+        """
         self.finish("stopped")
+        if self.end_reason == "completed":
+            self.supervisor.wait_for(self._sim_threads, END_DRAIN_TIMEOUT, self._cut_short)
         # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
         self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
         self.wall_seconds = max(self.clock.real_elapsed(), 0.0)
