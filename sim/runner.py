@@ -25,6 +25,7 @@ from sim.errors import PluginError
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
+from sim.streams import stream
 from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
@@ -91,20 +92,20 @@ class Run:
         starts = np.array([list(r.start) for r in sc.robots], dtype=float)
         self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
         self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
-        root = np.random.SeedSequence(sc.run.seed)
+        seed = sc.run.seed
         self.sensors: list[SensorRuntime] = []
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
         self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
-        for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
+        for index, robot in enumerate(sc.robots):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
-            sensor_seqs = seq.spawn(2 * len(robot.sensors) + 2)
             runtimes = []
             for j, spec in enumerate(robot.sensors):
                 sensor = _construct(f"robots[{index}].sensors[{j}]", spec.type, robot.name, sc.source, spec.cls,
-                                    spec.name, info, spec.params, np.random.default_rng(sensor_seqs[2 * j]),
+                                    spec.name, info, spec.params,
+                                    stream(seed, "robot", robot.name, "sensor", spec.name, "noise"),
                                     self.static)
                 max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
                 rt = SensorRuntime(
@@ -112,7 +113,7 @@ class Run:
                     latency_fixed=spec.latency.fixed, latency_jitter=spec.latency.jitter,
                     dropout=spec.dropout, max_age=max_age,
                     channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
-                    timing_rng=np.random.default_rng(sensor_seqs[2 * j + 1]),
+                    timing_rng=stream(seed, "robot", robot.name, "sensor", spec.name, "timing"),
                     on_failure=spec.on_failure,
                 )
                 runtimes.append(rt)
@@ -120,13 +121,13 @@ class Run:
             c = robot.controller
             kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
             controller = _construct(f"robots[{index}].controller", c.type, robot.name, sc.source, c.cls,
-                                    c.params, info, self.static, kinds, np.random.default_rng(sensor_seqs[-1]))
+                                    c.params, info, self.static, kinds, stream(seed, "robot", robot.name, "controller"))
             self.controllers.append(ControllerTask(
                 controller, index, self.clock, runtimes, self.physics.submit,
                 period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
                 end_time=self.duration, overrun=OverrunPolicy(c.overrun),
                 wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
-                rng=np.random.default_rng(sensor_seqs[-2]),
+                rng=stream(seed, "robot", robot.name, "execution"),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
         for p in self.producers:

@@ -11,6 +11,7 @@ from sim.listeners import RunListener
 from sim.report import WALL_CLOCK_FIELDS, build_report
 from sim.runner import Run
 from sim.scenario import parse_scenario
+from sim.streams import name_key, stream
 from sim.virtual import VirtualClock
 
 DURATION = 0.3
@@ -106,3 +107,103 @@ def test_a_stop_inside_a_cycle_counts_it_as_unfinished(tmp_path: Path) -> None:
     assert report["summary"]["unfinished_cycles"] == 1
     rows = (tmp_path / "cycles.csv").read_text().splitlines()
     assert len(rows) - 1 == 1
+
+
+# ---------------------------------------------------------------------- named random streams
+BASE = """\
+name: streams
+world: {size: [30.0, 20.0]}
+run: {duration: 1.0, seed: 11, clock: virtual}
+robots:
+  - name: a
+    start: [2.0, 3.0, 0.0]
+    sensors:
+      - {type: odometry, rate_hz: 50, dropout: 0.2, latency: {fixed: 0.002, jitter: 0.01}}
+      - {type: imu, rate_hz: 100, latency: {jitter: 0.004}}
+    controller: {type: waypoint, period: 0.02, execution: {model: normal, mean: 0.01, std: 0.006, cap: 0.03},
+                 waypoints: [[20.0, 3.0]]}
+  - name: b
+    start: [2.0, 15.0, 0.0]
+    sensors:
+      - {type: odometry, rate_hz: 50, dropout: 0.1}
+    controller: {type: waypoint, period: 0.02, execution: {model: lognormal, median: 0.008, cap: 0.03},
+                 waypoints: [[20.0, 15.0]]}
+"""
+EXTRA_SENSOR = "      - {type: bumper, name: bump, rate_hz: 20}\n"
+
+
+def streams_of(text: str, out: Path) -> dict[tuple[str, ...], dict]:
+    """The starting state of every random stream of a (built, not started) run, by role."""
+    run = Run(parse_scenario(text), out, clock=VirtualClock())
+    run.cycle_log.close()
+    states: dict[tuple[str, ...], dict] = {}
+    for task in run.controllers:
+        states[(task.robot_name, "controller")] = task.controller.rng.bit_generator.state
+        states[(task.robot_name, "execution")] = task.rng.bit_generator.state
+    for rt in run.sensors:
+        states[(rt.robot_name, rt.sensor.name, "noise")] = rt.sensor.rng.bit_generator.state
+        states[(rt.robot_name, rt.sensor.name, "timing")] = rt.timing_rng.bit_generator.state
+    return states
+
+
+def test_stream_names_hash_the_same_in_every_process() -> None:
+    # BLAKE2b of the UTF-8 name: a change of this scheme changes every seeded run (say so)
+    assert name_key("amr-1") == 0xA8F0B5F68D6E48A7
+    assert stream(7, "robot", "amr-1", "controller").integers(1 << 30) == 940029157
+    assert stream(7, "robot", "amr-1", "controller").random() != stream(7, "robot", "amr-1", "execution").random()
+    assert stream(7, "orders", "0").random() != stream(8, "orders", "0").random()
+
+
+def test_adding_a_sensor_or_a_robot_leaves_every_other_stream_unchanged(tmp_path: Path) -> None:
+    before = streams_of(BASE, tmp_path / "a")
+    # a sensor added first on robot a: by index, it used to shift a's controller and execution streams
+    more = BASE.replace("    sensors:\n      - {type: odometry, rate_hz: 50, dropout: 0.2",
+                        "    sensors:\n" + EXTRA_SENSOR + "      - {type: odometry, rate_hz: 50, dropout: 0.2", 1)
+    after = streams_of(more, tmp_path / "b")
+    assert set(after) - set(before) == {("a", "bump", "noise"), ("a", "bump", "timing")}
+    assert all(after[k] == v for k, v in before.items())
+    # a robot inserted first: every other robot keeps its streams
+    robot = ("  - name: c\n    start: [25.0, 10.0, 0.0]\n    sensors: [{type: odometry, rate_hz: 50}]\n"
+             "    controller: {type: waypoint, period: 0.05, waypoints: [[26.0, 10.0]]}\n")
+    first = BASE.replace("robots:\n", "robots:\n" + robot, 1)
+    after = streams_of(first, tmp_path / "c")
+    assert all(after[k] == v for k, v in before.items())
+    # and every stream is its own
+    values = [json.dumps(v, sort_keys=True) for v in after.values()]
+    assert len(set(values)) == len(values)
+
+
+def rows_of(path: Path, robot: str) -> list[str]:
+    return [line for line in (path / "cycles.csv").read_text().splitlines() if line.startswith(robot + ",")]
+
+
+def test_adding_a_sensor_leaves_the_robots_cycle_timing_unchanged(tmp_path: Path) -> None:
+    run_text(BASE, tmp_path / "a")
+    more = BASE.replace("      - {type: imu, rate_hz: 100", EXTRA_SENSOR + "      - {type: imu, rate_hz: 100", 1)
+    run_text(more, tmp_path / "b")
+
+    def timing(row: str) -> str:  # every column but input_ages (the new sensor adds its age there)
+        return row.rsplit(",", 1)[0]
+
+    a, b = rows_of(tmp_path / "a", "a"), rows_of(tmp_path / "b", "a")
+    assert len(a) > 20 and [timing(r) for r in a] == [timing(r) for r in b]
+    assert rows_of(tmp_path / "a", "b") == rows_of(tmp_path / "b", "b")
+
+
+STALL = ("  - {kind: controller_stall, robot: a, start: 0.1, duration: 0.8, stall: 0.015, probability: 0.5}\n")
+NOISE = "  - {kind: noise_burst, robot: b, sensor: odometry, start: 0.0, duration: 1.0, std: 0.01}\n"
+OTHER = "  - {kind: controller_stall, robot: b, start: 0.2, duration: 0.5, stall: 0.01, probability: 0.3}\n"
+
+
+def test_adding_a_fault_leaves_every_other_stream_unchanged(tmp_path: Path) -> None:
+    run_text(BASE + "faults:\n" + STALL + NOISE, tmp_path / "a")
+    _, report = run_text(BASE + "faults:\n" + OTHER + STALL + NOISE, tmp_path / "b")
+    _, plain = run_text(BASE, tmp_path / "c")
+    # fault "stall on a" moved from index 0 to 1: its stalls hit the same cycles of robot a
+    assert rows_of(tmp_path / "a", "a") == rows_of(tmp_path / "b", "a")
+    # the noise burst on b's odometry draws from its own stream, not from the sensor's timing
+    # stream: b's odometry loses the same samples (dropout draws) with or without it
+    odo = next(s for s in report["sensors"] if s["robot"] == "b")
+    odo_plain = next(s for s in plain["sensors"] if s["robot"] == "b")
+    assert odo["dropouts"] == odo_plain["dropouts"] > 0
+    assert odo["published"] == odo_plain["published"]
