@@ -95,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     window = _window_size(args.window)
 
     from sim.files import write_json
+    from sim.jit import COMPILE_NOTICE
     from sim.report import build_report, print_report
     from sim.runner import Run, make_clock, run_folder
 
@@ -104,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     from sim.outputs import finish_report, run_listeners, write_plot
 
     run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
+    run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/jit.py)
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: run.finish(

@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from sensors.base import RobotInfo
-from sim import kernels
+from sim import jit, kernels
 from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
@@ -82,6 +82,8 @@ class Run:
         self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
+        # Called once if numba compiles kernels while the run starts (the CLI prints a line).
+        self.on_compile: Callable[[], None] | None = None
         self._build()
 
     # ------------------------------------------------------------------ build
@@ -171,11 +173,24 @@ class Run:
 
     # ------------------------------------------------------------------ run
     def warm_up(self) -> None:
-        """Run every sensor class, each controller class's ``warm_up`` and a physics check once.
+        """Load or compile every kernel, run every sensor class, each controller class's
+        ``warm_up`` and a physics check once, before the clock starts.
 
         The first call of a compiled ray-cast kernel or numpy routine can take far
-        longer than a period; paying it here keeps it out of the measured run.
+        longer than a period (seconds, when numba compiles); paying it here keeps it out
+        of the measured run. ``on_compile`` is told when a compile really happens.
         """
+        with jit.announce_compiles(self._compiling):
+            jit.warm_up_all()
+            self._warm_up_parts()
+
+    def _compiling(self) -> None:
+        """numba began compiling (an empty or stale cache): tell ``on_compile``, once per run."""
+        say, self.on_compile = self.on_compile, None
+        if say is not None:
+            say()
+
+    def _warm_up_parts(self) -> None:
         snap = self.physics.snapshot
         for p in self.producers:
             by_class: dict[type, list] = {}
@@ -203,7 +218,8 @@ class Run:
         beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
         smap = self.static.segment_map
         self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
-        self.pool.start()
+        with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
+            self.pool.start()
         self.physics.pool = self.pool
         for rt in self.sensors:
             rt.sensor.pool = self.pool
