@@ -92,3 +92,27 @@ def test_an_empty_numba_cache_does_not_slow_the_first_real_time_run(tmp_path: Pa
     for s in report["sensors"]:
         assert s["produced"] >= 0.5 * s["rate_hz"] * 2.0, s
         assert s["sample_lateness"]["max"] < 0.3, s
+
+
+def _cache_files(cache: Path) -> set[str]:
+    """numba's cache: an index per kernel and one file per compiled type combination."""
+    return {str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_cold_sweep_with_worker_processes_compiles_only_what_the_warm_up_does(tmp_path: Path) -> None:
+    """Across every process (the sweep's parent, its run processes, their ray-cast workers)
+    the cache ends up holding what ``warm_up_all`` alone compiles: no process compiled a kernel
+    for other types (mid-run), and the line shows once, in the parent."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "reference")}
+    subprocess.run([sys.executable, "-c", "from sim.jit import warm_up_all; warm_up_all()"], cwd=ROOT, env=env,
+                   check=True, timeout=600)
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cold")
+    result = subprocess.run([sys.executable, "run.py", "sweep", str(TINY), "--seeds", "0-1", "--workers", "2",
+                             "--clock", "virtual", "--duration", "1", "--set", "physics.workers=0,2",
+                             "--out", str(tmp_path / "sweeps")], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(COMPILE_NOTICE) == 1
+    assert "4 runs, 0 failed" in result.stdout
+    assert _cache_files(tmp_path / "cold") == _cache_files(tmp_path / "reference")
