@@ -7,12 +7,13 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from hostile import ROOT, TINY, Case
+from hostile import ROOT, TINY, Case, Send
 
 NOTICE = "compiling kernels (first run only)"
 WALL = ("started_at", "wall_seconds", "real_time_factor", "host")  # sim.report.WALL_CLOCK_FIELDS, under run
@@ -160,6 +161,22 @@ def check_noise_keeps_timing(tmp: Path, _r: Any) -> None:
     assert noisy["sensors"][1]["dropouts"] > 0
 
 
+def check_renamed_robot(tmp: Path, _r: Any) -> None:
+    again(tmp, TWO.replace("name: a\n", "name: alpha\n", 1), "runs2")
+    a, b = folder(tmp), folder(tmp, "runs2")
+    assert cycles(a, "b") == cycles(b, "b"), "renaming robot a changed robot b"
+    assert [r["finish_time"] for r in cycles(a, "a")] != [r["finish_time"] for r in cycles(b, "alpha")], \
+        "a renamed robot keeps the same draws: streams are not named"
+
+
+def check_cut_cycle_counted(tmp: Path, r: Any) -> None:
+    # compute = period, catch_up: the robot is always inside a cycle, so the signal cuts exactly one
+    data = report(folder(tmp))
+    assert data["run"]["end_reason"] == "terminated"
+    assert data["summary"]["unfinished_cycles"] == 1
+    assert len(cycles(folder(tmp))) == data["summary"]["cycles"] > 0  # a row per finished cycle
+
+
 def check_seed(seed: str) -> Any:
     def check(tmp: Path, _r: Any) -> None:
         run = folder(tmp)
@@ -195,6 +212,13 @@ CASES: list[Case] = [
          files={"s.yaml": TWO + "faults:\n" + STALL_A}, check=check_fault_inserted, one_line=False),
     Case("determinism-noise-burst-keeps-dropouts", ARGS, 0,
          files={"s.yaml": TWO + "faults:\n" + NOISE_B}, check=check_noise_keeps_timing, one_line=False),
+    Case("determinism-renamed-robot-gets-its-own-stream", ARGS, 0, files={"s.yaml": TWO},
+         check=check_renamed_robot, one_line=False),
+    Case("determinism-sigterm-counts-the-cut-cycle", (*ARGS, "--no-trace"), 130,
+         files={"s.yaml": TINY.replace("duration: 1.0", "duration: 60.0").replace("clock: virtual", "clock: real")
+                .replace("period: 0.05,", "period: 0.1, overrun: catch_up, execution: {model: fixed, seconds: 0.1},")},
+         sends=(Send(after=8.0, sig=signal.SIGTERM),), check=check_cut_cycle_counted, one_line=False,
+         timeout=120, slow=True),
     Case("determinism-seed-zero", (*ARGS, "--seed", "0"), 0, files={"s.yaml": TWO},
          check=check_seed("0"), one_line=False),
     Case("determinism-huge-seed", (*ARGS, "--seed", str(2 ** 100)), 0, files={"s.yaml": TWO},
