@@ -132,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     window = _window_size(args.window)
 
     from sim.files import write_json
+    from sim.jit import COMPILE_NOTICE
     from sim.report import build_report, print_report
     from sim.runner import Run, make_clock, run_folder
 
@@ -145,6 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     except BaseException:  # a plugin refused to be built (exit 2): a run that never began leaves no folder
         shutil.rmtree(out, ignore_errors=True)
         raise
+    run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/jit.py)
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     previous = {
         sig: signal.signal(sig, lambda signum, _frame: run.finish(

@@ -76,6 +76,7 @@ class ControllerStats:
     misses: int = 0
     overruns: int = 0
     skipped_releases: int = 0
+    unfinished: int = 0  # released and started, but cut by the run's stop (interrupt, failure)
     safety_stops: int = 0
     response: Histogram = field(default_factory=Histogram)
     jitter: Histogram = field(default_factory=Histogram)
@@ -148,7 +149,8 @@ class ControllerTask:
             if not clock.sleep_until(release):
                 return
             cycle = self.run_cycle(k, release)
-            if cycle is None:
+            if cycle is None:  # the run was stopped inside this cycle: it is not logged, only counted
+                self.stats.unfinished += 1
                 return
             k += 1
             next_release = self.phase + k * self.period

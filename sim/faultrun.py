@@ -21,6 +21,7 @@ import numpy as np
 from sim.faults import fault_label, matches_sensor
 from sim.faultstats import FaultStats, FaultWindow
 from sim.runner import ThreadInfo
+from sim.streams import fault_key, stream
 
 if TYPE_CHECKING:
     import simpy
@@ -47,7 +48,7 @@ class _SensorEffects:
         self.latency: dict[int, float] = {}
         self.dropout: dict[int, float] = {}
         self.frozen: set[int] = set()
-        self.filters: dict[int, Callable[[Any, np.random.Generator], Any]] = {}
+        self.filters: dict[int, Callable[[Any], Any]] = {}
 
     def clear(self, key: int) -> None:
         self.latency.pop(key, None)
@@ -65,10 +66,10 @@ class _SensorEffects:
         rt.payload_filter = None if not filters else filters[0] if len(filters) == 1 else _chain(filters)
 
 
-def _chain(filters: list[Callable[[Any, np.random.Generator], Any]]) -> Callable[[Any, np.random.Generator], Any]:
-    def all_of(payload: Any, rng: np.random.Generator) -> Any:
+def _chain(filters: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def all_of(payload: Any) -> Any:
         for f in filters:
-            payload = f(payload, rng)
+            payload = f(payload)
         return payload
 
     return all_of
@@ -152,7 +153,8 @@ class FaultInjector:
                 elif kind == "frozen_sensor":
                     fx.frozen.add(k)
                 else:
-                    fx.filters[k] = self._noise_filter(f, w, rt.label)
+                    fx.filters[k] = self._noise_filter(f, w, rt.label, self._stream(k, rt.robot_name, "sensor",
+                                                                                    rt.sensor.name, "noise"))
                 fx.apply()
         elif kind in ("cpu_hog", "numpy_load"):
             stop = self._stop_loads[k] = threading.Event()
@@ -174,12 +176,16 @@ class FaultInjector:
             stop.set()
 
     # ------------------------------------------------------------------ effects
+    def _stream(self, k: int, *path: str) -> np.random.Generator:
+        """Fault ``k``'s own random stream for ``path``: other faults, robots, sensors never shift it."""
+        return stream(self.run.scenario.run.seed, "fault", fault_key(self.faults, k), *path)
+
     @staticmethod
-    def _noise_filter(f: Any, w: FaultWindow, label: str) -> Callable[[Any, np.random.Generator], Any]:
+    def _noise_filter(f: Any, w: FaultWindow, label: str, rng: np.random.Generator) -> Callable[[Any], Any]:
         std, relative, p = f.std, f.relative, f.probability
         w.work[label] = 0
 
-        def noise(payload: Any, rng: np.random.Generator) -> Any:
+        def noise(payload: Any) -> Any:
             if p < 1.0 and rng.random() >= p:
                 return payload
             w.work[label] += 1  # only this sensor's producer thread writes this key
@@ -189,12 +195,11 @@ class FaultInjector:
 
     def _gate_stall(self, k: int, f: Any) -> None:
         """Wrap each target controller's ``extra_compute``: exact to the cycle, no timeline race."""
-        seed = self.run.scenario.run.seed
         w = self.windows[k]
         for task in self.run.controllers:
             if task.robot_name not in w.robots:
                 continue
-            rng = np.random.default_rng([seed, 0xFA, k, task.robot_index])
+            rng = self._stream(k, "robot", task.robot_name, "stall")
             task.extra_compute = _stalled(task.extra_compute, f, rng, w, task.robot_name)
 
     def _spawn_load(self, f: Any, w: FaultWindow, n: int, stop: threading.Event) -> None:

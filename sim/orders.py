@@ -24,10 +24,10 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.errors import format_value
+from sim.streams import stream
 
 __all__ = ["Dispatcher", "Order", "OrdersSpec", "RobotLink"]
 
-ORDER_STREAM = 0x0D0E5  # mixed into the seed so the order stream never equals a robot's stream
 ORDER_LOG_LIMIT = 1000  # orders listed one by one in the report
 
 
@@ -121,7 +121,7 @@ class Dispatcher:
         self.spec = spec
         self.places = places
         self.robots = robots
-        self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), spec.seed_offset, ORDER_STREAM]))
+        self.rng = stream(int(seed), "orders", str(spec.seed_offset))  # sim.streams: a named stream
         self.picks = list(spec.pick_places) or sorted(n for n, p in places.items() if p[0] == "pick")
         self.packs = list(spec.packing_places) or sorted(n for n, p in places.items() if p[0] == "packing")
         self.orders: list[Order] = []

@@ -59,7 +59,7 @@ class SensorRuntime:
     extra_latency: float = 0.0  # s added to every reading's latency
     forced_dropout: float = 0.0  # probability of losing a sample, on top of ``dropout``
     frozen: bool = False  # repeat the last payload instead of sampling
-    payload_filter: Callable[[Any, np.random.Generator], Any] | None = None  # e.g. a noise burst
+    payload_filter: Callable[[Any], Any] | None = None  # e.g. a noise burst (with its own random stream)
     on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
 
     @property
@@ -210,7 +210,7 @@ class ProducerTask:
             if rt.frozen and rt.last is not None:
                 payload = rt.last.data
             elif rt.payload_filter is not None:
-                payload = rt.payload_filter(payload, rng)
+                payload = rt.payload_filter(payload)
             dropout = rt.dropout + rt.forced_dropout
             if dropout > 0 and rng.random() < dropout:
                 st.dropouts += 1

@@ -181,6 +181,12 @@ class SegmentMap:
         for arr in (self.segments, self.cell_start, self.cell_items, self.cell_data, self.parallel_tol):
             arr.flags.writeable = False
 
+    def __deepcopy__(self, memo: dict) -> SegmentMap:
+        # Immutable (every array read-only): copies share it. A deep copy would also make its
+        # arrays writeable, another type to numba: a warm-up on a copy (Run.warm_up copies each
+        # sensor) would then compile a kernel the run never calls, and the run compile its own.
+        return self
+
     @property
     def n_segments(self) -> int:
         """Number of wall segments."""

@@ -40,6 +40,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "miss_rate": st.misses / st.cycles if st.cycles else 0.0,
         "overruns": st.overruns,
         "skipped_releases": st.skipped_releases,
+        "unfinished_cycles": st.unfinished,
         "safety_stops": st.safety_stops,
         "watched": list(task.watched),
         "response_time": {**st.response.summary(), "hist": hists.compact(st.response)},
@@ -144,6 +145,7 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "miss_rate": misses / cycles if cycles else 0.0,
             "causes": causes,
             "safety_stops": sum(c["safety_stops"] for c in controllers),
+            "unfinished_cycles": sum(c["unfinished_cycles"] for c in controllers),
             "dropped": sum(s["queue"]["dropped"] for s in sensors),
             "dropouts": sum(s["dropouts"] for s in sensors),
             "stale_uses": sum(s["stale_uses"] for s in sensors),
@@ -313,6 +315,11 @@ def print_artifacts_and_gates(report: dict[str, Any], out: TextIO) -> None:
             print(f"\nExpectations met: {', '.join(sorted(e['gates']))}", file=out)
 
 
+def _summary_get(report: dict[str, Any], key: str) -> Any:
+    """A ``summary`` figure, or None in a report written before it existed."""
+    return report.get("summary", {}).get(key)
+
+
 def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     """The deadline-miss tables, as a person reads them."""
     sc, run = report["scenario"], report["run"]
@@ -332,6 +339,8 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
                      _ms(r["max"]), _ms(j["max"]), str(c["overruns"]), str(c["skipped_releases"]),
                      str(c["safety_stops"])])
     print_table(rows, out)
+    if unfinished := _summary_get(report, "unfinished_cycles"):
+        print(f"{unfinished} cycle(s) were cut by the stop ({run['end_reason']}): not in cycles.csv", file=out)
     print("\nSensors (ages in ms)", file=out)
     rows = [["sensor", "rate Hz", "achieved", "produced", "delivered", "dropped", "dropouts",
              "age p50", "age p99", "age max", "stale"]]

@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from sensors.base import RobotInfo
-from sim import kernels
+from sim import jit, kernels
 from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
@@ -26,10 +26,14 @@ from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
 from sim.registry import describe_exception, plugin_call
+from sim.streams import stream
 from sim.supervisor import Failure, Supervisor
 from sim.world import Bodies, StaticMap
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
+# s real: after a completed run, how long the cycles released before the end may take to
+# finish on their own (one cycle per controller; in virtual time this takes milliseconds).
+END_DRAIN_TIMEOUT = 5.0
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
 # moves, then sensors sample it, then controllers use the readings, then scenario events.
@@ -75,8 +79,12 @@ class Run:
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
         self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
+        self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
+        self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
+        # Called once if numba compiles kernels while the run starts (the CLI prints a line).
+        self.on_compile: Callable[[], None] | None = None
         self._build()
 
     # ------------------------------------------------------------------ build
@@ -87,20 +95,20 @@ class Run:
         starts = np.array([list(r.start) for r in sc.robots], dtype=float)
         self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
         self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
-        root = np.random.SeedSequence(sc.run.seed)
+        seed = sc.run.seed
         self.sensors: list[SensorRuntime] = []
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
         self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
-        for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
+        for index, robot in enumerate(sc.robots):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
-            sensor_seqs = seq.spawn(2 * len(robot.sensors) + 2)
             runtimes = []
             for j, spec in enumerate(robot.sensors):
                 sensor = _construct(f"robots[{index}].sensors[{j}]", spec.type, robot.name, sc.source, spec.cls,
-                                    spec.name, info, spec.params, np.random.default_rng(sensor_seqs[2 * j]),
+                                    spec.name, info, spec.params,
+                                    stream(seed, "robot", robot.name, "sensor", spec.name, "noise"),
                                     self.static)
                 max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
                 rt = SensorRuntime(
@@ -108,7 +116,7 @@ class Run:
                     latency_fixed=spec.latency.fixed, latency_jitter=spec.latency.jitter,
                     dropout=spec.dropout, max_age=max_age,
                     channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
-                    timing_rng=np.random.default_rng(sensor_seqs[2 * j + 1]),
+                    timing_rng=stream(seed, "robot", robot.name, "sensor", spec.name, "timing"),
                     on_failure=spec.on_failure,
                 )
                 runtimes.append(rt)
@@ -116,13 +124,13 @@ class Run:
             c = robot.controller
             kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
             controller = _construct(f"robots[{index}].controller", c.type, robot.name, sc.source, c.cls,
-                                    c.params, info, self.static, kinds, np.random.default_rng(sensor_seqs[-1]))
+                                    c.params, info, self.static, kinds, stream(seed, "robot", robot.name, "controller"))
             self.controllers.append(ControllerTask(
                 controller, index, self.clock, runtimes, self.physics.submit,
                 period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
                 end_time=self.duration, overrun=OverrunPolicy(c.overrun),
                 wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
-                rng=np.random.default_rng(sensor_seqs[-2]),
+                rng=stream(seed, "robot", robot.name, "execution"),
                 watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
@@ -167,11 +175,24 @@ class Run:
 
     # ------------------------------------------------------------------ run
     def warm_up(self) -> None:
-        """Run every sensor class, each controller class's ``warm_up`` and a physics check once.
+        """Load or compile every kernel, run every sensor class, each controller class's
+        ``warm_up`` and a physics check once, before the clock starts.
 
         The first call of a compiled ray-cast kernel or numpy routine can take far
-        longer than a period; paying it here keeps it out of the measured run.
+        longer than a period (seconds, when numba compiles); paying it here keeps it out
+        of the measured run. ``on_compile`` is told when a compile really happens.
         """
+        with jit.announce_compiles(self._compiling):
+            jit.warm_up_all()
+            self._warm_up_parts()
+
+    def _compiling(self) -> None:
+        """numba began compiling (an empty or stale cache): tell ``on_compile``, once per run."""
+        say, self.on_compile = self.on_compile, None
+        if say is not None:
+            say()
+
+    def _warm_up_parts(self) -> None:
         snap = self.physics.snapshot
         for p in self.producers:
             by_class: dict[type, list] = {}
@@ -199,7 +220,8 @@ class Run:
         beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
         smap = self.static.segment_map
         self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
-        self.pool.start()
+        with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
+            self.pool.start()
         self.physics.pool = self.pool
         for rt in self.sensors:
             rt.sensor.pool = self.pool
@@ -239,7 +261,7 @@ class Run:
 
     def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
         self.threads.append(ThreadInfo(name, role, serves))
-        self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target))
+        self._sim_threads.append(self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target)))
 
     def _timeline(self) -> None:
         """simpy drives the scenario's own events in simulated time, paced by the clock."""
@@ -280,10 +302,16 @@ class Run:
         return report
 
     def finish(self, reason: str) -> None:
-        """End the run (idempotent): the first reason given is kept."""
+        """End the run (idempotent): the first reason given is kept.
+
+        An interrupt after the run has completed keeps ``completed`` but cuts the end's
+        drain short (``stop``): the cycles still running are then not waited for.
+        """
         if not self.finished.is_set():
             self.end_reason = reason
             self.finished.set()
+        elif reason in ("interrupted", "terminated"):
+            self._cut_short.set()
 
     def wait(self, poll: float = 0.1) -> None:
         """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
@@ -294,8 +322,17 @@ class Run:
             self.finish("interrupted")
 
     def stop(self) -> list[str]:
-        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop."""
+        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop.
+
+        A completed run first lets every simulation thread end by itself (``END_DRAIN_TIMEOUT``):
+        nothing is released at or after the end, and each cycle released before it runs to
+        completion and is logged, even if it finishes after the end. That rule depends on
+        simulated time only, so which cycles a virtual run logs never depends on how fast this
+        thread gets here (docs/virtual-time.md, "The end of a run").
+        """
         self.finish("stopped")
+        if self.end_reason == "completed":
+            self.supervisor.wait_for(self._sim_threads, END_DRAIN_TIMEOUT, self._cut_short)
         # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
         self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
         self.wall_seconds = max(self.clock.real_elapsed(), 0.0)

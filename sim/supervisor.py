@@ -49,6 +49,20 @@ class Supervisor:
             self.failures.append(failure)
         self.on_failure(failure)
 
+    @staticmethod
+    def wait_for(threads: list[threading.Thread], timeout: float, abort: threading.Event) -> bool:
+        """Wait until ``threads`` end by themselves (``timeout`` s in total, or until ``abort``)."""
+        import time  # local: a real-time bound on a wait, like ``join``
+
+        end = time.monotonic() + timeout
+        for t in threads:
+            while t.is_alive():
+                left = end - time.monotonic()
+                if left <= 0.0 or abort.is_set():
+                    return False
+                t.join(min(left, 0.05))
+        return True
+
     def join(self, timeout: float) -> list[str]:
         """Join every thread within ``timeout`` s in total; return the names still alive."""
         import time  # local: the only real-time wait in the runtime is this shutdown bound

@@ -506,6 +506,11 @@ def main(argv: list[str]) -> int:
     print(f"sweep {sweep.scenario}: {len(sweep.specs)} runs ({len(sweep.seeds)} seeds x "
           f"{len(sweep.specs) // max(len(sweep.seeds), 1)} settings), {args.clock} time, "
           f"{'dask ' + args.dask if args.dask else str(args.workers) + ' local processes'}", flush=True)
+    if not args.dask:  # here, once: the local processes then load every kernel from the disk cache
+        from sim.jit import COMPILE_NOTICE, announce_compiles, warm_up_all
+
+        with announce_compiles(lambda: print(COMPILE_NOTICE, flush=True)):
+            warm_up_all()
     t0 = time.perf_counter()
     rows = execute(sweep, args.workers, args.dask, Progress(sys.stderr))
     table = summarise(sweep, rows)

@@ -287,15 +287,15 @@ def test_overlapping_faults_on_one_sensor_combine_and_unwind() -> None:
     fx.latency[0], fx.latency[1] = 0.1, 0.25
     fx.dropout[0], fx.dropout[2] = 0.7, 0.6
     fx.frozen.add(3)
-    fx.filters[4] = lambda p, rng: p + 1
-    fx.filters[5] = lambda p, rng: p * 10
+    fx.filters[4] = lambda p: p + 1
+    fx.filters[5] = lambda p: p * 10
     fx.apply()
     assert rt.extra_latency == pytest.approx(0.35) and rt.forced_dropout == 1.0 and rt.frozen
-    assert rt.payload_filter is not None and rt.payload_filter(1, np.random.default_rng()) == 20
+    assert rt.payload_filter is not None and rt.payload_filter(1) == 20
     for k in (0, 3, 4):
         fx.clear(k)
     assert rt.extra_latency == 0.25 and rt.forced_dropout == 0.6 and not rt.frozen
-    assert rt.payload_filter is not None and rt.payload_filter(1, np.random.default_rng()) == 10
+    assert rt.payload_filter is not None and rt.payload_filter(1) == 10
     for k in (1, 2, 5):
         fx.clear(k)
     assert (rt.extra_latency, rt.forced_dropout, rt.frozen, rt.payload_filter) == (0.0, 0.0, False, None)

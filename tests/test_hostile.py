@@ -46,7 +46,8 @@ def run_case(case: Case, tmp: Path) -> Result:
             path.write_bytes(content)
         else:
             path.write_text(_fill(content, tmp))
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT), **case.env}
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT),
+           **{k: _fill(v, tmp) for k, v in case.env.items()}}
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *(_fill(a, tmp) for a in case.argv)],
                             cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)

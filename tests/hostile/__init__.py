@@ -45,7 +45,8 @@ class Case:
     """One hostile input and what the user must see.
 
     ``argv`` follows ``run.py``; ``{tmp}`` in it (and in ``files``) is the case's folder and
-    ``{root}`` the project. ``files`` are written into the folder first (str or bytes).
+    ``{root}`` the project (also in ``env`` values). ``files`` are written into the folder first
+    (str or bytes).
     ``stderr`` is a regex searched in stderr. ``one_line``: stderr is exactly one line
     (default: when the exit status is 2). ``check(tmp, result)`` asserts on what was left.
     """
