@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -10,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sim.errors import SimError
+from sim import interrupt
+from sim.errors import Interrupted, OutputError, SimError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -49,7 +51,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Signals are handled from here on (sim.interrupt): before the run folder exists a signal
+    # ends this at once (exit 130, one line); after, it ends the run and every file is finished.
+    restore = interrupt.install()
+    process = argv is None  # run.py: this is the whole process, which ends right after
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    finally:
+        if process:
+            interrupt.settle()  # a signal while the interpreter exits changes nothing now
+        else:
+            restore()  # a library caller gets its own handlers back
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] == "report":
             return _report_tool(argv[1:])
@@ -61,11 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             return sweep_main(argv[1:])
         args = _parser().parse_args(argv)
         return _run(args)
+    except OutputError as exc:  # a file could not be written: the run's failure, not the user's input
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except SimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"interrupted ({name}) before the run started: nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -94,46 +114,73 @@ def _run(args: argparse.Namespace) -> int:
     _choose_display(args)
     window = _window_size(args.window)
 
-    from sim.files import write_json
-    from sim.report import build_report, print_report
     from sim.runner import Run, make_clock, run_folder
 
-    out = run_folder(args.out, scenario.name, scenario.run.seed)
-    clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
-                       pin_cpu=scenario.run.pin_cpu)
-    from sim.outputs import finish_report, run_listeners, write_plot
+    run: Any = None
 
-    run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
-    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: run.finish(
-            "interrupted" if signum == signal.SIGINT else "terminated"))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:  # the handlers stay until report.json is written: a second Ctrl-C cannot lose it
+    def stop_run(reason: str) -> None:  # called by the signal handler, from now on
+        if run is not None:
+            run.finish(reason)
+
+    with interrupt.deferred(stop_run):
+        out = run_folder(args.out, scenario.name, scenario.run.seed)
         try:
-            run.start()
-            print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
-                  f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
-                  "(Ctrl-C stops the run and still writes the report)", flush=True)
-            if args.headless:
-                run.wait()
-            else:
-                from sim.view import run_view
+            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
+                               pin_cpu=scenario.run.pin_cpu)
+            from sim.outputs import run_listeners
 
-                run_view(run, window=window, screenshot=args.screenshot)
-        finally:
-            run.stop()
-        report = finish_report(build_report(run, started_at), run)
-        write_json(out / "report.json", report)
+            run = Run(scenario, out, clock=clock,
+                      listeners=run_listeners(trace=not args.no_trace, record=args.record))
+        except BaseException:
+            _remove_if_empty(out)  # nothing of this run was written: no empty folder stays behind
+            raise
+        if interrupt.received() is not None:  # came while the run was being built: it ends before it starts
+            run.finish(interrupt.reason(interrupt.received()))
+        return _run_and_report(args, run, out, window)
+
+
+def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple[int, int]) -> int:
+    """Run, write report.json, print it, draw report.png: every file either complete or absent."""
+    from sim.files import write_json
+    from sim.outputs import finish_report, write_plot
+    from sim.report import build_report, print_report
+
+    scenario = run.scenario
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    try:
+        run.start()
+        print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
+              f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
+              "(Ctrl-C stops the run and still writes the report)", flush=True)
+        if args.headless:
+            run.wait()
+        else:
+            from sim.view import run_view
+
+            run_view(run, window=window, screenshot=args.screenshot)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        run.stop()
+    errors = list(run.output_errors)
+    report = finish_report(build_report(run, started_at), run)
+    try:
+        write_json(out / "report.json", report)
+    except OutputError as exc:
+        errors.append(exc)
     print_report(report)
-    if not args.no_plot and (png := write_plot(report, out)) is not None:
-        print(f"plot: {png}")
+    if not args.no_plot:
+        try:
+            if (png := write_plot(report, out)) is not None:
+                print(f"plot: {png}")
+        except OutputError as exc:
+            errors.append(exc)
     print(f"\nreport folder: {out}")
-    if any(f.fatal for f in run.failures) or run.hung_threads:
+    late = interrupt.received()
+    if late is not None and run.end_reason not in ("interrupted", "terminated"):
+        print(f"note: {signal.Signals(late).name} came after the run had ended ({run.end_reason}); "
+              "its files were finished and its own exit status stands", file=sys.stderr)
+    for exc in errors:
+        print(f"error: {exc}", file=sys.stderr)
+    if errors or any(f.fatal for f in run.failures) or run.hung_threads:
         return EXIT_FAILED
     if run.end_reason in ("interrupted", "terminated"):
         return EXIT_INTERRUPTED
@@ -141,6 +188,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _choose_display(args: argparse.Namespace) -> None:

@@ -21,7 +21,8 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import PluginError
+from sim.errors import Interrupted, OutputError, PluginError
+from sim.interrupt import interruptible
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
@@ -64,6 +65,7 @@ class Run:
                                                                 pin_cpu=cfg.pin_cpu)
         self.finished = threading.Event()  # set when the run ends for any reason
         self.end_reason = "running"
+        self._finish_lock = threading.Lock()
         self.failures: list[Failure] = []
         self.supervisor = Supervisor(self._on_failure)
         self.threads: list[ThreadInfo] = []
@@ -74,6 +76,7 @@ class Run:
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
         self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
         self.hung_threads: list[str] = []
+        self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
         self._build()
@@ -209,16 +212,27 @@ class Run:
         self.pool.kill(index)
 
     def start(self) -> None:
+        """Start every thread. Ended already (a signal while building it), it starts none.
+
+        Spawning the workers and the warm-up leave nothing half-done, so a signal
+        (``sim.interrupt``) may cut them short: the run then ends before simulated time 0.
+        """
         self._connect_listeners()
         try:
-            self._start_pool()
-        except Exception as exc:  # could not spawn the worker processes: a reported failure, not a crash
-            self.supervisor.report("workers", exc)
-            return
-        try:
-            self.warm_up()
-        except Exception as exc:  # a plugin that cannot sample at all: a reported failure, not a crash
-            self.supervisor.report("warm-up", exc)
+            with interruptible():
+                try:
+                    self._start_pool()
+                except Exception as exc:  # could not spawn the worker processes: a reported failure
+                    self.supervisor.report("workers", exc)
+                    return
+                try:
+                    self.warm_up()
+                except Exception as exc:  # a plugin that cannot sample at all: a reported failure
+                    self.supervisor.report("warm-up", exc)
+                    return
+        except Interrupted:
+            return  # the handler has finished the run with its reason
+        if self.finished.is_set():
             return
         # Everything built so far lives for the whole run: move it out of the collector's
         # reach, so a full collection mid-run (seen: ~120 ms, every thread late at once) is cheap.
@@ -279,9 +293,10 @@ class Run:
 
     def finish(self, reason: str) -> None:
         """End the run (idempotent): the first reason given is kept."""
-        if not self.finished.is_set():
-            self.end_reason = reason
-            self.finished.set()
+        with self._finish_lock:  # threads and a signal may race to end the run: one reason, the first
+            if not self.finished.is_set():
+                self.end_reason = reason
+                self.finished.set()
 
     def wait(self, poll: float = 0.1) -> None:
         """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
@@ -307,6 +322,8 @@ class Run:
             try:
                 x.close(self)
             except Exception as exc:
+                if isinstance(exc, OutputError):
+                    self.output_errors.append(exc)
                 self.supervisor.report(f"listener:{type(x).__name__}", exc)
         self.hung_threads = alive
         return alive
