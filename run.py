@@ -2,7 +2,12 @@
 
 import sys
 
-from sim.cli import main
-
 if __name__ == "__main__":
+    from sim import interrupt
+
+    interrupt.install()  # first thing: a signal during the imports below is one line and exit 130
+    try:
+        from sim.cli import main
+    except KeyboardInterrupt:
+        sys.exit(interrupt.stopped_early())
     sys.exit(main())

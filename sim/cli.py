@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import interrupt
-from sim.errors import Interrupted, OutputError, SimError
+from sim.errors import OutputError, SimError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -83,10 +83,8 @@ def _main(argv: list[str]) -> int:
     except SimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt as exc:
-        name = signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
-        print(f"interrupted ({name}) before the run started: nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        return interrupt.stopped_early()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -135,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             _remove_if_empty(out)  # nothing of this run was written: no empty folder stays behind
             raise
         if interrupt.received() is not None:  # came while the run was being built: it ends before it starts
-            run.finish(interrupt.reason(interrupt.received()))
+            run.finish(interrupt.end_reason())
         return _run_and_report(args, run, out, window)
 
 

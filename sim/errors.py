@@ -167,14 +167,6 @@ class OutputError(SimError):
         return (type(self), (self.path, self.error))
 
 
-class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread by SIGINT/SIGTERM while nothing is on disk yet (``sim.interrupt``)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 class ConformanceError(SimError, AssertionError):
     """Raised by ``sim.conformance`` checks when a plugin class breaks the plugin contract.
 

@@ -1,7 +1,7 @@
 """SIGINT and SIGTERM, from the first moment of ``main()`` to its last: one handler, two modes.
 
 * Nothing on disk yet (loading the scenario, imports): the signal raises
-  ``Interrupted`` in the main thread; the CLI says so in one line and exits 130.
+  ``KeyboardInterrupt`` in the main thread; the CLI says so in one line and exits 130.
 * From the moment the run folder exists (``deferred``): the signal never unwinds
   code that is writing files. It calls the run's ``finish`` (the run stops, its
   report is written, every file completed); once the run has ended it changes
@@ -19,11 +19,13 @@ from __future__ import annotations
 import _thread
 import contextlib
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
 
-from sim.errors import Interrupted
+TYPE_CHECKING = False  # not ``typing``'s: importing it costs milliseconds a signal may arrive in
+if TYPE_CHECKING:  # run.py imports this first thing: only the standard library's cheapest modules
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -36,14 +38,15 @@ class _State:
         self.interruptible = 0
         self.raised = False
         self.installed = False
+        self.settled = False  # main() has returned: a signal is only noted
 
 
 _state = _State()
 
 
-def reason(signum: int | None) -> str:
-    """The run's end reason for a signal: ``interrupted`` (SIGINT) or ``terminated`` (SIGTERM)."""
-    return "interrupted" if signum == signal.SIGINT else "terminated"
+def end_reason() -> str:
+    """The run's end reason: ``terminated`` after SIGTERM, else ``interrupted`` (SIGINT, a library's Ctrl-C)."""
+    return "terminated" if _state.signum == signal.SIGTERM else "interrupted"
 
 
 def received() -> int | None:
@@ -55,23 +58,26 @@ def _handle(signum: int, _frame: Any) -> None:
     if _state.signum is None:
         _state.signum = signum
     _state.count += 1
+    if _state.settled:
+        return
     action = _state.action
-    if action is not None:
+    if action is not None and not _state.interruptible:
         # On a thread of its own: this handler runs between two bytecodes of the main thread,
         # which may hold the very lock ``action`` needs (an Event's, say). A bare thread takes
         # none of ``threading``'s locks to start.
-        _thread.start_new_thread(action, (reason(_state.signum),))
-        if not _state.interruptible:
-            return
+        _thread.start_new_thread(action, (end_reason(),))
+        return
     if not _state.raised:  # raise once: a second Ctrl-C must not unwind the clean-up of the first
         _state.raised = True
-        raise Interrupted(_state.signum)
+        raise KeyboardInterrupt  # the signal is in ``received()``; SIGTERM ends the same way
 
 
 def install() -> Callable[[], None]:
     """Handle SIGINT and SIGTERM from now on (main thread only); returns a function restoring the old handlers."""
     global _state
     if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    if _state.installed:  # run.py installed it before importing the CLI: keep what it saw
         return lambda: None
     _state = _State()
     _state.installed = True
@@ -85,10 +91,16 @@ def install() -> Callable[[], None]:
     return restore
 
 
+def stopped_early() -> int:
+    """Say in one line that a signal ended us before the run folder existed; the exit status (130)."""
+    name = signal.Signals(_state.signum).name if _state.signum is not None else "SIGINT"
+    print(f"interrupted ({name}) before the run started: nothing was written", file=sys.stderr)
+    return 130
+
+
 def settle() -> None:
     """The work is done and the process is about to exit: from now on a signal is only noted."""
-    _state.action = lambda _reason: None
-    _state.interruptible = 0
+    _state.settled = True
 
 
 @contextlib.contextmanager
@@ -99,7 +111,7 @@ def deferred(action: Callable[[str], None]) -> Iterator[None]:
     _state.raised = False
     try:
         if _state.signum is not None:
-            action(reason(_state.signum))
+            action(end_reason())
         yield
     finally:
         _state.action, _state.raised = old, old_raised
@@ -107,13 +119,15 @@ def deferred(action: Callable[[str], None]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Pure computation inside ``deferred`` (warm-up): a signal also raises ``Interrupted`` here.
+    """Pure computation inside ``deferred`` (warm-up): a signal raises ``KeyboardInterrupt`` here.
+
+    The catcher ends the run with ``end_reason()``.
 
     Raises at once if a signal already came. Without an installed handler (a library
     caller) this only watches nothing: the default KeyboardInterrupt applies.
     """
     if _state.installed and _state.signum is not None and _state.action is not None:
-        raise Interrupted(_state.signum)
+        raise KeyboardInterrupt
     _state.interruptible += 1
     try:
         yield

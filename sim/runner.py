@@ -21,8 +21,8 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import Interrupted, OutputError, PluginError
-from sim.interrupt import interruptible
+from sim.errors import OutputError, PluginError
+from sim.interrupt import end_reason, interruptible
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
@@ -230,8 +230,9 @@ class Run:
                 except Exception as exc:  # a plugin that cannot sample at all: a reported failure
                     self.supervisor.report("warm-up", exc)
                     return
-        except Interrupted:
-            return  # the handler has finished the run with its reason
+        except KeyboardInterrupt:  # a signal (sim.interrupt), or a library caller's own Ctrl-C
+            self.finish(end_reason())
+            return
         if self.finished.is_set():
             return
         # Everything built so far lives for the whole run: move it out of the collector's
