@@ -18,15 +18,16 @@ def run_folders(tmp: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
 
 
-def assert_complete(folder: Path) -> dict[str, Any]:
-    """Every file parses whole; no temp or partial file; returns report.json."""
+def assert_complete(folder: Path, required: tuple[str, ...] = ("report.json", "cycles.csv")) -> dict[str, Any]:
+    """Every file parses whole; no temp or partial file; ``required`` are there; returns report.json ({} if absent)."""
     names = sorted(p.name for p in folder.iterdir())
     assert not [n for n in names if n.startswith(".") or n.endswith((".tmp", ".partial"))], (folder, names)
-    assert "report.json" in names and "cycles.csv" in names, (folder, names)
-    report = json.loads((folder / "report.json").read_text())
-    with open(folder / "cycles.csv", newline="") as f:
-        rows = list(csv.reader(f))
-    assert rows and all(len(r) == len(rows[0]) for r in rows), f"{folder}/cycles.csv: a row is cut"
+    assert set(required) <= set(names), (folder, names)
+    report = json.loads((folder / "report.json").read_text()) if "report.json" in names else {}
+    if "cycles.csv" in names:
+        with open(folder / "cycles.csv", newline="") as f:
+            rows = list(csv.reader(f))
+        assert rows and all(len(r) == len(rows[0]) for r in rows), f"{folder}/cycles.csv: a row is cut"
     if "trace.json" in names:
         events = json.loads((folder / "trace.json").read_text())
         assert isinstance(events, list)
