@@ -93,8 +93,6 @@ class Run:
         self.sensors: list[SensorRuntime] = []
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
-        self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
         for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
@@ -139,6 +137,9 @@ class Run:
 
             self.orders = Dispatcher.for_run(self)
             self.timeline_hooks.append(self.orders.attach)
+        # Last: a plugin failing in __init__ above leaves no temp file behind
+        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
+        self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
 
     def _group_producers(self, mode: str) -> list[ProducerTask]:
         groups: dict[str, list[SensorRuntime]] = {}
