@@ -53,6 +53,20 @@ def _all_there(tmp: Path, r: Any) -> None:
     assert_modes_follow_umask(folder)
 
 
+BOOM = """\
+from controllers.base import Controller
+
+
+class Boom(Controller):
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("calibration file missing")
+"""
+
+
+def _no_run_folder(tmp: Path, r: Any) -> None:
+    assert run_folders(tmp) == [], [p.name for p in (tmp / "runs").iterdir()]
+
+
 CASES: list[Case] = [
     Case("files-every-output-complete-and-follows-umask", (*OUT, "--record"), 0, files={"s.yaml": TINY},
          check=_all_there),
@@ -66,4 +80,9 @@ CASES: list[Case] = [
          check=_failed("recording.mcap"), **_limit(10_000)),
     Case("files-too-large-report-json", (*OUT, "--no-plot", "--no-trace"), 1, one_line=False,
          check=_failed("report.json"), **_limit(4096)),
+    # the run folder is made, then a plugin fails while the run is built: no empty or half folder stays
+    Case("files-plugin-failing-in-init-leaves-no-run-folder", OUT, 2, stderr=r"failed in __init__",
+         files={"s.yaml": TINY.replace("controller: {type: waypoint, period: 0.05, waypoints: [[8.0, 2.0]]}",
+                                       'controller: {type: "boom:Boom", period: 0.05}'), "boom.py": BOOM},
+         env={"PYTHONPATH": f"{ROOT}{os.pathsep}."}, check=_no_run_folder),
 ]
