@@ -93,6 +93,7 @@ class Run:
         self.sensors: list[SensorRuntime] = []
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.listeners: list[RunListener] = [*self._extra_listeners]  # faults add theirs while built
         for index, (robot, seq) in enumerate(zip(sc.robots, root.spawn(len(sc.robots)), strict=True)):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
@@ -139,7 +140,7 @@ class Run:
             self.timeline_hooks.append(self.orders.attach)
         # Last: a plugin failing in __init__ above leaves no temp file behind
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
-        self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
+        self.listeners.insert(0, self.cycle_log)
 
     def _group_producers(self, mode: str) -> list[ProducerTask]:
         groups: dict[str, list[SensorRuntime]] = {}
