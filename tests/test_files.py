@@ -185,7 +185,7 @@ def test_trace_formatter_whose_parent_went_away_removes_its_file(tmp_path: Path)
 
 
 # ---------------------------------------------------------------------- the umask
-@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+@pytest.mark.parametrize("mask", [0o027, 0o077])
 def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
     from sim.trace import TraceWriter
 
