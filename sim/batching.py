@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -21,6 +21,9 @@ class BackgroundDrain(Generic[T]):
     """``push`` items from any thread; ``handle`` gets them in order, in batches, on one thread."""
 
     def __init__(self, name: str, handle: Callable[[list[T]], None], interval: float = 0.2) -> None:
+        self.name = name
+        # Told at once when ``handle`` raises (the run ends then, not at close): see ``report_errors_to``.
+        self.on_error: Callable[[BaseException], None] | None = None
         self._items: deque[T] = deque()
         self._handle = handle
         self._interval = interval
@@ -45,6 +48,12 @@ class BackgroundDrain(Generic[T]):
             self._drain_once()
         except BaseException as exc:
             self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
+
+    def report_errors_to(self, run: Any) -> None:
+        """A writer failing ends the run at once, as a failure of the thread named like this drain."""
+        self.on_error = lambda exc: run.supervisor.report(self.name, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         """Drain everything pushed so far, stop the thread; re-raise a writer error here."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sim import interrupt
 from sim.argparser import ArgumentParser
-from sim.errors import SimError, UsageError, shorten
+from sim.errors import OutputError, SimError, UsageError, shorten
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_MESSAGE = 390  # characters of the one error line (echoed values are shortened well before this)
@@ -61,15 +62,31 @@ def main(argv: list[str] | None = None) -> int:
     one where they happen: the scenario read, the run folder). Anything else is a bug in the
     simulator, not the user's input: one line saying so, the traceback saved to a file, exit 1.
     """
+    # Signals are handled from here on (sim.interrupt): before the run folder exists a signal
+    # ends this at once (exit 130, one line); after, it ends the run and every file is finished.
+    restore = interrupt.install()
+    process = argv is None  # run.py: this is the whole process, which ends right after
     argv = sys.argv[1:] if argv is None else argv
     try:
+        return _main(argv)
+    finally:
+        if process:
+            interrupt.settle()  # a signal while the interpreter exits changes nothing now
+        else:
+            restore()  # a library caller gets its own handlers back
+
+
+def _main(argv: list[str]) -> int:
+    try:
         return _dispatch(argv)
+    except OutputError as exc:  # a file could not be written: the run's failure, not the user's input
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except SimError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupt.stopped_early()
     except Exception as exc:  # not the user's input: a bug; say so, keep the traceback
         return _internal_error(exc)
 
@@ -131,52 +148,76 @@ def _run(args: argparse.Namespace) -> int:
     _choose_display(args)
     window = _window_size(args.window)
 
-    from sim.files import write_json
-    from sim.jit import COMPILE_NOTICE
-    from sim.report import build_report, print_report
     from sim.runner import Run, make_clock, run_folder
 
-    out = run_folder(args.out, scenario.name, scenario.run.seed)
-    clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
-                       pin_cpu=scenario.run.pin_cpu)
-    from sim.outputs import finish_report, run_listeners, write_plot
+    run: Any = None
 
-    try:
-        run = Run(scenario, out, clock=clock, listeners=run_listeners(trace=not args.no_trace, record=args.record))
-    except BaseException:  # a plugin refused to be built (exit 2): a run that never began leaves no folder
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/jit.py)
-    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: run.finish(
-            "interrupted" if signum == signal.SIGINT else "terminated"))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:  # the handlers stay until report.json is written: a second Ctrl-C cannot lose it
+    def stop_run(reason: str) -> None:  # called by the signal handler, from now on
+        if run is not None:
+            run.finish(reason)
+
+    with interrupt.deferred(stop_run):
+        out = run_folder(args.out, scenario.name, scenario.run.seed)
         try:
-            run.start()
-            print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
-                  f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
-                  "(Ctrl-C stops the run and still writes the report)", flush=True)
-            if args.headless:
-                run.wait()
-            else:
-                from sim.view import run_view
+            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
+                               pin_cpu=scenario.run.pin_cpu)
+            from sim.outputs import run_listeners
 
-                run_view(run, window=window, screenshot=args.screenshot)
-        finally:
-            run.stop()
-        report = finish_report(build_report(run, started_at), run)
-        write_json(out / "report.json", report)
+            run = Run(scenario, out, clock=clock,
+                      listeners=run_listeners(trace=not args.no_trace, record=args.record))
+            from sim.jit import COMPILE_NOTICE
+
+            run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/jit.py)
+        except BaseException:
+            _remove_if_empty(out)  # nothing of this run was written: no empty folder stays behind
+            raise
+        if interrupt.received() is not None:  # came while the run was being built: it ends before it starts
+            run.finish(interrupt.end_reason())
+        return _run_and_report(args, run, out, window)
+
+
+def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple[int, int]) -> int:
+    """Run, write report.json, print it, draw report.png: every file either complete or absent."""
+    from sim.files import write_json
+    from sim.outputs import finish_report, write_plot
+    from sim.report import build_report, print_report
+
+    scenario = run.scenario
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    try:
+        run.start()
+        print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
+              f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
+              "(Ctrl-C stops the run and still writes the report)", flush=True)
+        if args.headless:
+            run.wait()
+        else:
+            from sim.view import run_view
+
+            run_view(run, window=window, screenshot=args.screenshot)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        run.stop()
+    errors = list(run.output_errors)
+    report = finish_report(build_report(run, started_at), run)
+    try:
+        write_json(out / "report.json", report)
+    except OutputError as exc:
+        errors.append(exc)
     print_report(report)
-    if not args.no_plot and (png := write_plot(report, out)) is not None:
-        print(f"plot: {png}")
+    if not args.no_plot:
+        try:
+            if (png := write_plot(report, out)) is not None:
+                print(f"plot: {png}")
+        except OutputError as exc:
+            errors.append(exc)
     print(f"\nreport folder: {out}")
-    if any(f.fatal for f in run.failures) or run.hung_threads:
+    late = interrupt.received()
+    if late is not None and run.end_reason not in ("interrupted", "terminated"):
+        print(f"note: {signal.Signals(late).name} came after the run had ended ({run.end_reason}); "
+              "its files were finished and its own exit status stands", file=sys.stderr)
+    for exc in errors:
+        print(f"error: {exc}", file=sys.stderr)
+    if errors or any(f.fatal for f in run.failures) or run.hung_threads:
         return EXIT_FAILED
     if run.end_reason in ("interrupted", "terminated"):
         return EXIT_INTERRUPTED
@@ -184,6 +225,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _choose_display(args: argparse.Namespace) -> None:

@@ -7,11 +7,12 @@ background writer flushes rows in batches (sim/batching.py).
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from sim.batching import BackgroundDrain
 from sim.control import Cycle
+from sim.errors import OutputError
+from sim.files import AtomicFile
 from sim.listeners import RunListener
 
 COLUMNS = [
@@ -35,24 +36,39 @@ class CycleLog(RunListener):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
-        # Streamed under a temporary name and renamed at close: never a half file under the real name.
-        self._partial = path.with_name(f".{path.name}.partial")
-        self._file = open(self._partial, "w", newline="")  # noqa: SIM115 - closed in close()
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
+        # Streamed under a temporary name and renamed at close only if every row was written
+        # (sim.files): never a half file under the real name.
+        self._out = AtomicFile(path, newline="")
+        self._writer = csv.writer(self._out.file)
         self._drain = BackgroundDrain("cycle-log", self._write)
+        try:
+            self._writer.writerow(COLUMNS)
+        except OSError as exc:
+            self._drain.close()
+            self._out.discard()
+            raise OutputError(path, exc) from exc
+
+    def on_start(self, run: object) -> None:
+        self._drain.report_errors_to(run)
 
     def on_cycle(self, cycle: Cycle) -> None:
         self._drain.push(cycle)
 
     def _write(self, batch: list[Cycle]) -> None:
-        self._writer.writerows(_row(c) for c in batch)
+        try:
+            self._writer.writerows(_row(c) for c in batch)
+        except OSError as exc:
+            self._out.discard()
+            raise OutputError(self.path, exc) from exc
         self.rows += len(batch)
 
     def close(self, run: object = None) -> None:
-        """Write what is queued and close the file."""
+        """Write what is queued; put the file in place only if all of it was written, else remove it."""
         try:
             self._drain.close()
-        finally:
-            self._file.close()
-            os.replace(self._partial, self.path)
+        except BaseException as exc:
+            self._out.discard()
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(self.path, exc) from exc
+        self._out.commit()

@@ -199,6 +199,27 @@ class RunError(SimError):
         return f"{self.thread_name} died: {self.error}"
 
 
+class OutputError(SimError):
+    """Raised when an output file could not be written completely (it never gets its final name).
+
+    A failure of the run, not of the user's input: the CLI exits 1 with this one line.
+    """
+
+    def __init__(self, path: Any, error: BaseException | str) -> None:
+        if isinstance(error, str):
+            why = error
+        elif isinstance(error, OSError) and error.strerror:
+            why = f"[Errno {error.errno}] {error.strerror}"
+        else:
+            why = f"{type(error).__name__}: {error}"
+        super().__init__(f"{path}: not written: {why}")
+        self.path = path
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.error))
+
+
 class ConformanceError(SimError, AssertionError):
     """Raised by ``sim.conformance`` checks when a plugin class breaks the plugin contract.
 

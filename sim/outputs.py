@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sim.errors import OutputError
 from sim.expect import expect_section
 from sim.listeners import RunListener
 from sim.misses import MissTimeline
@@ -46,11 +47,16 @@ def finish_report(report: dict[str, Any], run: Any) -> dict[str, Any]:
 
 
 def write_plot(report: dict[str, Any], run_dir: Path) -> Path | None:
-    """``run_dir/report.png``; on any plotting error, say so on stderr and return None."""
+    """``run_dir/report.png``; on any plotting error, say so on stderr and return None.
+
+    Raises ``OutputError`` when the drawn PNG could not be written (nothing is left under its name).
+    """
     try:
         from sim.plots import write_report_png
 
         return write_report_png(report, Path(run_dir) / "cycles.csv", Path(run_dir) / "report.png")
+    except OutputError:
+        raise  # drawn but could not be written (a full disk): a failure of the run, said in one line
     except Exception as exc:  # a plot must never cost the run its report
         print(f"warning: report.png not written: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None

@@ -23,8 +23,6 @@ import heapq
 import itertools
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -34,6 +32,8 @@ import numpy as np
 
 from sim.batching import BackgroundDrain
 from sim.control import Cycle
+from sim.errors import OutputError
+from sim.files import AtomicFile
 from sim.listeners import RunListener
 
 _READING, _COMMAND, _POSE, _CYCLE = 0, 1, 2, 3
@@ -188,7 +188,7 @@ class McapRecorder(RunListener):
         self._robots: list[str] = []
         self._writer: Any = None
         self._file: IO[bytes] | None = None
-        self._tmp: str | None = None
+        self._out: AtomicFile | None = None
         self._closed = False
 
     def on_start(self, run: Any) -> None:
@@ -196,8 +196,8 @@ class McapRecorder(RunListener):
 
         out = Path(run.out_dir)
         self.path = out / self.filename
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".tmp", dir=out)
-        self._file = os.fdopen(fd, "wb")
+        self._out = AtomicFile(self.path, binary=True)
+        self._file = self._out.file
         self._writer = Writer(self._file, compression=CompressionType.ZSTD)
         self._writer.start(profile="", library="fleet-timing-sim")
         schema_ids = {name: self._writer.register_schema(name, "jsonschema", json.dumps(s).encode())
@@ -222,6 +222,7 @@ class McapRecorder(RunListener):
         self._seqs = dict.fromkeys(self._topics, 0)
         self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
         self._drain = BackgroundDrain("mcap-writer", self._write_batch)
+        self._drain.report_errors_to(run)
         self._push = self._drain.push
 
     # ------------------------------------------------------------------ hooks (simulation threads)
@@ -245,19 +246,15 @@ class McapRecorder(RunListener):
         if self._closed or self._writer is None or self._drain is None:
             return
         self._closed = True
-        assert self._file is not None and self._tmp is not None and self.path is not None
+        assert self._out is not None and self.path is not None
         try:
             self._drain.close(60.0)
             self._flush_cycles(None)
             self._writer.finish()
         except BaseException as exc:
-            self._file.close()
-            Path(self._tmp).unlink(missing_ok=True)
-            raise RuntimeError(f"MCAP writer failed: {exc}") from exc
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self._tmp, self.path)
+            self._out.discard()
+            raise OutputError(self.path, exc if isinstance(exc, OSError) else f"MCAP writer failed: {exc}") from exc
+        self._out.commit()
 
     def summary(self) -> dict[str, Any]:
         """For the report: file, message counts per topic."""

@@ -21,7 +21,8 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import PluginError, PluginRaised, UsageError, format_value
+from sim.errors import OutputError, PluginError, PluginRaised, UsageError, format_value
+from sim.interrupt import end_reason, interruptible
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
@@ -69,6 +70,7 @@ class Run:
                                                                 pin_cpu=cfg.pin_cpu)
         self.finished = threading.Event()  # set when the run ends for any reason
         self.end_reason = "running"
+        self._finish_lock = threading.Lock()
         self.failures: list[Failure] = []
         self.supervisor = Supervisor(self._on_failure)
         self.threads: list[ThreadInfo] = []
@@ -81,6 +83,7 @@ class Run:
         self.hung_threads: list[str] = []
         self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
         self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
+        self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: Any = None  # sim.workers.WorkerPool while physics.workers > 0 (made by start)
         # Called once if numba compiles kernels while the run starts (the CLI prints a line).
@@ -99,8 +102,7 @@ class Run:
         self.sensors: list[SensorRuntime] = []
         self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
-        self.listeners: list[RunListener] = [self.cycle_log, *self._extra_listeners]
+        self.listeners: list[RunListener] = [*self._extra_listeners]  # faults add theirs while built
         for index, robot in enumerate(sc.robots):
             info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
                              robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
@@ -146,6 +148,9 @@ class Run:
 
             self.orders = Dispatcher.for_run(self)
             self.timeline_hooks.append(self.orders.attach)
+        # Last: a plugin failing in __init__ above leaves no temp file behind
+        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
+        self.listeners.insert(0, self.cycle_log)
 
     def _group_producers(self, mode: str) -> list[ProducerTask]:
         groups: dict[str, list[SensorRuntime]] = {}
@@ -233,16 +238,28 @@ class Run:
         self.pool.kill(index)
 
     def start(self) -> None:
+        """Start every thread. Ended already (a signal while building it), it starts none.
+
+        Spawning the workers and the warm-up leave nothing half-done, so a signal
+        (``sim.interrupt``) may cut them short: the run then ends before simulated time 0.
+        """
         self._connect_listeners()
         try:
-            self._start_pool()
-        except Exception as exc:  # could not spawn the worker processes: a reported failure, not a crash
-            self.supervisor.report("workers", exc)
+            with interruptible():
+                try:
+                    self._start_pool()
+                except Exception as exc:  # could not spawn the worker processes: a reported failure
+                    self.supervisor.report("workers", exc)
+                    return
+                try:
+                    self.warm_up()
+                except Exception as exc:  # a plugin that cannot sample at all: a reported failure
+                    self.supervisor.report("warm-up", exc)
+                    return
+        except KeyboardInterrupt:  # a signal (sim.interrupt), or a library caller's own Ctrl-C
+            self.finish(end_reason())
             return
-        try:
-            self.warm_up()
-        except Exception as exc:  # a plugin that cannot sample at all: a reported failure, not a crash
-            self.supervisor.report("warm-up", exc)
+        if self.finished.is_set():
             return
         # Everything built so far lives for the whole run: move it out of the collector's
         # reach, so a full collection mid-run (seen: ~120 ms, every thread late at once) is cheap.
@@ -307,11 +324,12 @@ class Run:
         An interrupt after the run has completed keeps ``completed`` but cuts the end's
         drain short (``stop``): the cycles still running are then not waited for.
         """
-        if not self.finished.is_set():
-            self.end_reason = reason
-            self.finished.set()
-        elif reason in ("interrupted", "terminated"):
-            self._cut_short.set()
+        with self._finish_lock:  # threads and a signal may race to end the run: one reason, the first
+            if not self.finished.is_set():
+                self.end_reason = reason
+                self.finished.set()
+            elif reason in ("interrupted", "terminated"):
+                self._cut_short.set()
 
     def wait(self, poll: float = 0.1) -> None:
         """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
@@ -346,6 +364,8 @@ class Run:
             try:
                 x.close(self)
             except Exception as exc:
+                if isinstance(exc, OutputError):
+                    self.output_errors.append(exc)
                 self.supervisor.report(f"listener:{type(x).__name__}", exc)
         self.hung_threads = alive
         return alive

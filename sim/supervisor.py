@@ -7,6 +7,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sim.errors import OutputError
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -43,8 +45,9 @@ class Supervisor:
     def report(self, name: str, exc: BaseException, *, fatal: bool = True,
                sensor: str | None = None) -> None:
         """Record ``exc`` raised in thread ``name``; the run decides what a failure ends."""
-        failure = Failure(name, f"{type(exc).__name__}: {exc}",
-                          "".join(traceback.format_exception(exc)), fatal, sensor)
+        # A file that could not be written says all in its message (file and OS error): no traceback
+        tb = "" if isinstance(exc, OutputError) else "".join(traceback.format_exception(exc))
+        failure = Failure(name, f"{type(exc).__name__}: {exc}", tb, fatal, sensor)
         with self._lock:
             self.failures.append(failure)
         self.on_failure(failure)

@@ -24,13 +24,15 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sim.batching import BackgroundDrain
 from sim.control import Cycle
+from sim.errors import OutputError
+from sim.files import create_temp
+from sim.interrupt import blocked
 from sim.listeners import RunListener
 from sim.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
 
@@ -78,13 +80,20 @@ class TraceWriter(RunListener):
         self._tid("timeline")
         out = Path(run.out_dir)
         self.path = out / self.filename
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.filename}.", suffix=".tmp", dir=out)
+        fd, self._tmp = create_temp(self.path)
         os.close(fd)
         root = str(Path(__file__).resolve().parent.parent)  # so ``-m sim.tracefmt`` imports this very tree
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._proc = subprocess.Popen([sys.executable, "-m", "sim.tracefmt", self._tmp, str(self.max_instants)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        try:
+            with blocked():  # the formatter outlives a signal to the group: it ends when we close its input
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "sim.tracefmt", self._tmp, str(self.max_instants)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        except BaseException:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
         self._drain = BackgroundDrain("trace-writer", self._send_batch)
+        self._drain.report_errors_to(run)
         self._push = self._drain.push
         name = getattr(run.scenario, "name", None) or "run"
         self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
@@ -132,20 +141,25 @@ class TraceWriter(RunListener):
             self._push((INSTANT, instant(f"collision {a}", t, self._tids["physics"], "collision",
                                          {"robot": a, "with": b})))
         assert self._proc is not None and self._proc.stdin is not None
+        assert self._tmp is not None and self.path is not None
         try:
             self._drain.close(_CLOSE_TIMEOUT)
             self._proc.stdin.write(HEADER.pack(0))  # the end: close the array, report the counts
             out, _ = self._proc.communicate(timeout=_CLOSE_TIMEOUT)
-            if self._proc.returncode != 0:
-                raise RuntimeError("no counts")
-            counts = json.loads(out)
+            answer = json.loads(out) if out.strip() else {}
+            if self._proc.returncode != 0 or "error" in answer:
+                raise _Failed(answer.get("error") or f"the formatter process exited with code {self._proc.returncode}")
         except BaseException as exc:
+            why = str(exc) if isinstance(exc, _Failed) else self._why(exc)
             self._abandon()
-            raise RuntimeError(f"trace writer failed: {self._why(exc)}") from exc
-        self.events, self.cycles = counts["events"], counts["cycles"]
-        self.instants, self.capped = counts["instants"], counts["capped"]
-        assert self._tmp is not None and self.path is not None
-        os.replace(self._tmp, self.path)
+            raise OutputError(self.path, why) from exc
+        self.events, self.cycles = answer["events"], answer["cycles"]
+        self.instants, self.capped = answer["instants"], answer["capped"]
+        try:
+            os.replace(self._tmp, self.path)  # the formatter fsynced it
+        except OSError as exc:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise OutputError(self.path, exc) from exc
 
     def _why(self, exc: BaseException) -> str:
         code = self._proc.poll() if self._proc is not None else None
@@ -189,6 +203,10 @@ class TraceWriter(RunListener):
         out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(frame(out))
+
+
+class _Failed(Exception):
+    """The formatter said why it could not write the file."""
 
 
 def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:

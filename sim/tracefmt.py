@@ -17,13 +17,15 @@ items; a zero length ends the file, and the counts come back as one JSON line on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import os
-import signal
 import struct
 import sys
 from typing import IO, Any
+
+from sim.interrupt import child_ignores
 
 PID = 1
 MISS_COLOUR = "terrible"  # a Chrome trace viewer reserved colour name (red)
@@ -113,35 +115,93 @@ def frame(batch: list[tuple[Any, ...]]) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
-def serve(source: IO[bytes], path: str, max_instants: int) -> dict[str, int] | None:
-    """Format messages from ``source`` into ``path`` until the end message; None if the input broke off."""
-    with open(path, "w") as f:
-        f.write("[\n")
+def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, int] | None, str | None]:
+    """Format messages from ``source`` into ``path`` until the end message: (counts, None) on success.
+
+    (None, why) when writing failed: the rest of the input is still read (the parent never
+    meets a broken pipe) and ``path`` is removed. (None, None) when the input broke off
+    (the parent is gone or gave up): ``path`` is removed too, so nothing half-written stays.
+    """
+    fmt: Formatter | None = None
+    error: str | None = None
+    try:
+        f = _open(path)
+    except OSError as exc:
+        f, error = None, _why(exc)
+    else:
         fmt = Formatter(f, max_instants)
+    complete = False
+    try:
+        if f is not None:
+            f.write("[\n")
         while True:
             head = source.read(HEADER.size)
-            if len(head) < HEADER.size:  # the parent is gone: the temp file is never renamed
-                return None
+            if len(head) < HEADER.size:
+                break  # the parent is gone: the temp file is never renamed
             (size,) = HEADER.unpack(head)
             if size == 0:
+                complete = True
                 break
             data = source.read(size)
             if len(data) < size:
-                return None
-            fmt.write(marshal.loads(data))
-        f.write("\n]\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return fmt.counts()
+                break
+            if error is None and fmt is not None:
+                try:
+                    fmt.write(marshal.loads(data))
+                except OSError as exc:
+                    error = _why(exc)
+        if complete and error is None and f is not None and fmt is not None:
+            f.write("\n]\n")
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            return fmt.counts(), None
+    except OSError as exc:
+        error = _why(exc)
+    finally:
+        if f is not None:
+            try:
+                f.close()
+            except OSError as exc:  # the last buffered write failed
+                error = error or _why(exc)
+    _remove(path)
+    return None, error
+
+
+def _open(path: str) -> IO[str]:
+    """The temp file the parent created (O_EXCL, mode 0o666 less the umask), truncated."""
+    return open(path, "w")
+
+
+def _why(exc: OSError) -> str:
+    return f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else f"{type(exc).__name__}: {exc}"
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's; it ends us with the end message
-    counts = serve(sys.stdin.buffer, argv[0], int(argv[1]))
-    if counts is None:
-        return 1
-    print(json.dumps(counts), flush=True)
-    return 0
+    """Exit 0 with the counts as one JSON line; exit 1 with ``{"error": ...}`` (or nothing: input broke off).
+
+    Never a traceback: the parent turns the message into its one-line error naming trace.json.
+    """
+    child_ignores()  # a signal to the whole group is the parent's: it ends us by closing our input
+    try:
+        counts, error = serve(sys.stdin.buffer, argv[0], int(argv[1]))
+    except Exception as exc:  # a bug here must still reach the parent as a message
+        _remove(argv[0])
+        counts, error = None, f"{type(exc).__name__}: {exc}"
+    try:
+        if counts is not None:
+            print(json.dumps(counts), flush=True)
+            return 0
+        if error is not None:
+            print(json.dumps({"error": error}), flush=True)
+    except OSError:
+        pass  # the parent is gone: nobody to tell
+    return 1
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ both sides build the same numpy views of a segment from the same ``Spec`` list.
 from __future__ import annotations
 
 import os
-import signal
 import traceback
 from multiprocessing.connection import Connection, wait
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import numpy as np
+
+from sim.interrupt import child_ignores
 
 CAST_CHUNK = 16  # robots a worker casts between looks at its collision lane
 
@@ -117,7 +118,7 @@ class _Server:
 def _worker_main(index: int, static_name: str, n_segments: int, cell_size: float,
                  blocks: list[tuple[str, list[Spec]]], cast_conn: Connection, collide_conn: Connection) -> None:
     """Entry point of worker ``index``: attach, build the map, serve until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    child_ignores()  # SIGINT/SIGTERM to the group are the parent's to handle: it stops us (or its pipes close)
     server = _Server(static_name, n_segments, cell_size, blocks, cast_conn, collide_conn)
     try:
         server.serve()

@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from sim.interrupt import blocked
 from sim.workerproc import _cast_specs, _collide_specs, _layout, _views, _worker_main
 
 __all__ = ["SHM_PREFIX", "WorkerDied", "WorkerError", "WorkerPool", "WorkerTimeout"]
@@ -152,8 +153,9 @@ class WorkerPool:
                     args=(i, static.name, len(self._segments), self._cell_size,
                           [(lane.shm.name, specs[name]) for name, lane in self._lanes.items()], *theirs))
                 self._procs.append(proc)
-            for proc in self._procs:
-                proc.start()
+            with blocked():  # workers outlive a signal to the group; close() ends them
+                for proc in self._procs:
+                    proc.start()
             for c in child_ends:
                 c.close()
             self._finalizer = weakref.finalize(self, _cleanup, list(self._procs), list(self._shms))

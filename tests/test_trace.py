@@ -157,6 +157,6 @@ class _KilledFormatter(TraceWriter):
 def test_a_dead_formatter_is_reported_and_leaves_no_file(tmp_path: Path) -> None:
     run, _ = virtual_run(tmp_path, [_KilledFormatter()], {"run.duration": 1.0})
     failures = [f for f in run.failures if f.thread == "listener:_KilledFormatter"]
-    assert len(failures) == 1 and "trace writer failed" in failures[0].error
+    assert len(failures) == 1 and "trace.json: not written" in failures[0].error
     assert "exited with code -9" in failures[0].error
     assert not (tmp_path / "trace.json").exists() and not list(tmp_path.glob(".*.tmp"))
