@@ -46,7 +46,7 @@ CASES: list[Case] = [
     import_case("long-multiline-message",
                 "raise RuntimeError('x' * 100000 + '\\nsecond line')\n", r"RuntimeError: xxx+\.\.\.$"),
     # a real Ctrl-C while a plugin imports (the signal really arrives) is still an interrupt: 130
-    Case("plugins-load-real-ctrl-c-during-import", ("s.yaml", *RUN), 130, stderr=r"^interrupted$",
+    Case("plugins-load-real-ctrl-c-during-import", ("s.yaml", *RUN), 130, stderr=r"^interrupted",
          files={"s.yaml": with_controller("hostile_sigint"),
                 "hostile_sigint.py": "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(10)\n"},
          env=ENV, check=lambda tmp, _r: _no_run_folder(tmp)),
