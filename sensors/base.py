@@ -8,6 +8,8 @@ class runs under real and virtual time.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -77,6 +79,9 @@ class Sensor:
 
     kind: ClassVar[str] = "sensor"
     Params: ClassVar[type[BaseModel]] = NoParams
+    # A reading never holds NaN; inf only where the kind means "no return" by it (the lidar).
+    # A pose, a twist, an acceleration is finite, so by default inf is a failure too.
+    allows_inf: ClassVar[bool] = False
     # The run's worker pool (sim.workers.WorkerPool) when physics.workers > 0, else None;
     # set on each sensor by the Run, so sample_many can hand heavy work to it.
     pool: Any = None
@@ -109,3 +114,50 @@ class Sensor:
     def describe(self) -> dict[str, Any]:
         """Parameters for the report."""
         return {"kind": self.kind, **self.params.model_dump()}
+
+    @classmethod
+    def check_reading(cls, payload: Any) -> str | None:
+        """What makes ``payload`` unusable (NaN anywhere; inf unless ``allows_inf``), or None.
+
+        Runs on every reading (the producer calls it): numbers, numpy arrays, tuples,
+        lists, dicts and dataclasses are looked into; other values are taken as they are.
+        """
+        return bad_number(payload, cls.allows_inf)
+
+
+_FLOAT_KINDS = frozenset("fc")  # numpy dtype kinds that can hold NaN or inf
+
+
+def bad_number(value: Any, allow_inf: bool, where: str = "value", depth: int = 0) -> str | None:
+    """The first NaN (or inf, unless ``allow_inf``) in ``value``, described; None if there is none."""
+    t = type(value)
+    if t is float:
+        if value - value == 0.0 or (allow_inf and value == value):  # finite, or inf where allowed
+            return None
+        return f"{where} is {value!r}"
+    if t is np.ndarray:
+        if value.dtype.kind not in _FLOAT_KINDS:
+            return None
+        bad = np.isnan(value) if allow_inf else ~np.isfinite(value)
+        if not bad.any():
+            return None
+        i = int(np.flatnonzero(bad)[0])
+        return f"{where}[{i}] is {value.flat[i].item()!r} (of {value.size} values)"
+    if isinstance(value, np.floating):
+        if math.isfinite(value) or (allow_inf and not math.isnan(value)):
+            return None
+        return f"{where} is {value.item()!r}"
+    if depth >= 4 or t is bool or t is int or t is str:
+        return None
+    if t is tuple or t is list:
+        items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(value))
+    elif t is dict:
+        items = ((f"{where}[{key!r}]", item) for key, item in value.items())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = ((f"{where}.{f.name}", getattr(value, f.name)) for f in dataclasses.fields(value))
+    else:
+        return None
+    for name, item in items:
+        if (why := bad_number(item, allow_inf, name, depth + 1)) is not None:
+            return why
+    return None

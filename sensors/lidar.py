@@ -43,6 +43,7 @@ class Lidar(Sensor):
 
     kind = "lidar"
     Params = LidarParams
+    allows_inf = True  # a range of inf is "no return" (NaN is never a range)
 
     @functools.cached_property
     def beam_angles(self) -> np.ndarray:

@@ -133,9 +133,19 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_plot and (png := write_plot(report, out)) is not None:
         print(f"plot: {png}")
     print(f"\nreport folder: {out}")
-    if any(f.fatal for f in run.failures) or run.hung_threads:
+    fatal = [f for f in run.failures if f.fatal]
+    interrupted = run.end_reason in ("interrupted", "terminated")
+    if fatal:  # one line naming what failed; the report above has the details
+        f = fatal[0]
+        text = " ".join(f"run failed: {f.thread}: {f.error}".split())
+        print(f"error: {text if len(text) <= 300 else text[:297] + '...'}", file=sys.stderr)
         return EXIT_FAILED
-    if run.end_reason in ("interrupted", "terminated"):
+    if run.hung_threads and not interrupted:  # interrupted: the report names them, the status stays 130
+        stuck = "; ".join(f"{s.thread} still in {s.call}" for s in run.stuck_calls) or ", ".join(run.hung_threads)
+        text = " ".join(f"run failed: threads did not stop within 1 s: {stuck}".split())
+        print(f"error: {text if len(text) <= 300 else text[:297] + '...'}", file=sys.stderr)
+        return EXIT_FAILED
+    if interrupted:
         return EXIT_INTERRUPTED
     if report["expect"]["breaches"]:
         print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
