@@ -6,9 +6,15 @@ and "the stuck thread's frame" is a frame the test holds.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -260,3 +266,77 @@ def test_the_checks_never_change_a_command() -> None:
     task, sent = _task((np.float64(0.25), 1))
     task.run()
     assert {(type(c.v), c.v, c.w) for c in sent} == {(float, 0.25, 1.0)}
+
+
+# ---------------------------------------------------------------------- the CLI, with a real hang
+ROOT = Path(__file__).resolve().parents[1]
+SPIN = """\
+from controllers.base import Controller
+
+
+class Spin(Controller):
+    def compute(self, inputs):
+        if inputs.now > 0.2:
+            print("spinning", flush=True)
+            while True:
+                pass
+        return (0.2, 0.0)
+"""
+SCENARIO = """\
+name: spin
+world: {{size: [10.0, 4.0]}}
+run: {{duration: 30.0, seed: 1, clock: virtual, call_limit: {limit}}}
+robots:
+  - name: r1
+    start: [1.0, 2.0, 0.0]
+    sensors: [{{type: odometry, rate_hz: 20}}]
+    controller: {{type: 'spin_plugin:Spin', period: 0.05}}
+"""
+
+
+def _spin_run(tmp_path: Path, limit: float) -> subprocess.Popen[str]:
+    (tmp_path / "spin_plugin.py").write_text(SPIN)
+    (tmp_path / "s.yaml").write_text(SCENARIO.format(limit=limit))
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "s.yaml", "--headless", "--out", "runs",
+                             "--no-plot"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}."},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_stuck_virtual_run_ends_and_the_process_exits_soon_after_its_report(tmp_path: Path) -> None:
+    """Bounds are generous (a loaded CI host): before the watchdog it never ended at all."""
+    with _spin_run(tmp_path, limit=1.0) as proc:
+        try:
+            t0 = time.monotonic()
+            while not list(tmp_path.glob("runs/*/report.json")) and time.monotonic() - t0 < 60:
+                time.sleep(0.02)
+            written = time.monotonic()
+            proc.communicate(timeout=30)
+            assert time.monotonic() - written < 3.0  # the stuck thread does not keep the process alive
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 1
+    (report,) = tmp_path.glob("runs/*/report.json")
+    rep = json.loads(report.read_text())
+    assert rep["run"]["stuck_calls"][0]["call"] == "compute() of robot r1 (spin_plugin:Spin) at cycle 5"
+
+
+def test_ctrl_c_during_a_stuck_virtual_compute_exits_130_within_about_a_second(tmp_path: Path) -> None:
+    with _spin_run(tmp_path, limit=5.0) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "spinning" in line:
+                    break
+            time.sleep(0.6)  # inside the stuck call (limit 5 s), seen by the watchdog
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130
+    assert took < 2.5, took  # ~0.6 s here; it took 1.5-4 s (or a SIGKILL) before
+    (report,) = tmp_path.glob("runs/*/report.json")
+    assert json.loads(report.read_text())["run"]["end_reason"] == "interrupted"
