@@ -126,6 +126,16 @@ class Sensor:
 
 
 _FLOAT_KINDS = frozenset("fc")  # numpy dtype kinds that can hold NaN or inf
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _dataclass_fields(t: type) -> tuple[str, ...] | None:
+    """The field names of dataclass type ``t`` (None if it is not one), looked up once per type."""
+    names = _FIELDS.get(t, ())
+    if names == ():
+        names = _FIELDS[t] = (tuple(f.name for f in dataclasses.fields(t)) if dataclasses.is_dataclass(t)
+                              else None)
+    return names
 
 
 def bad_number(value: Any, allow_inf: bool, where: str = "value", depth: int = 0) -> str | None:
@@ -138,23 +148,31 @@ def bad_number(value: Any, allow_inf: bool, where: str = "value", depth: int = 0
     if t is np.ndarray:
         if value.dtype.kind not in _FLOAT_KINDS:
             return None
-        bad = np.isnan(value) if allow_inf else ~np.isfinite(value)
-        if not bad.any():
+        if value.size <= 16 and value.dtype.kind == "f":  # a pose, a twist: a Python loop beats two ufuncs
+            for x in value.flat if value.ndim > 1 else value.tolist():
+                if x - x != 0.0 and not (allow_inf and x == x):
+                    break
+            else:
+                return None
+        elif not (np.isnan(value).any() if allow_inf else not np.isfinite(value).all()):
             return None
+        bad = np.isnan(value) if allow_inf else ~np.isfinite(value)
         i = int(np.flatnonzero(bad)[0])
         return f"{where}[{i}] is {value.flat[i].item()!r} (of {value.size} values)"
+    if t is bool or t is int or t is str or value is None:
+        return None
     if isinstance(value, np.floating):
         if math.isfinite(value) or (allow_inf and not math.isnan(value)):
             return None
         return f"{where} is {value.item()!r}"
-    if depth >= 4 or t is bool or t is int or t is str:
+    if depth >= 4:
         return None
     if t is tuple or t is list:
         items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(value))
     elif t is dict:
         items = ((f"{where}[{key!r}]", item) for key, item in value.items())
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        items = ((f"{where}.{f.name}", getattr(value, f.name)) for f in dataclasses.fields(value))
+    elif (names := _dataclass_fields(t)) is not None:
+        items = ((f"{where}.{name}", getattr(value, name)) for name in names)
     else:
         return None
     for name, item in items:
