@@ -137,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     interrupted = run.end_reason in ("interrupted", "terminated")
     if fatal:  # one line naming what failed; the report above has the details
         f = fatal[0]
-        text = " ".join(f"run failed: {f.thread}: {f.error}".split())
+        inside = f" in {f.call}" if f.call and f.call not in f.error else ""
+        text = " ".join(f"run failed: {f.thread}: {f.error}{inside}".split())
         print(f"error: {text if len(text) <= 300 else text[:297] + '...'}", file=sys.stderr)
         return EXIT_FAILED
     if run.hung_threads and not interrupted:  # interrupted: the report names them, the status stays 130
