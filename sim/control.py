@@ -135,6 +135,7 @@ class ControllerTask:
         self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
         self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
         self.last_command = (0.0, 0.0)
+        self.outcome: dict[str, Any] | None = None  # status(), taken once after the run (Run.stop)
         # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime).
         self._wiring = [(name, rt.channel, name in wait_for) for name, rt in self.inputs.items()]
         self._runtimes = list(self.inputs.items())

@@ -48,7 +48,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "causes": dict(st.causes),
         "first_miss_time": st.first_miss_time,
         "last_miss_time": st.last_miss_time,
-        "outcome": c.status(),
+        "outcome": task.outcome if task.outcome is not None else c.status(),
     }
 
 

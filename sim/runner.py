@@ -21,7 +21,7 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import CallAborted, PluginError, StuckCallError
+from sim.errors import CallAborted, PluginError, PluginOutputError, StuckCallError, format_value
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
 from sim.producers import ProducerTask, SensorRuntime
@@ -369,7 +369,25 @@ class Run:
         # Still stuck in a plugin call (stacks taken above): end those threads if they loop in Python,
         # so they stop burning CPU and competing for the GIL while the report is written.
         self.watchdog.abort(alive, CallAborted)
+        for c in self.controllers:
+            c.outcome = self._controller_status(c)
         return alive
+
+    def _controller_status(self, task: ControllerTask) -> dict[str, Any]:
+        """``status()`` once, after the threads stopped: plugin code, so raising (anything) or
+        returning something else than a dict is a failure of that controller, never a lost report."""
+        try:
+            status = task.controller.status()
+            if status is None:
+                return {}
+            if not isinstance(status, dict):
+                raise PluginOutputError(f"status() of robot {task.robot_name} ({task.component}) returned "
+                                        f"{format_value(status)}; expected a dict")
+            return status
+        except BaseException as exc:  # SystemExit and the like too: the report must be written
+            self.supervisor.report(f"controller:{task.robot_name}", exc,
+                                   call=f"status() of robot {task.robot_name} ({task.component})")
+            return {}
 
 
 def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:

@@ -311,7 +311,7 @@ def test_a_stuck_virtual_run_ends_and_the_process_exits_soon_after_its_report(tm
                 time.sleep(0.02)
             written = time.monotonic()
             proc.communicate(timeout=30)
-            assert time.monotonic() - written < 3.0  # the stuck thread does not keep the process alive
+            assert time.monotonic() - written < 5.0  # the stuck thread does not keep the process alive (~0.3 s here)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -337,6 +337,6 @@ def test_ctrl_c_during_a_stuck_virtual_compute_exits_130_within_about_a_second(t
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 130
-    assert took < 2.5, took  # ~0.6 s here; it took 1.5-4 s (or a SIGKILL) before
+    assert took < 3.5, took  # ~0.6 s here; it took 1.5-4 s (or a SIGKILL) before
     (report,) = tmp_path.glob("runs/*/report.json")
     assert json.loads(report.read_text())["run"]["end_reason"] == "interrupted"

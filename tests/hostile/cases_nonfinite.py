@@ -145,3 +145,21 @@ CASES: list[Case] = [
     _case("lidar-inf-is-no-return", _WAYPOINT, 0, "", _lidar_ok,
           sensor="{type: lidar, rate_hz: 10, beams: 36, range_max: 1.0}"),
 ]
+
+# status() runs after the run, on the main thread: raising there is that controller's failure, report kept
+STATUS_PLUGIN = '''\
+from controllers.base import Controller
+
+
+class BadStatus(Controller):
+    def compute(self, inputs):
+        return (0.1, 0.0)
+
+    def status(self):
+        raise SystemExit(0)
+'''
+CASES.append(Case("nonfinite-status-systemexit-after-the-run", ARGS, 1, one_line=True, env=ENV,
+                  stderr=r"controller:r1: SystemExit: 0 in status\(\) of robot r1 \(status_plugin:BadStatus\)",
+                  check=lambda tmp, result: report(tmp),
+                  files={"s.yaml": _scenario("controller: {type: 'status_plugin:BadStatus', period: 0.05}"),
+                         "status_plugin.py": STATUS_PLUGIN}))
