@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,7 @@ class Lidar(Sensor):
 
     kind = "lidar"
     Params = LidarParams
+    allows_inf = True  # a range of inf is "no return" (NaN is never a range)
 
     @functools.cached_property
     def beam_angles(self) -> np.ndarray:
@@ -63,6 +65,13 @@ class Lidar(Sensor):
 
     def sample(self, snap: WorldSnapshot) -> LaserScan:
         return self.sample_many([self], snap)[0]
+
+    @classmethod
+    def check_reading(cls, payload: Any) -> str | None:
+        """Only the ranges can go wrong (inf is "no return", NaN never is): one ufunc, not a walk."""
+        if type(payload) is LaserScan and not np.isnan(payload.ranges).any():
+            return None
+        return super().check_reading(payload)
 
     @classmethod
     def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[LaserScan]:

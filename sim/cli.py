@@ -216,10 +216,21 @@ def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple
         print(f"note: {signal.Signals(late).name} came after the run had ended ({run.end_reason}); "
               "its files were finished and its own exit status stands", file=sys.stderr)
     for exc in errors:
-        print(f"error: {exc}", file=sys.stderr)
-    if errors or any(f.fatal for f in run.failures) or run.hung_threads:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+    fatal = [f for f in run.failures if f.fatal]
+    interrupted = run.end_reason in ("interrupted", "terminated")
+    if errors:
         return EXIT_FAILED
-    if run.end_reason in ("interrupted", "terminated"):
+    if fatal:  # one line naming what failed; the report above has the details
+        f = fatal[0]
+        inside = f" in {f.call}" if f.call and f.call not in f.error else ""
+        print(f"error: {one_line(f'run failed: {f.thread}: {f.error}{inside}')}", file=sys.stderr)
+        return EXIT_FAILED
+    if run.hung_threads and not interrupted:  # interrupted: the report names them, the status stays 130
+        stuck = "; ".join(f"{s.thread} still in {s.call}" for s in run.stuck_calls) or ", ".join(run.hung_threads)
+        print(f"error: {one_line(f'run failed: threads did not stop within 1 s: {stuck}')}", file=sys.stderr)
+        return EXIT_FAILED
+    if interrupted:
         return EXIT_INTERRUPTED
     if report["expect"]["breaches"]:
         print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)

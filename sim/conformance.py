@@ -109,26 +109,6 @@ def _recorder(calls: list[str], name: str, real: Callable[..., Any]) -> Callable
     return record
 
 
-def _no_nan(value: Any, path: str = "payload") -> str | None:
-    """Path of the first NaN inside a payload (arrays, dataclasses, containers), else None."""
-    if isinstance(value, np.ndarray):
-        return path if value.dtype.kind in "fc" and bool(np.isnan(value).any()) else None
-    if isinstance(value, float | np.floating):
-        return path if math.isnan(value) else None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        items: Any = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
-    elif isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        if (bad := _no_nan(item, f"{path}.{key}")) is not None:
-            return bad
-    return None
-
-
 def _same(a: Any, b: Any) -> bool:
     """Deep equality for payloads: arrays, dataclasses, containers (NaN equals NaN)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -190,8 +170,9 @@ def check_sensor(cls: type, params: dict[str, Any] | BaseModel | None = None, *,
     for k, payload in enumerate(runs[0]):
         if payload is None:
             raise _fail(cls, "payload", f"sample #{k} returned None; return a measurement")
-        if (bad := _no_nan(payload)) is not None:
-            raise _fail(cls, "payload_finite", f"sample #{k} has NaN at {bad} (use inf for 'no return')")
+        if (bad := cls.check_reading(payload)) is not None:  # the very check the runtime makes
+            raise _fail(cls, "payload_finite", f"sample #{k}: {bad}; NaN is never a reading, inf only "
+                        "where the class sets allows_inf (the lidar's 'no return')")
     if not all(_same(a, b) for a, b in zip(*runs, strict=True)):
         raise _fail(cls, "deterministic", "two sensors with the same seed sampling the same world gave "
                     "different payloads: draw randomness only from self.rng")

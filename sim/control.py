@@ -19,10 +19,14 @@ import numpy as np
 from controllers.base import Controller, Inputs
 from sensors.base import Reading
 from sim.clock import Clock
+from sim.errors import PluginOutputError, format_value
 from sim.exectime import NoModel
 from sim.physics import Command
 from sim.producers import SensorRuntime
 from sim.stats import Histogram
+from sim.watchdog import Slot
+
+_isfinite = math.isfinite
 
 
 class OverrunPolicy(StrEnum):
@@ -138,6 +142,12 @@ class ControllerTask:
         # The stale-input watchdog's inputs (None: all); stale uses are counted for every input.
         self.watched = tuple(self.inputs if watch is None else (n for n in self.inputs if n in watch))
         self._runtimes = [(name, rt, name in self.watched) for name, rt in self.inputs.items()]
+        self.outcome: dict[str, Any] | None = None  # status(), taken once after the run (Run.stop)
+        cls = type(controller)
+        self.component = f"{cls.__module__}:{cls.__qualname__}"
+        # The plugin call in progress ((k,) during compute()), for the watchdog and failure reports.
+        self.slot = Slot(f"controller:{self.robot_name}",
+                         lambda call: f"compute() of robot {self.robot_name} ({self.component}) at cycle {call[0]}")
 
     def run(self) -> None:
         clock = self.clock
@@ -203,7 +213,21 @@ class ControllerTask:
         if stale:
             v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
         else:
-            v, w = self.controller.compute(Inputs(inputs_time, dict(latest), fresh))
+            slot = self.slot
+            slot.call = (k,)
+            out = self.controller.compute(Inputs(inputs_time, dict(latest), fresh))
+            slot.call = None
+            # Two finite numbers, or the controller failed (never clamped): isfinite rejects
+            # str, None, complex; unpacking rejects anything but a pair.
+            try:
+                v, w = out
+                ok = _isfinite(v) and _isfinite(w)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise PluginOutputError(
+                    f"compute() of robot {self.robot_name} ({self.component}) returned {format_value(out)} "
+                    f"at cycle {k} (t={inputs_time:.3f} s); expected two finite numbers (v m/s, w rad/s)")
         # Modelled compute time (execution-time model, injected stalls) counts as compute.
         extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0)
         extra += self.extra_compute(inputs_time)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ConformanceError", "PluginError", "PluginRaised", "RunError", "ScenarioError", "SimError", "UsageError",
-    "format_value", "shorten",
+    "CallAborted", "ConformanceError", "OutputError", "PluginError", "PluginOutputError", "PluginRaised", "RunError",
+    "ScenarioError", "SimError", "StuckCallError", "UsageError", "format_value", "shorten",
 ]
 
 
@@ -218,6 +218,31 @@ class OutputError(SimError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.error))
+
+
+class PluginOutputError(SimError):
+    """Raised when a controller's command or a sensor's reading is not what the run can use.
+
+    A ``compute()`` must return two finite numbers; a reading must hold no NaN, nor inf
+    where its kind has no "no return" (see ``Sensor.allows_inf``). Raised in the plugin's
+    thread, so the Supervisor reports it like any other failure of that plugin.
+    """
+
+
+class StuckCallError(SimError):
+    """A plugin call (``compute()``, ``sample_many()``...) ran past ``run.call_limit``.
+
+    Never raised: the watchdog reports it as the stuck thread's failure (that thread
+    cannot raise, it is still stuck), with the thread's stack where it was.
+    """
+
+
+class CallAborted(BaseException):
+    """Injected into a thread still stuck in a plugin call once the run is over, to end it.
+
+    A ``BaseException``, so a plugin's ``except Exception`` does not swallow it; the
+    Supervisor does not report it (the stuck call was reported already).
+    """
 
 
 class ConformanceError(SimError, AssertionError):

@@ -23,7 +23,7 @@ def build_outcomes(run: Any) -> dict[str, Any]:
     """JSON-ready outcome figures of a stopped run."""
     p = run.physics
     names = run.bodies.names
-    statuses = [t.controller.status() or {} for t in run.controllers]
+    statuses = [(t.outcome if t.outcome is not None else t.controller.status()) or {} for t in run.controllers]
     out: dict[str, Any] = {
         "orders": None,
         "distance_driven": {"total": float(p.odometer.sum()),

@@ -20,7 +20,9 @@ import numpy as np
 from sensors.base import Reading, Sensor
 from sim.channel import Channel, Overflow
 from sim.clock import Clock
+from sim.errors import PluginOutputError
 from sim.stats import Histogram, RateMeter
+from sim.watchdog import Slot
 from sim.world import WorldSnapshot
 
 
@@ -79,6 +81,13 @@ _BLOCK = Overflow.BLOCK
 _floor = math.floor
 
 
+def _describe_sample(call: tuple[type[Sensor], list[SensorRuntime], float]) -> str:
+    """A producer's call in progress, for the watchdog and failure reports."""
+    cls, rts, t = call
+    labels = ", ".join(rt.label for rt in rts[:4]) + (f" and {len(rts) - 4} more" if len(rts) > 4 else "")
+    return f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor {labels} at t={t:.3f} s"
+
+
 class ProducerTask:
     """Runs a group of sensors on the clock until ``end_time``."""
 
@@ -98,6 +107,8 @@ class ProducerTask:
         self._heap: list[_Event] = []
         self._order = itertools.count()  # ties at one instant run in the order they were pushed
         self.cpu_time = 0.0
+        # The plugin call in progress ((class, sensor runtimes, time) during sample_many()).
+        self.slot = Slot(name, _describe_sample)
 
     def run(self) -> None:
         clock = self.clock
@@ -142,7 +153,7 @@ class ProducerTask:
                     else:
                         by_class[cls] = [(t, i)]
         for cls, members in by_class.items():
-            self._after_sample(self._sample_class(cls, members, snap), now)
+            self._after_sample(self._checked(cls, self._sample_class(cls, members, snap), now), now)
 
     def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
                       ) -> list[tuple[tuple[float, int], Any]]:
@@ -152,8 +163,12 @@ class ProducerTask:
         one: a ``continue`` sensor that raises is marked failed, the others are kept. A
         ``stop`` sensor's exception propagates and the Supervisor ends the run.
         """
+        slot = self.slot
         try:
-            payloads = cls.sample_many([self.sensors[i].sensor for _, i in members], snap)
+            rts = [self.sensors[i] for _, i in members]
+            slot.call = (cls, rts, snap.time)
+            payloads = cls.sample_many([rt.sensor for rt in rts], snap)
+            slot.call = None
             return list(zip(members, payloads, strict=True))
         except Exception as exc:
             if self.on_sensor_error is None or all(self.sensors[i].on_failure != "continue"
@@ -166,12 +181,32 @@ class ProducerTask:
         for member in members:
             rt = self.sensors[member[1]]
             try:
+                slot.call = (cls, [rt], snap.time)
                 out.append((member, cls.sample_many([rt.sensor], snap)[0]))
+                slot.call = None
             except Exception as exc:
                 if rt.on_failure != "continue":
                     raise
                 self._fail(rt, exc)
         return out
+
+    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], Any]], now: float
+                 ) -> list[tuple[tuple[float, int], Any]]:
+        """Drop (``continue``) or raise on readings the sensor's kind forbids (NaN; inf but for "no return")."""
+        check = cls.check_reading
+        bad = [(member, why) for member, payload in sampled if (why := check(payload)) is not None]
+        if not bad:
+            return sampled
+        for (_, i), why in bad:
+            rt = self.sensors[i]
+            exc = PluginOutputError(
+                f"sensor {rt.label} ({cls.__module__}:{cls.__qualname__}) returned a bad reading at "
+                f"t={now:.3f} s (sample {rt.stats.produced}): {why}")
+            if rt.on_failure != "continue" or self.on_sensor_error is None:
+                raise exc
+            self._fail(rt, exc)
+        dropped = {member for member, _ in bad}
+        return [(member, payload) for member, payload in sampled if member not in dropped]
 
     def _fail(self, rt: SensorRuntime, exc: Exception) -> None:
         rt.failed = f"{type(exc).__name__}: {exc}"

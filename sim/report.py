@@ -50,7 +50,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "causes": dict(st.causes),
         "first_miss_time": st.first_miss_time,
         "last_miss_time": st.last_miss_time,
-        "outcome": c.status(),
+        "outcome": task.outcome if task.outcome is not None else c.status(),
     }
 
 
@@ -136,6 +136,8 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "host": {"python": sys.version.split()[0], "platform": platform.platform()},
             "threads": [t.__dict__ for t in run.threads],
             "threads_not_stopped": run.hung_threads,
+            "call_limit": run.call_limit,
+            "stuck_calls": [s.as_dict() for s in run.stuck_calls],
             "failures": [_failure(f.__dict__, run) for f in run.failures],
             "timeline": [{"time": t, "event": e} for t, e in run.timeline_log],
         },
@@ -320,6 +322,20 @@ def _summary_get(report: dict[str, Any], key: str) -> Any:
     return report.get("summary", {}).get(key)
 
 
+def _print_where(f: dict[str, Any], full: str, out: TextIO) -> None:
+    """A failure's plugin call and innermost frames, shortened; the whole stack stays in report.json."""
+    if f.get("error") and f.get("call") and f["call"] not in f["error"]:
+        print(f"  in {f['call']}", file=out)
+    where = f.get("where")
+    if where is None and f.get("traceback"):  # a report written before ``where`` existed
+        print(f["traceback"].rstrip(), file=out)
+        return
+    for line in where or []:
+        print(f"  at {line}", file=out)
+    if where:
+        print(f"  (the whole stack: report.json {full})", file=out)
+
+
 def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     """The deadline-miss tables, as a person reads them."""
     sc, run = report["scenario"], report["run"]
@@ -359,13 +375,19 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
           f"   stale uses: {summ['stale_uses']}   safety stops: {summ['safety_stops']}", file=out)
     print_outcomes(report, out)
     print_faults(report, out)
-    for f in run["failures"]:
+    for i, f in enumerate(run["failures"]):
         what = f" ({f['component']})" if f.get("component") else ""
         if f.get("fatal", True):
-            print(f"\nFAILED thread {f['thread']}{what}: {f['error']}\n{f['traceback']}", file=out)
+            print(f"\nFAILED thread {f['thread']}{what}: {f['error']}", file=out)
         else:
             print(f"\nSENSOR FAILED {f['sensor']} in thread {f['thread']} (on_failure: continue, the run "
-                  f"went on without it): {f['error']}\n{f['traceback']}", file=out)
+                  f"went on without it): {f['error']}", file=out)
+        _print_where(f, f"run.failures[{i}].traceback", out)
     if run["threads_not_stopped"]:
         print(f"\nThreads that did not stop within 1 s: {', '.join(run['threads_not_stopped'])}", file=out)
+    failed = {f["thread"] for f in run["failures"]}
+    for i, s in enumerate(run.get("stuck_calls") or []):
+        if s["thread"] not in failed:  # a stuck call that failed the run is printed above
+            print(f"  still in {s['call']} after {s['seconds']:.1f} s wall", file=out)
+            _print_where(s, f"run.stuck_calls[{i}].stack", out)
     print_artifacts_and_gates(report, out)

@@ -21,7 +21,16 @@ from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
 from sim.cyclelog import CycleLog
-from sim.errors import OutputError, PluginError, PluginRaised, UsageError, format_value
+from sim.errors import (
+    CallAborted,
+    OutputError,
+    PluginError,
+    PluginOutputError,
+    PluginRaised,
+    StuckCallError,
+    UsageError,
+    format_value,
+)
 from sim.interrupt import end_reason, interruptible
 from sim.listeners import RunListener, fan_out
 from sim.physics import Command, Physics, PhysicsTask
@@ -29,16 +38,20 @@ from sim.producers import ProducerTask, SensorRuntime
 from sim.registry import describe_exception, plugin_call
 from sim.streams import stream
 from sim.supervisor import Failure, Supervisor
+from sim.watchdog import Slot, Stuck, Watchdog
 from sim.world import Bodies, StaticMap
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
 # s real: after a completed run, how long the cycles released before the end may take to
 # finish on their own (one cycle per controller; in virtual time this takes milliseconds).
 END_DRAIN_TIMEOUT = 5.0
+STUCK_AT = 0.5  # s wall in one plugin call when a run is interrupted: not waited for (see stop)
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
 # moves, then sensors sample it, then controllers use the readings, then scenario events.
 _ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3}
+# Warm-up calls (before time starts) may compile kernels: seconds on an empty numba cache.
+WARM_UP_LIMIT = 60.0  # s wall, at least, for one warm-up call
 
 
 def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) -> Clock:
@@ -72,7 +85,12 @@ class Run:
         self.end_reason = "running"
         self._finish_lock = threading.Lock()
         self.failures: list[Failure] = []
-        self.supervisor = Supervisor(self._on_failure)
+        self.supervisor = Supervisor(self._on_failure, self._describe_call)
+        # Every plugin call has a wall-time limit (run.call_limit): the watchdog ends the run on one past it.
+        self.call_limit: float | None = cfg.call_limit
+        self.watchdog = Watchdog(self.call_limit, self._on_stuck)
+        self.stuck_calls: list[Stuck] = []  # past the limit, or still running when the run stopped
+        self._slots: dict[str, Slot] = {}  # thread name -> the plugin call it is in
         self.threads: list[ThreadInfo] = []
         self.timeline_log: list[tuple[float, str]] = []
         self._extra_listeners = list(listeners or [])
@@ -136,6 +154,14 @@ class Run:
                 watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
             ))
         self.producers = self._group_producers(sc.run.producer_threads)
+        self._timeline_slot = Slot("timeline", lambda call: f"handle_event({call[0]!r}) of robot {call[1].robot_name} "
+                                   f"({call[1].component}) at t={call[2]:.3f} s")
+        warm_limit = None if self.call_limit is None else max(self.call_limit, WARM_UP_LIMIT)
+        self._warm_slot = Slot("warm-up", lambda call: f"warm-up call {call[0]}", limit=warm_limit)
+        for slot in [*(c.slot for c in self.controllers), *(p.slot for p in self.producers), self._timeline_slot,
+                     self._warm_slot]:
+            self._slots[slot.name] = slot
+            self.watchdog.add(slot)
         for p in self.producers:
             p.on_sensor_error = self._sensor_failed(p.name)
         if sc.faults:
@@ -199,6 +225,7 @@ class Run:
 
     def _warm_up_parts(self) -> None:
         snap = self.physics.snapshot
+        slot = self._warm_slot
         for p in self.producers:
             by_class: dict[type, list] = {}
             for rt in p.sensors:
@@ -206,13 +233,19 @@ class Run:
             for cls, members in by_class.items():
                 # a copy of each sensor, so warm-up draws no numbers from its random stream
                 try:
+                    slot.call = (f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor "
+                                 f"{members[0].robot.name}/{members[0].name}",)
                     cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
+                    slot.call = None
                 except Exception:
+                    slot.call = None
                     if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
                         raise  # else the run's first sample fails it, as the scenario allows
         kernels.warm_up()
         for cls in {type(c.controller) for c in self.controllers}:
+            slot.call = (f"{cls.__module__}:{cls.__qualname__}.warm_up()",)
             cls.warm_up()
+            slot.call = None
         self.physics.check_collisions(self.physics.pose)
 
     def _start_pool(self) -> None:
@@ -240,8 +273,9 @@ class Run:
     def start(self) -> None:
         """Start every thread. Ended already (a signal while building it), it starts none.
 
-        Spawning the workers and the warm-up leave nothing half-done, so a signal
-        (``sim.interrupt``) may cut them short: the run then ends before simulated time 0.
+        Spawning the workers leaves nothing half-done, so a signal (``sim.interrupt``) may cut
+        it short; the warm-up runs in its own watched thread, which a signal does not wait for.
+        Either way the run then ends before simulated time 0.
         """
         self._connect_listeners()
         try:
@@ -251,15 +285,13 @@ class Run:
                 except Exception as exc:  # could not spawn the worker processes: a reported failure
                     self.supervisor.report("workers", exc)
                     return
-                try:
-                    self.warm_up()
-                except Exception as exc:  # a plugin that cannot sample at all: a reported failure
-                    self.supervisor.report("warm-up", exc)
-                    return
         except KeyboardInterrupt:  # a signal (sim.interrupt), or a library caller's own Ctrl-C
             self.finish(end_reason())
             return
         if self.finished.is_set():
+            return
+        self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
+        if not self._warm_up_watched():
             return
         # Everything built so far lives for the whole run: move it out of the collector's
         # reach, so a full collection mid-run (seen: ~120 ms, every thread late at once) is cheap.
@@ -276,9 +308,24 @@ class Run:
         self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
         self.clock.begin()
 
+    def _warm_up_watched(self) -> bool:
+        """``warm_up`` in its own thread, under the watchdog; False if the run ended meanwhile.
+
+        A plugin that raises there (anything, SystemExit included) is a reported failure, not
+        a crash; one that never returns is a stuck call; Ctrl-C is not held up by either.
+        """
+        thread = self.supervisor.spawn("warm-up", self.warm_up)
+        self._warm_slot.ident = thread.ident
+        while thread.is_alive() and not self.finished.is_set():
+            thread.join(0.05)
+        return not self.finished.is_set()
+
     def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
         self.threads.append(ThreadInfo(name, role, serves))
-        self._sim_threads.append(self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target)))
+        thread = self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target))
+        self._sim_threads.append(thread)
+        if name in self._slots:
+            self._slots[name].ident = thread.ident
 
     def _timeline(self) -> None:
         """simpy drives the scenario's own events in simulated time, paced by the clock."""
@@ -303,13 +350,28 @@ class Run:
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]
         data = {k: v for k, v in ev.model_dump().items() if k not in ("at", "action", "robot")}
+        self._timeline_slot.call = (ev.action, task, env.now)
         task.controller.handle_event(ev.action, data)
+        self._timeline_slot.call = None
         self.timeline_log.append((env.now, f"{ev.action} {ev.robot}"))
 
     def _on_failure(self, failure: Failure) -> None:
         self.failures.append(failure)
         if failure.fatal:
             self.finish(f"failure in {failure.thread}")
+
+    def _describe_call(self, thread: str) -> str | None:
+        """The plugin call thread ``thread`` is in (so a failure inside it names it), if any."""
+        slot = self._slots.get(thread)
+        return None if slot is None else slot.what()
+
+    def _on_stuck(self, stuck: Stuck) -> None:
+        """The watchdog found a call past its limit: the stuck thread's failure, with where it was."""
+        self.stuck_calls.append(stuck)
+        where = f"; at {stuck.where[-1]}" if stuck.where else ""
+        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
+                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
+        self.supervisor.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
 
     def _sensor_failed(self, thread: str) -> Callable[[SensorRuntime, BaseException], None]:
         """A sensor with ``on_failure: continue`` raised: record it; the run goes on."""
@@ -355,7 +417,11 @@ class Run:
         self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
         self.wall_seconds = max(self.clock.real_elapsed(), 0.0)
         self.clock.request_stop()
-        alive = self.supervisor.join(SHUTDOWN_TIMEOUT)
+        # Interrupted: a plugin call already running for STUCK_AT s will not end for the stop (a plugin
+        # call cannot see it); waiting the whole SHUTDOWN_TIMEOUT for it would only delay the exit.
+        stuck = (self.watchdog.running_for(STUCK_AT) if self.end_reason in ("interrupted", "terminated")
+                 else frozenset())
+        alive = self.supervisor.join(SHUTDOWN_TIMEOUT, give_up=stuck)
         sys.setswitchinterval(self._old_switch)
         gc.unfreeze()  # a process running many runs (sweeps, tests) must get this memory back
         if self.pool is not None:
@@ -368,7 +434,30 @@ class Run:
                     self.output_errors.append(exc)
                 self.supervisor.report(f"listener:{type(x).__name__}", exc)
         self.hung_threads = alive
+        known = {s.thread for s in self.stuck_calls}
+        self.stuck_calls.extend(s for s in self.watchdog.in_progress(alive) if s.thread not in known)
+        # Still stuck in a plugin call (stacks taken above): end those threads if they loop in Python,
+        # so they stop burning CPU and competing for the GIL while the report is written.
+        self.watchdog.abort(alive, CallAborted)
+        for c in self.controllers:
+            c.outcome = self._controller_status(c)
         return alive
+
+    def _controller_status(self, task: ControllerTask) -> dict[str, Any]:
+        """``status()`` once, after the threads stopped: plugin code, so raising (anything) or
+        returning something else than a dict is a failure of that controller, never a lost report."""
+        try:
+            status = task.controller.status()
+            if status is None:
+                return {}
+            if not isinstance(status, dict):
+                raise PluginOutputError(f"status() of robot {task.robot_name} ({task.component}) returned "
+                                        f"{format_value(status)}; expected a dict")
+            return status
+        except BaseException as exc:  # SystemExit and the like too: the report must be written
+            self.supervisor.report(f"controller:{task.robot_name}", exc,
+                                   call=f"status() of robot {task.robot_name} ({task.component})")
+            return {}
 
 
 def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:

@@ -152,6 +152,11 @@ class Run(_Model):
         "real", "real = paced by wall time; virtual = as fast as possible, deterministic.")
     pin_cpu: bool = _f(True, "Virtual clock: keep the simulation threads on one CPU (they run one at a time; "
                        "a hand-off is then ~5x cheaper). false lets the OS move them.")
+    call_limit: Float | None = _f(
+        2.0, "Wall-time limit of one plugin call (a compute(), a sample_many(), a handle_event()), in "
+        "(0, 3600], in both clocks: a call still running after it ends the run (exit 1) naming the call, with "
+        "the stack where it was. Warm-up calls before time starts get at least 60 s (first calls may compile kernels). "
+        "null = no limit (e.g. to step through a plugin in a debugger).", "s", gt=0, le=3600)
 
 
 class Latency(_Model):
