@@ -75,6 +75,8 @@ def _short_repr(value: list[Any] | tuple[Any, ...] | dict[Any, Any], limit: int)
         size += len(item) + 2
         if size > limit:
             break
+    if isinstance(value, tuple) and len(value) == 1:
+        close = ",)"  # a 1-tuple reads as one, as Python writes it
     return open_ + ", ".join(parts) + close
 
 
