@@ -197,6 +197,9 @@ def validate(sweep: Sweep) -> None:
 
 
 # ---------------------------------------------------------------------- one run
+_STOP: Any = None  # in a local worker process: the sweep's stop event (set when the sweep is interrupted)
+
+
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run one scenario headless and return its result row (in a worker process)."""
     import tempfile
@@ -217,9 +220,13 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
                                pin_cpu=scenario.run.pin_cpu)
             run = Run(scenario, Path(tmp), clock=clock)
             run.start()
-            run.wait()
+            while not run.finished.wait(0.1):
+                if _STOP is not None and _STOP.is_set():  # the sweep was interrupted: end this run now
+                    run.finish("interrupted")
             run.stop()
             report = build_report(run, "")
+        if run.end_reason in ("interrupted", "terminated"):
+            row["interrupted"] = True  # not a result: never cached, run again next time
         row.update(metrics(report))
         if run.failures:
             f = run.failures[0]
@@ -261,8 +268,12 @@ def metrics(report: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- executing
 def execute(sweep: Sweep, workers: int, dask: str | None,
-            progress: Callable[[int, int, int, int], None]) -> list[dict[str, Any]]:
-    """Run what is not done yet; return every row (done before + now)."""
+            progress: Callable[[int, int, int, int], None], stop: Any = None) -> list[dict[str, Any]]:
+    """Run what is not done yet; return every row (done before + now).
+
+    ``stop`` (a ``threading.Event``): once set (an interrupt), no run starts, the running ones
+    end at once, and what completed is kept; the rows returned are then only those done.
+    """
     from sim.files import write_json
 
     runs_dir = sweep.folder / "runs"
@@ -278,31 +289,54 @@ def execute(sweep: Sweep, workers: int, dask: str | None,
     skipped = len(rows)
     failed = sum(1 for r in rows.values() if r["error"])
     progress(len(rows), len(sweep.specs), failed, skipped)
-    for row in _results(todo, workers, dask):
+    for row in _results(todo, workers, dask, stop):
+        if row.get("interrupted"):
+            continue  # cut short by an interrupt: not a result, so not kept
         write_json(runs_dir / f"{row['key']}.json", row)
         rows[row["key"]] = row
         failed += bool(row["error"])
         progress(len(rows), len(sweep.specs), failed, skipped)
-    return [rows[s.key] for s in sweep.specs]
+    return [rows[s.key] for s in sweep.specs if s.key in rows]
 
 
-def _results(todo: list[RunSpec], workers: int, dask: str | None) -> Iterator[dict[str, Any]]:
+def _results(todo: list[RunSpec], workers: int, dask: str | None, stop: Any = None) -> Iterator[dict[str, Any]]:
     if not todo:
         return
     if dask:
         yield from _dask_results(todo, dask)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from sim import interrupt
 
     ctx = multiprocessing.get_context("spawn")
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     counter = ctx.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_worker,
-                             initargs=(counter, cpus)) as pool:
-        futures = [pool.submit(run_one, spec) for spec in todo]
-        for fut in as_completed(futures):
-            yield fut.result()
+    told = ctx.Event()  # the workers ignore SIGINT/SIGTERM (a terminal's Ctrl-C reaches the whole group): the
+    # parent decides, and tells them through this
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(counter, cpus, told)) as pool:
+        with interrupt.blocked():  # workers start (on submit) with the signals held back, then ignore them
+            pending = {pool.submit(run_one, spec) for spec in todo}
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for fut in done:
+                if not fut.cancelled():
+                    yield fut.result()
+            if stop is not None and stop.is_set() and not told.is_set():
+                told.set()  # running runs end within a second; the rest never start
+                for fut in pending:
+                    fut.cancel()
+
+
+def _init_worker(counter: Any, cpus: list[int], stop: Any) -> None:
+    from sim.interrupt import child_ignores
+
+    global _STOP
+    child_ignores()
+    _STOP = stop
+    _pin_worker(counter, cpus)
 
 
 def _pin_worker(counter: Any, cpus: list[int]) -> None:
@@ -453,10 +487,16 @@ def format_table(sweep: Sweep, table: list[dict[str, Any]]) -> str:
 
 
 class Progress:
-    """A one-line progress bar on stderr: done/total, failed, and time left."""
+    """A one-line progress bar on stderr: done/total, failed, and time left.
+
+    On a terminal it redraws one line (``\r``); into a pipe or a file (CI logs) it writes one
+    whole line per update instead, so a reader sees each as it comes.
+    """
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
+        self.redraw = bool(getattr(stream, "isatty", lambda: False)())
+        self.drawn = False  # a redrawn line is on screen, not yet ended
         self.t0 = time.perf_counter()
         self.first_done: int | None = None
 
@@ -468,11 +508,22 @@ class Progress:
         left = "?" if ran == 0 else f"{(total - done) * elapsed / ran:.0f} s"
         width = 30
         filled = int(width * done / total) if total else width
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {failed} failed, "
-                          f"{skipped} skipped (done before), {elapsed:.0f} s elapsed, ~{left} left ")
+        text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {failed} failed, "
+                f"{skipped} skipped (done before), {elapsed:.0f} s elapsed, ~{left} left")
+        if self.redraw:
+            self.stream.write(f"\r{text} ")
+            self.drawn = done != total
+            if done == total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"{text}\n")
         self.stream.flush()
-        if done == total:
+
+    def end_line(self) -> None:
+        """End a redrawn line left open (the sweep stopped early), so the next message starts clean."""
+        if self.drawn:
             self.stream.write("\n")
+            self.drawn = False
 
 
 def main(argv: list[str]) -> int:
@@ -512,7 +563,19 @@ def main(argv: list[str]) -> int:
         with announce_compiles(lambda: print(COMPILE_NOTICE, flush=True)):
             warm_up_all()
     t0 = time.perf_counter()
-    rows = execute(sweep, args.workers, args.dask, Progress(sys.stderr))
+    import threading
+
+    from sim import interrupt
+
+    stop = threading.Event()
+    progress = Progress(sys.stderr)
+    with interrupt.deferred(lambda _reason: stop.set()):
+        rows = execute(sweep, args.workers, args.dask, progress, stop)
+    progress.end_line()
+    if stop.is_set():
+        print(f"sweep {interrupt.end_reason()}: {len(rows)} of {len(sweep.specs)} runs done and kept in "
+              f"{sweep.folder}; the same command runs the rest", file=sys.stderr)
+        return 130
     table = summarise(sweep, rows)
     paths = write_outputs(sweep, rows, table)
     print(format_table(sweep, table))

@@ -67,29 +67,36 @@ def run_case(case: Case, tmp: Path) -> Result:
         t.start()
     t0 = time.monotonic()
     try:
-        for send in case.sends:
-            if isinstance(send.after, str):
-                pattern = re.compile(send.after)
-                with seen:
-                    assert seen.wait_for(lambda p=pattern: p.search("".join(out)) or proc.poll() is not None,
-                                         timeout=case.timeout), f"{case.name}: never printed {send.after!r}"
-            else:
-                time.sleep(max(0.0, t0 + send.after - time.monotonic()))
-            if proc.poll() is None:
-                if send.group:
-                    os.killpg(proc.pid, send.sig)
-                else:
-                    proc.send_signal(send.sig)
-        proc.wait(timeout=case.timeout)
+        _deliver(case, proc, out, err, seen, t0)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
-    for t in pumps:
-        t.join(5)
-    proc.stdout.close()
-    proc.stderr.close()
+        for t in pumps:
+            t.join(5)
+        proc.stdout.close()
+        proc.stderr.close()
     return Result(proc.returncode, "".join(out), "".join(err))
+
+
+def _deliver(case: Case, proc: subprocess.Popen, out: list[str], err: list[str], seen: threading.Condition,
+             t0: float) -> None:
+    """Send the case's signals, each when its time or its output has come; then wait for the end."""
+    for send in case.sends:
+        if isinstance(send.after, str):
+            pattern = re.compile(send.after)
+            sink = err if send.stream == "stderr" else out
+            with seen:
+                assert seen.wait_for(lambda p=pattern, s=sink: p.search("".join(s)) or proc.poll() is not None,
+                                     timeout=case.timeout), f"{case.name}: never printed {send.after!r}"
+        else:
+            time.sleep(max(0.0, t0 + send.after - time.monotonic()))
+        if proc.poll() is None:
+            if send.group:
+                os.killpg(proc.pid, send.sig)
+            else:
+                proc.send_signal(send.sig)
+    proc.wait(timeout=case.timeout)
 
 
 def _params():

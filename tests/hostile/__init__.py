@@ -33,11 +33,12 @@ robots:
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``sig`` once ``after`` seconds have passed, or once stdout has matched ``after`` (a regex)."""
+    """Send ``sig`` once ``after`` seconds have passed, or once ``stream`` has matched ``after`` (a regex)."""
 
     after: float | str
     sig: int = signal.SIGINT
     group: bool = False  # to the whole process group, as a terminal's Ctrl-C does
+    stream: str = "stdout"  # or "stderr" (a progress bar), for a regex ``after``
 
 
 @dataclass(frozen=True)
