@@ -134,6 +134,7 @@ class Contacts:
         self.radius = np.asarray(radius, dtype=float)
         self.check = check  # the physics' collision check (inline or in a worker)
         self.touching: set[tuple[int, int]] = set()  # (robot, other robot or STATIC)
+        self._free = np.ones(len(self.radius))  # keep = made = 1.0 for every robot: a step that touched nothing
 
     def resolve(self, old: np.ndarray, new: np.ndarray, static_hit: np.ndarray, pairs: list[tuple[int, int]]
                 ) -> tuple[np.ndarray, np.ndarray, set[tuple[int, int]]]:
@@ -144,6 +145,10 @@ class Contacts:
         commanded, 1.0 when free), and the (robot, other) contacts whose motion was cut.
         """
         n = len(new)
+        if not pairs and not static_hit.any():  # nothing touches (nearly every step): no numpy work
+            if len(self._free) != n:
+                self._free = np.ones(n)
+            return self._free, self._free, set()  # read only by the caller (settle)
         keep, made = np.ones(n), np.ones(n)
         hits: set[tuple[int, int]] = set()
         flagged = static_hit.copy()
