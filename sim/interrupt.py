@@ -54,6 +54,11 @@ def received() -> int | None:
     return _state.signum
 
 
+def count() -> int:
+    """How many SIGINT/SIGTERM arrived since ``install`` (to tell a real one from code raising KeyboardInterrupt)."""
+    return _state.count
+
+
 def _handle(signum: int, _frame: Any) -> None:
     if _state.signum is None:
         _state.signum = signum

@@ -166,12 +166,15 @@ def plugin_call(fn: Callable[..., T], *args: Any) -> T:
     """Run plugin code at load time: any BaseException it raises (``sys.exit(0)`` at import,
     ``KeyboardInterrupt`` raised by the code, ...) comes back as ``PluginRaised``; a real Ctrl-C
     (a SIGINT that arrived meanwhile) is re-raised as the KeyboardInterrupt it is."""
+    from sim import interrupt
+
+    signals_before = interrupt.count()
     with _interrupts_noted() as seen:
         try:
             return fn(*args)
         except BaseException as exc:  # plugin code may end in any way: a plugin error
-            if isinstance(exc, KeyboardInterrupt) and seen:
-                raise
+            if isinstance(exc, KeyboardInterrupt) and (seen or interrupt.count() != signals_before):
+                raise  # a real SIGINT, or a SIGTERM (sim.interrupt raises it as KeyboardInterrupt)
             raise PluginRaised(exc) from exc
 
 
