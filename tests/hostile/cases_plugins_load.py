@@ -52,7 +52,8 @@ CASES: list[Case] = [
          env=ENV, check=lambda tmp, _r: _no_run_folder(tmp)),
     Case("plugins-load-real-sigterm-during-import", ("s.yaml", *RUN), 130, stderr=r"^interrupted \(SIGTERM\)",
          files={"s.yaml": with_controller("hostile_sigterm"),
-                "hostile_sigterm.py": "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(10)\n"},
+                "hostile_sigterm.py": "import os, signal, time\n"
+                                      "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(10)\n"},
          env=ENV, check=lambda tmp, _r: _no_run_folder(tmp)),
     Case("plugins-load-init-sys-exit", ("s.yaml", *RUN), 2,
          stderr=r"controller type 'hostile_init:Ctl' on robot 'r1' failed in __init__: SystemExit: sys\.exit\(0\)",
