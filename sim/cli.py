@@ -15,7 +15,8 @@ from typing import Any
 
 from sim import interrupt
 from sim.argparser import ArgumentParser
-from sim.errors import OutputError, SimError, UsageError, shorten
+from sim.errors import OutputError, SimError, UsageError
+from sim.errors import one_line as _one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_MESSAGE = 390  # characters of the one error line (echoed values are shortened well before this)
@@ -92,8 +93,8 @@ def _main(argv: list[str]) -> int:
 
 
 def one_line(text: str) -> str:
-    """A message as one short line: line breaks become spaces, the rest is cut at MAX_MESSAGE."""
-    return shorten(" ".join(text.splitlines()), MAX_MESSAGE)
+    """A message as one line of at most MAX_MESSAGE characters (``sim.errors.one_line``)."""
+    return _one_line(text, MAX_MESSAGE)
 
 
 def _internal_error(exc: Exception) -> int:
@@ -107,7 +108,7 @@ def _internal_error(exc: Exception) -> int:
     except OSError:
         sys.stderr.write(text)  # nowhere to save it: the traceback itself, rather than nothing
         where = "traceback above"
-    what = shorten(one_line(f"{type(exc).__name__}: {exc}"), 200)
+    what = _one_line(f"{type(exc).__name__}: {exc}", 200)
     print(f"internal error (a bug in the simulator, not in your input): {what}; {where}", file=sys.stderr)
     return EXIT_FAILED
 

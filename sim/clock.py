@@ -190,8 +190,8 @@ class RealClock(Clock):
         return (deadline_at - self.now()) / self._scale
 
     def sleep_until(self, deadline_at: float) -> bool:
-        # time.sleep to an absolute target has the lowest wake-up lateness here
-        # (see shared/HOST-TIMING.md); the slice keeps stop/pause responsive.
+        # time.sleep to an absolute target had the lowest wake-up lateness on the development host
+        # (p50 0.18 ms; Event/Condition.wait 15-110 µs worse); the slice keeps stop/pause responsive.
         while not self.stop_event.is_set():
             remaining = self.real_seconds_until(deadline_at)
             if remaining <= 0:

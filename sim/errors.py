@@ -12,7 +12,8 @@ from typing import Any
 
 __all__ = [
     "CallAborted", "ConformanceError", "OutputError", "PluginError", "PluginOutputError", "PluginRaised", "RunError",
-    "ScenarioError", "SimError", "StuckCallError", "UsageError", "format_value", "shorten",
+    "ScenarioError", "SimError", "StuckCallError", "UsageError", "describe_os_error", "format_value", "one_line",
+    "shorten",
 ]
 
 
@@ -34,6 +35,18 @@ _ECHO_INT_BITS = 200
 def shorten(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters with ``...``: every user key/value echoed goes through here."""
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` as one short line: runs of whitespace (line breaks included) become one space, then cut."""
+    return shorten(" ".join(text.split()), limit)
+
+
+def describe_os_error(error: BaseException) -> str:
+    """``[Errno 28] No space left on device`` for an OS error, else ``Type: message``."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"[Errno {error.errno}] {error.strerror}"
+    return f"{type(error).__name__}: {error}"
 
 
 def format_value(value: Any, limit: int = 60) -> str:
@@ -208,12 +221,7 @@ class OutputError(SimError):
     """
 
     def __init__(self, path: Any, error: BaseException | str) -> None:
-        if isinstance(error, str):
-            why = error
-        elif isinstance(error, OSError) and error.strerror:
-            why = f"[Errno {error.errno}] {error.strerror}"
-        else:
-            why = f"{type(error).__name__}: {error}"
+        why = error if isinstance(error, str) else describe_os_error(error)
         super().__init__(f"{path}: not written: {why}")
         self.path = path
         self.error = error

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import PluginError, PluginRaised, ScenarioError, format_value, shorten
+from sim.errors import PluginError, PluginRaised, ScenarioError, format_value, one_line
 from sim.yamlmarks import MarkedDoc, format_path, suggest, translate
 
 __all__ = [
@@ -128,10 +128,8 @@ def _import_path(path: str, type_name: str) -> object:
 
 def describe_exception(exc: BaseException) -> str:
     """``Type: message`` on one short line (plugin messages may be long or span lines)."""
-    text = " ".join(str(exc).split())
-    if isinstance(exc, SystemExit):
-        text = f"sys.exit({format_value(exc.code)}) was called"
-    return shorten(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 200)
+    text = f"sys.exit({format_value(exc.code)}) was called" if isinstance(exc, SystemExit) else str(exc)
+    return one_line(f"{type(exc).__name__}: {text}" if text.strip() else type(exc).__name__, 200)
 
 
 @contextlib.contextmanager
@@ -297,7 +295,7 @@ def _resolve_entry(kind: Kind, raw: dict[str, Any], loc: Loc, common: list[str],
             return None
         line, col = doc.locate(loc) or (None, None)  # a plugin's validators may raise anything
         exc = raised.error
-        text = shorten(" ".join(str(exc).split()), 200) if isinstance(exc, Exception) else ""
+        text = one_line(str(exc), 200) if isinstance(exc, Exception) else ""
         errors.append(PluginError(f"{kind} type {format_value(type_name)}: params rejected: "
                                   f"{text or describe_exception(exc)}",
                                   type_name=type_name, path=doc.source, line=line,

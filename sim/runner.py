@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from sensors.base import RobotInfo
-from sim import jit, kernels
+from sim import jit
 from sim.channel import Channel
 from sim.clock import Clock, RealClock
 from sim.control import ControllerTask, OverrunPolicy
@@ -232,16 +232,15 @@ class Run:
                 by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
             for cls, members in by_class.items():
                 # a copy of each sensor, so warm-up draws no numbers from its random stream
+                slot.call = (f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor "
+                             f"{members[0].robot.name}/{members[0].name}",)
                 try:
-                    slot.call = (f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor "
-                                 f"{members[0].robot.name}/{members[0].name}",)
                     cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
-                    slot.call = None
                 except Exception:
-                    slot.call = None
                     if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
                         raise  # else the run's first sample fails it, as the scenario allows
-        kernels.warm_up()
+                finally:
+                    slot.call = None
         for cls in {type(c.controller) for c in self.controllers}:
             slot.call = (f"{cls.__module__}:{cls.__qualname__}.warm_up()",)
             cls.warm_up()
@@ -466,33 +465,31 @@ def _construct(field: str, type_name: str, robot: str, source: Path | None, cls:
     Any BaseException counts (``sys.exit()`` in ``__init__`` included): the run has not started, so
     it is bad input, exit 2; a real Ctrl-C meanwhile still interrupts (``plugin_call``).
     """
+    what = "controller" if field.endswith("controller") else "sensor"
+    return _at_load(f"{what} type {format_value(type_name)} on robot {format_value(robot)}", "__init__",
+                    type_name, source, field, cls, *args)
+
+
+def _at_load(who: str, call: str, type_name: str, source: Path | None, field: str, fn: Callable[..., Any],
+             *args: Any) -> Any:
+    """``fn(*args)``, plugin code run at load: whatever it raises is a PluginError naming ``who`` and ``call``."""
     try:
-        return plugin_call(cls, *args)
-    except PluginRaised as raised:  # a plugin may raise anything
-        exc = raised.error
-        what = "controller" if field.endswith("controller") else "sensor"
-        raise PluginError(f"{what} type {format_value(type_name)} on robot {format_value(robot)} failed in "
-                          f"__init__: {describe_exception(exc)}", type_name=type_name, path=source,
-                          field=field) from exc
+        return plugin_call(fn, *args)
+    except PluginRaised as raised:  # a plugin may raise anything, sys.exit() included
+        raise PluginError(f"{who} failed in {call}: {describe_exception(raised.error)}", type_name=type_name,
+                          path=source, field=field) from raised.error
 
 
 def _inputs_needed(controller: Any, type_name: str, index: int, source: Path | None) -> list[str]:
     """The sensors a controller says it reads (its watchdog's set); a plugin's bad answer is a PluginError."""
-    robot, field = controller.robot.name, f"robots[{index}].controller"
-    try:
-        names = list(plugin_call(controller.inputs_needed))
-    except PluginRaised as raised:  # a plugin may raise anything, sys.exit() included
-        exc = raised.error
-        raise PluginError(f"controller type {format_value(type_name)} on robot {format_value(robot)} failed in "
-                          f"inputs_needed(): {describe_exception(exc)}", type_name=type_name, path=source,
-                          field=field) from exc
+    field = f"robots[{index}].controller"
+    who = f"controller type {format_value(type_name)} on robot {format_value(controller.robot.name)}"
+    names = list(_at_load(who, "inputs_needed()", type_name, source, field, controller.inputs_needed))
     unknown = [n for n in names if n not in controller.sensor_kinds]
     if unknown:
         have = format_value(", ".join(controller.sensor_kinds) or "none")
-        raise PluginError(f"controller type {format_value(type_name)} on robot {format_value(robot)}: "
-                          f"inputs_needed() names {format_value(unknown[0])}, not a sensor of this robot "
-                          f"(its sensors: {have})",
-                          type_name=type_name, path=source, field=field)
+        raise PluginError(f"{who}: inputs_needed() names {format_value(unknown[0])}, not a sensor of this robot "
+                          f"(its sensors: {have})", type_name=type_name, path=source, field=field)
     return names
 
 

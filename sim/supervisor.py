@@ -73,7 +73,7 @@ class Supervisor:
     @staticmethod
     def wait_for(threads: list[threading.Thread], timeout: float, abort: threading.Event) -> bool:
         """Wait until ``threads`` end by themselves (``timeout`` s in total, or until ``abort``)."""
-        import time  # local: a real-time bound on a wait, like ``join``
+        import time  # wall time on purpose: a virtual clock does not move while we wait for its threads
 
         end = time.monotonic() + timeout
         for t in threads:
@@ -89,7 +89,7 @@ class Supervisor:
 
         Threads named in ``give_up`` (known stuck) are waited for ``give_up_after`` s only.
         """
-        import time  # local: the only real-time wait in the runtime is this shutdown bound
+        import time  # wall time on purpose: the shutdown bound is real, whatever clock the run used
 
         end = time.monotonic() + timeout
         for t in self.threads:

@@ -25,6 +25,7 @@ import struct
 import sys
 from typing import IO, Any
 
+from sim.errors import describe_os_error as _why
 from sim.interrupt import child_ignores
 
 PID = 1
@@ -171,10 +172,6 @@ def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, in
 def _open(path: str) -> IO[str]:
     """The temp file the parent created (O_EXCL, mode 0o666 less the umask), truncated."""
     return open(path, "w")
-
-
-def _why(exc: OSError) -> str:
-    return f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else f"{type(exc).__name__}: {exc}"
 
 
 def _remove(path: str) -> None:
