@@ -4,12 +4,12 @@ import sys
 
 if __name__ == "__main__":
     # First of all, hold SIGINT/SIGTERM back (``_signal`` is built in and already loaded: no import
-    # time for a signal to slip through) until sim.interrupt handles them; one held meanwhile is
+    # time for a signal to slip through) until sim.common.interrupt handles them; one held meanwhile is
     # handled the moment they are let through: one line, exit 130.
     import _signal
 
     _signal.pthread_sigmask(_signal.SIG_BLOCK, (_signal.SIGINT, _signal.SIGTERM))
-    from sim import interrupt
+    from sim.common import interrupt
 
     try:
         interrupt.install()

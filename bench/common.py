@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.listeners import RunListener
-from sim.runner import Run
+from sim.core.listeners import RunListener
+from sim.runtime.run import Run
 
 
 def run_scenario(scenario: Any, listeners: list[RunListener] | None = None, timeout: float | None = None,

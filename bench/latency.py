@@ -23,9 +23,9 @@ from typing import Any
 from bench.common import percentiles, run_scenario
 from bench.profiles import warehouse_profile
 from sensors.base import Reading
-from sim.control import Cycle
-from sim.listeners import RunListener
-from sim.producers import SensorRuntime
+from sim.core.control import Cycle
+from sim.core.listeners import RunListener
+from sim.core.producers import SensorRuntime
 
 
 class _Probe:

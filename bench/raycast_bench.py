@@ -1,4 +1,4 @@
-"""Lidar ray-casting throughput (beams/s) of each ``sim.raycast`` method on a warehouse map.
+"""Lidar ray-casting throughput (beams/s) of each ``sim.world.raycast`` method on a warehouse map.
 
 The map is what the simulator's lidars typically see: a 40 x 25 m hall, six
 rows of five shelves (plus a few pillars), ~150 wall segments, eight disc
@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from sim.geometry import bounds_segments, polygon_segments, rect_polygon
-from sim.raycast import SegmentMap, available_methods, cast_scans
+from sim.world.geometry import bounds_segments, polygon_segments, rect_polygon
+from sim.world.raycast import SegmentMap, available_methods, cast_scans
 
 MAP_SIZE = (40.0, 25.0)
 ROBOT_RADIUS = 0.3

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 
-from sim.report import build_report
-from sim.runner import Run
-from sim.scenario import load_scenario
+from sim.report.build import build_report
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario
 
 MB = 1024 * 1024
 

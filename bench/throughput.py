@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.common import median, run_scenario
 from bench.profiles import stress_profile
-from sim.scenario import load_scenario
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 STRESS_FILE = ROOT / "scenarios" / "stress.yaml"
@@ -58,7 +58,7 @@ def measure_virtual_speed(seconds: float = 300.0, scenario_file: Path | None = N
     Measured with the outputs ``run.py`` writes (cycles.csv, the miss timeline and
     trace.json) and with ``--no-trace`` (cycles.csv and the miss timeline), alternating.
     """
-    from sim.outputs import run_listeners
+    from sim.report.outputs import run_listeners
 
     path = scenario_file or ROOT / "scenarios" / "warehouse.yaml"
     factors: dict[str, list[float]] = {"with_trace": [], "no_trace": []}

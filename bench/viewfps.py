@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim.runner import Run
-from sim.scenario import load_scenario
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

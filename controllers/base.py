@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from sensors.base import NoParams, Reading, RobotInfo
-from sim.world import StaticMap
+from sim.world.model import StaticMap
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Controller:
     """Base class of every controller. Subclasses set ``Params`` and ``compute``."""
 
     Params: ClassVar[type[BaseModel]] = NoParams
-    # Params fields holding goals, each one [x, y] point or a list of them: checked at load (sim.goals)
+    # Params fields holding goals, each one [x, y] point or a list of them: checked at load (sim.scenario.goals)
     # to be spots the robot's body can occupy (inside the map, clear of obstacles and walls).
     goal_params: ClassVar[tuple[str, ...]] = ()
     # Sensor kinds this controller reads ("lidar", "odometry", ...). The stale-input watchdog

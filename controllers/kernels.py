@@ -10,7 +10,7 @@ order as the numpy code (numba does not fuse multiply-adds without
 (``math.atan2`` / ``np.hypot``), and both take the beams' cosines and sines
 from the same cached numpy arrays. Each call takes a few µs, so it keeps the GIL:
 released and re-acquired among busy threads, it would wait up to a switch interval
-to get it back (see ``sim.kernels``).
+to get it back (see ``sim.world.kernels``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-try:  # optional, like in sim.kernels: without numba controllers.avoidance runs numpy
+try:  # optional, like in sim.world.kernels: without numba controllers.avoidance runs numpy
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     _numba = None

@@ -19,7 +19,7 @@ import numpy as np
 
 from controllers.avoidance import disc_offsets, mark_points
 from controllers.planning import OccupancyGrid, plan
-from sim.world import StaticMap
+from sim.world.model import StaticMap
 
 __all__ = ["map_key", "replan_steps", "shared_grid"]
 

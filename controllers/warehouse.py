@@ -11,7 +11,7 @@ event, backs off if the way behind is clear, and replans.
 
 Sensors only: pose from ``localization`` (the granted absolute pose) composed
 with ``odometry``; obstacles from ``lidar``. Orders come from the dispatcher
-(``sim.orders``) through ``handle_event`` on the timeline thread; they are put
+(``sim.features.orders``) through ``handle_event`` on the timeline thread; they are put
 on a thread-safe inbox that ``compute`` drains, and progress goes back on the
 thread-safe ``outbox`` the dispatcher polls.
 """
@@ -98,7 +98,7 @@ class WarehouseController(Controller):
 
     Params = WarehouseParams
     goal_params = ("waypoints", "home")
-    accepts_orders: ClassVar[bool] = True  # the dispatcher (sim.orders) talks to it
+    accepts_orders: ClassVar[bool] = True  # the dispatcher (sim.features.orders) talks to it
     needs = ("localization", "odometry", "lidar")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

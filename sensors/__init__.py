@@ -1,5 +1,5 @@
 """Simulated sensors. Each samples a ``WorldSnapshot`` and returns a payload; the
-runtime (``sim.producers``) adds timing, latency, dropout and the queue."""
+runtime (``sim.core.producers``) adds timing, latency, dropout and the queue."""
 
 from sensors.base import Reading, RobotInfo, Sensor
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from sim.world import StaticMap, WorldSnapshot
+from sim.world.model import StaticMap, WorldSnapshot
 
 
 class NoParams(BaseModel):
@@ -82,7 +82,7 @@ class Sensor:
     # A reading never holds NaN; inf only where the kind means "no return" by it (the lidar).
     # A pose, a twist, an acceleration is finite, so by default inf is a failure too.
     allows_inf: ClassVar[bool] = False
-    # The run's worker pool (sim.workers.WorkerPool) when physics.workers > 0, else None;
+    # The run's worker pool (sim.world.workers.WorkerPool) when physics.workers > 0, else None;
     # set on each sensor by the Run, so sample_many can hand heavy work to it.
     pool: Any = None
     # A batch's stacked constants, kept by its first sensor for the next sample_many of the

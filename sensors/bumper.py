@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sensors.base import Sensor
-from sim.world import WorldSnapshot
+from sim.world.model import WorldSnapshot
 
 
 class Bumper(Sensor):

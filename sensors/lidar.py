@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensors.base import Sensor
-from sim.raycast import cast_scans
-from sim.world import WorldSnapshot
+from sim.world.model import WorldSnapshot
+from sim.world.raycast import cast_scans
 
 
 class LidarParams(BaseModel):

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensors.base import Sensor
-from sim.world import WorldSnapshot
+from sim.world.model import WorldSnapshot
 
 
 class OdometryParams(BaseModel):

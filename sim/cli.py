@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sim import interrupt
-from sim.argparser import ArgumentParser
+from sim.common import interrupt
+from sim.common.argparser import ArgumentParser
 from sim.errors import OutputError, SimError, UsageError
 from sim.errors import one_line as _one_line
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     one where they happen: the scenario read, the run folder). Anything else is a bug in the
     simulator, not the user's input: one line saying so, the traceback saved to a file, exit 1.
     """
-    # Signals are handled from here on (sim.interrupt): before the run folder exists a signal
+    # Signals are handled from here on (sim.common.interrupt): before the run folder exists a signal
     # ends this at once (exit 130, one line); after, it ends the run and every file is finished.
     restore = interrupt.install()
     process = argv is None  # run.py: this is the whole process, which ends right after
@@ -120,14 +120,14 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "compare":
         return _compare_tool(argv[1:])
     if argv and argv[0] == "sweep":
-        from sim.sweep import main as sweep_main
+        from sim.sweep.engine import main as sweep_main
 
         return sweep_main(argv[1:])
     return _run(_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.scenario import load_scenario, scenario_json_schema
+    from sim.scenario.load import load_scenario, scenario_json_schema
 
     if args.schema:
         import json
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     _choose_display(args)
     window = _window_size(args.window)
 
-    from sim.runner import Run, make_clock, run_folder
+    from sim.runtime.run import Run, make_clock, run_folder
 
     run: Any = None
 
@@ -162,13 +162,13 @@ def _run(args: argparse.Namespace) -> int:
         try:
             clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
                                pin_cpu=scenario.run.pin_cpu)
-            from sim.outputs import run_listeners
+            from sim.report.outputs import run_listeners
 
             run = Run(scenario, out, clock=clock,
                       listeners=run_listeners(trace=not args.no_trace, record=args.record))
-            from sim.jit import COMPILE_NOTICE
+            from sim.world.jit import COMPILE_NOTICE
 
-            run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/jit.py)
+            run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/world/jit.py)
         except BaseException:
             _remove_if_empty(out)  # nothing of this run was written: no empty folder stays behind
             raise
@@ -179,9 +179,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple[int, int]) -> int:
     """Run, write report.json, print it, draw report.png: every file either complete or absent."""
-    from sim.files import write_json
-    from sim.outputs import finish_report, write_plot
-    from sim.report import build_report, print_report
+    from sim.common.files import write_json
+    from sim.report.build import build_report, print_report
+    from sim.report.outputs import finish_report, write_plot
 
     scenario = run.scenario
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -272,9 +272,9 @@ def _window_size(text: str) -> tuple[int, int]:
 
 
 def _report_tool(argv: list[str]) -> int:
-    from sim.compare import load_report
-    from sim.outputs import write_plot
-    from sim.report import print_report
+    from sim.report.build import print_report
+    from sim.report.compare import load_report
+    from sim.report.outputs import write_plot
 
     p = ArgumentParser(prog="run.py report",
                                 description="Re-print a finished run's report and re-draw its report.png.")
@@ -302,7 +302,7 @@ def report_exit_status(report: dict[str, Any]) -> int:
 
 
 def _compare_tool(argv: list[str]) -> int:
-    from sim.compare import compare_reports, load_report, print_comparison
+    from sim.report.compare import compare_reports, load_report, print_comparison
 
     p = ArgumentParser(prog="run.py compare",
                                 description="Show two finished runs side by side, with the change B - A.")

@@ -189,7 +189,7 @@ class PluginError(ScenarioError):
 
 
 class PluginRaised(Exception):
-    """Raised by ``sim.registry.plugin_call`` around whatever plugin code raised (any BaseException,
+    """Raised by ``sim.scenario.registry.plugin_call`` around whatever plugin code raised (any BaseException,
     ``SystemExit`` included), so the caller can turn it into an error naming the plugin."""
 
     def __init__(self, error: BaseException) -> None:
@@ -256,7 +256,7 @@ class CallAborted(BaseException):
 
 
 class ConformanceError(SimError, AssertionError):
-    """Raised by ``sim.conformance`` checks when a plugin class breaks the plugin contract.
+    """Raised by ``sim.testing.conformance`` checks when a plugin class breaks the plugin contract.
 
     An ``AssertionError`` too, so pytest shows it as a failed check in a user's
     own tests; ``check`` names the rule broken (e.g. ``"params_forbid_extra"``).

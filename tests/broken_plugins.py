@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from controllers.base import Controller, Inputs
 from sensors.base import Sensor
-from sim.world import WorldSnapshot
+from sim.world.model import WorldSnapshot
 
 
 class RaisesInInit(Controller):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controllers.base import Controller, Inputs
 from sensors.base import Sensor
-from sim.world import WorldSnapshot
+from sim.world.model import WorldSnapshot
 
 
 class BoomParams(BaseModel):

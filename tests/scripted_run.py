@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sensors.base import Reading
-from sim.clock import ManualClock
-from sim.listeners import RunListener, fan_out
-from sim.outputs import finish_report
-from sim.report import build_report
-from sim.runner import Run
-from sim.scenario import load_scenario, parse_scenario
-from sim.virtual import VirtualClock
+from sim.core.clock import ManualClock
+from sim.core.listeners import RunListener, fan_out
+from sim.core.virtual import VirtualClock
+from sim.report.build import build_report
+from sim.report.outputs import finish_report
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"

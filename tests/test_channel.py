@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from sim.channel import Channel, Overflow
-from sim.clock import ManualClock, RealClock
+from sim.core.channel import Channel, Overflow
+from sim.core.clock import ManualClock, RealClock
 
 
 def test_drop_oldest_keeps_newest(clock: ManualClock) -> None:

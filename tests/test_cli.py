@@ -154,7 +154,7 @@ def test_out_that_is_a_file_or_under_dev_null_is_one_line_exit_2(tmp_path: Path)
 
 def test_run_folder_stays_inside_out_whatever_the_name(tmp_path: Path) -> None:
     from sim.errors import UsageError
-    from sim.runner import run_folder
+    from sim.runtime.run import run_folder
 
     made = run_folder(tmp_path / "runs", "ok-name", 7)
     assert made.parent == tmp_path / "runs" and made.name.startswith("ok-name-") and made.is_dir()
@@ -168,7 +168,7 @@ def test_run_folder_stays_inside_out_whatever_the_name(tmp_path: Path) -> None:
 
 def test_an_os_error_making_the_run_folder_is_a_usage_error(tmp_path: Path) -> None:
     from sim.errors import UsageError
-    from sim.runner import run_folder
+    from sim.runtime.run import run_folder
 
     (tmp_path / "f").write_text("")
     with pytest.raises(UsageError, match=r"cannot create the run folder .*Not a directory"):

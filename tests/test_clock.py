@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from sim.clock import ManualClock, RealClock
+from sim.core.clock import ManualClock, RealClock
 
 
 def test_manual_clock_autojumps_and_advances(clock: ManualClock) -> None:

@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from sim import collide
-from sim.collide import (
+from sim.world import collide
+from sim.world.collide import (
     disc_pairs_overlapping,
     disc_pairs_overlapping_plain,
     discs_hit_segments,
     discs_hit_segments_plain,
     nearest_obstacle_distance,
 )
-from sim.geometry import bounds_segments, point_segment_distance
-from sim.raycast import SegmentMap
+from sim.world.geometry import bounds_segments, point_segment_distance
+from sim.world.raycast import SegmentMap
 
 
 @pytest.fixture(params=["dense", "grid"])

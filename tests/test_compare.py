@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from sim.compare import compare_reports, load_report, print_comparison
 from sim.errors import UsageError
+from sim.report.compare import compare_reports, load_report, print_comparison
 from tests.scripted_run import ROOT, SLOW, virtual_run
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A: tiny as is; B: tiny with a long-tailed modelled compute time (misses)."""
-    from sim.files import write_json
+    from sim.common.files import write_json
 
     dirs = []
     for name, overrides in (("a", {}), ("b", SLOW)):

@@ -1,4 +1,4 @@
-"""sim.conformance: built-ins and the example plugins pass; each broken plugin fails on the named rule."""
+"""sim.testing.conformance: built-ins and the example plugins pass; each broken plugin fails on the named rule."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from sensors.imu import Imu
 from sensors.lidar import Lidar
 from sensors.localization import Localization
 from sensors.odometry import Odometry
-from sim.conformance import check_controller, check_sensor
 from sim.errors import ConformanceError
+from sim.testing.conformance import check_controller, check_sensor
 
 
 @pytest.mark.parametrize("cls", [Lidar, Odometry, Imu, Bumper, Localization, Battery])

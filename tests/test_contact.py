@@ -1,4 +1,4 @@
-"""Contacts (sim.contact): a robot touching something turns and slides, and a contact is one collision.
+"""Contacts (sim.world.contact): a robot touching something turns and slides, and a contact is one collision.
 
 Every test drives ``Physics.step`` directly (no threads, no clock) on both physics paths,
 compiled (numba) and numpy, which must give bitwise-identical states.
@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim.contact import CONTACT_GAP, SKIN, slide
-from sim.kernels import HAVE_NUMBA, collide
-from sim.physics import Command, Physics
-from sim.scenario import World
-from sim.world import Bodies, StaticMap
+from sim.scenario.load import World
+from sim.world.contact import CONTACT_GAP, SKIN, slide
+from sim.world.kernels import HAVE_NUMBA, collide
+from sim.world.model import Bodies, StaticMap
+from sim.world.physics import Command, Physics
 
 PATHS = [False, True] if HAVE_NUMBA else [False]
 R = 0.3
@@ -151,7 +151,7 @@ def test_slide_keeps_the_old_place_when_a_push_would_cross_a_wall() -> None:
 
 def test_the_candidate_bound_misses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Looking only within ``_reach`` of a robot gives what looking at everything gives."""
-    from sim import contact
+    from sim.world import contact
 
     rng = np.random.default_rng(8)
     starts = [(1.0 + 1.0 * (k % 8), 1.0 + 1.0 * (k // 8), rng.uniform(-3, 3)) for k in range(40)]

@@ -10,11 +10,11 @@ import pytest
 
 from controllers.base import Controller, Inputs
 from sensors.base import Reading, RobotInfo, Sensor
-from sim.channel import Channel
-from sim.clock import ManualClock
-from sim.control import Cause, ControllerTask, Cycle, OverrunPolicy
-from sim.physics import Command
-from sim.producers import SensorRuntime
+from sim.core.channel import Channel
+from sim.core.clock import ManualClock
+from sim.core.control import Cause, ControllerTask, Cycle, OverrunPolicy
+from sim.core.producers import SensorRuntime
+from sim.world.physics import Command
 
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
 

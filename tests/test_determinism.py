@@ -6,13 +6,13 @@ import csv
 import json
 from pathlib import Path
 
-from sim.control import Cycle
-from sim.listeners import RunListener
-from sim.report import WALL_CLOCK_FIELDS, build_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
-from sim.streams import name_key, stream
-from sim.virtual import VirtualClock
+from sim.common.streams import name_key, stream
+from sim.core.control import Cycle
+from sim.core.listeners import RunListener
+from sim.core.virtual import VirtualClock
+from sim.report.build import WALL_CLOCK_FIELDS, build_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
 
 DURATION = 0.3
 

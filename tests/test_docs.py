@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from sim.scenario_doc import render
+from sim.scenario.doc import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_scenario_reference_is_current() -> None:
     assert (ROOT / "docs" / "scenario.md").read_text() == render(), (
-        "docs/scenario.md is stale: run  python -m sim.scenario_doc > docs/scenario.md")
+        "docs/scenario.md is stale: run  python -m sim.scenario.doc > docs/scenario.md")
 
 
 def test_readme_first_screen_has_the_two_commands() -> None:

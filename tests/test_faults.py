@@ -22,15 +22,15 @@ import pytest
 
 from sensors.base import Reading
 from sensors.lidar import LaserScan
-from sim.control import Cause, Cycle
-from sim.faultrun import _SensorEffects, add_noise
-from sim.faultstats import FaultStats, FaultWindow, print_faults
-from sim.files import write_json
-from sim.listeners import RunListener
-from sim.producers import SensorRuntime
-from sim.report import build_report, print_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
+from sim.common.files import write_json
+from sim.core.control import Cause, Cycle
+from sim.core.listeners import RunListener
+from sim.core.producers import SensorRuntime
+from sim.features.faultrun import _SensorEffects, add_noise
+from sim.features.faultstats import FaultStats, FaultWindow, print_faults
+from sim.report.build import build_report, print_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
 
 SCENARIO = """\
 name: faultdemo

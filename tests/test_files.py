@@ -23,15 +23,16 @@ from typing import Any
 
 import pytest
 
-from sim import interrupt, tracefmt
-from sim.control import Cycle
-from sim.cyclelog import CycleLog
+from sim.common import interrupt
+from sim.common.files import AtomicFile, write_atomic, write_json
+from sim.core.control import Cycle
 from sim.errors import OutputError
-from sim.files import AtomicFile, write_atomic, write_json
-from sim.outputs import write_plot
-from sim.record import McapRecorder
-from sim.runner import Run
-from sim.scenario import load_scenario
+from sim.features import tracefmt
+from sim.features.cyclelog import CycleLog
+from sim.features.record import McapRecorder
+from sim.report.outputs import write_plot
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario
 from tests.scripted_run import TINY, virtual_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,11 +81,11 @@ def _says_full(exc: OutputError, name: str) -> None:
 # ---------------------------------------------------------------------- each writer
 def test_report_json_on_a_full_disk_keeps_the_old_file_and_no_temp(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.files
+    import sim.common.files
 
     path = tmp_path / "report.json"
     write_json(path, {"ok": 1})
-    _full_disk(monkeypatch, sim.files, room=5)
+    _full_disk(monkeypatch, sim.common.files, room=5)
     with pytest.raises(OutputError) as info:
         write_json(path, {"ok": 2, "more": "x" * 100})
     _says_full(info.value, "report.json")
@@ -124,9 +125,9 @@ class _FakeRun:
 
 def test_cycles_csv_cut_mid_run_is_never_renamed_and_ends_the_run_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.cyclelog
+    import sim.features.cyclelog
 
-    _full_disk(monkeypatch, sim.cyclelog, room=9000)  # the header and a few dozen rows fit
+    _full_disk(monkeypatch, sim.features.cyclelog, room=9000)  # the header and a few dozen rows fit
     log = CycleLog(tmp_path / "cycles.csv")
     fake = _FakeRun()
     log.on_start(fake)
@@ -141,9 +142,9 @@ def test_cycles_csv_cut_mid_run_is_never_renamed_and_ends_the_run_at_once(
 
 
 def test_recording_on_a_full_disk_is_removed_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.record
+    import sim.features.record
 
-    _full_disk(monkeypatch, sim.record, room=2000)
+    _full_disk(monkeypatch, sim.features.record, room=2000)
     run, report = virtual_run(tmp_path, [McapRecorder()], {"run.duration": 0.5})
     (err,) = run.output_errors
     _says_full(err, "recording.mcap")
@@ -153,10 +154,10 @@ def test_recording_on_a_full_disk_is_removed_and_named(tmp_path: Path, monkeypat
 
 
 def test_report_png_on_a_full_disk_raises_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.files
+    import sim.common.files
 
     _, report = virtual_run(tmp_path, [], {"run.duration": 0.5})
-    _full_disk(monkeypatch, sim.files, room=1000)
+    _full_disk(monkeypatch, sim.common.files, room=1000)
     with pytest.raises(OutputError) as info:
         write_plot(report, tmp_path)
     _says_full(info.value, "report.png")
@@ -187,7 +188,7 @@ def test_trace_formatter_whose_parent_went_away_removes_its_file(tmp_path: Path)
 # ---------------------------------------------------------------------- the umask
 @pytest.mark.parametrize("mask", [0o027, 0o077])
 def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
-    from sim.trace import TraceWriter
+    from sim.features.trace import TraceWriter
 
     old = os.umask(mask)
     try:

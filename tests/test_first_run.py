@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sim import jit
-from sim.jit import COMPILE_NOTICE
-from sim.runner import Run
-from sim.scenario import load_scenario
-from sim.virtual import VirtualClock
+from sim.core.virtual import VirtualClock
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario
+from sim.world import jit
+from sim.world.jit import COMPILE_NOTICE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -105,7 +105,7 @@ def test_a_cold_sweep_with_worker_processes_compiles_only_what_the_warm_up_does(
     the cache ends up holding what ``warm_up_all`` alone compiles: no process compiled a kernel
     for other types (mid-run), and the line shows once, in the parent."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "reference")}
-    subprocess.run([sys.executable, "-c", "from sim.jit import warm_up_all; warm_up_all()"], cwd=ROOT, env=env,
+    subprocess.run([sys.executable, "-c", "from sim.world.jit import warm_up_all; warm_up_all()"], cwd=ROOT, env=env,
                    check=True, timeout=600)
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "cold")
     result = subprocess.run([sys.executable, "run.py", "sweep", str(TINY), "--seeds", "0-1", "--workers", "2",

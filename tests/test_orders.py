@@ -12,8 +12,8 @@ import simpy
 from pydantic import ValidationError
 
 from sim.errors import ScenarioError
-from sim.orders import Dispatcher, OrdersSpec, RobotLink
-from sim.scenario import load_scenario, parse_scenario
+from sim.features.orders import Dispatcher, OrdersSpec, RobotLink
+from sim.scenario.load import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACES = {

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.plots import write_report_png
+from sim.report.plots import write_report_png
 from tests.scripted_run import ROOT, SLOW, TINY, virtual_run
 
 
@@ -75,7 +75,7 @@ def test_missing_cycles_csv_and_old_report_still_plot(slow: Any, tmp_path: Path)
 
 
 def test_importing_plots_does_not_import_matplotlib() -> None:
-    code = "import sys, sim.plots, sim.cli; print('matplotlib' in sys.modules)"
+    code = "import sys, sim.report.plots, sim.cli; print('matplotlib' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "False", res.stderr
 

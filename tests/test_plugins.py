@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from sim.errors import PluginError, ScenarioError
-from sim.report import build_report, print_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
+from sim.report.build import build_report, print_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from sensors.base import Reading, RobotInfo, Sensor
-from sim.channel import Channel
-from sim.clock import ManualClock
-from sim.producers import ProducerTask, SensorRuntime
+from sim.core.channel import Channel
+from sim.core.clock import ManualClock
+from sim.core.producers import ProducerTask, SensorRuntime
 
 
 class Stamp(Sensor):

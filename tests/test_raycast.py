@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import raycast
-from sim.geometry import bounds_segments, polygon_segments, rect_polygon
-from sim.raycast import SegmentMap, available_methods, cast_scans
+from sim.world import raycast
+from sim.world.geometry import bounds_segments, polygon_segments, rect_polygon
+from sim.world.raycast import SegmentMap, available_methods, cast_scans
 
 FAST = [m for m in available_methods() if m not in ("python", "plain")]
 ALL = available_methods()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcap.reader import make_reader
 
-from sim.record import McapRecorder
+from sim.features.record import McapRecorder
 from tests.scripted_run import ROOT, SLOW, TINY, virtual_run
 
 NS = 1_000_000_000

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from controllers.base import Controller
 from sensors.base import Sensor
-from sim import registry
 from sim.errors import PluginError, ScenarioError
-from sim.registry import (
+from sim.scenario import registry
+from sim.scenario.registry import (
     BUILTIN_CONTROLLERS,
     BUILTIN_SENSORS,
     controller_names,
@@ -100,7 +100,7 @@ def test_unknown_name_suggests_the_closest() -> None:
 def test_unknown_name_without_close_match() -> None:
     err = resolve_error(resolve_controller, "zzzzzz")
     assert err.suggestion is None
-    from sim.registry import BUILTIN_CONTROLLERS
+    from sim.scenario.registry import BUILTIN_CONTROLLERS
 
     assert "known: " + ", ".join(sorted(BUILTIN_CONTROLLERS)) in str(err)
 
@@ -255,7 +255,7 @@ def test_a_real_ctrl_c_during_a_plugin_import_still_interrupts(plugin_dir: Path)
 
 
 def test_plugin_params_validator_ending_the_interpreter_is_a_plugin_error(plugin_dir: Path) -> None:
-    from sim.scenario import parse_scenario
+    from sim.scenario.load import parse_scenario
 
     (plugin_dir / "tmp_plugin_params.py").write_text(
         "import sys\nfrom pydantic import BaseModel, field_validator\n"
@@ -272,7 +272,7 @@ def test_plugin_params_validator_ending_the_interpreter_is_a_plugin_error(plugin
 
 
 def test_a_plugin_sensor_default_name_outside_the_pattern_is_an_error(plugin_dir: Path) -> None:
-    from sim.scenario import parse_scenario
+    from sim.scenario.load import parse_scenario
 
     (plugin_dir / "tmp_plugin_named.py").write_text(
         "from sensors.base import Sensor\nclass _Hidden(Sensor):\n    kind = 'x'\n")

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from sim.clock import ManualClock
-from sim.misses import MissTimeline, summarise
-from sim.outputs import finish_report
-from sim.report import build_report, headline, print_report
+from sim.core.clock import ManualClock
+from sim.features.misses import MissTimeline, summarise
+from sim.report.build import build_report, headline, print_report
+from sim.report.outputs import finish_report
 from tests.scripted_run import build_run, close, compute, drive
 
 SCENARIO = """

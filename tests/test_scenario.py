@@ -19,9 +19,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import registry
 from sim.errors import PluginError, RunError, ScenarioError, SimError
-from sim.scenario import (
+from sim.scenario import registry
+from sim.scenario.load import (
     ControllerSpec,
     Scenario,
     SensorSpec,
@@ -266,7 +266,7 @@ def test_recursive_alias_is_an_error_not_a_hang(tmp_path: Path) -> None:
 
 
 def test_alias_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import yamlmarks
+    from sim.scenario import marks as yamlmarks
 
     monkeypatch.setattr(yamlmarks, "MAX_NODES", 10_000)
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
@@ -561,7 +561,7 @@ def test_format_value_never_raises_and_stays_short() -> None:
 
 
 def test_a_file_over_the_read_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import yamlmarks
+    from sim.scenario import marks as yamlmarks
 
     monkeypatch.setattr(yamlmarks, "MAX_BYTES", 1000)
     err = load_error(write(tmp_path, SMALL + "#" * 2000 + "\n"))

@@ -16,7 +16,7 @@ from sensors.imu import Imu, ImuParams
 from sensors.lidar import LaserScan, Lidar, LidarParams
 from sensors.localization import Localization, LocalizationParams
 from sensors.odometry import Odometry, OdometryParams
-from sim.world import StaticMap, WorldSnapshot
+from sim.world.model import StaticMap, WorldSnapshot
 
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
 
@@ -158,7 +158,7 @@ def test_a_batch_measures_bit_for_bit_what_one_by_one_does(cls: type, params: li
     fails or sensors of another rate fall due, so a stale cached batch would show.
     """
     n = 7
-    from sim.scenario import World
+    from sim.scenario.load import World
 
     static = StaticMap.from_scenario(World.model_validate(
         {"size": [10.0, 6.0], "obstacles": [{"kind": "other", "rect": [6.0, 2.5, 1.0, 1.0]}]}))

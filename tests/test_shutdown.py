@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.files import write_atomic, write_json
-from sim.report import build_report
-from sim.runner import SHUTDOWN_TIMEOUT, Run
-from sim.scenario import load_scenario
+from sim.common.files import write_atomic, write_json
+from sim.report.build import build_report
+from sim.runtime.run import SHUTDOWN_TIMEOUT, Run
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from controllers.base import Inputs
 from controllers.spiky import SpikyController, SpikyParams, burn_cpu
 from sensors.base import RobotInfo
-from sim.registry import resolve_controller
+from sim.scenario.registry import resolve_controller
 from tests.scripted_run import ROOT, virtual_run
 
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))

@@ -11,14 +11,14 @@ import pytest
 
 from controllers.base import Controller, Inputs
 from sensors.base import Reading, RobotInfo, Sensor
-from sim.channel import Channel
-from sim.clock import ManualClock
-from sim.control import ControllerTask
+from sim.core.channel import Channel
+from sim.core.clock import ManualClock
+from sim.core.control import ControllerTask
+from sim.core.producers import SensorRuntime
 from sim.errors import PluginError, ScenarioError
-from sim.producers import SensorRuntime
-from sim.report import build_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
+from sim.report.build import build_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
 
 TESTS = Path(__file__).resolve().parent
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
@@ -172,8 +172,8 @@ def test_a_plugin_that_declares_badly_fails_before_the_run(tmp_path: Path, plugi
 def test_conformance_checks_inputs_needed() -> None:
     from watch_plugins import ImuOnly, NamesAGhost, NeedsRaises
 
-    from sim.conformance import check_controller
     from sim.errors import ConformanceError
+    from sim.testing.conformance import check_controller
 
     check_controller(ImuOnly)
     for cls, text in ((NamesAGhost, "'ghost'"), (NeedsRaises, "raised KeyError")):

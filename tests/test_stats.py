@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sim.stats import Histogram, RateMeter
+from sim.common.stats import Histogram, RateMeter
 
 
 def test_histogram_quantiles_within_bin_width() -> None:

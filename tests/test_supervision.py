@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from sim.physics import Physics
-from sim.report import build_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
+from sim.report.build import build_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
+from sim.world.physics import Physics
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

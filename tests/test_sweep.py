@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError, UsageError
-from sim.sweep import Sweep, execute, parse_seeds, parse_set, summarise, t95, validate
+from sim.sweep.engine import Sweep, execute, parse_seeds, parse_set, summarise, t95, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCN = ROOT / "tests" / "data" / "sweep.yaml"
@@ -138,7 +138,7 @@ def test_an_edited_plugin_reruns_and_an_unchanged_one_is_skipped(tmp_path: Path,
 
 
 def test_the_code_digest_covers_the_project_version_and_plugin_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import sweep as sweep_mod
+    from sim.sweep import engine as sweep_mod
 
     base = sweep_mod.code_digest([])
     assert sweep_mod.code_digest([]) == base  # stable

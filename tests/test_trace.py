@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sim.trace import TraceWriter
+from sim.features.trace import TraceWriter
 from tests.scripted_run import SLOW, virtual_run
 
 SCOPES = {"g", "p", "t"}

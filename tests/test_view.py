@@ -64,9 +64,9 @@ def _scenario_file(tmp_path: Path, duration: float) -> Path:
 
 
 def _make_run(tmp_path: Path, duration: float = 30.0, paused: bool = True):
-    from sim.clock import RealClock
-    from sim.runner import Run
-    from sim.scenario import load_scenario
+    from sim.core.clock import RealClock
+    from sim.runtime.run import Run
+    from sim.scenario.load import load_scenario
 
     scenario = load_scenario(_scenario_file(tmp_path, duration))
     clock = RealClock(scenario.run.time_scale)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.report import WALL_CLOCK_FIELDS, build_report
-from sim.runner import Run
-from sim.scenario import load_scenario
-from sim.virtual import VirtualClock
+from sim.core.virtual import VirtualClock
+from sim.report.build import WALL_CLOCK_FIELDS, build_report
+from sim.runtime.run import Run
+from sim.scenario.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"

@@ -26,10 +26,10 @@ from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan, Lidar, LidarParams
 from sensors.localization import Localization, LocalizationParams
 from sensors.odometry import Odometry, OdometryParams
-from sim.geometry import point_segment_distance
-from sim.physics import Command, Physics
-from sim.scenario import World, load_scenario
-from sim.world import Bodies, StaticMap
+from sim.scenario.load import World, load_scenario
+from sim.world.geometry import point_segment_distance
+from sim.world.model import Bodies, StaticMap
+from sim.world.physics import Command, Physics
 
 ROOT = Path(__file__).resolve().parents[1]
 RADIUS = 0.3

@@ -1,4 +1,4 @@
-"""The hang watchdog (sim/watchdog.py) and the checks on what plugins return, without real sleeps.
+"""The hang watchdog (sim/core/watchdog.py) and the checks on what plugins return, without real sleeps.
 
 The watchdog's clock and frame source are injected: time moves only when a test says so,
 and "the stuck thread's frame" is a frame the test holds.
@@ -23,12 +23,12 @@ import pytest
 from controllers.base import Controller
 from sensors.base import Sensor, bad_number
 from sensors.lidar import LaserScan, Lidar
-from sim.clock import ManualClock
-from sim.control import ControllerTask
+from sim.core.clock import ManualClock
+from sim.core.control import ControllerTask
+from sim.core.supervisor import Supervisor
+from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.errors import CallAborted, PluginOutputError
-from sim.physics import Command
-from sim.supervisor import Supervisor
-from sim.watchdog import Slot, Stuck, Watchdog
+from sim.world.physics import Command
 
 
 class FakeTime:
@@ -210,8 +210,8 @@ class Returns(Controller):
 
 def _task(value: Any) -> tuple[ControllerTask, list[Command]]:
     from sensors.base import RobotInfo
-    from sim.scenario import parse_scenario
-    from sim.world import StaticMap
+    from sim.scenario.load import parse_scenario
+    from sim.world.model import StaticMap
 
     static = StaticMap.from_scenario(parse_scenario(
         "name: t\nworld: {size: [4.0, 4.0]}\nrobots:\n  - {name: r1, start: [1.0, 1.0, 0.0], "

@@ -1,4 +1,4 @@
-"""Physics worker processes (sim.workers): the same numbers as inline, deaths reported, nothing left behind.
+"""Physics worker processes (sim.world.workers): the same numbers as inline, deaths reported, nothing left behind.
 
 Worker processes are spawned, which takes a second or two each time, so the
 equality tests share one pool; the run tests use the virtual clock (exact,
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import kernels
-from sim.raycast import SegmentMap, cast_scans
-from sim.report import build_report
-from sim.runner import Run
-from sim.scenario import parse_scenario
-from sim.workers import SHM_PREFIX, WorkerDied, WorkerError, WorkerPool, _split
+from sim.report.build import build_report
+from sim.runtime.run import Run
+from sim.scenario.load import parse_scenario
+from sim.world import kernels
+from sim.world.raycast import SegmentMap, cast_scans
+from sim.world.workers import SHM_PREFIX, WorkerDied, WorkerError, WorkerPool, _split
 
 SHM = Path("/dev/shm")
 
@@ -97,7 +97,7 @@ def test_pool_collision_flags_equal_inline_and_numpy(pool_world) -> None:  # typ
     pool, smap, pose, radius = pool_world
     static, pairs = pool.collide(pose, radius)
     inline = kernels.collide(smap, pose[:, :2], radius)
-    plain = kernels.collide(smap, pose[:, :2], radius, compiled=False)  # sim.collide, numpy
+    plain = kernels.collide(smap, pose[:, :2], radius, compiled=False)  # sim.world.collide, numpy
     assert static.any() and pairs  # the random world has contacts of both kinds
     assert np.array_equal(static, inline[0]) and pairs == inline[1]
     assert np.array_equal(static, plain[0]) and pairs == plain[1]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.listeners import RunListener
+from sim.core.listeners import RunListener
 
 BAD_MISS_FRACTION = 0.1  # of the recent window (40 cycles): 4 misses turn a robot red
 SAFETY_HOLD = 1.0  # s simulated: a safety stop keeps the robot red this long

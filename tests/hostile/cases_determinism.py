@@ -16,7 +16,7 @@ from typing import Any
 from hostile import ROOT, TINY, Case, Send
 
 NOTICE = "compiling kernels (first run only)"
-WALL = ("started_at", "wall_seconds", "real_time_factor", "host")  # sim.report.WALL_CLOCK_FIELDS, under run
+WALL = ("started_at", "wall_seconds", "real_time_factor", "host")  # sim.report.build.WALL_CLOCK_FIELDS, under run
 
 
 def straddle(robots: int = 6, duration: float = 0.3, extra: str = "", overrun: str = "skip",

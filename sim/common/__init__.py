@@ -1,0 +1,1 @@
+"""What every layer uses: atomic files, fixed-size statistics, text tables, random streams, interrupts."""

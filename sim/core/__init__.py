@@ -1,0 +1,1 @@
+"""The timing kernel: clocks, bounded channels, producer and controller tasks, execution-time models, supervision."""

@@ -1,0 +1,278 @@
+"""Sensor producer threads: sample on schedule, hold each reading for its latency, publish.
+
+One ``ProducerTask`` serves a group of sensors (all lidars, all IMUs, ... or a
+single sensor: ``run.producer_threads``) from one heap of timed events, so a
+fleet of 200 robots does not need 800 threads, and every lidar due at the same
+instant is cast in one vectorised call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from typing import Any
+
+import numpy as np
+
+from sensors.base import Reading, Sensor
+from sim.common.stats import Histogram, RateMeter
+from sim.core.channel import Channel, Overflow
+from sim.core.clock import Clock
+from sim.core.watchdog import Slot
+from sim.errors import PluginOutputError
+from sim.world.model import WorldSnapshot
+
+
+@dataclass
+class SensorStats:
+    """What happened to one sensor's readings, from sample to use."""
+
+    produced: int = 0  # samples taken
+    dropouts: int = 0  # lost to the dropout model (never published)
+    published: int = 0  # entered the queue (the queue may still drop them)
+    missed_samples: int = 0  # sample slots skipped because the producer ran late
+    stale_uses: int = 0  # readings older than max_age when a controller used them
+    rate: RateMeter = field(default_factory=RateMeter)
+    age_at_use: Histogram = field(default_factory=Histogram)
+    sample_lateness: Histogram = field(default_factory=Histogram)  # actual - scheduled sample time
+
+
+@dataclass
+class SensorRuntime:
+    """A sensor plus everything the runtime adds around it."""
+
+    sensor: Sensor
+    robot_name: str
+    rate_hz: float
+    latency_fixed: float
+    latency_jitter: float
+    dropout: float
+    max_age: float
+    channel: Channel[Reading]
+    timing_rng: np.random.Generator  # latency jitter and dropouts; the sensor has its own for noise
+    stats: SensorStats = field(default_factory=SensorStats)
+    seq: int = 0
+    failed: str | None = None
+    last: Reading | None = None  # newest published reading (read by the view; swapped, never mutated)
+    # Fault injection (set from the scenario timeline, read on each sample):
+    extra_latency: float = 0.0  # s added to every reading's latency
+    forced_dropout: float = 0.0  # probability of losing a sample, on top of ``dropout``
+    frozen: bool = False  # repeat the last payload instead of sampling
+    payload_filter: Callable[[Any], Any] | None = None  # e.g. a noise burst (with its own random stream)
+    on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
+
+    @property
+    def period(self) -> float:
+        return 1.0 / self.rate_hz
+
+    @property
+    def label(self) -> str:
+        return f"{self.robot_name}/{self.sensor.name}"
+
+
+_Pending = tuple[SensorRuntime, int, float, Any]  # (rt, seq, sample_time, payload) waiting out its latency
+# Heap entry (due time, insertion order, what): ``what`` is a sample slot, the list of the indices of
+# the sensors due then (one entry for all the sensors of a batch), or a _Pending reading to publish.
+_Event = tuple[float, int, list[int] | _Pending]
+_BLOCK = Overflow.BLOCK
+_floor = math.floor
+
+
+def _describe_sample(call: tuple[type[Sensor], list[SensorRuntime], float]) -> str:
+    """A producer's call in progress, for the watchdog and failure reports."""
+    cls, rts, t = call
+    labels = ", ".join(rt.label for rt in rts[:4]) + (f" and {len(rts) - 4} more" if len(rts) > 4 else "")
+    return f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor {labels} at t={t:.3f} s"
+
+
+class ProducerTask:
+    """Runs a group of sensors on the clock until ``end_time``."""
+
+    def __init__(self, name: str, sensors: list[SensorRuntime], clock: Clock,
+                 snapshot: Callable[[], WorldSnapshot], end_time: float,
+                 on_sample: Callable[[SensorRuntime, float], None] | None = None,
+                 on_publish: Callable[[SensorRuntime, Reading], None] | None = None) -> None:
+        self.name = name
+        self.sensors = sensors
+        self.clock = clock
+        self.snapshot = snapshot
+        self.end_time = end_time
+        self.on_sample = on_sample
+        self.on_publish = on_publish
+        # Told of a sensor that failed with on_failure "continue" (the run goes on without it).
+        self.on_sensor_error: Callable[[SensorRuntime, BaseException], None] | None = None
+        self._heap: list[_Event] = []
+        self._order = itertools.count()  # ties at one instant run in the order they were pushed
+        self.cpu_time = 0.0
+        # The plugin call in progress ((class, sensor runtimes, time) during sample_many()).
+        self.slot = Slot(name, _describe_sample)
+
+    def run(self) -> None:
+        clock = self.clock
+        heap, end_time = self._heap, self.end_time
+        if self.sensors:
+            heappush(heap, (0.0, next(self._order), list(range(len(self.sensors)))))
+        cpu0 = clock.thread_time()
+        try:
+            while heap:
+                due = heap[0][0]
+                if due >= end_time:
+                    return
+                if not clock.sleep_until(due):
+                    return
+                now = clock.now()
+                # Publishes run as they come off the heap, samples after them: the order among
+                # samples (and among publishes) is the (time, insertion) order.
+                sample_due: list[tuple[float, list[int]]] = []
+                while heap and heap[0][0] <= now:
+                    t, _, what = heappop(heap)
+                    if type(what) is list:
+                        sample_due.append((t, what))  # type: ignore[arg-type]
+                    else:
+                        self._publish(*what)  # type: ignore[misc]
+                if sample_due:
+                    self._sample(sample_due, now)
+        finally:
+            self.cpu_time = clock.thread_time() - cpu0
+
+    def _sample(self, due: list[tuple[float, list[int]]], now: float) -> None:
+        """Sample the sensors of the slots ``due`` ((scheduled time, sensor indices)), a batch per class."""
+        snap = self.snapshot()
+        sensors = self.sensors
+        by_class: dict[type, list[tuple[float, int]]] = {}
+        for t, indices in due:
+            for i in indices:
+                rt = sensors[i]
+                if rt.failed is None:
+                    cls = type(rt.sensor)
+                    if cls in by_class:
+                        by_class[cls].append((t, i))
+                    else:
+                        by_class[cls] = [(t, i)]
+        for cls, members in by_class.items():
+            self._after_sample(self._checked(cls, self._sample_class(cls, members, snap), now), now)
+
+    def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
+                      ) -> list[tuple[tuple[float, int], Any]]:
+        """One vectorised call; if it raises and a member may fail alone, find the culprit(s).
+
+        A batch call cannot say which sensor raised, so the members are retried one by
+        one: a ``continue`` sensor that raises is marked failed, the others are kept. A
+        ``stop`` sensor's exception propagates and the Supervisor ends the run.
+        """
+        slot = self.slot
+        try:
+            rts = [self.sensors[i] for _, i in members]
+            slot.call = (cls, rts, snap.time)
+            payloads = cls.sample_many([rt.sensor for rt in rts], snap)
+            slot.call = None
+            return list(zip(members, payloads, strict=True))
+        except Exception as exc:
+            if self.on_sensor_error is None or all(self.sensors[i].on_failure != "continue"
+                                                   for _, i in members):
+                raise
+            if len(members) == 1:
+                self._fail(self.sensors[members[0][1]], exc)
+                return []
+        out = []
+        for member in members:
+            rt = self.sensors[member[1]]
+            try:
+                slot.call = (cls, [rt], snap.time)
+                out.append((member, cls.sample_many([rt.sensor], snap)[0]))
+                slot.call = None
+            except Exception as exc:
+                if rt.on_failure != "continue":
+                    raise
+                self._fail(rt, exc)
+        return out
+
+    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], Any]], now: float
+                 ) -> list[tuple[tuple[float, int], Any]]:
+        """Drop (``continue``) or raise on readings the sensor's kind forbids (NaN; inf but for "no return")."""
+        check = cls.check_reading
+        bad = [(member, why) for member, payload in sampled if (why := check(payload)) is not None]
+        if not bad:
+            return sampled
+        for (_, i), why in bad:
+            rt = self.sensors[i]
+            exc = PluginOutputError(
+                f"sensor {rt.label} ({cls.__module__}:{cls.__qualname__}) returned a bad reading at "
+                f"t={now:.3f} s (sample {rt.stats.produced}): {why}")
+            if rt.on_failure != "continue" or self.on_sensor_error is None:
+                raise exc
+            self._fail(rt, exc)
+        dropped = {member for member, _ in bad}
+        return [(member, payload) for member, payload in sampled if member not in dropped]
+
+    def _fail(self, rt: SensorRuntime, exc: Exception) -> None:
+        rt.failed = f"{type(exc).__name__}: {exc}"
+        assert self.on_sensor_error is not None
+        self.on_sensor_error(rt, exc)
+
+    def _after_sample(self, sampled: list[tuple[tuple[float, int], Any]], now: float) -> None:
+        """Statistics, next sample slot and latency of each fresh sample ((scheduled, i), payload).
+
+        One loop over the batch with the lookups hoisted: this runs for every reading. Sensors
+        due again at the same instant share one heap entry (usually the whole batch).
+        """
+        sensors, heap, order, on_sample = self.sensors, self._heap, self._order, self.on_sample
+        slots: dict[float, list[int]] = {}
+        for (scheduled, i), payload in sampled:
+            rt = sensors[i]
+            st = rt.stats
+            st.produced += 1
+            st.rate.tick(now)
+            st.sample_lateness.add(now - scheduled if now > scheduled else 0.0)
+            if on_sample is not None:
+                on_sample(rt, now)
+            # Next slot on the absolute grid; slots already passed are skipped and counted.
+            rate_hz = rt.rate_hz
+            period = 1.0 / rate_hz  # rt.period, without the property call
+            next_t = (_floor(scheduled * rate_hz + 0.5) + 1) * period
+            if next_t <= now:
+                behind = _floor((now - next_t) * rate_hz) + 1
+                st.missed_samples += behind
+                next_t += behind * period
+            if next_t in slots:
+                slots[next_t].append(i)
+            else:
+                slots[next_t] = [i]
+            rng = rt.timing_rng
+            if rt.frozen and rt.last is not None:
+                payload = rt.last.data
+            elif rt.payload_filter is not None:
+                payload = rt.payload_filter(payload)
+            dropout = rt.dropout + rt.forced_dropout
+            if dropout > 0 and rng.random() < dropout:
+                st.dropouts += 1
+                continue
+            latency = rt.latency_fixed + rt.extra_latency
+            if rt.latency_jitter:
+                latency += rng.random() * rt.latency_jitter
+            # The sample time is the instant the sensor sampled; the world it saw is the latest
+            # physics step (at most one physics step older: choose physics.step <= sensor period).
+            # The Reading itself is built once, at publish, with the publish time that really happened.
+            seq = rt.seq
+            rt.seq = seq + 1
+            if latency <= 0.0:
+                self._publish(rt, seq, now, payload)
+            else:
+                heappush(heap, (now + latency, next(order), (rt, seq, now, payload)))
+        # Pushed last: a slot and a publish due at one instant never depend on their order
+        # (run() publishes, then samples); among slots the insertion order is kept.
+        for t, indices in slots.items():
+            heappush(heap, (t, next(order), indices))
+
+    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: Any) -> None:
+        now = self.clock.now()
+        reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
+        channel = rt.channel
+        channel.put(reading, now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
+        rt.stats.published += 1
+        rt.last = reading
+        if self.on_publish is not None:
+            self.on_publish(rt, reading)

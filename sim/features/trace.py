@@ -1,0 +1,214 @@
+"""``trace.json``: the run as a Chrome Trace Event file, to see *why* a cycle missed in Perfetto.
+
+One track per simulation thread (pid 1, one tid per thread, named by ``thread_name``
+metadata). Controller cycles are complete slices ("X") from start to finish with
+their "input wait" and "compute" phases nested inside; misses are named
+"cycle MISS", coloured, and marked by a "deadline miss" instant at r_k + D.
+Sensor samples and publishes are instants on their producer thread's track.
+Times are microseconds of simulated time.
+
+Off the timed path: callbacks only append a tuple (``sim.common.batching.BackgroundDrain``);
+a writer thread wakes on a fixed interval and marshals the batch down a pipe to the
+formatter process (``sim.features.tracefmt``), which formats the JSON off the GIL and streams
+it to a temp file in the run folder, renamed to ``trace.json`` at close (JSON Array
+Format, properly closed). Memory stays bounded (the pipe's buffer: the writer waits
+when the formatter falls behind); for long or large runs sensor instants are thinned
+(every ``stride``-th per sensor, plus an overall cap) and the report says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.common.batching import BackgroundDrain
+from sim.common.files import create_temp
+from sim.common.interrupt import blocked
+from sim.core.control import Cycle
+from sim.core.listeners import RunListener
+from sim.errors import OutputError
+from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
+
+_CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
+
+
+class TraceWriter(RunListener):
+    """Streams a run's threads, cycles and sensor events to ``trace.json``."""
+
+    def __init__(self, filename: str = "trace.json", instants_per_sensor_second: float = 200.0,
+                 max_instants: int = 1_000_000) -> None:
+        self.filename = filename
+        self.instants_per_sensor_second = instants_per_sensor_second
+        self.max_instants = max_instants
+        self.path: Path | None = None
+        self.events = 0
+        self.cycles = 0
+        self.instants = 0
+        self._thinned: dict[str, int] = {}  # per sensor: instants left out by the stride (one writer each)
+        self.capped = 0  # sensor instants left out by the overall cap
+        self._tids: dict[str, int] = {}
+        self._sensor_tid: dict[str, int] = {}
+        self._controller_tid: dict[str, int] = {}
+        self._stride: dict[str, int] = {}
+        self._samples: dict[str, int] = {}
+        self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
+        self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
+        self._proc: subprocess.Popen[bytes] | None = None  # the formatter process
+        self._tmp: str | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ hooks (simulation threads)
+    def on_start(self, run: Any) -> None:
+        self._tid("physics")
+        for p in run.producers:
+            tid = self._tid(p.name)
+            for rt in p.sensors:
+                self._sensor_tid[rt.label] = tid
+                # both a sample and a publish instant per reading: 2 * rate instants per second
+                self._stride[rt.label] = max(1, math.ceil(2 * rt.rate_hz / self.instants_per_sensor_second))
+                self._samples[rt.label] = 0
+                self._thinned[rt.label] = 0
+        for c in run.controllers:
+            self._controller_tid[c.robot_name] = self._tid(f"controller:{c.robot_name}")
+        self._tid("timeline")
+        out = Path(run.out_dir)
+        self.path = out / self.filename
+        fd, self._tmp = create_temp(self.path)
+        os.close(fd)
+        root = str(Path(__file__).resolve().parents[2])  # so ``-m sim.features.tracefmt`` imports this very tree
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        try:
+            with blocked():  # the formatter outlives a signal to the group: it ends when we close its input
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "sim.features.tracefmt", self._tmp, str(self.max_instants)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        except BaseException:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
+        self._drain = BackgroundDrain("trace-writer", self._send_batch)
+        self._drain.report_errors_to(run)
+        self._push = self._drain.push
+        name = getattr(run.scenario, "name", None) or "run"
+        self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+                              "args": {"name": f"{name} (simulated time)"}}))
+
+    def on_sample(self, rt: Any, time: float) -> None:
+        label = rt.label
+        n = self._samples.get(label, 0)
+        self._samples[label] = n + 1
+        if n % self._stride.get(label, 1):
+            self._thinned[label] = self._thinned.get(label, 0) + 1
+            return
+        self._push((SAMPLE, label, rt.seq, time, self._sensor_tid.get(label, 0)))
+
+    def on_publish(self, rt: Any, reading: Any) -> None:
+        label = rt.label
+        if reading.seq % self._stride.get(label, 1):
+            self._thinned[label] = self._thinned.get(label, 0) + 1
+            return
+        self._push((PUBLISH, label, reading.seq, reading.publish_time, self._sensor_tid.get(label, 0),
+                    reading.sample_time))
+
+    def on_cycle(self, cycle: Cycle) -> None:
+        self._push((CYCLE, cycle))
+
+    # ------------------------------------------------------------------ close (main thread)
+    def close(self, run: Any) -> None:
+        """Add thread names, timeline events and collisions, finish the array, rename into place."""
+        if self._closed or self._drain is None:
+            return
+        self._closed = True
+        roles = {t.name: t.role for t in getattr(run, "threads", [])}
+        for t in getattr(run, "threads", []):
+            self._tid(t.name)
+        for name, tid in self._tids.items():
+            label = f"{name} [{roles[name]}]" if name in roles else name
+            self._push((INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
+                                  "args": {"name": label}}))
+            self._push((INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
+                                  "tid": tid, "args": {"sort_index": tid}}))
+        for t, event in getattr(run, "timeline_log", []):
+            self._push((INSTANT, instant(event, t, self._tids["timeline"], "timeline", {})))
+        physics = getattr(run, "physics", None)
+        for t, a, b in getattr(physics, "collision_log", []):
+            self._push((INSTANT, instant(f"collision {a}", t, self._tids["physics"], "collision",
+                                         {"robot": a, "with": b})))
+        assert self._proc is not None and self._proc.stdin is not None
+        assert self._tmp is not None and self.path is not None
+        try:
+            self._drain.close(_CLOSE_TIMEOUT)
+            self._proc.stdin.write(HEADER.pack(0))  # the end: close the array, report the counts
+            out, _ = self._proc.communicate(timeout=_CLOSE_TIMEOUT)
+            answer = json.loads(out) if out.strip() else {}
+            if self._proc.returncode != 0 or "error" in answer:
+                raise _Failed(answer.get("error") or f"the formatter process exited with code {self._proc.returncode}")
+        except BaseException as exc:
+            why = str(exc) if isinstance(exc, _Failed) else self._why(exc)
+            self._abandon()
+            raise OutputError(self.path, why) from exc
+        self.events, self.cycles = answer["events"], answer["cycles"]
+        self.instants, self.capped = answer["instants"], answer["capped"]
+        try:
+            os.replace(self._tmp, self.path)  # the formatter fsynced it
+        except OSError as exc:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise OutputError(self.path, exc) from exc
+
+    def _why(self, exc: BaseException) -> str:
+        code = self._proc.poll() if self._proc is not None else None
+        if code is not None and code != 0:
+            return f"the formatter process exited with code {code}"
+        return f"{type(exc).__name__}: {exc}"
+
+    def _abandon(self) -> None:
+        """Stop the formatter and remove the unfinished file (the report says the trace failed)."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
+                self._proc.communicate(timeout=1.0)
+        Path(self._tmp or "").unlink(missing_ok=True)
+
+    @property
+    def thinned(self) -> int:
+        """Sensor instants left out by the per-sensor stride."""
+        return sum(self._thinned.values())
+
+    def summary(self) -> dict[str, Any]:
+        """For the report: what the trace holds and whether it was thinned."""
+        return {
+            "file": self.filename, "events": self.events, "cycles": self.cycles,
+            "sensor_instants": self.instants, "thinned": self.thinned + self.capped > 0,
+            "instants_left_out_by_stride": self.thinned, "instants_left_out_by_cap": self.capped,
+            "instants_per_sensor_second": self.instants_per_sensor_second, "max_instants": self.max_instants,
+            "strides": {k: v for k, v in self._stride.items() if v > 1},
+        }
+
+    # ------------------------------------------------------------------ writer thread
+    def _tid(self, name: str) -> int:
+        if name not in self._tids:
+            self._tids[name] = len(self._tids) + 1
+        return self._tids[name]
+
+    def _send_batch(self, batch: list[tuple[Any, ...]]) -> None:
+        """Cycles become plain tuples; everything goes down the pipe in one marshalled message."""
+        tids = self._controller_tid
+        out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(frame(out))
+
+
+class _Failed(Exception):
+    """The formatter said why it could not write the file."""
+
+
+def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:
+    return (CYCLE, tid, c.robot, c.k, c.release_time, c.start_time, c.inputs_time, c.finish_time, c.deadline,
+            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None)

@@ -1,0 +1,1 @@
+"""The deadline-miss report: built from a finished run, printed, written, plotted and compared."""

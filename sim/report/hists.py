@@ -1,0 +1,76 @@
+"""Histograms as small JSON pairs, so a finished run can be re-plotted and compared without its data.
+
+A ``Histogram`` keeps ~1000 log-spaced bins of 2 % width; exported as-is that is
+too much for a report of 200 robots. ``compact`` merges ``FACTOR`` neighbouring
+bins (≈10 % width, still far finer than a plot needs) and keeps only non-empty
+ones as ``[[upper_edge_s, count], ...]``; an upper edge of 0.0 holds the values
+below 1 µs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from sim.common.stats import Histogram
+
+_LO = 1e-6  # must match sim.common.stats: the lowest bin edge (s)
+_RATIO = 1.02  # must match sim.common.stats: bin width ratio
+FACTOR = 5  # fine bins merged into one exported bin
+
+Pairs = list[list[float]]  # [[upper_edge_s, count], ...], ascending edges
+
+
+def compact(h: Histogram, factor: int = FACTOR) -> Pairs:
+    """``h``'s non-empty bins merged ``factor`` at a time, as ``[[upper_edge_s, count], ...]``."""
+    merged: dict[int, int] = {}
+    zeros = 0
+    for edge, count in h.nonzero_bins():
+        if edge <= 0.0:
+            zeros += count
+            continue
+        i = round(math.log(edge / _LO) / math.log(_RATIO))
+        group = -(-i // factor)  # ceil: the coarse bin whose upper edge covers fine bin i
+        merged[group] = merged.get(group, 0) + count
+    out: Pairs = [[0.0, zeros]] if zeros else []
+    out += [[float(f"{_LO * _RATIO ** (g * factor):.6g}"), n] for g, n in sorted(merged.items())]
+    return out
+
+
+def merge(hists: Iterable[Pairs]) -> Pairs:
+    """Sum several exported histograms (same bin grid) into one."""
+    total: dict[float, int] = {}
+    for pairs in hists:
+        for edge, count in pairs:
+            total[edge] = total.get(edge, 0) + int(count)
+    return [[e, n] for e, n in sorted(total.items())]
+
+
+def dense(pairs: Pairs, factor: int = FACTOR) -> tuple[list[float], list[int]]:
+    """Bin edges (s, one more than counts) and counts with empty bins filled in, for plotting.
+
+    The below-1-µs bin (edge 0.0) is folded into the first bin of the grid.
+    """
+    if not pairs:
+        return [], []
+    step = factor * math.log(_RATIO)
+    groups: dict[int, int] = {}
+    for edge, count in pairs:
+        g = round(math.log(edge / _LO) / step) if edge > 0 else 0
+        groups[g] = groups.get(g, 0) + int(count)
+    lo, hi = min(groups), max(groups)
+    edges = [_LO * math.exp(g * step) for g in range(lo - 1, hi + 1)]
+    return edges, [groups.get(g, 0) for g in range(lo, hi + 1)]
+
+
+def quantile(pairs: Pairs, q: float) -> float | None:
+    """Upper edge of the bin holding quantile ``q`` (None if empty): within one bin (≈10 %)."""
+    n = sum(c for _, c in pairs)
+    if not n:
+        return None
+    rank, seen = q * n, 0
+    for edge, count in pairs:
+        seen += count
+        if seen >= rank:
+            return float(edge)
+    return float(pairs[-1][0])

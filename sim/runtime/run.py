@@ -1,0 +1,534 @@
+"""Builds a run from a scenario and runs it: threads, queues, clock, timeline, supervision."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sensors.base import RobotInfo
+from sim.common.interrupt import end_reason, interruptible
+from sim.common.streams import stream
+from sim.core.channel import Channel
+from sim.core.clock import Clock, RealClock
+from sim.core.control import ControllerTask, OverrunPolicy
+from sim.core.listeners import RunListener, fan_out
+from sim.core.producers import ProducerTask, SensorRuntime
+from sim.core.supervisor import Failure, Supervisor
+from sim.core.watchdog import Slot, Stuck, Watchdog
+from sim.errors import (
+    CallAborted,
+    OutputError,
+    PluginError,
+    PluginOutputError,
+    PluginRaised,
+    StuckCallError,
+    UsageError,
+    format_value,
+)
+from sim.features.cyclelog import CycleLog
+from sim.scenario.registry import describe_exception, plugin_call
+from sim.world import jit
+from sim.world.model import Bodies, StaticMap
+from sim.world.physics import Command, Physics, PhysicsTask
+
+SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
+# s real: after a completed run, how long the cycles released before the end may take to
+# finish on their own (one cycle per controller; in virtual time this takes milliseconds).
+END_DRAIN_TIMEOUT = 5.0
+STUCK_AT = 0.5  # s wall in one plugin call when a run is interrupted: not waited for (see stop)
+START_LEAD = 0.1  # s real between starting the threads and simulated time 0
+# Who goes first when several threads are due at one instant (virtual time): the world
+# moves, then sensors sample it, then controllers use the readings, then scenario events.
+_ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3}
+# Warm-up calls (before time starts) may compile kernels: seconds on an empty numba cache.
+WARM_UP_LIMIT = 60.0  # s wall, at least, for one warm-up call
+
+
+def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) -> Clock:
+    """``real``: wall time x time_scale. ``virtual``: as fast as possible, or paced for a viewer."""
+    if kind == "virtual":
+        from sim.core.virtual import VirtualClock
+
+        return VirtualClock(pace=time_scale if paced else None, pin_cpu=pin_cpu)
+    return RealClock(time_scale)
+
+
+@dataclass
+class ThreadInfo:
+    name: str
+    role: str  # physics | producer | controller | timeline
+    serves: list[str] = field(default_factory=list)
+
+
+class Run:
+    """One run of a scenario. ``start`` it, ``wait`` for it, ``stop`` it, then read ``report``."""
+
+    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None,
+                 listeners: list[RunListener] | None = None) -> None:
+        self.scenario = scenario
+        self.out_dir = Path(out_dir)
+        cfg = scenario.run
+        self.duration = float(cfg.duration)
+        self.clock = clock if clock is not None else make_clock(cfg.clock, cfg.time_scale, paced=False,
+                                                                pin_cpu=cfg.pin_cpu)
+        self.finished = threading.Event()  # set when the run ends for any reason
+        self.end_reason = "running"
+        self._finish_lock = threading.Lock()
+        self.failures: list[Failure] = []
+        self.supervisor = Supervisor(self._on_failure, self._describe_call)
+        # Every plugin call has a wall-time limit (run.call_limit): the watchdog ends the run on one past it.
+        self.call_limit: float | None = cfg.call_limit
+        self.watchdog = Watchdog(self.call_limit, self._on_stuck)
+        self.stuck_calls: list[Stuck] = []  # past the limit, or still running when the run stopped
+        self._slots: dict[str, Slot] = {}  # thread name -> the plugin call it is in
+        self.threads: list[ThreadInfo] = []
+        self.timeline_log: list[tuple[float, str]] = []
+        self._extra_listeners = list(listeners or [])
+        self.wall_seconds = 0.0
+        self.sim_seconds = 0.0
+        # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
+        self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
+        self.hung_threads: list[str] = []
+        self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
+        self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
+        self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
+        self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
+        self.pool: Any = None  # sim.world.workers.WorkerPool while physics.workers > 0 (made by start)
+        # Called once if numba compiles kernels while the run starts (the CLI prints a line).
+        self.on_compile: Callable[[], None] | None = None
+        self._build()
+
+    # ------------------------------------------------------------------ build
+    def _build(self) -> None:
+        sc = self.scenario
+        self.static = StaticMap.from_scenario(sc.world)
+        self.bodies = Bodies.from_robots(sc.robots)
+        starts = np.array([list(r.start) for r in sc.robots], dtype=float)
+        self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
+        self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
+        seed = sc.run.seed
+        self.sensors: list[SensorRuntime] = []
+        self.controllers: list[ControllerTask] = []
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.listeners: list[RunListener] = [*self._extra_listeners]  # faults add theirs while built
+        for index, robot in enumerate(sc.robots):
+            info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
+                             robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
+            runtimes = []
+            for j, spec in enumerate(robot.sensors):
+                sensor = _construct(f"robots[{index}].sensors[{j}]", spec.type, robot.name, sc.source, spec.cls,
+                                    spec.name, info, spec.params,
+                                    stream(seed, "robot", robot.name, "sensor", spec.name, "noise"),
+                                    self.static)
+                max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
+                rt = SensorRuntime(
+                    sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,
+                    latency_fixed=spec.latency.fixed, latency_jitter=spec.latency.jitter,
+                    dropout=spec.dropout, max_age=max_age,
+                    channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
+                    timing_rng=stream(seed, "robot", robot.name, "sensor", spec.name, "timing"),
+                    on_failure=spec.on_failure,
+                )
+                runtimes.append(rt)
+            self.sensors.extend(runtimes)
+            c = robot.controller
+            kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
+            controller = _construct(f"robots[{index}].controller", c.type, robot.name, sc.source, c.cls,
+                                    c.params, info, self.static, kinds, stream(seed, "robot", robot.name, "controller"))
+            self.controllers.append(ControllerTask(
+                controller, index, self.clock, runtimes, self.physics.submit,
+                period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
+                end_time=self.duration, overrun=OverrunPolicy(c.overrun),
+                wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
+                rng=stream(seed, "robot", robot.name, "execution"),
+                watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
+            ))
+        self.producers = self._group_producers(sc.run.producer_threads)
+        self._timeline_slot = Slot("timeline", lambda call: f"handle_event({call[0]!r}) of robot {call[1].robot_name} "
+                                   f"({call[1].component}) at t={call[2]:.3f} s")
+        warm_limit = None if self.call_limit is None else max(self.call_limit, WARM_UP_LIMIT)
+        self._warm_slot = Slot("warm-up", lambda call: f"warm-up call {call[0]}", limit=warm_limit)
+        for slot in [*(c.slot for c in self.controllers), *(p.slot for p in self.producers), self._timeline_slot,
+                     self._warm_slot]:
+            self._slots[slot.name] = slot
+            self.watchdog.add(slot)
+        for p in self.producers:
+            p.on_sensor_error = self._sensor_failed(p.name)
+        if sc.faults:
+            from sim.features.faultrun import attach
+
+            attach(self)
+        self.orders: Any = None  # the order dispatcher (sim.features.orders) when the scenario has orders
+        if getattr(sc, "orders", None) is not None:
+            from sim.features.orders import Dispatcher
+
+            self.orders = Dispatcher.for_run(self)
+            self.timeline_hooks.append(self.orders.attach)
+        # Last: a plugin failing in __init__ above leaves no temp file behind
+        self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
+        self.listeners.insert(0, self.cycle_log)
+
+    def _group_producers(self, mode: str) -> list[ProducerTask]:
+        groups: dict[str, list[SensorRuntime]] = {}
+        for rt in self.sensors:
+            key = rt.sensor.kind if mode == "per_kind" else rt.label
+            groups.setdefault(key, []).append(rt)
+        return [ProducerTask(f"sensor:{key}", members, self.clock, lambda: self.physics.snapshot,
+                             self.duration) for key, members in groups.items()]
+
+    def add_listener(self, listener: RunListener) -> None:
+        """Observe the run (call before ``start``)."""
+        self.listeners.append(listener)
+
+    def _connect_listeners(self) -> None:
+        on_sample, on_publish = fan_out(self.listeners, "on_sample"), fan_out(self.listeners, "on_publish")
+        for p in self.producers:
+            p.on_sample, p.on_publish = on_sample, on_publish
+        on_cycle = fan_out(self.listeners, "on_cycle")
+        on_command = fan_out(self.listeners, "on_command")
+        for c in self.controllers:
+            c.on_cycle = on_cycle
+            if on_command is not None:
+                c.submit = _tee(self.physics.submit, on_command)
+        self.physics_task.on_step = fan_out(self.listeners, "on_step")
+        for x in self.listeners:
+            x.on_start(self)
+
+    # ------------------------------------------------------------------ run
+    def warm_up(self) -> None:
+        """Load or compile every kernel, run every sensor class, each controller class's
+        ``warm_up`` and a physics check once, before the clock starts.
+
+        The first call of a compiled ray-cast kernel or numpy routine can take far
+        longer than a period (seconds, when numba compiles); paying it here keeps it out
+        of the measured run. ``on_compile`` is told when a compile really happens.
+        """
+        with jit.announce_compiles(self._compiling):
+            jit.warm_up_all()
+            self._warm_up_parts()
+
+    def _compiling(self) -> None:
+        """numba began compiling (an empty or stale cache): tell ``on_compile``, once per run."""
+        say, self.on_compile = self.on_compile, None
+        if say is not None:
+            say()
+
+    def _warm_up_parts(self) -> None:
+        snap = self.physics.snapshot
+        slot = self._warm_slot
+        for p in self.producers:
+            by_class: dict[type, list] = {}
+            for rt in p.sensors:
+                by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
+            for cls, members in by_class.items():
+                # a copy of each sensor, so warm-up draws no numbers from its random stream
+                slot.call = (f"{cls.__module__}:{cls.__qualname__}.sample_many() of sensor "
+                             f"{members[0].robot.name}/{members[0].name}",)
+                try:
+                    cls.sample_many([copy.deepcopy(m) for m in members[:1]], snap)
+                except Exception:
+                    if all(rt.on_failure != "continue" for rt in p.sensors if type(rt.sensor) is cls):
+                        raise  # else the run's first sample fails it, as the scenario allows
+                finally:
+                    slot.call = None
+        for cls in {type(c.controller) for c in self.controllers}:
+            slot.call = (f"{cls.__module__}:{cls.__qualname__}.warm_up()",)
+            cls.warm_up()
+            slot.call = None
+        self.physics.check_collisions(self.physics.pose)
+
+    def _start_pool(self) -> None:
+        """``physics.workers`` > 0: spawn the worker processes, hand them to physics and sensors."""
+        workers = self.scenario.physics.workers
+        if workers <= 0 or self.pool is not None:
+            return
+        from sim.world.workers import WorkerPool
+
+        beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
+        smap = self.static.segment_map
+        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
+        with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
+            self.pool.start()
+        self.physics.pool = self.pool
+        for rt in self.sensors:
+            rt.sensor.pool = self.pool
+
+    def kill_worker(self, index: int) -> None:
+        """Fault injection: SIGKILL physics worker ``index``; the next request ends the run, naming it."""
+        if self.pool is None:
+            raise RuntimeError("no worker processes to kill: physics.workers is 0 (physics runs inline)")
+        self.pool.kill(index)
+
+    def start(self) -> None:
+        """Start every thread. Ended already (a signal while building it), it starts none.
+
+        Spawning the workers leaves nothing half-done, so a signal (``sim.common.interrupt``) may cut
+        it short; the warm-up runs in its own watched thread, which a signal does not wait for.
+        Either way the run then ends before simulated time 0.
+        """
+        self._connect_listeners()
+        try:
+            with interruptible():
+                try:
+                    self._start_pool()
+                except Exception as exc:  # could not spawn the worker processes: a reported failure
+                    self.supervisor.report("workers", exc)
+                    return
+        except KeyboardInterrupt:  # a signal (sim.common.interrupt), or a library caller's own Ctrl-C
+            self.finish(end_reason())
+            return
+        if self.finished.is_set():
+            return
+        self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
+        if not self._warm_up_watched():
+            return
+        # Everything built so far lives for the whole run: move it out of the collector's
+        # reach, so a full collection mid-run (seen: ~120 ms, every thread late at once) is cheap.
+        gc.collect()
+        gc.freeze()
+        self._old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(self.scenario.run.switch_interval)
+        self.clock.start(lead=START_LEAD)
+        self._spawn("physics", "physics", self.physics_task.run, ["all robots"])
+        for p in self.producers:
+            self._spawn(p.name, "producer", p.run, [rt.label for rt in p.sensors])
+        for c in self.controllers:
+            self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
+        self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
+        self.clock.begin()
+
+    def _warm_up_watched(self) -> bool:
+        """``warm_up`` in its own thread, under the watchdog; False if the run ended meanwhile.
+
+        A plugin that raises there (anything, SystemExit included) is a reported failure, not
+        a crash; one that never returns is a stuck call; Ctrl-C is not held up by either.
+        """
+        thread = self.supervisor.spawn("warm-up", self.warm_up)
+        self._warm_slot.ident = thread.ident
+        while thread.is_alive() and not self.finished.is_set():
+            thread.join(0.05)
+        return not self.finished.is_set()
+
+    def _spawn(self, name: str, role: str, target: Callable[[], None], serves: list[str]) -> None:
+        self.threads.append(ThreadInfo(name, role, serves))
+        thread = self.supervisor.spawn(name, self.clock.participant(name, _ORDER[role], target))
+        self._sim_threads.append(thread)
+        if name in self._slots:
+            self._slots[name].ident = thread.ident
+
+    def _timeline(self) -> None:
+        """simpy drives the scenario's own events in simulated time, paced by the clock."""
+        env = simpy.Environment()
+        for hook in self.timeline_hooks:
+            hook(env, self)
+        for ev in self.scenario.events:
+            env.process(self._fire(env, ev))
+        env.process(self._end(env))
+        while not self.finished.is_set():
+            t = env.peek()
+            if t == float("inf") or not self.clock.sleep_until(t):
+                return
+            env.step()
+
+    def _end(self, env: simpy.Environment):
+        yield env.timeout(self.duration)
+        self.finish("completed")
+
+    def _fire(self, env: simpy.Environment, ev: Any):
+        yield env.timeout(ev.at)
+        names = [c.robot_name for c in self.controllers]
+        task = self.controllers[names.index(ev.robot)]
+        data = {k: v for k, v in ev.model_dump().items() if k not in ("at", "action", "robot")}
+        self._timeline_slot.call = (ev.action, task, env.now)
+        task.controller.handle_event(ev.action, data)
+        self._timeline_slot.call = None
+        self.timeline_log.append((env.now, f"{ev.action} {ev.robot}"))
+
+    def _on_failure(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        if failure.fatal:
+            self.finish(f"failure in {failure.thread}")
+
+    def _describe_call(self, thread: str) -> str | None:
+        """The plugin call thread ``thread`` is in (so a failure inside it names it), if any."""
+        slot = self._slots.get(thread)
+        return None if slot is None else slot.what()
+
+    def _on_stuck(self, stuck: Stuck) -> None:
+        """The watchdog found a call past its limit: the stuck thread's failure, with where it was."""
+        self.stuck_calls.append(stuck)
+        where = f"; at {stuck.where[-1]}" if stuck.where else ""
+        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
+                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
+        self.supervisor.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
+
+    def _sensor_failed(self, thread: str) -> Callable[[SensorRuntime, BaseException], None]:
+        """A sensor with ``on_failure: continue`` raised: record it; the run goes on."""
+        def report(rt: SensorRuntime, exc: BaseException) -> None:
+            self.supervisor.report(thread, exc, fatal=False, sensor=rt.label)
+
+        return report
+
+    def finish(self, reason: str) -> None:
+        """End the run (idempotent): the first reason given is kept.
+
+        An interrupt after the run has completed keeps ``completed`` but cuts the end's
+        drain short (``stop``): the cycles still running are then not waited for.
+        """
+        with self._finish_lock:  # threads and a signal may race to end the run: one reason, the first
+            if not self.finished.is_set():
+                self.end_reason = reason
+                self.finished.set()
+            elif reason in ("interrupted", "terminated"):
+                self._cut_short.set()
+
+    def wait(self, poll: float = 0.1) -> None:
+        """Block until the run ends; Ctrl-C (KeyboardInterrupt) ends it as 'interrupted'."""
+        try:
+            while not self.finished.wait(poll):
+                pass
+        except KeyboardInterrupt:
+            self.finish("interrupted")
+
+    def stop(self) -> list[str]:
+        """Stop every thread within ``SHUTDOWN_TIMEOUT``; return the names that did not stop.
+
+        A completed run first lets every simulation thread end by itself (``END_DRAIN_TIMEOUT``):
+        nothing is released at or after the end, and each cycle released before it runs to
+        completion and is logged, even if it finishes after the end. That rule depends on
+        simulated time only, so which cycles a virtual run logs never depends on how fast this
+        thread gets here (docs/virtual-time.md, "The end of a run").
+        """
+        self.finish("stopped")
+        if self.end_reason == "completed":
+            self.supervisor.wait_for(self._sim_threads, END_DRAIN_TIMEOUT, self._cut_short)
+        # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
+        self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
+        self.wall_seconds = max(self.clock.real_elapsed(), 0.0)
+        self.clock.request_stop()
+        # Interrupted: a plugin call already running for STUCK_AT s will not end for the stop (a plugin
+        # call cannot see it); waiting the whole SHUTDOWN_TIMEOUT for it would only delay the exit.
+        stuck = (self.watchdog.running_for(STUCK_AT) if self.end_reason in ("interrupted", "terminated")
+                 else frozenset())
+        alive = self.supervisor.join(SHUTDOWN_TIMEOUT, give_up=stuck)
+        sys.setswitchinterval(self._old_switch)
+        gc.unfreeze()  # a process running many runs (sweeps, tests) must get this memory back
+        if self.pool is not None:
+            self.pool.close()  # workers gone within ~0.5 s, every shared-memory segment unlinked
+        for x in self.listeners:
+            try:
+                x.close(self)
+            except Exception as exc:
+                if isinstance(exc, OutputError):
+                    self.output_errors.append(exc)
+                self.supervisor.report(f"listener:{type(x).__name__}", exc)
+        self.hung_threads = alive
+        known = {s.thread for s in self.stuck_calls}
+        self.stuck_calls.extend(s for s in self.watchdog.in_progress(alive) if s.thread not in known)
+        # Still stuck in a plugin call (stacks taken above): end those threads if they loop in Python,
+        # so they stop burning CPU and competing for the GIL while the report is written.
+        self.watchdog.abort(alive, CallAborted)
+        for c in self.controllers:
+            c.outcome = self._controller_status(c)
+        return alive
+
+    def _controller_status(self, task: ControllerTask) -> dict[str, Any]:
+        """``status()`` once, after the threads stopped: plugin code, so raising (anything) or
+        returning something else than a dict is a failure of that controller, never a lost report."""
+        try:
+            status = task.controller.status()
+            if status is None:
+                return {}
+            if not isinstance(status, dict):
+                raise PluginOutputError(f"status() of robot {task.robot_name} ({task.component}) returned "
+                                        f"{format_value(status)}; expected a dict")
+            return status
+        except BaseException as exc:  # SystemExit and the like too: the report must be written
+            self.supervisor.report(f"controller:{task.robot_name}", exc,
+                                   call=f"status() of robot {task.robot_name} ({task.component})")
+            return {}
+
+
+def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:
+    """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it.
+
+    Any BaseException counts (``sys.exit()`` in ``__init__`` included): the run has not started, so
+    it is bad input, exit 2; a real Ctrl-C meanwhile still interrupts (``plugin_call``).
+    """
+    what = "controller" if field.endswith("controller") else "sensor"
+    return _at_load(f"{what} type {format_value(type_name)} on robot {format_value(robot)}", "__init__",
+                    type_name, source, field, cls, *args)
+
+
+def _at_load(who: str, call: str, type_name: str, source: Path | None, field: str, fn: Callable[..., Any],
+             *args: Any) -> Any:
+    """``fn(*args)``, plugin code run at load: whatever it raises is a PluginError naming ``who`` and ``call``."""
+    try:
+        return plugin_call(fn, *args)
+    except PluginRaised as raised:  # a plugin may raise anything, sys.exit() included
+        raise PluginError(f"{who} failed in {call}: {describe_exception(raised.error)}", type_name=type_name,
+                          path=source, field=field) from raised.error
+
+
+def _inputs_needed(controller: Any, type_name: str, index: int, source: Path | None) -> list[str]:
+    """The sensors a controller says it reads (its watchdog's set); a plugin's bad answer is a PluginError."""
+    field = f"robots[{index}].controller"
+    who = f"controller type {format_value(type_name)} on robot {format_value(controller.robot.name)}"
+    names = list(_at_load(who, "inputs_needed()", type_name, source, field, controller.inputs_needed))
+    unknown = [n for n in names if n not in controller.sensor_kinds]
+    if unknown:
+        have = format_value(", ".join(controller.sensor_kinds) or "none")
+        raise PluginError(f"{who}: inputs_needed() names {format_value(unknown[0])}, not a sensor of this robot "
+                          f"(its sensors: {have})", type_name=type_name, path=source, field=field)
+    return names
+
+
+def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]
+         ) -> Callable[[int, Command], None]:
+    def both(index: int, command: Command) -> None:
+        submit(index, command)
+        observe(index, command)
+
+    return both
+
+
+def run_folder(root: Path, scenario_name: str, seed: int) -> Path:
+    """A fresh folder for one run: ``root/<name>-<date>-<time>-seed<seed>``, always inside ``root``.
+
+    The scenario's name is checked at load (sim.scenario.load.NAME_PATTERN); the resolved path is checked
+    here as well, so no name can place a run elsewhere. Any OS error is a UsageError naming the path.
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = Path(root)
+    base = root / f"{scenario_name}-{stamp}-seed{seed}"
+    try:
+        real_root = root.resolve()
+        if base.resolve().parent != real_root:
+            raise UsageError(f"run folder {format_value(str(base), 200)} would not be directly inside "
+                             f"--out {format_value(str(root), 200)}")
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--out {format_value(str(root), 200)} exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        path, n = base, 1
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:  # another run of the same name in the same second
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else base
+        raise UsageError(f"--out: cannot create the run folder {format_value(str(where), 200)}: "
+                         f"{exc.strerror or exc}") from None
+    return path

@@ -1,0 +1,1 @@
+"""Scenario files: loading with line marks, validation, plugin registry, fleet resizing, schema docs."""

@@ -1,0 +1,1 @@
+"""Parameter sweeps: many runs of one scenario over a grid, cached, in worker processes."""

@@ -1,0 +1,1 @@
+"""Checks for plugin authors: conformance checks of sensors and controllers."""

@@ -1,0 +1,115 @@
+"""The world: the static map, the robots' bodies, and immutable snapshots of their state.
+
+Physics owns the mutable state and publishes a new ``WorldSnapshot`` after every
+step by swapping one reference (atomic under the GIL), so a sensor always reads
+one consistent instant, never a half-updated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.world.geometry import bounds_segments, polygon_segments
+from sim.world.raycast import SegmentMap
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """A solid obstacle (shelf, pillar, station...) as a polygon."""
+
+    name: str
+    kind: str
+    polygon: np.ndarray
+
+
+@dataclass(frozen=True)
+class StaticMap:
+    """Everything that does not move: size, walls, obstacles, named places."""
+
+    width: float
+    height: float
+    obstacles: tuple[Obstacle, ...]
+    walls: np.ndarray  # (W, 4) thin walls, including the boundary if enabled
+    places: dict[str, tuple[str, float, float, float]]  # name -> (kind, x, y, heading)
+    segments: np.ndarray = field(repr=False)  # every collidable edge, (S, 4)
+    segment_map: SegmentMap = field(repr=False)
+
+    @classmethod
+    def from_scenario(cls, world) -> StaticMap:
+        width, height = world.size
+        walls = [np.asarray(w, dtype=float).reshape(1, 4) for w in world.walls]
+        if world.boundary_walls:
+            walls.append(bounds_segments(width, height))
+        wall_arr = np.vstack(walls) if walls else np.zeros((0, 4))
+        obstacles = tuple(
+            Obstacle(o.name or f"obstacle-{i}", o.kind, o.polygon())
+            for i, o in enumerate(world.obstacles)
+        )
+        segs = [wall_arr] + [polygon_segments(o.polygon) for o in obstacles]
+        segments = np.vstack(segs) if segs else np.zeros((0, 4))
+        places = {
+            p.name: (p.kind, float(p.position[0]), float(p.position[1]), float(p.heading))
+            for p in world.places
+        }
+        return cls(
+            width=float(width),
+            height=float(height),
+            obstacles=obstacles,
+            walls=wall_arr,
+            places=places,
+            segments=segments,
+            segment_map=SegmentMap(segments),
+        )
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """Per-robot constants as arrays (index = robot index in the scenario)."""
+
+    names: tuple[str, ...]
+    radius: np.ndarray
+    max_speed: np.ndarray
+    max_accel: np.ndarray
+    max_yaw_rate: np.ndarray
+    max_yaw_accel: np.ndarray
+    wheel_base: np.ndarray
+
+    @classmethod
+    def from_robots(cls, robots) -> Bodies:
+        def col(attr: str) -> np.ndarray:
+            return np.array([float(getattr(r, attr)) for r in robots])
+
+        return cls(
+            names=tuple(r.name for r in robots),
+            radius=col("radius"),
+            max_speed=col("max_speed"),
+            max_accel=col("max_accel"),
+            max_yaw_rate=col("max_yaw_rate"),
+            max_yaw_accel=col("max_yaw_accel"),
+            wheel_base=col("wheel_base"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class WorldSnapshot:
+    """The true state of every robot at one physics step. Never mutated after publishing."""
+
+    time: float  # s, simulated
+    step: int
+    pose: np.ndarray  # (N, 3) x, y, theta
+    velocity: np.ndarray  # (N, 2) v (m/s), w (rad/s)
+    accel: np.ndarray  # (N, 2) body-frame ax (m/s^2, forward), ay (lateral, = v*w)
+    wheel_travel: np.ndarray  # (N, 2) cumulative left/right wheel travel (m)
+    contact: np.ndarray  # (N,) bool, robot touching something this step
+    collisions: np.ndarray  # (N,) int, collision onsets so far
+    odometer: np.ndarray  # (N,) m driven so far
+    radius: np.ndarray  # (N,) m, the bodies' radii (shared, constant)
+
+    @property
+    def count(self) -> int:
+        return len(self.pose)
