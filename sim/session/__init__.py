@@ -1,0 +1,1 @@
+"""One way to run a scenario: execute(scenario, out, ...) -> Result, used by the CLI, sweeps, benchmarks and tests."""
