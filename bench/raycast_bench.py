@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from sim.world.geometry import bounds_segments, polygon_segments, rect_polygon
+from sim.common.geometry import bounds_segments, polygon_segments, rect_polygon
 from sim.world.raycast import SegmentMap, available_methods, cast_scans
 
 MAP_SIZE = (40.0, 25.0)

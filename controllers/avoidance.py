@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from controllers import kernels
-from sensors.lidar import LaserScan
+from sim.interfaces.payloads import LaserScan
 
 __all__ = ["arc_gap", "beam_trig", "brake_speed", "clearance", "disc_offsets", "mark_points", "off_map",
            "rear_gap", "scan_points"]

@@ -14,12 +14,15 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from controllers.avoidance import disc_offsets, mark_points
 from controllers.planning import OccupancyGrid, plan
-from sim.world.model import StaticMap
+
+if TYPE_CHECKING:
+    from sim.world.model import StaticMap
 
 __all__ = ["map_key", "replan_steps", "shared_grid"]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from sim.world.geometry import point_segment_distance, polygon_segments
+from sim.common.geometry import point_segment_distance, polygon_segments
 
 __all__ = ["NoPathError", "OccupancyGrid", "plan"]
 

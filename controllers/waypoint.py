@@ -99,7 +99,7 @@ class WaypointController(Controller):
                 self.target = 0
             self._show("reached")
             return 0.0, 0.0
-        err = (math.atan2(dy, dx) - float(d[2]) + math.pi) % _TWO_PI - math.pi  # sim.world.geometry.wrap_angle
+        err = (math.atan2(dy, dx) - float(d[2]) + math.pi) % _TWO_PI - math.pi  # sim.common.geometry.wrap_angle
         max_w = self.robot.max_yaw_rate
         w = max(-max_w, min(max_w, p.heading_gain * err))
         speed = min(p.cruise_speed, self.robot.max_speed)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sensors.base import Sensor
-from sim.world.model import WorldSnapshot
+from typing import TYPE_CHECKING
+
+from sim.interfaces.sensor import Sensor
+
+if TYPE_CHECKING:
+    from sim.world.model import WorldSnapshot
 
 
 class Bumper(Sensor):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensors.base import Sensor
-from sim.world.model import WorldSnapshot
+from sim.interfaces.sensor import Sensor
+
+if TYPE_CHECKING:
+    from sim.world.model import WorldSnapshot
 
 
 class ImuParams(BaseModel):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensors.base import Sensor
-from sim.world.model import WorldSnapshot
-from sim.world.raycast import cast_scans
+from sim.interfaces.payloads import LaserScan
+from sim.interfaces.sensor import Sensor
+
+if TYPE_CHECKING:
+    from sim.world.model import WorldSnapshot
+
+__all__ = ["LaserScan", "Lidar", "LidarParams"]  # LaserScan: its documented old path (sim.interfaces.payloads)
 
 
 class LidarParams(BaseModel):
@@ -23,20 +26,6 @@ class LidarParams(BaseModel):
     range_min: float = Field(0.05, ge=0, le=100, description="m; closer returns are not seen")
     range_max: float = Field(10.0, gt=0, le=200, description="m; farther returns are no return (inf)")
     noise_std: float = Field(0.01, ge=0, le=10, description="m, Gaussian range noise")
-
-
-@dataclass(frozen=True, slots=True)
-class LaserScan:
-    """One scan, like ROS ``sensor_msgs/LaserScan``: ``ranges[i]`` along ``angles[i]``.
-
-    Angles are relative to the robot's heading (rad, counter-clockwise); ranges in
-    m (float32); no return is ``inf``.
-    """
-
-    angles: np.ndarray
-    ranges: np.ndarray
-    range_min: float
-    range_max: float
 
 
 class Lidar(Sensor):
@@ -81,17 +70,10 @@ class Lidar(Sensor):
         if batch is None or batch[0] != members:  # the same lidars are due together at every tick
             batch = lidars[0]._batch = (members, _layout_groups(lidars))
         out: list[LaserScan] = [None] * len(lidars)  # type: ignore[list-item]
-        circles = (snap.pose[:, :2], snap.radius)
         for rows, idx, std, all_noisy in batch[1]:
             first = lidars[rows[0]]
             p = first.params
-            ranges = None
-            if first.pool is not None:  # worker processes (physics.workers > 0); None if it does not fit
-                ranges = first.pool.cast_scans(snap.pose, snap.radius, idx, first.beam_angles,
-                                               p.range_max, p.range_min)
-            if ranges is None:
-                ranges = cast_scans(first.static.segment_map, snap.pose[idx, :2], snap.pose[idx, 2],
-                                    first.beam_angles, p.range_max, p.range_min, circles=circles, self_index=idx)
+            ranges = first.static.cast_scans(snap, idx, first.beam_angles, p.range_max, p.range_min)
             # Noise for the whole group at once; each sensor draws from its own generator the
             # numbers normal(0.0, std, n) would, 0.0 + std * z, with z drawn as standard normals.
             n = ranges.shape[1]

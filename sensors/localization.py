@@ -6,11 +6,15 @@ by listing it. Without it a controller has only odometry (which drifts).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensors.base import Sensor
-from sim.world.model import WorldSnapshot
+from sim.interfaces.sensor import Sensor
+
+if TYPE_CHECKING:
+    from sim.world.model import WorldSnapshot
 
 
 class LocalizationParams(BaseModel):

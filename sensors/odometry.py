@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensors.base import Sensor
-from sim.world.model import WorldSnapshot
+from sim.interfaces.sensor import Sensor
+
+if TYPE_CHECKING:
+    from sim.world.model import WorldSnapshot
 
 
 class OdometryParams(BaseModel):

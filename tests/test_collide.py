@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from sim.common.geometry import bounds_segments, point_segment_distance
 from sim.world import collide
 from sim.world.collide import (
     disc_pairs_overlapping,
@@ -15,7 +16,6 @@ from sim.world.collide import (
     discs_hit_segments_plain,
     nearest_obstacle_distance,
 )
-from sim.world.geometry import bounds_segments, point_segment_distance
 from sim.world.raycast import SegmentMap
 
 

@@ -24,8 +24,8 @@ from controllers.pursuit import PurePursuit, avoid, corridor_ahead
 from controllers.waypoint import WaypointController, WaypointParams
 from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan
+from sim.common.geometry import wrap_angle
 from sim.scenario.load import World
-from sim.world.geometry import wrap_angle
 from sim.world.model import StaticMap
 
 PATHS = [False, pytest.param(True, marks=pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba missing"))]

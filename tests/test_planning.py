@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from controllers.planning import NoPathError, OccupancyGrid, _astar, _jps, plan
-from sim.world.geometry import point_in_polygon, point_segment_distance, polygon_segments, rect_polygon
+from sim.common.geometry import point_in_polygon, point_segment_distance, polygon_segments, rect_polygon
 
 SIZE = (40.0, 25.0)
 INFLATE = 0.4  # robot radius 0.3 + margin 0.1

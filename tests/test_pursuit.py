@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from controllers.pursuit import PurePursuit, avoid
-from sim.world.geometry import point_segment_distance
+from sim.common.geometry import point_segment_distance
 
 DT = 0.05  # s, the controller period
 MAX_ACCEL = 1.0  # m/s^2

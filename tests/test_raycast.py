@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.common.geometry import bounds_segments, polygon_segments, rect_polygon
 from sim.world import raycast
-from sim.world.geometry import bounds_segments, polygon_segments, rect_polygon
 from sim.world.raycast import SegmentMap, available_methods, cast_scans
 
 FAST = [m for m in available_methods() if m not in ("python", "plain")]

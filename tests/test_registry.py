@@ -165,9 +165,9 @@ def test_plugin_not_a_class() -> None:
 
 def test_plugin_not_a_subclass() -> None:
     err = resolve_error(resolve_sensor, "plugins_for_tests:NotASensor")
-    assert "plugins_for_tests.NotASensor is not a subclass of sensors.base.Sensor" in str(err)
+    assert "plugins_for_tests.NotASensor is not a subclass of sim.api.Sensor" in str(err)
     err = resolve_error(resolve_controller, "plugins_for_tests:FakeLidar")
-    assert "is not a subclass of controllers.base.Controller" in str(err)
+    assert "is not a subclass of sim.api.Controller" in str(err)
 
 
 @pytest.mark.parametrize(("resolver", "type_name"), [

@@ -26,8 +26,8 @@ from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan, Lidar, LidarParams
 from sensors.localization import Localization, LocalizationParams
 from sensors.odometry import Odometry, OdometryParams
+from sim.common.geometry import point_segment_distance
 from sim.scenario.load import World, load_scenario
-from sim.world.geometry import point_segment_distance
 from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics
 

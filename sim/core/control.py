@@ -16,15 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from controllers.base import Controller, Inputs
-from sensors.base import Reading
 from sim.common.stats import Histogram
 from sim.core.clock import Clock
 from sim.core.exectime import NoModel
 from sim.core.producers import SensorRuntime
 from sim.core.watchdog import Slot
 from sim.errors import PluginOutputError, format_value
-from sim.world.physics import Command
+from sim.interfaces.controller import Controller, Inputs
+from sim.interfaces.messages import Command, Reading
 
 _isfinite = math.isfinite
 

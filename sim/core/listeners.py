@@ -11,11 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sensors.base import Reading
     from sim.core.control import Cycle
     from sim.core.producers import SensorRuntime
+    from sim.interfaces.messages import Command, Reading
     from sim.world.model import WorldSnapshot
-    from sim.world.physics import Command
 
 
 class RunListener:

@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from sensors.base import Reading, Sensor
 from sim.common.stats import Histogram, RateMeter
 from sim.core.channel import Channel, Overflow
 from sim.core.clock import Clock
 from sim.core.watchdog import Slot
 from sim.errors import PluginOutputError
+from sim.interfaces.messages import Reading
+from sim.interfaces.sensor import Sensor
 from sim.world.model import WorldSnapshot
 
 

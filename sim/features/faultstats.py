@@ -19,9 +19,9 @@ from sim.common.texttable import print_table
 from sim.core.listeners import RunListener
 
 if TYPE_CHECKING:
-    from sensors.base import Reading
     from sim.core.control import Cycle
     from sim.core.producers import SensorRuntime
+    from sim.interfaces.messages import Reading
     from sim.world.model import WorldSnapshot
 
 _SCALARS = (bool, int, float, str, type(None))  # interned values repeat without being frozen

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sensors.base import RobotInfo
 from sim.common.interrupt import end_reason, interruptible
 from sim.common.streams import stream
 from sim.core.channel import Channel
@@ -36,6 +35,7 @@ from sim.errors import (
     format_value,
 )
 from sim.features.cyclelog import CycleLog
+from sim.interfaces.plugin import RobotInfo
 from sim.scenario.registry import describe_exception, plugin_call
 from sim.world import jit
 from sim.world.model import Bodies, StaticMap
@@ -248,7 +248,7 @@ class Run:
         self.physics.check_collisions(self.physics.pose)
 
     def _start_pool(self) -> None:
-        """``physics.workers`` > 0: spawn the worker processes, hand them to physics and sensors."""
+        """``physics.workers`` > 0: spawn the worker processes, hand them to physics and to the map's ray casts."""
         workers = self.scenario.physics.workers
         if workers <= 0 or self.pool is not None:
             return
@@ -260,8 +260,7 @@ class Run:
         with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
             self.pool.start()
         self.physics.pool = self.pool
-        for rt in self.sensors:
-            rt.sensor.pool = self.pool
+        self.static.use_workers(self.pool)  # the sensors cast through the map they were handed
 
     def kill_worker(self, index: int) -> None:
         """Fault injection: SIGKILL physics worker ``index``; the next request ends the run, naming it."""

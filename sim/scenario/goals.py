@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.common.geometry import circle_hits_polygon, point_segment_distance
 from sim.errors import format_value
-from sim.world.geometry import circle_hits_polygon, point_segment_distance
 
 __all__ = ["ORDER_PLACE_KINDS", "check_goals"]
 

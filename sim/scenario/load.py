@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance, rect_polygon
 from sim.core.exectime import ExecutionModel, NoModel
 from sim.errors import PluginError, ScenarioError, format_value
 from sim.features.expect import Expect
@@ -34,7 +35,6 @@ from sim.scenario.marks import (
     valid_keys,
 )
 from sim.scenario.registry import controller_names, resolve_controller, resolve_entries, resolve_sensor, sensor_names
-from sim.world.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance, rect_polygon
 
 __all__ = [
     "ControllerSpec", "Event", "Latency", "Obstacle", "Physics", "Place", "PluginSpec", "QueueSpec", "Robot", "Run",

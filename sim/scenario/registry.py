@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import PluginError, PluginRaised, ScenarioError, format_value, one_line
+from sim.interfaces.controller import Controller
+from sim.interfaces.sensor import Sensor
 from sim.scenario.marks import MarkedDoc, format_path, suggest, translate
 
 __all__ = [
@@ -51,10 +53,7 @@ _TABLES: dict[Kind, dict[str, str | type]] = {
     "sensor": dict(BUILTIN_SENSORS),
     "controller": dict(BUILTIN_CONTROLLERS),
 }
-_BASES: dict[Kind, str] = {
-    "sensor": "sensors.base:Sensor",
-    "controller": "controllers.base:Controller",
-}
+_BASES: dict[Kind, type] = {"sensor": Sensor, "controller": Controller}
 
 
 def register_sensor(name: str, cls_or_path: type | str) -> None:
@@ -176,14 +175,6 @@ def plugin_call(fn: Callable[..., T], *args: Any) -> T:
             raise PluginRaised(exc) from exc
 
 
-def _base(kind: Kind) -> type:
-    """The required base class, imported lazily because it imports the sim core."""
-    path = _BASES[kind]
-    base = _import_path(path, path)
-    assert isinstance(base, type)
-    return base
-
-
 def _resolve(kind: Kind, type_name: str) -> type:
     """Look up, import and check a type name against the base class and Params contract."""
     if not isinstance(type_name, str) or not type_name.strip():
@@ -196,7 +187,7 @@ def _resolve(kind: Kind, type_name: str) -> type:
     else:
         raise _unknown(kind, type_name)
     obj = _import_path(target, type_name) if isinstance(target, str) else target
-    base = _base(kind)
+    base = _BASES[kind]
     if not isinstance(obj, type):
         raise PluginError(
             f"{kind} type {format_value(type_name)} is not a class (got {type(obj).__name__})",
@@ -205,7 +196,7 @@ def _resolve(kind: Kind, type_name: str) -> type:
     if not issubclass(obj, base):
         raise PluginError(
             f"{kind} type {format_value(type_name)}: {obj.__module__}.{obj.__qualname__} is not a subclass "
-            f"of {base.__module__}.{base.__qualname__}",
+            f"of sim.api.{base.__qualname__} (the public plugin API)",
             type_name=type_name,
         )
     params = getattr(obj, "Params", None)

@@ -28,11 +28,13 @@ from unittest import mock
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from controllers.base import Controller, Inputs
-from sensors.base import Reading, RobotInfo, Sensor
 from sim.errors import ConformanceError
+from sim.interfaces.controller import Controller, Inputs
+from sim.interfaces.messages import Command, Reading
+from sim.interfaces.plugin import RobotInfo
+from sim.interfaces.sensor import Sensor
 from sim.world.model import Bodies, StaticMap, WorldSnapshot
-from sim.world.physics import Command, Physics
+from sim.world.physics import Physics
 
 __all__ = ["DEFAULT_SENSORS", "check_controller", "check_sensor", "synthetic_world"]
 

@@ -1,4 +1,4 @@
-"""The simulated world: map, bodies, physics, geometry, ray casting, collisions, compiled kernels, worker processes.
+"""The simulated world: map, bodies, physics, ray casting, collisions, compiled kernels, worker processes.
 
 ``sim.world.WorldSnapshot`` and ``sim.world.StaticMap`` are documented plugin import paths
 (docs/plugins.md); they are re-exported here from ``sim.world.model``.

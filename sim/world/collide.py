@@ -7,7 +7,7 @@ loop holding the GIL). Small inputs skip the broad phase: one dense pass is
 fewer numpy calls. The exact test is the same formula as the brute-force
 ``*_plain`` versions, so the results are identical, not merely close.
 
-Contact convention (same as ``sim.world.geometry.circle_hits_polygon``): a disc
+Contact convention (same as ``sim.common.geometry.circle_hits_polygon``): a disc
 collides when the distance is *strictly* less than its radius (or the sum of
 radii); exactly touching is not a collision.
 """

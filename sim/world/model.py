@@ -8,11 +8,15 @@ one consistent instant, never a half-updated one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.world.geometry import bounds_segments, polygon_segments
-from sim.world.raycast import SegmentMap
+from sim.common.geometry import bounds_segments, polygon_segments
+from sim.world.raycast import SegmentMap, cast_scans
+
+if TYPE_CHECKING:
+    from sim.world.workers import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,33 @@ class StaticMap:
     places: dict[str, tuple[str, float, float, float]]  # name -> (kind, x, y, heading)
     segments: np.ndarray = field(repr=False)  # every collidable edge, (S, 4)
     segment_map: SegmentMap = field(repr=False)
+    # The run's worker processes while it has them (``use_workers``): who casts, not what the map is.
+    _workers: WorkerPool | None = field(default=None, init=False, repr=False, compare=False)
+
+    def use_workers(self, pool: WorkerPool | None) -> None:
+        """Cast rays in ``pool``'s worker processes from now on (None: in the calling thread).
+
+        Called by the Run that made both the map and the pool (``physics.workers`` > 0), so a
+        sensor never needs to know the pool exists.
+        """
+        object.__setattr__(self, "_workers", pool)  # frozen for everything else: only who casts changes
+
+    def cast_scans(self, snap: WorldSnapshot, index: np.ndarray, beam_angles: np.ndarray,
+                   range_max: float, range_min: float) -> np.ndarray:
+        """Ranges (M, K) from robots ``index`` of ``snap`` along ``beam_angles`` (rad, from each heading).
+
+        A beam ends at the first wall, obstacle edge or other robot's disc; ``inf`` where none is
+        within ``range_max``, and hits closer than ``range_min`` are not seen. The sensors' one
+        way to ray cast (the lidar's): in the run's worker processes when it has them, else
+        here; the ranges are the same either way.
+        """
+        pool = self._workers
+        if pool is not None:  # None back from the pool: the request does not fit its shared block
+            ranges = pool.cast_scans(snap.pose, snap.radius, index, beam_angles, range_max, range_min)
+            if ranges is not None:
+                return ranges
+        return cast_scans(self.segment_map, snap.pose[index, :2], snap.pose[index, 2], beam_angles, range_max,
+                          range_min, circles=(snap.pose[:, :2], snap.radius), self_index=index)
 
     @classmethod
     def from_scenario(cls, world) -> StaticMap:

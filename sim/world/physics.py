@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.common.stats import Histogram
 from sim.core.clock import Clock
+from sim.interfaces.messages import Command
 from sim.world.contact import STATIC, Contacts
 from sim.world.kernels import HAVE_NUMBA, advance, collide, settle
 from sim.world.model import Bodies, StaticMap, WorldSnapshot
 
 if TYPE_CHECKING:
     from sim.world.workers import WorkerPool
-
-
-@dataclass(frozen=True)
-class Command:
-    """A velocity command for one robot and where its data came from."""
-
-    v: float  # m/s, forward
-    w: float  # rad/s, counter-clockwise
-    issued_at: float = 0.0  # s, simulated time the controller finished
-    input_sample_times: tuple[tuple[str, float], ...] = ()  # (sensor name, sample time)
 
 
 class Physics:

@@ -104,7 +104,7 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
-    """Wrap radians into [-pi, pi) (same rule as ``sim.world.geometry.wrap_angle``)."""
+    """Wrap radians into [-pi, pi) (same rule as ``sim.common.geometry.wrap_angle``)."""
     return (angle + np.pi) % (2.0 * np.pi) - np.pi
 
 

@@ -1,4 +1,4 @@
-"""Plane geometry shared by the scenario checks, physics and ray casting.
+"""Plane geometry shared by the scenario checks, physics, ray casting and the built-in planner.
 
 Shapes are plain numpy arrays so the hot paths stay vectorised: a polygon is a
 (N, 2) array of vertices in order, a segment list is an (M, 4) array of
