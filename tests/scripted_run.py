@@ -9,18 +9,19 @@ for interference), and a sensor queue left empty under ``wait_for``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
-from sensors.base import Reading
 from sim.core.clock import ManualClock
+from sim.core.control import ControllerTask
 from sim.core.listeners import RunListener, fan_out
 from sim.core.virtual import VirtualClock
+from sim.interfaces.messages import Reading
 from sim.report.build import build_report
 from sim.report.outputs import finish_report
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario, parse_scenario
+from sim.testing.harness import step_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -56,32 +57,19 @@ def compute(clock: ManualClock, cpu: Callable[[str, float], float] | None = None
 
 def drive(run: Run, clock: ManualClock, late_wake: LateWake | None = None,
           fresh: Callable[[str, float], bool] | None = None) -> None:
-    """Run every controller's cycles in release order until the end, as ``ControllerTask.run`` would.
+    """Run every controller's cycles in release order until the end, through ``sim.testing.harness.step_tasks``.
 
     ``fresh(robot, release)``: put a new reading in each of the robot's sensor queues just
     before the cycle (default: always), so only the cycles scripted otherwise wait for input.
     """
-    tasks = run.controllers
-    ks = [0] * len(tasks)
-    while True:
-        due = [(t.phase + ks[i] * t.period, i) for i, t in enumerate(tasks)
-               if t.phase + ks[i] * t.period < t.end_time]
-        if not due:
-            break
-        release, i = min(due)
-        task = tasks[i]
-        if clock.now() < release:
-            clock.set(release)
+    def before(task: ControllerTask, k: int, release: float) -> None:
         if fresh is None or fresh(task.robot_name, release):
             for rt in task.inputs.values():
-                rt.channel.put(Reading(task.robot_name, rt.sensor.name, ks[i], clock.now(), clock.now(), None))
+                rt.channel.put(Reading(task.robot_name, rt.sensor.name, k, clock.now(), clock.now(), None))
         if late_wake is not None and (late := late_wake(task.robot_name, release)) > 0:
             clock.set(max(clock.now(), release + late))
-        cycle = task.run_cycle(ks[i], release)
-        assert cycle is not None
-        ks[i] += 1
-        if cycle.finish_time > task.phase + ks[i] * task.period:  # skip policy, as ControllerTask.run
-            ks[i] = math.floor((cycle.finish_time - task.phase) / task.period) + 1
+
+    step_tasks(run.controllers, clock, before)
     run.sim_seconds = run.duration
 
 

@@ -5,25 +5,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from controllers.base import Inputs
 from controllers.spiky import SpikyController, SpikyParams, burn_cpu
-from sensors.base import RobotInfo
 from sim.scenario.registry import resolve_controller
+from sim.testing.harness import ControllerHarness
 from tests.scripted_run import ROOT, virtual_run
 
-ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
 MISSES = ROOT / "scenarios" / "misses.yaml"
 
 
 def test_spikes_on_every_nth_compute_inside_the_window() -> None:
     params = SpikyParams(spike_every=3, spike_seconds=0.0005, spike_from=1.0, spike_until=2.0)
-    c = SpikyController(params, ROBOT, None, {}, np.random.default_rng(0))  # type: ignore[arg-type]
-    for k in range(30):  # 10 Hz for 3 s: calls 3, 6, ... inside [1, 2) s spike
-        c.compute(Inputs(k * 0.1, {}, {}))
+    h = ControllerHarness(SpikyController, params, period=0.1)
+    h.run(until=3.0)  # 10 Hz for 3 s: calls 3, 6, ... inside [1, 2) s spike
+    c = h.controller
+    assert c.calls == 30 and [cycle.k for cycle in h.cycles] == list(range(30))
     assert c.spikes == 3 and c.status()["spikes"] == 3  # calls 12, 15, 18 (t = 1.1, 1.4, 1.7)
     assert resolve_controller("spiky") is SpikyController
 

@@ -19,6 +19,7 @@ from sim.errors import PluginError, ScenarioError
 from sim.report.build import build_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.testing.harness import ControllerHarness
 
 TESTS = Path(__file__).resolve().parent
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
@@ -45,32 +46,37 @@ def _runtime(clock: ManualClock, name: str, max_age: float) -> SensorRuntime:
     return SensorRuntime(sensor, "r1", 10.0, 0.0, 0.0, 0.0, max_age, Channel(clock, 4), np.random.default_rng(1))
 
 
-def run_task(clock: ManualClock, watch: tuple[str, ...] | None) -> tuple[ControllerTask, list[SensorRuntime]]:
+class Reader(Controller):
+    """Drives on whatever it gets."""
+
+    def compute(self, inputs: Inputs) -> tuple[float, float]:
+        return 0.5, 0.0
+
+
+def run_task(watch: tuple[str, ...] | None) -> ControllerHarness:
     """A lidar read fresh every cycle and an IMU whose only reading goes stale after 0.1 s."""
-    lidar, imu = _runtime(clock, "lidar", 0.15), _runtime(clock, "imu", 0.1)
-    imu.channel.put(Reading("r1", "imu", 0, 0.0, 0.0, None))
-    task = ControllerTask(Mover({"lidar": "lidar", "imu": "imu"}), 0, clock, [lidar, imu], lambda i, c: None,
-                          period=0.1, deadline=0.1, end_time=0.5, watch=watch)
-    for k in range(5):
-        clock.set(0.1 * k)
-        lidar.channel.put(Reading("r1", "lidar", k, 0.1 * k, 0.1 * k, None))
-        task.run_cycle(k, 0.1 * k)
-    return task, [lidar, imu]
+    h = ControllerHarness(Reader, sensors={"lidar": "lidar", "imu": "imu"}, period=0.1, deadline=0.1, watch=watch,
+                          max_age={"lidar": 0.15, "imu": 0.1})
+    h.feed("imu", None, at=0.0)
+    h.feed_every("lidar", 0.1, lambda t: None, until=0.5)
+    h.run(until=0.5)
+    return h
 
 
-def test_an_unwatched_stale_sensor_is_counted_but_stops_nothing(clock: ManualClock) -> None:
-    task, (lidar, imu) = run_task(clock, watch=("lidar",))
-    assert task.watched == ("lidar",)
-    assert task.stats.safety_stops == 0
-    assert imu.stats.stale_uses == 3  # at 0.2, 0.3, 0.4 s: measured all the same
-    assert lidar.stats.stale_uses == 0
+def test_an_unwatched_stale_sensor_is_counted_but_stops_nothing() -> None:
+    h = run_task(watch=("lidar",))
+    assert h.task.watched == ("lidar",)
+    assert h.stats.safety_stops == 0 and [c.v for c in h.commands] == [0.5] * 5
+    assert h.inputs["imu"].stats.stale_uses == 3  # at 0.2, 0.3, 0.4 s: measured all the same
+    assert h.inputs["lidar"].stats.stale_uses == 0
 
 
-def test_a_watched_stale_sensor_stops_the_robot(clock: ManualClock) -> None:
-    task, (_, imu) = run_task(clock, watch=("lidar", "imu"))
-    assert task.stats.safety_stops == 3 and imu.stats.stale_uses == 3
-    everything, _ = run_task(ManualClock(), watch=None)  # no choice given: every input is watched
-    assert everything.watched == ("lidar", "imu") and everything.stats.safety_stops == 3
+def test_a_watched_stale_sensor_stops_the_robot() -> None:
+    h = run_task(watch=("lidar", "imu"))
+    assert h.stats.safety_stops == 3 and h.inputs["imu"].stats.stale_uses == 3
+    assert [c.safety_stop for c in h.cycles] == [False, False, True, True, True]
+    everything = run_task(watch=None)  # no choice given: every input is watched
+    assert everything.task.watched == ("lidar", "imu") and everything.stats.safety_stops == 3
 
 
 def test_a_missing_reading_of_an_unwatched_sensor_stops_nothing(clock: ManualClock) -> None:

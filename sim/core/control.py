@@ -151,23 +151,34 @@ class ControllerTask:
     def run(self) -> None:
         clock = self.clock
         k = 0
-        while True:
-            release = self.phase + k * self.period
-            if release >= self.end_time:
-                return
+        while (release := self.release_of(k)) is not None:
             if not clock.sleep_until(release):
                 return
             cycle = self.run_cycle(k, release)
             if cycle is None:  # the run was stopped inside this cycle: it is not logged, only counted
                 self.stats.unfinished += 1
                 return
-            k += 1
-            next_release = self.phase + k * self.period
-            if cycle.finish_time > next_release and self.overrun_policy is OverrunPolicy.SKIP:
-                # first release strictly after the finish; the ones in between are skipped
-                k_next = math.floor((cycle.finish_time - self.phase) / self.period) + 1
-                self.stats.skipped_releases += k_next - k
-                k = k_next
+            k = self.next_cycle(k, cycle)
+
+    def release_of(self, k: int) -> float | None:
+        """When cycle ``k`` is released (phase + k * period); None if that is at or past the end."""
+        release = self.phase + k * self.period
+        return release if release < self.end_time else None
+
+    def next_cycle(self, k: int, cycle: Cycle) -> int:
+        """The cycle to run after cycle ``k`` finished: k + 1, or under ``skip`` after an overrun the
+        first release strictly after the finish (the releases in between are counted as skipped).
+
+        ``run`` and the single-thread test harness (``sim.testing.harness``) both step with it.
+        """
+        k += 1
+        next_release = self.phase + k * self.period
+        if cycle.finish_time > next_release and self.overrun_policy is OverrunPolicy.SKIP:
+            # first release strictly after the finish; the ones in between are skipped
+            k_next = math.floor((cycle.finish_time - self.phase) / self.period) + 1
+            self.stats.skipped_releases += k_next - k
+            k = k_next
+        return k
 
     def run_cycle(self, k: int, release: float) -> Cycle | None:
         """One cycle released at ``release``; None if the run stopped meanwhile."""
