@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from controllers.base import Controller, Inputs
+from sim.api import Controller, Inputs
 
 
 class WandererParams(BaseModel):
@@ -24,7 +24,7 @@ class Wanderer(Controller):
     """Drive ahead; when something is close in front, turn towards the side with more room.
 
     Reads only its own sensors (``lidar``, optional ``battery``), keeps all state
-    on the instance, never reads a clock: what ``sim.conformance`` checks.
+    on the instance, never reads a clock: what ``sim.api.check_controller`` checks.
     """
 
     Params = WandererParams

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensors.base import Sensor
-from sim.world import WorldSnapshot
+from sim.api import Sensor, WorldSnapshot
 
 
 class BatteryParams(BaseModel):

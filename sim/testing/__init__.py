@@ -1,1 +1,1 @@
-"""Checks for plugin authors: conformance checks of sensors and controllers."""
+"""Checks and tools for plugin authors: conformance checks (``conformance``) and a controller test harness (``harness``)."""
