@@ -16,7 +16,7 @@ from collections import deque
 
 import numpy as np
 
-from sensors.base import Reading
+from sim.interfaces.messages import Reading
 
 __all__ = ["PoseFuser"]
 

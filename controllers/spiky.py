@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from controllers.base import Inputs
 from controllers.waypoint import WaypointController, WaypointParams
+from sim.interfaces.controller import Inputs
 
 _N = 48  # matrix size: small enough that BLAS stays on the calling thread
 

@@ -30,11 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controllers import kernels
 from controllers.avoidance import arc_gap, brake_speed, clearance, off_map, rear_gap, scan_points
-from controllers.base import Controller, Inputs
 from controllers.navgrid import replan_steps, shared_grid
 from controllers.planning import NoPathError, plan
 from controllers.posefuse import PoseFuser
 from controllers.pursuit import PurePursuit
+from sim.interfaces.controller import Controller, Inputs
 
 Point = tuple[float, float]
 

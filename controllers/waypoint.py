@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from controllers import kernels
-from controllers.base import Controller, Inputs
 from controllers.pursuit import corridor_ahead, scale_to_gap
+from sim.interfaces.controller import Controller, Inputs
 
 Point = tuple[float, float]
 
