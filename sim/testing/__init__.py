@@ -1,1 +1,1 @@
-"""Checks and tools for plugin authors: conformance checks (``conformance``) and a controller test harness (``harness``)."""
+"""Tools for plugin authors: conformance checks (``conformance``) and a controller test harness (``harness``)."""
