@@ -15,7 +15,7 @@ from typing import Any
 
 import pygame
 
-from sim.errors import SimError
+from sim.errors import InputError
 from sim.view.camera import Camera
 from sim.view.hud import MARGIN, ROW_H, Hud, Layout, StatusInfo
 from sim.view.scene import Scene, SceneOptions
@@ -180,7 +180,7 @@ class ViewApp:
             path.parent.mkdir(parents=True, exist_ok=True)
             pygame.image.save(self.surface, str(path))
         except (OSError, pygame.error) as exc:
-            raise SimError(f"cannot save the screenshot {path}: {exc}") from None
+            raise InputError(f"cannot save the screenshot {path}: {exc}") from None
         self.screenshots.append(path)
         self.toast(f"saved {path}")
         return path
