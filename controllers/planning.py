@@ -25,16 +25,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from sim.common.geometry import point_segment_distance, polygon_segments
+from sim.errors import NoPathError  # raised when no collision-free path exists; importable from here as before
 
 __all__ = ["NoPathError", "OccupancyGrid", "plan"]
 
 _SQRT2 = math.sqrt(2.0)
 _EPS = 1e-6  # cells; nudge used to look at both sides of grid lines
 _CHUNK = 200_000  # max point x segment pairs per distance evaluation (bounds memory)
-
-
-class NoPathError(ValueError):
-    """Raised when no collision-free path exists; the message names the goal and the reason."""
 
 
 def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
-from sim.errors import OutputError, SimError, UsageError
+from sim.errors import OutputError, RunError, SimError, UsageError
 from sim.errors import one_line as _one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -60,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     """The one boundary: bad input of any kind (file, option, path, plugin) -> one line, exit 2.
 
     Every anticipated problem is a ``SimError`` (OS errors about a path the user gave are turned into
-    one where they happen: the scenario read, the run folder). Anything else is a bug in the
-    simulator, not the user's input: one line saying so, the traceback saved to a file, exit 1.
+    one where they happen: the scenario read, the run folder). Its branch decides (``sim.errors``):
+    a ``RunError`` (a worker pool that cannot start) or an ``OutputError`` is the run's failure, exit 1;
+    any other is the user's input, exit 2. Anything else is a bug in the simulator, not the user's
+    input: one line saying so, the traceback saved to a file, exit 1.
     """
     # Signals are handled from here on (sim.common.interrupt): before the run folder exists a signal
     # ends this at once (exit 130, one line); after, it ends the run and every file is finished.
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     try:
         return _dispatch(argv)
-    except OutputError as exc:  # a file could not be written: the run's failure, not the user's input
+    except (OutputError, RunError) as exc:  # a file not written, a worker dead: the run's failure, not the input
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except SimError as exc:

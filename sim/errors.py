@@ -1,19 +1,54 @@
-"""Every exception the simulator raises on purpose, in one place.
+"""Every exception the simulator raises on purpose, in one place, under one root.
 
-Keeping them together lets the CLI catch ``SimError`` once and print a single
-clear line, and lets tests assert on stable attributes rather than on text.
+Keeping them together lets the CLI catch them once and print a single clear line, and lets
+tests assert on stable attributes rather than on text. ``tests/test_errors.py`` fails if a
+class deriving from ``BaseException`` is defined anywhere else in ``sim``, ``sensors`` or
+``controllers``.
+
+The tree, and what the CLI (``sim/cli.py``) makes of each branch::
+
+    SimException (BaseException)    the root: ``except SimException`` sees everything raised here
+    +-- CallAborted                 ends a stuck plugin call; not an ``Exception``, so a plugin's
+    |                               ``except Exception`` cannot swallow it
+    +-- SimError (Exception)        an anticipated failure
+        +-- InputError              bad input: one line, exit 2
+        |   +-- ScenarioError       a scenario file or an override (file, line, field)
+        |   |   +-- PluginError     a ``type:`` that cannot be loaded or built
+        |   +-- UsageError          a command-line option or a run folder given to a tool
+        |   +-- PluginRaised        carries whatever plugin code raised at load time
+        |   +-- ConformanceError    a plugin class breaks the plugin contract (also an AssertionError)
+        +-- RunError                a failure during a run: exit 1, the report still written
+        |   +-- PluginOutputError   a command or a reading the run cannot use
+        |   +-- StuckCallError      a plugin call past ``run.call_limit``
+        |   +-- WorkerError         a physics worker process raised (the three: also RuntimeErrors)
+        |   +-- WorkerDied          a physics worker process exited
+        |   +-- WorkerTimeout       a physics worker process did not start or answer in time
+        |   +-- NoPathError         the built-in planner found no path (also a ValueError)
+        +-- OutputError             an output file not written completely: exit 1
+            +-- FormatterFailed     the trace formatter process said why it could not write
+
+A failure inside a run's thread never reaches the CLI as an exception: the Supervisor records
+it and the run ends with exit 1 and its report. A ``RunError`` or ``OutputError`` that does reach
+the CLI (a worker pool that cannot start, a report that cannot be written) is exit 1 too; any
+other ``SimError`` is the user's input, exit 2. The old homes (``sim.world.workers.WorkerDied``,
+``controllers.planning.NoPathError``, ...) re-export these classes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import difflib
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CallAborted", "ConformanceError", "OutputError", "PluginError", "PluginOutputError", "PluginRaised", "RunError",
-    "ScenarioError", "SimError", "StuckCallError", "UsageError", "describe_os_error", "format_value", "one_line",
-    "shorten",
+    "CallAborted", "ConformanceError", "FormatterFailed", "InputError", "NoPathError", "OutputError", "PluginError",
+    "PluginOutputError", "PluginRaised", "RunError", "ScenarioError", "SimError", "SimException", "StuckCallError",
+    "UsageError", "WorkerDied", "WorkerError", "WorkerTimeout", "describe_os_error", "format_value", "one_line",
+    "shorten", "suggest",
 ]
 
 
@@ -30,6 +65,12 @@ UNSET: Any = _Unset()
 # Integers wider than this are echoed by size, not digits: ``str()`` of a huge int is slow and, past
 # 4300 digits, raises ValueError (Python's int->str limit), which would crash the error message itself.
 _ECHO_INT_BITS = 200
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
+    """Closest candidate for a probable typo, or None (the "did you mean" of an error message)."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def shorten(text: str, limit: int = 60) -> str:
@@ -93,11 +134,27 @@ def _short_repr(value: list[Any] | tuple[Any, ...] | dict[Any, Any], limit: int)
     return open_ + ", ".join(parts) + close
 
 
-class SimError(Exception):
-    """Raised when anything in the simulator fails in a way we anticipated; base of all ours."""
+class SimException(BaseException):
+    """The root of every exception the simulator raises on purpose (``CallAborted`` and ``SimError``)."""
 
 
-class ScenarioError(SimError):
+class SimError(SimException, Exception):
+    """Raised when anything in the simulator fails in a way we anticipated; an ``Exception``."""
+
+
+class InputError(SimError):
+    """The user's input is wrong (scenario, option, plugin, path): the CLI prints one line, exit 2."""
+
+
+class RunError(SimError):
+    """Something failed while a run ran (a plugin's output, a stuck call, a worker process).
+
+    Raised inside a run's thread it becomes one of the run's failures (exit 1, report written);
+    one that reaches the CLI before the run started (a worker pool that cannot start) is exit 1 too.
+    """
+
+
+class ScenarioError(InputError):
     """Raised when a scenario file or its overrides are invalid (one located problem).
 
     ``others`` holds further problems found in the same pass so the CLI can say
@@ -188,7 +245,7 @@ class PluginError(ScenarioError):
         self.type_name = type_name
 
 
-class PluginRaised(Exception):
+class PluginRaised(InputError):
     """Raised by ``sim.scenario.registry.plugin_call`` around whatever plugin code raised (any BaseException,
     ``SystemExit`` included), so the caller can turn it into an error naming the plugin."""
 
@@ -197,21 +254,8 @@ class PluginRaised(Exception):
         self.error = error
 
 
-class UsageError(SimError):
+class UsageError(InputError):
     """Raised when a command-line option or a run folder given to a tool is invalid."""
-
-
-class RunError(SimError):
-    """Raised when a sensor/controller thread or a worker process dies during a run."""
-
-    def __init__(self, thread_name: str, error: str, traceback_text: str = "") -> None:
-        super().__init__(thread_name, error, traceback_text)
-        self.thread_name = thread_name
-        self.error = error
-        self.traceback_text = traceback_text
-
-    def __str__(self) -> str:
-        return f"{self.thread_name} died: {self.error}"
 
 
 class OutputError(SimError):
@@ -230,7 +274,15 @@ class OutputError(SimError):
         return (type(self), (self.path, self.error))
 
 
-class PluginOutputError(SimError):
+class FormatterFailed(OutputError):
+    """The trace formatter process (``sim.features.tracefmt``) said why it could not write the file.
+
+    Raised and caught inside ``TraceWriter.close``, which reports it as the ``OutputError`` it is;
+    a class of its own so the formatter's own words are told from an unexpected exception.
+    """
+
+
+class PluginOutputError(RunError):
     """Raised when a controller's command or a sensor's reading is not what the run can use.
 
     A ``compute()`` must return two finite numbers; a reading must hold no NaN, nor inf
@@ -239,7 +291,7 @@ class PluginOutputError(SimError):
     """
 
 
-class StuckCallError(SimError):
+class StuckCallError(RunError):
     """A plugin call (``compute()``, ``sample_many()``...) ran past ``run.call_limit``.
 
     Never raised: the watchdog reports it as the stuck thread's failure (that thread
@@ -247,7 +299,7 @@ class StuckCallError(SimError):
     """
 
 
-class CallAborted(BaseException):
+class CallAborted(SimException):
     """Injected into a thread still stuck in a plugin call once the run is over, to end it.
 
     A ``BaseException``, so a plugin's ``except Exception`` does not swallow it; the
@@ -255,7 +307,7 @@ class CallAborted(BaseException):
     """
 
 
-class ConformanceError(SimError, AssertionError):
+class ConformanceError(InputError, AssertionError):
     """Raised by ``sim.testing.conformance`` checks when a plugin class breaks the plugin contract.
 
     An ``AssertionError`` too, so pytest shows it as a failed check in a user's
@@ -266,6 +318,40 @@ class ConformanceError(SimError, AssertionError):
         super().__init__(f"{cls_name}: {check}: {message}")
         self.cls_name = cls_name
         self.check = check
+
+
+class WorkerError(RunError, RuntimeError):
+    """A physics worker process (``sim.world.workers``) raised while computing; its traceback is in the message.
+
+    The three worker errors are ``RuntimeError``s too, as they were before they moved here.
+    """
+
+
+class WorkerDied(RunError, RuntimeError):
+    """A physics worker process exited while the pool was in use."""
+
+    def __init__(self, index: int, pid: int | None, exitcode: int | None) -> None:
+        how = f"exit code {exitcode}"
+        if exitcode is not None and exitcode < 0:
+            with contextlib.suppress(ValueError):
+                how += f" (killed by {signal.Signals(-exitcode).name})"
+        super().__init__(f"physics worker {index} (pid {pid}) died with {how}")
+        self.index, self.pid, self.exitcode = index, pid, exitcode
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.index, self.pid, self.exitcode))
+
+
+class WorkerTimeout(RunError, RuntimeError):
+    """A physics worker process did not start, or did not answer, in time."""
+
+
+class NoPathError(RunError, ValueError):
+    """The built-in planner (``controllers.planning.plan``) found no collision-free path.
+
+    A ``ValueError`` too, as it was before it moved here; the warehouse controller catches it
+    and holds position, so it reaches a run's failures only from a controller that does not.
+    """
 
 
 def _rebuild(cls: type[ScenarioError], message: str, state: dict[str, Any]) -> ScenarioError:

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.errors import PluginError, RunError, ScenarioError, SimError
+from sim.errors import PluginError, RunError, ScenarioError, SimError, WorkerDied
 from sim.scenario import registry
 from sim.scenario.load import (
     ControllerSpec,
@@ -307,9 +307,9 @@ def test_error_types_and_pickling() -> None:
     assert (str(again), again.value, again.others[0].message) == (str(err), None, "second")
     plugin = pickle.loads(pickle.dumps(PluginError("bad", type_name="a:B")))
     assert isinstance(plugin, ScenarioError) and plugin.type_name == "a:B"
-    run = pickle.loads(pickle.dumps(RunError("lidar-producer", "ValueError: boom", "Traceback...")))
-    assert isinstance(run, SimError) and str(run) == "lidar-producer died: ValueError: boom"
-    assert run.traceback_text == "Traceback..."
+    died = pickle.loads(pickle.dumps(WorkerDied(1, 4242, -9)))
+    assert isinstance(died, RunError) and isinstance(died, SimError) and isinstance(died, RuntimeError)
+    assert (str(died), died.exitcode) == ("physics worker 1 (pid 4242) died with exit code -9 (killed by SIGKILL)", -9)
     assert str(ScenarioError("scenario file not found")) == "<scenario>: scenario file not found"
 
 

@@ -6,8 +6,13 @@ All blocking goes through the clock too (``sleep_until`` and ``Signal``), so a
 virtual-time clock can later take over scheduling without touching sensor or
 controller code.
 
+Two protocols say what a clock is: ``Clock``, the calls the kernel makes on every clock, and
+``PausableClock``, what a viewer's clock adds (pause, resume, single step, time scale).
+``ClockBase`` holds the little all clocks share (the stop flag, real time elapsed).
+
 * ``RealClock``: wall time times a time-scale factor, with pause/resume (a pause
-  stops simulated time, so it never shows up as lateness).
+  stops simulated time, so it never shows up as lateness). A ``PausableClock``.
+* ``VirtualClock`` (``sim.core.virtual``): deterministic simulated time. A ``PausableClock``.
 * ``ManualClock``: a controllable clock for tests. ``sleep_until`` autojumps
   (like trio's ``MockClock(autojump_threshold=0)``) and ``advance`` moves time
   by hand, so tests assert exact simulated times.
@@ -20,14 +25,112 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 # Real sleeps are cut into slices no longer than this so a stop request, a pause
 # or a time-scale change is seen within this many real seconds.
 _SLICE = 0.05
 
 
-class Clock(ABC):
-    """Simulated time plus the blocking primitives that depend on it."""
+@runtime_checkable
+class Clock(Protocol):
+    """What every clock does: the calls the timing kernel (run, tasks, channels, signals) makes.
+
+    ``RealClock``, ``VirtualClock`` (``sim.core.virtual``) and ``ManualClock`` implement it; code
+    that needs a clock is typed with this, never with a concrete class.
+    """
+
+    def now(self) -> float:
+        """Simulated seconds since the start of the run."""
+        ...
+
+    def sleep_until(self, deadline_at: float) -> bool:
+        """Block until simulated time reaches ``deadline_at``; False if the run stopped."""
+        ...
+
+    def real_seconds_until(self, deadline_at: float) -> float:
+        """Real seconds a timed wait for ``deadline_at`` should last now (<= 0: due); ``Signal`` waits this."""
+        ...
+
+    def signal(self) -> Signal:
+        """A wake-up primitive whose timed waits are measured on this clock."""
+        ...
+
+    def thread_time(self) -> float:
+        """CPU seconds used by the calling thread as the run counts them (to tell compute from preemption)."""
+        ...
+
+    def measured_cpu(self) -> float:
+        """The calling thread's CPU seconds for ``measured`` execution-time models."""
+        ...
+
+    def real_elapsed(self) -> float:
+        """Real seconds since the clock was made or started (for the real-time factor)."""
+        ...
+
+    def start(self, lead: float = 0.0) -> None:
+        """Called once when the run starts; a real clock makes simulated 0 fall ``lead`` s from now."""
+        ...
+
+    def participant(self, name: str, order: int, target: Callable[[], None]) -> Callable[[], None]:
+        """Wrap a simulation thread's body; a virtual clock schedules such threads one at a time.
+
+        ``order`` breaks ties between threads due at the same instant (lower runs first):
+        physics, then sensors, then controllers, then the timeline.
+        """
+        ...
+
+    def begin(self) -> None:
+        """Every participant thread has been started: let simulated time run."""
+        ...
+
+    def request_stop(self) -> None:
+        """Wake every sleeper; they return False from then on."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``request_stop`` was called."""
+        ...
+
+
+@runtime_checkable
+class PausableClock(Clock, Protocol):
+    """What a clock a viewer can drive adds: pause, single steps and a time scale (``sim.view``)."""
+
+    @property
+    def paused(self) -> bool:
+        """True while simulated time is held."""
+        ...
+
+    def pause(self) -> None:
+        """Hold simulated time where it is (a pause never shows up as lateness)."""
+        ...
+
+    def resume(self) -> None:
+        """Let simulated time run on from where it was held."""
+        ...
+
+    def step_paused(self, seconds: float) -> None:
+        """While paused, let simulated time advance by ``seconds`` (single-stepping)."""
+        ...
+
+    @property
+    def time_scale(self) -> float:
+        """Simulated seconds per real second; 0 for a virtual clock that runs as fast as it can."""
+        ...
+
+    def set_time_scale(self, time_scale: float) -> None:
+        """Change the rate without a jump in simulated time."""
+        ...
+
+
+class ClockBase(ABC):
+    """What every clock shares: the stop flag and the real time since it was made.
+
+    The rest of ``Clock`` each clock says for itself (a real, a virtual and a test clock
+    differ in all of it), so no clock inherits a behaviour that is wrong for it.
+    """
 
     def __init__(self) -> None:
         self.stop_event = threading.Event()
@@ -42,36 +145,16 @@ class Clock(ABC):
         """Block until simulated time reaches ``deadline_at``; False if the run stopped."""
 
     @abstractmethod
+    def real_seconds_until(self, deadline_at: float) -> float:
+        """Real seconds a timed wait for ``deadline_at`` should last now (<= 0: due)."""
+
+    @abstractmethod
     def signal(self) -> Signal:
         """A wake-up primitive whose timed waits are measured on this clock."""
 
-    def thread_time(self) -> float:
-        """CPU seconds used by the calling thread (used to tell compute from preemption)."""
-        return time.thread_time()
-
-    def measured_cpu(self) -> float:
-        """The calling thread's real CPU seconds, whatever the clock (for ``measured`` models)."""
-        return time.thread_time()
-
     def real_elapsed(self) -> float:
-        """Real seconds since the clock was made (for the real-time factor)."""
+        """Real seconds since the clock was made (or, for a real clock, started)."""
         return time.perf_counter() - self._made_at
-
-    def start(self, lead: float = 0.0) -> None:
-        """Called once when the run starts; a real clock restarts its origin here."""
-        return None
-
-    def participant(self, name: str, order: int, target: Callable[[], None]) -> Callable[[], None]:
-        """Wrap a simulation thread's body; a virtual clock schedules such threads one at a time.
-
-        ``order`` breaks ties between threads due at the same instant (lower runs first):
-        physics, then sensors, then controllers, then the timeline.
-        """
-        return target
-
-    def begin(self) -> None:
-        """Every participant thread has been started: let simulated time run."""
-        return None
 
     def request_stop(self) -> None:
         """Wake every sleeper; they return False from then on."""
@@ -113,7 +196,7 @@ class Signal:
                 while self._version == seen_version:
                     if clock.stopped:
                         return False
-                    remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]
+                    remaining = clock.real_seconds_until(deadline_at)
                     if remaining <= 0:
                         return False
                     self._cond.wait(min(remaining, _SLICE))
@@ -122,8 +205,8 @@ class Signal:
                 self._waiting -= 1
 
 
-class RealClock(Clock):
-    """Wall-clock time scaled by ``time_scale`` (simulated s per real s), pausable."""
+class RealClock(ClockBase):
+    """Wall-clock time scaled by ``time_scale`` (simulated s per real s): a ``PausableClock``."""
 
     def __init__(self, time_scale: float = 1.0) -> None:
         super().__init__()
@@ -202,8 +285,20 @@ class RealClock(Clock):
     def signal(self) -> Signal:
         return Signal(self)
 
+    def thread_time(self) -> float:
+        return time.thread_time()
 
-class ManualClock(Clock):
+    def measured_cpu(self) -> float:
+        return time.thread_time()
+
+    def participant(self, name: str, order: int, target: Callable[[], None]) -> Callable[[], None]:
+        return target  # real threads run side by side: nothing to schedule
+
+    def begin(self) -> None:
+        return None
+
+
+class ManualClock(ClockBase):
     """A test clock: time moves only by ``advance``/``set`` or by autojumping sleeps."""
 
     def __init__(self, start: float = 0.0, autojump: bool = True) -> None:
@@ -256,6 +351,15 @@ class ManualClock(Clock):
 
     def signal(self) -> Signal:
         return _ManualSignal(self)
+
+    def start(self, lead: float = 0.0) -> None:
+        return None
+
+    def participant(self, name: str, order: int, target: Callable[[], None]) -> Callable[[], None]:
+        return target
+
+    def begin(self) -> None:
+        return None
 
 
 class _ManualSignal(Signal):

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import simpy
 
-from sim.core.clock import _SLICE, Clock, Signal
+from sim.core.clock import _SLICE, ClockBase, Signal
 
 _INF = float("inf")
 get_ident = threading.get_ident
@@ -46,8 +46,8 @@ class _Participant:
         self.runnable = False
 
 
-class VirtualClock(Clock):
-    """Deterministic virtual time; ``pace`` (simulated s per real s) throttles it for viewing."""
+class VirtualClock(ClockBase):
+    """Deterministic virtual time; ``pace`` (simulated s per real s) throttles it for viewing. A ``PausableClock``."""
 
     def __init__(self, pace: float | None = None, pin_cpu: bool = True) -> None:
         super().__init__()
@@ -77,6 +77,20 @@ class VirtualClock(Clock):
     def thread_time(self) -> float:
         # Real computation takes no virtual time; modelled compute is added explicitly.
         return 0.0
+
+    def measured_cpu(self) -> float:
+        return time.thread_time()  # a ``measured`` model charges the real CPU a call took
+
+    def start(self, lead: float = 0.0) -> None:
+        return None  # simulated time starts at 0 and moves only when participants block
+
+    def real_seconds_until(self, deadline_at: float) -> float:
+        """0 once ``deadline_at`` is reached, else one slice: virtual time does not pass in real time.
+
+        Participants never wait in real time (their signals hand the token on); this is for a
+        thread outside the run that waits on one of its signals: it can only poll.
+        """
+        return 0.0 if deadline_at <= self.now() else _SLICE
 
     @property
     def time_scale(self) -> float:

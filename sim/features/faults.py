@@ -15,8 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
-from sim.errors import format_value
-from sim.scenario.marks import suggest
+from sim.errors import format_value, suggest
 
 __all__ = ["FAULT_KINDS", "Fault", "check_faults", "fault_label", "matches_sensor"]
 

@@ -33,7 +33,7 @@ from sim.common.files import create_temp
 from sim.common.interrupt import blocked
 from sim.core.control import Cycle
 from sim.core.listeners import RunListener
-from sim.errors import OutputError
+from sim.errors import FormatterFailed, OutputError
 from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
 
 _CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
@@ -148,9 +148,10 @@ class TraceWriter(RunListener):
             out, _ = self._proc.communicate(timeout=_CLOSE_TIMEOUT)
             answer = json.loads(out) if out.strip() else {}
             if self._proc.returncode != 0 or "error" in answer:
-                raise _Failed(answer.get("error") or f"the formatter process exited with code {self._proc.returncode}")
+                raise FormatterFailed(self.path, answer.get("error")
+                                      or f"the formatter process exited with code {self._proc.returncode}")
         except BaseException as exc:
-            why = str(exc) if isinstance(exc, _Failed) else self._why(exc)
+            why = str(exc.error) if isinstance(exc, FormatterFailed) else self._why(exc)
             self._abandon()
             raise OutputError(self.path, why) from exc
         self.events, self.cycles = answer["events"], answer["cycles"]
@@ -203,10 +204,6 @@ class TraceWriter(RunListener):
         out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(frame(out))
-
-
-class _Failed(Exception):
-    """The formatter said why it could not write the file."""
 
 
 def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:

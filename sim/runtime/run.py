@@ -21,6 +21,7 @@ from sim.core.channel import Channel
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask, OverrunPolicy
 from sim.core.listeners import RunListener, fan_out
+from sim.core.physicstask import PhysicsTask
 from sim.core.producers import ProducerTask, SensorRuntime
 from sim.core.supervisor import Failure, Supervisor
 from sim.core.watchdog import Slot, Stuck, Watchdog
@@ -39,7 +40,7 @@ from sim.interfaces.plugin import RobotInfo
 from sim.scenario.registry import describe_exception, plugin_call
 from sim.world import jit
 from sim.world.model import Bodies, StaticMap
-from sim.world.physics import Command, Physics, PhysicsTask
+from sim.world.physics import Command, Physics
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
 # s real: after a completed run, how long the cycles released before the end may take to

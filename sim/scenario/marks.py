@@ -9,7 +9,6 @@ one-line ``ScenarioError`` at that position, phrased for a human.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from sim.errors import UNSET, ScenarioError, format_value, shorten
+from sim.errors import UNSET, ScenarioError, format_value, shorten, suggest  # suggest: re-exported, its old home
 
 __all__ = [
     "MarkedDoc", "MarkedLoader", "Pos", "apply_overrides", "format_path", "load_marked", "parse_marked",
@@ -242,12 +241,6 @@ _TYPE_WORDS = {
 }
 _SCALAR_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict", "tuple", "none"})
 _RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """Closest candidate for a probable typo, or None."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 def _unwrap(ann: Any) -> tuple[Any, list[Any], str | None]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sim.errors import SimError
+from sim.errors import InputError
 
 __all__ = ["FRAME_RATE", "run_view"]
 
@@ -26,7 +26,7 @@ def _require_pygame() -> Any:
     try:
         import pygame
     except ImportError:
-        raise SimError(_NO_PYGAME) from None
+        raise InputError(_NO_PYGAME) from None
     return pygame
 
 
@@ -42,7 +42,7 @@ def run_view(run: Any, window: tuple[int, int] = (1280, 800), screenshot: Path |
     try:
         app = ViewApp(run, window)
     except pygame.error as exc:
-        raise SimError(f"cannot open the window ({exc}); run with --headless where there is no display") from None
+        raise InputError(f"cannot open the window ({exc}); run with --headless where there is no display") from None
     ticker = pygame.time.Clock()
     try:
         while app.running and not run.finished.is_set():

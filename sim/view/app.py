@@ -15,7 +15,8 @@ from typing import Any
 
 import pygame
 
-from sim.errors import SimError
+from sim.core.clock import Clock, PausableClock
+from sim.errors import InputError
 from sim.view.camera import Camera
 from sim.view.hud import MARGIN, ROW_H, Hud, Layout, StatusInfo
 from sim.view.scene import Scene, SceneOptions
@@ -37,7 +38,7 @@ class ViewApp:
 
     def __init__(self, run: Any, window: tuple[int, int] = (1280, 800)) -> None:
         self.run = run
-        self.clock = run.clock
+        self.clock: Clock = run.clock
         pygame.display.init()
         pygame.font.init()
         self.surface = pygame.display.set_mode(window, pygame.RESIZABLE)
@@ -71,7 +72,7 @@ class ViewApp:
     # ------------------------------------------------------------------ state tests read
     @property
     def paused(self) -> bool:
-        return bool(getattr(self.clock, "paused", False))
+        return isinstance(self.clock, PausableClock) and self.clock.paused
 
     @property
     def selected(self) -> int | None:
@@ -112,37 +113,37 @@ class ViewApp:
 
     def toggle_pause(self) -> None:
         clock = self.clock
-        if not (hasattr(clock, "pause") and hasattr(clock, "resume")):
+        if not isinstance(clock, PausableClock):
             self.toast("this clock cannot be paused")
             return
-        if self.paused:
+        if clock.paused:
             clock.resume()
         else:
             clock.pause()
 
     def single_step(self) -> None:
         """While paused, let simulated time advance by exactly one physics step."""
-        step = getattr(self.clock, "step_paused", None)
-        if not self.paused or step is None:
+        clock = self.clock
+        if not isinstance(clock, PausableClock) or not clock.paused:
             self.toast("pause first (Space), then . steps")
             return
         dt = float(self.run.physics.step_size)
-        step(dt)
+        clock.step_paused(dt)
         self.toast(f"stepped {1000 * dt:g} ms → t {self.clock.now():.3f} s")
 
     def change_time_scale(self, factor: float) -> None:
-        setter = getattr(self.clock, "set_time_scale", None)
-        if setter is None:
+        clock = self.clock
+        if not isinstance(clock, PausableClock):
             self.toast("this clock has no time scale")
             return
-        current = float(getattr(self.clock, "time_scale", 0.0) or 0.0)
+        current = float(clock.time_scale or 0.0)
         if current <= 0:  # an unpaced virtual clock: already as fast as it goes
             if factor > 1:
                 self.toast("unpaced: already running as fast as possible")
                 return
             current = MAX_SCALE / factor
         scale = min(max(current * factor, MIN_SCALE), MAX_SCALE)
-        setter(scale)
+        clock.set_time_scale(scale)
         self.toast(f"time scale ×{scale:g}")
 
     def select_next(self, backwards: bool = False) -> None:
@@ -180,7 +181,7 @@ class ViewApp:
             path.parent.mkdir(parents=True, exist_ok=True)
             pygame.image.save(self.surface, str(path))
         except (OSError, pygame.error) as exc:
-            raise SimError(f"cannot save the screenshot {path}: {exc}") from None
+            raise InputError(f"cannot save the screenshot {path}: {exc}") from None
         self.screenshots.append(path)
         self.toast(f"saved {path}")
         return path
@@ -334,8 +335,9 @@ class ViewApp:
         lay = self.layout
         hud = self.hud
         finished = run.end_reason if run.finished.is_set() else None
-        info = StatusInfo(now, float(run.duration), getattr(self.clock, "time_scale", None), tel.rtf.rate(),
-                          self._fps.rate(), self.paused, finished, tel.totals)
+        scale = self.clock.time_scale if isinstance(self.clock, PausableClock) else None
+        info = StatusInfo(now, float(run.duration), scale, tel.rtf.rate(), self._fps.rate(), self.paused, finished,
+                          tel.totals)
         self.status = info
         cards = [(lay.status, lambda surf, r: hud.draw_status(surf, r, info))]
         panel = lay.panel

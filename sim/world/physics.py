@@ -1,6 +1,6 @@
 """Fixed-step physics: unicycle kinematics with limits, collisions, command hand-over.
 
-``Physics.step`` is pure state update (tests call it directly); ``PhysicsTask``
+``Physics.step`` is pure state update (tests call it directly); ``sim.core.physicstask``
 runs it on the clock at a fixed step and publishes snapshots. Commands carry the
 sample times of the readings that produced them, so physics can measure the
 end-to-end latency (sample -> command taking effect) when it applies them.
@@ -9,13 +9,11 @@ end-to-end latency (sample -> command taking effect) when it applies them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.common.stats import Histogram
-from sim.core.clock import Clock
 from sim.interfaces.messages import Command
 from sim.world.contact import STATIC, Contacts
 from sim.world.kernels import HAVE_NUMBA, advance, collide, settle
@@ -144,30 +142,3 @@ class Physics:
             odometer=self.odometer.copy(),
             radius=self.bodies.radius,
         )
-
-
-class PhysicsTask:
-    """Runs ``Physics.step`` on the clock, one step per ``step_size`` of simulated time."""
-
-    def __init__(self, physics: Physics, clock: Clock, end_time: float,
-                 on_step: Callable[[WorldSnapshot], None] | None = None):
-        self.physics = physics
-        self.clock = clock
-        self.end_time = end_time
-        self.on_step = on_step
-        self.late_steps = 0  # steps run later than one full step behind schedule
-        self.lateness = Histogram()
-
-    def run(self) -> None:
-        p = self.physics
-        while p.time < self.end_time:
-            due = (p.steps + 1) * p.step_size
-            if not self.clock.sleep_until(due):
-                return
-            lateness = self.clock.now() - due
-            self.lateness.add(max(lateness, 0.0))
-            if lateness > p.step_size:
-                self.late_steps += 1
-            snap = p.step()
-            if self.on_step is not None:
-                self.on_step(snap)

@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from sim.common.interrupt import blocked
+from sim.errors import WorkerDied, WorkerError, WorkerTimeout  # defined there; importable from here as before
 from sim.world.workerproc import _cast_specs, _collide_specs, _layout, _views, _worker_main
 
 __all__ = ["SHM_PREFIX", "WorkerDied", "WorkerError", "WorkerPool", "WorkerTimeout"]
@@ -45,26 +46,6 @@ SHM_PREFIX = "fleetsim"  # every segment is named fleetsim_<pid>_<token>_<what> 
 MIN_ROWS = 2  # fewer robots than this per worker are not worth another message
 CALL_TIMEOUT = 30.0  # s real: a worker silent this long is hung
 STOP_GRACE = 0.3  # s real: workers asked to stop get this long before terminate()
-
-
-class WorkerDied(RuntimeError):
-    """A worker process exited while the pool was in use."""
-
-    def __init__(self, index: int, pid: int | None, exitcode: int | None) -> None:
-        how = f"exit code {exitcode}"
-        if exitcode is not None and exitcode < 0:
-            with contextlib.suppress(ValueError):
-                how += f" (killed by {signal.Signals(-exitcode).name})"
-        super().__init__(f"physics worker {index} (pid {pid}) died with {how}")
-        self.index, self.pid, self.exitcode = index, pid, exitcode
-
-
-class WorkerError(RuntimeError):
-    """A worker raised while computing; its traceback is in the message."""
-
-
-class WorkerTimeout(RuntimeError):
-    """A worker did not answer within ``CALL_TIMEOUT``."""
 
 
 @dataclass
