@@ -21,6 +21,10 @@ def _members(protocol: type) -> set[str]:
     return {n for n in vars(protocol) if not n.startswith("_")}
 
 
+def _files() -> list[str]:
+    return [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "sim").rglob("*.py"))]
+
+
 def _clock_attributes_used() -> dict[str, set[str]]:
     """``{attribute: {file, ...}}`` for every ``<x>.clock.<attribute>``, ``clock.<attribute>`` and
     ``_clock.<attribute>`` read in sim/ (of the clock modules, ``Signal`` only): what code asks of any clock."""
@@ -50,8 +54,12 @@ def test_every_call_the_code_makes_on_a_clock_is_declared_by_a_protocol() -> Non
     assert {"now", "sleep_until", "signal", "participant", "real_seconds_until"} <= set(used)  # it sees the calls
     kernel = _members(Clock)
     pausable_only = _members(PausableClock) - kernel
-    undeclared = {a: sorted(files) for a, files in used.items() if a not in kernel | pausable_only}
-    assert undeclared == {}
+    # Code that builds its own ManualClock (the test harness) may drive it by hand: ``set``, ``advance``.
+    manual_only = _members(ManualClock) - kernel
+    builds_manual = {rel for rel in _files() if "ManualClock(" in (ROOT / rel).read_text()}
+    undeclared = {a: sorted(f for f in files if not (a in manual_only and f in builds_manual))
+                  for a, files in used.items() if a not in kernel | pausable_only}
+    assert all(not files for files in undeclared.values()), undeclared
     outside_view = {a: sorted(f for f in files if not f.startswith("sim/view/"))
                     for a, files in used.items() if a in pausable_only}
     assert all(not files for files in outside_view.values()), outside_view
