@@ -122,7 +122,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "compare":
         return _compare_tool(argv[1:])
     if argv and argv[0] == "sweep":
-        from sim.sweep.engine import main as sweep_main
+        from sim.sweep.command import main as sweep_main
 
         return sweep_main(argv[1:])
     return _run(_parser().parse_args(argv))

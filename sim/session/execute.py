@@ -41,9 +41,9 @@ class Result:
     breaches: list[str]  # the expect: gates breached (report["expect"]["breaches"])
     end_reason: str  # completed | stopped | failed | interrupted | terminated | window closed | ...
     exit_status: int  # 0 ok, 1 failed or a gate breached, 130 interrupted (sim.session.verdict)
+    run: Run  # the stopped run, for callers that read more of it (benchmarks, tests)
     problems: list[str] = field(default_factory=list)  # the stderr lines saying why exit_status is not 0
     errors: list[OutputError] = field(default_factory=list)  # files that could not be written
-    run: Run | None = None  # the stopped run, for callers that read more of it (benchmarks, tests)
 
 
 def execute(scenario: Any, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
@@ -153,7 +153,7 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
         for line in [*_late_signal(run, signals), *problems]:
             print(line, file=sys.stderr)
     return Result(out, report, list(run.failures), list(report["expect"]["breaches"]), run.end_reason, status,
-                  problems, errors, run)
+                  run, problems, errors)
 
 
 def _wait(run: Run) -> None:
