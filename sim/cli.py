@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim import __version__
 from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
 from sim.errors import OutputError, SimError, UsageError
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
     p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
+    p.add_argument("--version", action="version", version=f"fleet-timing-sim {__version__}")
     return p
 
 
