@@ -139,7 +139,7 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
         except OutputError as exc:
             errors.append(exc)
     if echo:
-        print_report(report)
+        print_report(report, sys.stdout)  # the stdout of now (print_report's default is bound at import)
     if plot:
         try:
             if (png := write_plot(report, out)) is not None and echo:
