@@ -10,14 +10,14 @@ import pytest
 from sim.core.virtual import VirtualClock
 from sim.errors import OutputError, SimError
 from sim.runtime.run import Run
-from sim.scenario.load import load_scenario, parse_scenario
+from sim.scenario.load import Scenario, load_scenario, parse_scenario
 from sim.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Result, execute, report_exit_status
 from tests.scripted_run import TINY, finish_within
 
 TEXT = TINY.read_text()
 
 
-def tiny(extra: str = "", duration: float = 0.5) -> object:
+def tiny(extra: str = "", duration: float = 0.5) -> Scenario:
     """The tiny scenario on the virtual clock (deterministic), ``extra`` YAML appended."""
     return parse_scenario(TEXT.replace("duration: 2.0", f"duration: {duration}\n  clock: virtual") + extra)
 

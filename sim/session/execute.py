@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sim.core.supervisor import Failure
     from sim.errors import OutputError
     from sim.runtime.run import Run
+    from sim.scenario.load import Scenario
 
 # Watches a started run on the calling thread and returns when it is done watching (the run ended,
 # a window was closed, a time limit passed); the run is then stopped. Default: ``Run.wait``.
@@ -46,11 +47,11 @@ class Result:
     errors: list[OutputError] = field(default_factory=list)  # files that could not be written
 
 
-def execute(scenario: Any, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
+def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
             paced: bool = False, listeners: list[RunListener] | None = None, trace: bool = True,
             record: bool = False, write_report: bool = True, plot: bool = True, present: Presenter | None = None,
             started_at: str | None = None, echo: bool = False, signals: bool = False) -> Result:
-    """Run ``scenario`` (a loaded ``sim.scenario.load.Scenario``) from start to report; return its Result.
+    """Run ``scenario`` (loaded: ``sim.scenario.load``) from start to its report; return its Result.
 
     ``out``: the run folder, or with ``new_folder`` the folder a fresh run folder is made in
     (``out/<name>-<date>-<time>-seed<seed>``, as ``--out``). ``clock``: default the scenario's
@@ -87,7 +88,7 @@ def execute(scenario: Any, out: Path, *, new_folder: bool = False, clock: Clock 
         return _run_and_report(run, folder, present, started_at, write_report, plot, echo, signals)
 
 
-def _folder(scenario: Any, out: Path, new_folder: bool) -> tuple[Path, bool]:
+def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool]:
     if not new_folder:
         return Path(out), False
     from sim.runtime.run import run_folder
@@ -95,7 +96,7 @@ def _folder(scenario: Any, out: Path, new_folder: bool) -> tuple[Path, bool]:
     return run_folder(out, scenario.name, scenario.run.seed), True
 
 
-def _build(scenario: Any, folder: Path, clock: Clock | None, paced: bool, listeners: list[RunListener] | None,
+def _build(scenario: Scenario, folder: Path, clock: Clock | None, paced: bool, listeners: list[RunListener] | None,
            trace: bool, record: bool, echo: bool) -> Run:
     from sim.report.outputs import run_listeners
     from sim.runtime.run import Run, make_clock
