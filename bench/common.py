@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.core.listeners import RunListener
 from sim.runtime.run import Run
+from sim.session import execute
 
 
 def run_scenario(scenario: Any, listeners: list[RunListener] | None = None, timeout: float | None = None,
@@ -21,17 +22,22 @@ def run_scenario(scenario: Any, listeners: list[RunListener] | None = None, time
     """Run to the end (or ``timeout`` real s); return the stopped run and the real seconds it ran.
 
     The seconds count from when every thread is running (after worker spawn and warm-up)
-    to the end: what a throughput figure should divide by.
+    to the end: what a throughput figure should divide by. No file but the run's own
+    (cycles.csv) is written.
     """
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        run = Run(scenario, out or Path(tmp), listeners=listeners)
-        run.start()
+    wall = 0.0
+
+    def watch(run: Run) -> None:
+        nonlocal wall
         t0 = time.perf_counter()
         limit = timeout if timeout is not None else max(60.0, 10 * float(scenario.run.duration))
         run.finished.wait(limit)
         wall = time.perf_counter() - t0
-        run.stop()
-    return run, wall
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        result = execute(scenario, out or Path(tmp), listeners=list(listeners or []), write_report=False,
+                         plot=False, present=watch, started_at="bench")
+    return result.run, wall
 
 
 def percentiles(values: list[float] | np.ndarray) -> dict[str, float | int | None]:

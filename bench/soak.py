@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 
-from sim.report.build import build_report
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
+from sim.session import execute
 
 MB = 1024 * 1024
 
@@ -46,14 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     scenario = load_scenario(args.scenario, {"run.duration": seconds, "run.time_scale": 1.0,
                                               "run.clock": "real"})
     proc = psutil.Process()
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        out = args.out or Path(tmp)
-        gc.collect()
-        before = rss_mb(proc)
-        run = Run(scenario, out)
-        run.start()
+    samples: list[tuple[float, float]] = []
+
+    def watch(run: Run) -> None:
+        """Print the RSS every ``--interval`` s until the run ends."""
         t0 = time.monotonic()
-        samples: list[tuple[float, float]] = [(0.0, rss_mb(proc))]
+        samples.append((0.0, rss_mb(proc)))
         print(f"soak: {scenario.name}, {len(scenario.robots)} robots, {len(run.threads)} threads, "
               f"{seconds:g} s; RSS before build {before:.1f} MB, at start {samples[0][1]:.1f} MB", flush=True)
         print(f"{'real s':>8}  {'sim s':>8}  {'RSS MB':>8}  {'threads':>7}  {'cycles':>8}  {'misses':>7}", flush=True)
@@ -63,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             misses = sum(c.stats.misses for c in run.controllers)
             print(f"{samples[-1][0]:8.1f}  {run.clock.now():8.1f}  {samples[-1][1]:8.1f}  "
                   f"{threading.active_count():7d}  {cycles:8d}  {misses:7d}", flush=True)
-        hung = run.stop()
-        samples.append((time.monotonic() - t0, rss_mb(proc)))
-        report = build_report(run, "soak")
+        samples.append((time.monotonic() - t0, rss_mb(proc)))  # the end, before the run's threads are stopped
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        gc.collect()
+        before = rss_mb(proc)
+        result = execute(scenario, args.out or Path(tmp), listeners=[], write_report=False, plot=False,
+                         present=watch, started_at="soak")
+    run, report, hung = result.run, result.report, result.run.hung_threads
     s = report["summary"]
     half = [m for t, m in samples if t >= samples[-1][0] / 2]
     print(f"end: {samples[-1][0]:.1f} s real, {run.sim_seconds:.1f} s simulated, ended {run.end_reason}; "

@@ -10,6 +10,7 @@ from typing import Any
 
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
+from sim.session import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +31,10 @@ def measure_view_fps(seconds: float = 5.0, window: tuple[int, int] = (1280, 800)
     except ImportError as exc:
         return {"skipped": f"no view to measure ({exc})"}
     scenario = load_scenario(ROOT / "scenarios" / "warehouse.yaml", {"run.duration": seconds + 30.0})
-    with tempfile.TemporaryDirectory(prefix="bench-view-") as tmp:
-        run = Run(scenario, Path(tmp))
-        run.start()
+    drawn: dict[str, float] = {}
+
+    def draw(run: Run) -> None:
+        """Draw frames as fast as the view can for ``seconds`` (or until the run ends)."""
         app = ViewApp(run, window)
         try:
             app.frame()  # first frame builds fonts and caches
@@ -40,10 +42,14 @@ def measure_view_fps(seconds: float = 5.0, window: tuple[int, int] = (1280, 800)
             while time.perf_counter() - t0 < seconds and not run.finished.is_set():
                 app.frame()
                 frames += 1
-            elapsed = time.perf_counter() - t0
+            drawn.update(frames=frames, elapsed=time.perf_counter() - t0)
         finally:
             app.close()
-            run.stop()
+
+    with tempfile.TemporaryDirectory(prefix="bench-view-") as tmp:
+        run = execute(scenario, Path(tmp), listeners=[], write_report=False, plot=False, present=draw,
+                      started_at="bench").run
+    frames, elapsed = drawn["frames"], drawn["elapsed"]
     misses = sum(c.stats.misses for c in run.controllers)
     cycles = sum(c.stats.cycles for c in run.controllers)
     return {"fps": frames / elapsed, "frame_rate_cap": FRAME_RATE, "ratio_to_cap": frames / elapsed / FRAME_RATE,

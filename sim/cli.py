@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
 import tempfile
 import traceback
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sim import __version__
 from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
 from sim.errors import OutputError, RunError, SimError, UsageError
 from sim.errors import one_line as _one_line
+from sim.session.verdict import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MAX_MESSAGE, report_exit_status
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_MESSAGE = 390  # characters of the one error line (echoed values are shortened well before this)
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
+    from sim.session.execute import Presenter
+
+__all__ = ["main", "one_line", "report_exit_status"]
+
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
     p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
+    p.add_argument("--version", action="version", version=f"fleet-timing-sim {__version__}")
     return p
 
 
@@ -122,7 +126,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "compare":
         return _compare_tool(argv[1:])
     if argv and argv[0] == "sweep":
-        from sim.sweep.engine import main as sweep_main
+        from sim.sweep.command import main as sweep_main
 
         return sweep_main(argv[1:])
     return _run(_parser().parse_args(argv))
@@ -151,99 +155,21 @@ def _run(args: argparse.Namespace) -> int:
     _choose_display(args)
     window = _window_size(args.window)
 
-    from sim.runtime.run import Run, make_clock, run_folder
+    from sim.session import execute
 
-    run: Any = None
-
-    def stop_run(reason: str) -> None:  # called by the signal handler, from now on
-        if run is not None:
-            run.finish(reason)
-
-    with interrupt.deferred(stop_run):
-        out = run_folder(args.out, scenario.name, scenario.run.seed)
-        try:
-            clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
-                               pin_cpu=scenario.run.pin_cpu)
-            from sim.report.outputs import run_listeners
-
-            run = Run(scenario, out, clock=clock,
-                      listeners=run_listeners(trace=not args.no_trace, record=args.record))
-            from sim.world.jit import COMPILE_NOTICE
-
-            run.on_compile = lambda: print(COMPILE_NOTICE, flush=True)  # before the clock starts (sim/world/jit.py)
-        except BaseException:
-            _remove_if_empty(out)  # nothing of this run was written: no empty folder stays behind
-            raise
-        if interrupt.received() is not None:  # came while the run was being built: it ends before it starts
-            run.finish(interrupt.end_reason())
-        return _run_and_report(args, run, out, window)
+    present = None if args.headless else _window(window, args.screenshot)
+    return execute(scenario, args.out, new_folder=True, paced=not args.headless, trace=not args.no_trace,
+                   record=args.record, plot=not args.no_plot, present=present, echo=True, signals=True).exit_status
 
 
-def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple[int, int]) -> int:
-    """Run, write report.json, print it, draw report.png: every file either complete or absent."""
-    from sim.common.files import write_json
-    from sim.report.build import build_report, print_report
-    from sim.report.outputs import finish_report, write_plot
+def _window(window: tuple[int, int], screenshot: Path | None) -> Presenter:
+    """The pygame view as the run's presenter, on this (the main) thread."""
+    def present(run: Run) -> None:
+        from sim.view import run_view
 
-    scenario = run.scenario
-    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    try:
-        run.start()
-        print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
-              f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
-              "(Ctrl-C stops the run and still writes the report)", flush=True)
-        if args.headless:
-            run.wait()
-        else:
-            from sim.view import run_view
+        run_view(run, window=window, screenshot=screenshot)
 
-            run_view(run, window=window, screenshot=args.screenshot)
-    finally:
-        run.stop()
-    errors = list(run.output_errors)
-    report = finish_report(build_report(run, started_at), run)
-    try:
-        write_json(out / "report.json", report)
-    except OutputError as exc:
-        errors.append(exc)
-    print_report(report)
-    if not args.no_plot:
-        try:
-            if (png := write_plot(report, out)) is not None:
-                print(f"plot: {png}")
-        except OutputError as exc:
-            errors.append(exc)
-    print(f"\nreport folder: {out}")
-    late = interrupt.received()
-    if late is not None and run.end_reason not in ("interrupted", "terminated"):
-        print(f"note: {signal.Signals(late).name} came after the run had ended ({run.end_reason}); "
-              "its files were finished and its own exit status stands", file=sys.stderr)
-    for exc in errors:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
-    fatal = [f for f in run.failures if f.fatal]
-    interrupted = run.end_reason in ("interrupted", "terminated")
-    if errors:
-        return EXIT_FAILED
-    if fatal:  # one line naming what failed; the report above has the details
-        f = fatal[0]
-        inside = f" in {f.call}" if f.call and f.call not in f.error else ""
-        print(f"error: {one_line(f'run failed: {f.thread}: {f.error}{inside}')}", file=sys.stderr)
-        return EXIT_FAILED
-    if run.hung_threads and not interrupted:  # interrupted: the report names them, the status stays 130
-        stuck = "; ".join(f"{s.thread} still in {s.call}" for s in run.stuck_calls) or ", ".join(run.hung_threads)
-        print(f"error: {one_line(f'run failed: threads did not stop within 1 s: {stuck}')}", file=sys.stderr)
-        return EXIT_FAILED
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if report["expect"]["breaches"]:
-        print(f"expect: {len(report['expect']['breaches'])} gate(s) breached (listed above)", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+    return present
 
 
 def _choose_display(args: argparse.Namespace) -> None:
@@ -288,19 +214,6 @@ def _report_tool(argv: list[str]) -> int:
     if not args.no_plot and (png := write_plot(report, args.run_dir)) is not None:
         print(f"plot: {png}")
     return report_exit_status(report)
-
-
-def report_exit_status(report: dict[str, Any]) -> int:
-    """The exit status the run itself returned, read back from its report (same order as ``_run``):
-    a fatal failure or a thread that did not stop 1, interrupted 130, a breached expect: gate 1."""
-    run = report.get("run") or {}
-    if any(f.get("fatal", True) for f in run.get("failures") or []) or run.get("threads_not_stopped"):
-        return EXIT_FAILED
-    if run.get("end_reason") in ("interrupted", "terminated"):
-        return EXIT_INTERRUPTED
-    if ((report.get("expect") or {}).get("breaches")):
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 def _compare_tool(argv: list[str]) -> int:

@@ -17,10 +17,9 @@ from sim.core.control import ControllerTask
 from sim.core.listeners import RunListener, fan_out
 from sim.core.virtual import VirtualClock
 from sim.interfaces.messages import Reading
-from sim.report.build import build_report
-from sim.report.outputs import finish_report
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario, parse_scenario
+from sim.session import execute
 from sim.testing.harness import step_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +82,13 @@ def virtual_run(out: Path, listeners: list[RunListener], overrides: dict | None 
                 scenario: Path = TINY) -> tuple[Run, dict]:
     """A whole run under virtual time (deterministic: same figures every time) and its finished report."""
     sc = load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})})
-    run = Run(sc, out, clock=VirtualClock(), listeners=listeners)
-    run.start()
-    assert run.finished.wait(120), "virtual run did not finish"
-    run.stop()
-    return run, finish_report(build_report(run, "test"), run)
+    result = execute(sc, out, clock=VirtualClock(), listeners=listeners, write_report=False, plot=False,
+                     present=finish_within(120), started_at="test")
+    return result.run, result.report
+
+
+def finish_within(seconds: float) -> Callable[[Run], None]:
+    """A presenter for ``sim.session.execute`` that fails the test if the run has not ended within ``seconds``."""
+    def watch(run: Run) -> None:
+        assert run.finished.wait(seconds), "the run did not finish"
+    return watch

@@ -10,9 +10,11 @@ from sim.common.streams import name_key, stream
 from sim.core.control import Cycle
 from sim.core.listeners import RunListener
 from sim.core.virtual import VirtualClock
-from sim.report.build import WALL_CLOCK_FIELDS, build_report
+from sim.report.build import WALL_CLOCK_FIELDS
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.session import execute
+from tests.scripted_run import finish_within
 
 DURATION = 0.3
 
@@ -30,11 +32,9 @@ def straddle_yaml(duration: float = DURATION, robots: int = 6) -> str:
 
 
 def run_text(text: str, out: Path) -> tuple[Run, dict]:
-    run = Run(parse_scenario(text), out, clock=VirtualClock())
-    run.start()
-    assert run.finished.wait(120), "virtual run did not finish"
-    run.stop()
-    return run, build_report(run, "test")
+    result = execute(parse_scenario(text), out, clock=VirtualClock(), listeners=[], write_report=False, plot=False,
+                     present=finish_within(120), started_at="test")
+    return result.run, result.report
 
 
 def without_wall_clock(report: dict) -> str:
@@ -95,11 +95,8 @@ def test_a_stop_inside_a_cycle_counts_it_as_unfinished(tmp_path: Path) -> None:
     text = straddle_yaml(5.0, robots=2).replace(
         "phase: 0.006, execution: {model: fixed, seconds: 0.005}, waypoints: [[15.0, 4.0]]",
         "phase: 0.0, execution: {model: fixed, seconds: 0.5}, waypoints: [[15.0, 4.0]]")
-    run = Run(parse_scenario(text), tmp_path, clock=VirtualClock(), listeners=[_InterruptAt("r1")])
-    run.start()
-    assert run.finished.wait(60)
-    run.stop()
-    report = build_report(run, "test")
+    report = execute(parse_scenario(text), tmp_path, clock=VirtualClock(), listeners=[_InterruptAt("r1")],
+                     write_report=False, plot=False, present=finish_within(60), started_at="test").report
     assert report["run"]["end_reason"] == "interrupted"
     r1, r2 = report["controllers"]
     assert (r1["cycles"], r1["unfinished_cycles"]) == (1, 0)

@@ -22,15 +22,16 @@ import pytest
 
 from sensors.base import Reading
 from sensors.lidar import LaserScan
-from sim.common.files import write_json
 from sim.core.control import Cause, Cycle
 from sim.core.listeners import RunListener
 from sim.core.producers import SensorRuntime
 from sim.features.faultrun import _SensorEffects, add_noise
 from sim.features.faultstats import FaultStats, FaultWindow, print_faults
-from sim.report.build import build_report, print_report
+from sim.report.build import print_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.session import execute
+from tests.scripted_run import finish_within
 
 SCENARIO = """\
 name: faultdemo
@@ -60,13 +61,10 @@ def run_with(tmp_path: Path, faults: str, *, duration: float = 2.5, clock: str =
              ) -> dict[str, Any]:
     scn = parse_scenario(SCENARIO.format(faults=faults, duration=duration, clock=clock, scale=scale,
                                          workers=workers))
-    run = Run(scn, tmp_path, listeners=listeners)
-    run.start()
-    assert run.finished.wait(60), "the run did not end"
-    run.stop()
-    report = build_report(run, "test")
-    write_json(tmp_path / "report.json", report)  # strict JSON: every figure serialisable
-    return report
+    result = execute(scn, tmp_path, listeners=list(listeners or []), plot=False, present=finish_within(60),
+                     started_at="test")
+    assert result.errors == [] and (tmp_path / "report.json").exists()  # strict JSON: every figure serialisable
+    return result.report
 
 
 def fault(report: dict[str, Any], name: str) -> dict[str, Any]:
@@ -184,16 +182,15 @@ def test_load_threads_run_in_their_window_and_stop(tmp_path: Path, kind: str, ex
 def test_hog_stops_promptly_when_the_run_is_stopped_mid_window(tmp_path: Path) -> None:
     scn = parse_scenario(SCENARIO.format(faults="  - {name: hog, kind: cpu_hog, start: 0.0, duration: 500}",
                                          duration=600, clock="real", scale=1.0, workers=0))
-    run = Run(scn, tmp_path)
-    run.start()
-    try:
+
+    def until_hogging(run: Run) -> None:  # then execute stops the run, mid-window
         end = time.monotonic() + 10
         while "fault:hog" not in [t.name for t in run.threads] and time.monotonic() < end:
             time.sleep(0.01)
         assert "fault:hog" in [t.name for t in run.threads]
-    finally:
-        hung = run.stop()
-    assert hung == []
+
+    result = execute(scn, tmp_path, listeners=[], write_report=False, plot=False, present=until_hogging)
+    assert result.run.hung_threads == [] and result.end_reason == "stopped"
     assert not any(t.name == "fault:hog" and t.is_alive() for t in threading.enumerate())
 
 

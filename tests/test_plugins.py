@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from sim.errors import PluginError, ScenarioError
-from sim.report.build import build_report, print_report
+from sim.report.build import print_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.session import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,11 +83,9 @@ def test_plugin_raising_in_init_is_named(tmp_path: Path) -> None:
 
 
 def test_plugin_raising_in_compute_is_named_in_the_report(tmp_path: Path) -> None:
-    run = Run(parse_scenario(scenario(controller="broken_plugins:RaisesInCompute")), tmp_path)
-    run.start()
-    run.wait()
-    run.stop()
-    report = build_report(run, "now")
+    result = execute(parse_scenario(scenario(controller="broken_plugins:RaisesInCompute")), tmp_path,
+                     listeners=[], write_report=False, plot=False, started_at="now")
+    run, report = result.run, result.report
     assert run.end_reason == "failure in controller:r1"
     (failure,) = report["run"]["failures"]
     assert failure["thread"] == "controller:r1"

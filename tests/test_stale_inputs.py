@@ -16,10 +16,11 @@ from sim.core.clock import ManualClock
 from sim.core.control import ControllerTask
 from sim.core.producers import SensorRuntime
 from sim.errors import PluginError, ScenarioError
-from sim.report.build import build_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.session import execute
 from sim.testing.harness import ControllerHarness
+from tests.scripted_run import finish_within
 
 TESTS = Path(__file__).resolve().parent
 ROBOT = RobotInfo(0, "r1", 0.3, 1.0, 1.0, 2.0, 0.4, (0.0, 0.0, 0.0))
@@ -121,11 +122,9 @@ faults:
 
 
 def run(tmp_path: Path, controller: str = "waypoint", extra: str = ", waypoints: [[10.0, 1.0]]") -> dict[str, Any]:
-    run = Run(parse_scenario(SCENARIO.format(controller=controller, extra=extra)), tmp_path)
-    run.start()
-    assert run.finished.wait(60), "the run did not end"
-    run.stop()
-    return build_report(run, "test")
+    scn = parse_scenario(SCENARIO.format(controller=controller, extra=extra))
+    return execute(scn, tmp_path, listeners=[], write_report=False, plot=False, present=finish_within(60),
+                   started_at="test").report
 
 
 def test_a_quiet_imu_the_waypoint_controller_never_reads_stops_nothing(tmp_path: Path) -> None:

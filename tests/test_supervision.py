@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from sim.report.build import build_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
+from sim.session import execute
 from sim.world.physics import Physics
+from tests.scripted_run import finish_within
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -48,20 +49,22 @@ def _plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(TESTS))
 
 
-def make_run(tmp_path: Path, *, after1: int = -1, after2: int = -1, policy1: str = "stop",
-             policy2: str = "stop", controller1: str = "waypoint", duration: float = 2.0,
-             clock: str = "virtual", scale: float = 1.0) -> Run:
-    scn = parse_scenario(SCENARIO.format(after1=after1, after2=after2, policy1=policy1, policy2=policy2,
-                                         controller1=controller1, duration=duration, clock=clock,
-                                         scale=scale))
-    return Run(scn, tmp_path)
+def scenario_for(*, after1: int = -1, after2: int = -1, policy1: str = "stop", policy2: str = "stop",
+                 controller1: str = "waypoint", duration: float = 2.0, clock: str = "virtual",
+                 scale: float = 1.0) -> Any:
+    return parse_scenario(SCENARIO.format(after1=after1, after2=after2, policy1=policy1, policy2=policy2,
+                                          controller1=controller1, duration=duration, clock=clock,
+                                          scale=scale))
 
 
-def finish(run: Run, within: float = 30.0) -> dict[str, Any]:
-    run.start()
-    assert run.finished.wait(within), "the run neither completed nor failed"
-    run.stop()
-    return build_report(run, "test")
+def make_run(tmp_path: Path, **settings: Any) -> Run:
+    return Run(scenario_for(**settings), tmp_path)
+
+
+def finish(scn: Any, tmp_path: Path, within: float = 30.0) -> dict[str, Any]:
+    """Run ``scn`` to its end (it must end within ``within`` s) and return its report."""
+    return execute(scn, tmp_path, listeners=[], write_report=False, plot=False, present=finish_within(within),
+                   started_at="test").report
 
 
 def by_label(report: dict[str, Any], label: str) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def by_label(report: dict[str, Any], label: str) -> dict[str, Any]:
 
 
 def test_sensor_exception_stops_the_run_and_names_thread_error_traceback(tmp_path: Path) -> None:
-    report = finish(make_run(tmp_path, after1=3, duration=60.0))
+    report = finish(scenario_for(after1=3, duration=60.0), tmp_path)
     run = report["run"]
     assert run["end_reason"] == "failure in sensor:boom"
     (f,) = run["failures"]
@@ -82,7 +85,7 @@ def test_sensor_exception_stops_the_run_and_names_thread_error_traceback(tmp_pat
 
 def test_continue_fails_only_that_sensor_and_its_group_goes_on(tmp_path: Path) -> None:
     # r1/boom and r2/boom are sampled in one batch call by the same producer thread
-    report = finish(make_run(tmp_path, after1=3, policy1="continue", duration=2.0))
+    report = finish(scenario_for(after1=3, policy1="continue", duration=2.0), tmp_path)
     run = report["run"]
     assert run["end_reason"] == "completed"
     (f,) = run["failures"]
@@ -97,7 +100,7 @@ def test_continue_fails_only_that_sensor_and_its_group_goes_on(tmp_path: Path) -
 
 
 def test_a_stop_sensor_in_a_batch_with_a_continue_sensor_still_stops_the_run(tmp_path: Path) -> None:
-    report = finish(make_run(tmp_path, after1=3, policy1="continue", after2=5, policy2="stop", duration=5.0))
+    report = finish(scenario_for(after1=3, policy1="continue", after2=5, policy2="stop", duration=5.0), tmp_path)
     run = report["run"]
     assert run["end_reason"] == "failure in sensor:boom"
     assert [(f["sensor"], f["fatal"]) for f in run["failures"]] == [("r1/boom", False), (None, True)]
@@ -118,7 +121,7 @@ def test_controller_exception_names_thread_and_class(tmp_path: Path, monkeypatch
         return original(self, inputs)
 
     monkeypatch.setattr(WaypointController, "compute", compute)
-    report = finish(make_run(tmp_path, duration=60.0))
+    report = finish(scenario_for(duration=60.0), tmp_path)
     (f,) = report["run"]["failures"]
     assert report["run"]["end_reason"] == "failure in controller:r2"
     assert f["thread"] == "controller:r2" and f["error"] == "ValueError: controller r2 gave up"
@@ -136,19 +139,18 @@ def test_physics_exception_ends_the_run_on_the_real_clock_in_bounded_time(
         return original(self)
 
     monkeypatch.setattr(Physics, "step", step)
-    run = make_run(tmp_path, duration=3600.0, clock="real", scale=1.0)
-    report = finish(run, within=10.0)  # an hour-long run ends at once when physics dies
+    # an hour-long run ends at once when physics dies
+    report = finish(scenario_for(duration=3600.0, clock="real", scale=1.0), tmp_path, within=10.0)
     assert report["run"]["end_reason"] == "failure in physics"
     assert report["run"]["failures"][0]["error"] == "FloatingPointError: physics blew up"
     assert report["run"]["threads_not_stopped"] == []
 
 
 def test_a_plugin_that_cannot_sample_at_all_fails_in_warm_up(tmp_path: Path) -> None:
-    run = make_run(tmp_path, after1=0)
-    report = finish(run)
+    report = finish(scenario_for(after1=0), tmp_path)
     assert report["run"]["end_reason"] == "failure in warm-up"
     assert "boom: r1/boom after 0 samples" in report["run"]["failures"][0]["error"]
-    assert run.threads == []  # nothing was started
+    assert report["run"]["threads"] == []  # nothing was started
 
 
 def test_timeline_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +162,7 @@ def test_timeline_failure_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
                            duration=5.0, clock="virtual", scale=1.0)
     text = text.replace("run: {", "physics: {workers: 1}\nrun: {")
     text += "faults:\n  - {kind: kill_worker, start: 1.0}\n"
-    report = finish(Run(parse_scenario(text), tmp_path))
+    report = finish(parse_scenario(text), tmp_path)
     assert report["run"]["end_reason"] == "failure in timeline"
     assert report["run"]["failures"][0]["error"] == "OSError: no such worker 0"
 
@@ -177,7 +179,7 @@ def test_a_killed_worker_reaches_the_supervisor(tmp_path: Path) -> None:
                            duration=5.0, clock="real", scale=2.0)
     text = text.replace("run: {", "physics: {workers: 1}\nrun: {")
     text += "faults:\n  - {kind: kill_worker, start: 0.5}\n"
-    report = finish(Run(parse_scenario(text), tmp_path), within=15.0)
+    report = finish(parse_scenario(text), tmp_path, within=15.0)
     assert report["run"]["failures"], "a dead worker must not go unnoticed"
     assert report["run"]["threads_not_stopped"] == []
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError, UsageError
-from sim.sweep.engine import Sweep, execute, parse_seeds, parse_set, summarise, t95, validate
+from sim.sweep.grid import Sweep, parse_seeds, parse_set, validate
+from sim.sweep.pool import execute
+from sim.sweep.summary import summarise, t95
 
 ROOT = Path(__file__).resolve().parents[1]
 SCN = ROOT / "tests" / "data" / "sweep.yaml"
@@ -64,11 +66,26 @@ def test_local_sweep_records_failures_and_resumes(tmp_path: Path) -> None:
     assert calls[0][3] == 8 and calls[-1][:2] == (12, 12)
 
 
-def test_dask_local_cluster(tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
+def test_dask_local_cluster_has_as_many_workers_as_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--dask local`` honours ``--workers`` (it once always started 2): the cluster really has that many."""
+    import distributed
+
+    made: list[int] = []
+    real = distributed.LocalCluster
+
+    def counted(*args: object, **kwargs: object) -> distributed.LocalCluster:
+        cluster = real(*args, **kwargs)
+        made.append(len(cluster.workers))
+        return cluster
+
+    monkeypatch.setattr(distributed, "LocalCluster", counted)
     sweep = Sweep(SCN, [0, 1], [parse_set("robots.count=1,2")], out=tmp_path)
     rows = execute(sweep, workers=1, dask="local", progress=quiet)
     assert len(rows) == 4 and not any(r["error"] for r in rows)
+    assert made == [1]
+    made.clear()
+    execute(Sweep(SCN, [2], [], out=tmp_path), workers=3, dask="local", progress=quiet)
+    assert made == [3]
 
 
 def test_cli_sweep_writes_table_csv_and_plot(tmp_path: Path) -> None:
@@ -138,7 +155,7 @@ def test_an_edited_plugin_reruns_and_an_unchanged_one_is_skipped(tmp_path: Path,
 
 
 def test_the_code_digest_covers_the_project_version_and_plugin_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.sweep import engine as sweep_mod
+    from sim.sweep import cache as sweep_mod
 
     base = sweep_mod.code_digest([])
     assert sweep_mod.code_digest([]) == base  # stable

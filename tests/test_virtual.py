@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from sim.core.virtual import VirtualClock
-from sim.report.build import WALL_CLOCK_FIELDS, build_report
+from sim.report.build import WALL_CLOCK_FIELDS
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
+from sim.session import execute
+from tests.scripted_run import finish_within
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -19,11 +21,9 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 def run_virtual(tmp: Path, overrides: dict | None = None, scenario: Path = TINY) -> tuple[Run, dict]:
     sc = load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})})
-    run = Run(sc, tmp, clock=VirtualClock())
-    run.start()
-    assert run.finished.wait(120), "virtual run did not finish"
-    run.stop()
-    return run, build_report(run, "test")
+    result = execute(sc, tmp, clock=VirtualClock(), listeners=[], write_report=False, plot=False,
+                     present=finish_within(120), started_at="test")
+    return result.run, result.report
 
 
 def strip_wall(report: dict) -> dict:
@@ -160,11 +160,9 @@ def test_warehouse_five_minutes_never_waits_for_the_wall_clock(monkeypatch: pyte
 
     monkeypatch.setattr(real_time, "sleep", forbidden)
     sc = load_scenario(ROOT / "scenarios" / "warehouse.yaml", {"run.clock": "virtual", "run.duration": 300.0})
-    run = Run(sc, tmp_path, clock=VirtualClock())
-    run.start()
-    assert run.finished.wait(1000), "virtual run did not finish"  # a hang guard, not a speed limit
-    run.stop()
-    rep = build_report(run, "test")
+    result = execute(sc, tmp_path, clock=VirtualClock(), listeners=[], write_report=False, plot=False,
+                     present=finish_within(1000), started_at="test")  # a hang guard, not a speed limit
+    run, rep = result.run, result.report
     assert rep["run"]["end_reason"] == "completed" and rep["run"]["sim_seconds"] == 300.0
     assert rep["summary"]["cycles"] == 8 * 20 * 300 and run.failures == []
     assert run.clock.switches > 0  # the threads really took turns
