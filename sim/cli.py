@@ -158,6 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             run.finish(reason)
 
     with interrupt.deferred(stop_run):
+        assert scenario.name is not None  # load_scenario fills it
         out = run_folder(args.out, scenario.name, scenario.run.seed)
         try:
             clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=not args.headless,
@@ -216,8 +217,8 @@ def _run_and_report(args: argparse.Namespace, run: Any, out: Path, window: tuple
     if late is not None and run.end_reason not in ("interrupted", "terminated"):
         print(f"note: {signal.Signals(late).name} came after the run had ended ({run.end_reason}); "
               "its files were finished and its own exit status stands", file=sys.stderr)
-    for exc in errors:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+    for err in errors:
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
     fatal = [f for f in run.failures if f.fatal]
     interrupted = run.end_reason in ("interrupted", "terminated")
     if errors:

@@ -6,7 +6,7 @@ import copy
 import gc
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -227,7 +227,7 @@ class Run:
         snap = self.physics.snapshot
         slot = self._warm_slot
         for p in self.producers:
-            by_class: dict[type, list] = {}
+            by_class: dict[type[Any], list] = {}
             for rt in p.sensors:
                 by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
             for cls, members in by_class.items():
@@ -340,11 +340,11 @@ class Run:
                 return
             env.step()
 
-    def _end(self, env: simpy.Environment):
+    def _end(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         yield env.timeout(self.duration)
         self.finish("completed")
 
-    def _fire(self, env: simpy.Environment, ev: Any):
+    def _fire(self, env: simpy.Environment, ev: Any) -> Generator[simpy.Event, Any, None]:
         yield env.timeout(ev.at)
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]

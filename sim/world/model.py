@@ -7,7 +7,9 @@ one consistent instant, never a half-updated one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +39,7 @@ class StaticMap:
     segment_map: SegmentMap = field(repr=False)
 
     @classmethod
-    def from_scenario(cls, world) -> StaticMap:
+    def from_scenario(cls, world: Any) -> StaticMap:  # scenario's world: a layer above, read by attribute
         width, height = world.size
         walls = [np.asarray(w, dtype=float).reshape(1, 4) for w in world.walls]
         if world.boundary_walls:
@@ -77,7 +79,7 @@ class Bodies:
     wheel_base: np.ndarray
 
     @classmethod
-    def from_robots(cls, robots) -> Bodies:
+    def from_robots(cls, robots: Sequence[Any]) -> Bodies:  # scenario's robots, read by attribute
         def col(attr: str) -> np.ndarray:
             return np.array([float(getattr(r, attr)) for r in robots])
 
