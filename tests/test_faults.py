@@ -187,31 +187,45 @@ def test_hog_stops_promptly_when_the_run_is_stopped_mid_window(tmp_path: Path) -
     run = Run(scn, tmp_path)
     run.start()
     try:
-        end = time.monotonic() + 10
-        while "fault:hog" not in [t.name for t in run.threads] and time.monotonic() < end:
-            time.sleep(0.01)
-        assert "fault:hog" in [t.name for t in run.threads]
+        hog = _live_thread("fault:hog", within=10.0)
     finally:
+        stopping = time.monotonic()
         hung = run.stop()
+        took = time.monotonic() - stopping
     assert hung == []
-    assert not any(t.name == "fault:hog" and t.is_alive() for t in threading.enumerate())
+    assert not hog.is_alive()  # its 500 s window was cut short by the stop
+    assert took < 5.0, f"stop took {took:.1f} s with the hog running"  # ~0.05 s here
+
+
+def _live_thread(name: str, within: float) -> threading.Thread:
+    """The running thread called ``name``, waited for (polling) up to ``within`` real seconds."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        for t in threading.enumerate():
+            if t.name == name and t.is_alive():
+                return t
+        time.sleep(0.01)
+    raise AssertionError(f"no thread {name} running after {within} s")
 
 
 def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[tuple[int, float]] = []
-    if not hasattr(Run, "kill_worker"):  # the worker pool is being built: stand in for it
-        monkeypatch.setattr(Run, "kill_worker", lambda self, index: killed.append((index, self.clock.now())),
-                            raising=False)
+    real_kill = Run.kill_worker
+
+    def kill_worker(self: Run, index: int) -> None:
+        killed.append((index, self.clock.now()))
+        real_kill(self, index)
+
+    monkeypatch.setattr(Run, "kill_worker", kill_worker)
     report = run_with(tmp_path, "  - {name: kill, kind: kill_worker, start: 0.5, worker: 1, duration: 0.5}",
                       workers=2, duration=1.5)
     f = fault(report, "kill")
+    assert killed == [(1, 0.5)]  # the timeline called the real pool once, at the fault's start
     assert "killed physics worker 1" in f["notes"]
     assert (f["start"], f["end"]) == (0.5, 1.0)
-    if killed:
-        assert killed == [(1, 0.5)]
-    else:  # the real pool: the dead worker ends the run, named (tests/test_shutdown.py checks the rest)
-        assert report["run"]["end_reason"].startswith("failure in ")
-        assert "worker 1" in report["run"]["failures"][0]["error"]
+    # the dead worker ends the run, named (tests/test_shutdown.py checks the rest)
+    assert report["run"]["end_reason"].startswith("failure in ")
+    assert "worker 1" in report["run"]["failures"][0]["error"]
 
 
 def test_kill_worker_on_a_build_without_a_pool_is_skipped_and_says_so(

@@ -155,7 +155,7 @@ def test_timeline_failure_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
     def kill_worker(self: Run, index: int) -> None:
         raise OSError(f"no such worker {index}")
 
-    monkeypatch.setattr(Run, "kill_worker", kill_worker, raising=False)
+    monkeypatch.setattr(Run, "kill_worker", kill_worker)  # raises if Run has no kill_worker to replace
     text = SCENARIO.format(after1=-1, after2=-1, policy1="stop", policy2="stop", controller1="waypoint",
                            duration=5.0, clock="virtual", scale=1.0)
     text = text.replace("run: {", "physics: {workers: 1}\nrun: {")
@@ -171,7 +171,6 @@ def test_stop_without_start_is_safe(tmp_path: Path) -> None:
     assert run.hung_threads == []
 
 
-@pytest.mark.skipif(not hasattr(Run, "kill_worker"), reason="the physics worker pool does not exist yet")
 def test_a_killed_worker_reaches_the_supervisor(tmp_path: Path) -> None:
     text = SCENARIO.format(after1=-1, after2=-1, policy1="stop", policy2="stop", controller1="waypoint",
                            duration=5.0, clock="real", scale=2.0)
@@ -179,6 +178,9 @@ def test_a_killed_worker_reaches_the_supervisor(tmp_path: Path) -> None:
     text += "faults:\n  - {kind: kill_worker, start: 0.5}\n"
     report = finish(Run(parse_scenario(text), tmp_path), within=15.0)
     assert report["run"]["failures"], "a dead worker must not go unnoticed"
+    (f,) = report["run"]["failures"]
+    assert report["run"]["end_reason"] == "failure in physics" and f["thread"] == "physics" and f["fatal"]
+    assert f["error"].startswith("WorkerDied: physics worker 0 ") and "killed by SIGKILL" in f["error"]
     assert report["run"]["threads_not_stopped"] == []
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pygame  # a required dependency (pyproject): missing, this module fails to import, loudly
 import pytest
 
 pytestmark = pytest.mark.xvfb
@@ -98,7 +99,6 @@ def test_window_on_xvfb_writes_a_screenshot(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(5)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    pygame = pytest.importorskip("pygame")
     img = pygame.image.load(str(shot))
     assert img.get_size() == (960, 600)
     rgb = pygame.surfarray.array3d(img).reshape(-1, 3)

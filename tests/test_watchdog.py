@@ -179,6 +179,7 @@ def test_abort_ends_a_thread_looping_in_python() -> None:
     dog.add(slot)
     assert dog.abort(["spin"], CallAborted) == ["spin"]
     t.join(10)
+    assert not t.is_alive()  # ended by the abort: its own exit condition is set only below
     stop_looping.set()
     assert ended == ["aborted"]
 
