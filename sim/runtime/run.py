@@ -66,7 +66,7 @@ def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) 
 @dataclass
 class ThreadInfo:
     name: str
-    role: str  # physics | producer | controller | timeline
+    role: str  # physics | producer | controller | timeline | fault (a load fault's thread)
     serves: list[str] = field(default_factory=list)
 
 
