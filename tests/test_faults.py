@@ -168,6 +168,7 @@ def test_controller_stall_misses_with_long_compute_inside_only(tmp_path: Path) -
     assert r2["misses"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, extra", [("cpu_hog", "threads: 2"), ("numpy_load", "threads: 2, size: 100000")])
 def test_load_threads_run_in_their_window_and_stop(tmp_path: Path, kind: str, extra: str) -> None:
     report = run_with(tmp_path, f"  - {{name: load, kind: {kind}, start: 0.2, duration: 1.0, {extra}}}",
@@ -181,6 +182,7 @@ def test_load_threads_run_in_their_window_and_stop(tmp_path: Path, kind: str, ex
     assert not any(t.name.startswith("fault:") for t in threading.enumerate())
 
 
+@pytest.mark.slow
 def test_hog_stops_promptly_when_the_run_is_stopped_mid_window(tmp_path: Path) -> None:
     scn = parse_scenario(SCENARIO.format(faults="  - {name: hog, kind: cpu_hog, start: 0.0, duration: 500}",
                                          duration=600, clock="real", scale=1.0, workers=0))
@@ -208,6 +210,7 @@ def _live_thread(name: str, within: float) -> threading.Thread:
     raise AssertionError(f"no thread {name} running after {within} s")
 
 
+@pytest.mark.slow
 def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[tuple[int, float]] = []
     real_kill = Run.kill_worker
@@ -228,6 +231,7 @@ def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.Mon
     assert "worker 1" in report["run"]["failures"][0]["error"]
 
 
+@pytest.mark.slow
 def test_kill_worker_on_a_build_without_a_pool_is_skipped_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if hasattr(Run, "kill_worker"):

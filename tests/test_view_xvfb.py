@@ -18,7 +18,7 @@ import numpy as np
 import pygame  # a required dependency (pyproject): missing, this module fails to import, loudly
 import pytest
 
-pytestmark = pytest.mark.xvfb
+pytestmark = [pytest.mark.xvfb, pytest.mark.slow]  # an Xvfb server and a run.py process
 
 ROOT = Path(__file__).resolve().parents[1]
 
