@@ -129,7 +129,7 @@ class FaultInjector:
         for k in range(len(self.faults)):
             env.process(self._process(env, k))
 
-    def _process(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, Any, None]:
+    def _process(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, object, None]:
         f, w = self.faults[k], self.windows[k]
         yield env.timeout(f.start)
         w.applied_at = float(env.now)

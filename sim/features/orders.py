@@ -161,7 +161,7 @@ class Dispatcher:
         env.process(self._arrivals(env))
         env.process(self._poll(env))
 
-    def _arrivals(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+    def _arrivals(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         spec = self.spec
         for _ in range(spec.initial_orders):
             if not self._may_create():
@@ -176,7 +176,7 @@ class Dispatcher:
             yield env.timeout(float(self.rng.exponential(mean_gap)))
             self._create(env.now)
 
-    def _poll(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+    def _poll(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         while True:
             self.collect()
             self.assign(env.now)

@@ -340,11 +340,11 @@ class Run:
                 return
             env.step()
 
-    def _end(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+    def _end(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         yield env.timeout(self.duration)
         self.finish("completed")
 
-    def _fire(self, env: simpy.Environment, ev: Any) -> Generator[simpy.Event, Any, None]:
+    def _fire(self, env: simpy.Environment, ev: Any) -> Generator[simpy.Event, object, None]:
         yield env.timeout(ev.at)
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]
