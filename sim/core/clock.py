@@ -113,7 +113,7 @@ class Signal:
                 while self._version == seen_version:
                     if clock.stopped:
                         return False
-                    remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]
+                    remaining = clock.real_seconds_until(deadline_at)  # type: ignore[attr-defined]  # not in Clock
                     if remaining <= 0:
                         return False
                     self._cond.wait(min(remaining, _SLICE))
