@@ -16,9 +16,11 @@ to get it back (see ``sim.world.kernels``).
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
 
+_numba: ModuleType | None  # None where numba is not installed
 try:  # optional, like in sim.world.kernels: without numba controllers.avoidance runs numpy
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
@@ -109,7 +111,7 @@ if _numba is not None:
                     best = px
         return best
 else:  # pragma: no cover - exercised only where numba is missing
-    scan_points = off_map = arc_gap = clearance = corridor_nearest = None  # type: ignore[assignment]
+    scan_points = off_map = arc_gap = clearance = corridor_nearest = None
 
 
 def warm_up() -> None:

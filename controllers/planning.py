@@ -546,7 +546,7 @@ def _fmt(p: tuple[float, float]) -> str:
 
 def plan(
     grid: OccupancyGrid,
-    start_xy: Sequence[float],
+    start_xy: Sequence[float] | np.ndarray,
     goal_xy: Sequence[float],
     *,
     snap_radius: float | None = None,

@@ -53,7 +53,7 @@ class PoseFuser:
                     prev = self._odom[-1]
                     self.distance += math.hypot(odom_now[0] - prev[0], odom_now[1] - prev[1])
                 if self._times and odometry.sample_time < self._times[-1]:
-                    self._unsorted = self._times.maxlen  # type: ignore[assignment]
+                    self._unsorted = self._times.maxlen or 0  # always set: deque(maxlen=history)
                 elif self._unsorted:
                     self._unsorted -= 1
                 self._odom.append(odom_now)

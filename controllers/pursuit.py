@@ -142,7 +142,7 @@ class PurePursuit:
 
     # -- control ----------------------------------------------------------------------
 
-    def step(self, pose: Sequence[float]) -> tuple[float, float, bool]:
+    def step(self, pose: Sequence[float] | np.ndarray) -> tuple[float, float, bool]:
         """One control cycle: ``(v m/s, w rad/s, done)`` for the pose ``(x, y, theta)``.
 
         ``v`` is in [0, cruise_speed] and ``|w| <= max_yaw_rate``; when the yaw

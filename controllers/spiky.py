@@ -38,7 +38,7 @@ class SpikyParams(WaypointParams):
 
 def burn_cpu(seconds: float) -> int:
     """Do real CPU work for about ``seconds`` of the calling thread's CPU time; return the iterations."""
-    a = np.random.default_rng(0).standard_normal((_N, _N)) + _N * np.eye(_N)
+    a: np.ndarray = np.random.default_rng(0).standard_normal((_N, _N)) + _N * np.eye(_N)
     end = time.thread_time() + seconds
     n = 0
     while time.thread_time() < end:
@@ -51,6 +51,7 @@ class SpikyController(WaypointController):
     """``waypoint`` plus periodic compute-time spikes (for testing deadline-miss attribution)."""
 
     Params = SpikyParams
+    params: SpikyParams  # the validated Params instance (set by the base __init__)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -97,13 +97,14 @@ class WarehouseController(Controller):
     """Plan, follow, avoid, give way; take orders from the dispatcher."""
 
     Params = WarehouseParams
+    params: WarehouseParams  # the validated Params instance (set by the base __init__)
     goal_params = ("waypoints", "home")
     accepts_orders: ClassVar[bool] = True  # the dispatcher (sim.features.orders) talks to it
     needs = ("localization", "odometry", "lidar")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        p: WarehouseParams = self.params  # type: ignore[assignment]
+        p: WarehouseParams = self.params
         r = self.robot
         self.inflate = r.radius + p.margin
         self.grid = shared_grid(self.static, self.inflate, p.resolution)
@@ -121,8 +122,8 @@ class WarehouseController(Controller):
         self.hold = p.replan_after + p.yield_step * self.priority
         self.inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self.outbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        self.home: Point = tuple(p.home) if p.home is not None else (r.start_pose[0], r.start_pose[1])
-        self.patrol: list[Point] = [tuple(w) for w in p.waypoints]
+        self.home: Point = p.home if p.home is not None else (r.start_pose[0], r.start_pose[1])
+        self.patrol: list[Point] = list(p.waypoints)
         self._patrol_next = 0
         self.legs: deque[Leg] = deque()
         self.leg: Leg | None = None
@@ -226,7 +227,7 @@ class WarehouseController(Controller):
         return self._drive(points, now)
 
     def _drive(self, points: np.ndarray, now: float) -> tuple[float, float]:
-        p: WarehouseParams = self.params  # type: ignore[assignment]
+        p: WarehouseParams = self.params
         assert self.pose is not None and self.leg is not None
         v, w, done = self.follower.step(self.pose)
         if done:
@@ -261,7 +262,7 @@ class WarehouseController(Controller):
 
     def _blocked(self, points: np.ndarray, now: float) -> tuple[float, float]:
         """Stopped by something ahead: wait, then replan around it, then back off if stuck."""
-        p: WarehouseParams = self.params  # type: ignore[assignment]
+        p: WarehouseParams = self.params
         if self._blocked_since is None:
             self._blocked_since = now
             self.counts["avoidance_stops"] += 1
@@ -285,7 +286,7 @@ class WarehouseController(Controller):
         return 0.0, 0.0
 
     def _backoff(self, points: np.ndarray, now: float) -> tuple[float, float]:
-        p: WarehouseParams = self.params  # type: ignore[assignment]
+        p: WarehouseParams = self.params
         assert self.pose is not None and self._backoff_from is not None
         moved = math.dist(self.pose[:2], self._backoff_from[:2])
         if moved >= p.backoff_distance or rear_gap(points, self.robot.radius, p.side_margin) <= p.stop_distance:
@@ -303,7 +304,7 @@ class WarehouseController(Controller):
         if ref is None or math.hypot(x - ref[0], y - ref[1]) > 0.25:
             self._progress_ref = (x, y, now)
             return False
-        if now - ref[2] > self.params.stuck_limit:  # type: ignore[attr-defined]
+        if now - ref[2] > self.params.stuck_limit:
             self._progress_ref = (x, y, now)
             return True
         return False
@@ -315,7 +316,7 @@ class WarehouseController(Controller):
             self._begin(self.legs.popleft(), now)
         elif self.patrol:
             if self._patrol_next >= len(self.patrol):
-                if not self.params.loop:  # type: ignore[attr-defined]
+                if not self.params.loop:
                     self.patrol = []
                     return
                 self._patrol_next = 0
@@ -323,7 +324,7 @@ class WarehouseController(Controller):
             self._patrol_next += 1
             self._begin(Leg("waypoint", goal), now)
         elif self.pose is not None and self.mode != "parked":
-            if math.dist(self.pose[:2], self.home) <= self.params.goal_tolerance * 2:  # type: ignore[attr-defined]
+            if math.dist(self.pose[:2], self.home) <= self.params.goal_tolerance * 2:
                 self.leg, self.mode = None, "parked"
             else:
                 self._begin(Leg("park", self.home), now)
@@ -349,7 +350,7 @@ class WarehouseController(Controller):
                 self.leg, self.mode = None, "idle"
             else:
                 self.mode = "unreachable"
-                self._next_replan = now + self.params.replan_after  # type: ignore[attr-defined]
+                self._next_replan = now + self.params.replan_after
 
     def _set_path(self, path: list[Point]) -> None:
         self.path = path
@@ -357,7 +358,7 @@ class WarehouseController(Controller):
         self.mode = "drive"
 
     def _start_replan(self, points: np.ndarray, now: float) -> None:
-        p: WarehouseParams = self.params  # type: ignore[assignment]
+        p: WarehouseParams = self.params
         assert self.pose is not None and self.leg is not None
         near = points[np.hypot(points[:, 0], points[:, 1]) < p.mark_range] if len(points) else points
         x, y, th = self.pose

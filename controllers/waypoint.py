@@ -8,7 +8,7 @@ only from the (noisy, delayed) lidar; the controller never reads the true world.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,13 +41,14 @@ class WaypointParams(BaseModel):
 class WaypointController(Controller):
     """Go-to-goal on a waypoint list with lidar-based stopping."""
 
-    Params = WaypointParams
+    Params: ClassVar[type[WaypointParams]] = WaypointParams  # subclasses may extend it (spiky)
+    params: WaypointParams  # the validated Params instance (set by the base __init__)
     goal_params = ("waypoints",)
     needs = ("localization", "odometry", "lidar")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.waypoints: list[Point] = [tuple(p) for p in self.params.waypoints]
+        self.waypoints: list[Point] = list(self.params.waypoints)
         self.target = 0
         self.reached = 0
         self.avoid_stops = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,8 +27,9 @@ class Imu(Sensor):
 
     kind = "imu"
     Params = ImuParams
+    params: ImuParams  # the validated Params instance (set by the base __init__)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         p = self.params
         self.bias = np.array([
@@ -56,7 +57,7 @@ class Imu(Sensor):
         constants of a batch are stacked once and kept by its first sensor: the same IMUs
         are due together at every tick.
         """
-        imus: list[Imu] = sensors  # type: ignore[assignment]
+        imus: list[Imu] = sensors  # type: ignore[assignment]  # sample_many gets only sensors of this class (the runtime groups them by type)
         if len(imus) == 1:
             return [imus[0].sample(snap)]
         members = tuple(imus)

@@ -33,6 +33,7 @@ class Lidar(Sensor):
 
     kind = "lidar"
     Params = LidarParams
+    params: LidarParams  # the validated Params instance (set by the base __init__)
     allows_inf = True  # a range of inf is "no return" (NaN is never a range)
 
     @functools.cached_property
@@ -64,12 +65,12 @@ class Lidar(Sensor):
 
     @classmethod
     def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[LaserScan]:
-        lidars: list[Lidar] = sensors  # type: ignore[assignment]
+        lidars: list[Lidar] = sensors  # type: ignore[assignment]  # sample_many gets only sensors of this class (the runtime groups them by type)
         members = tuple(lidars)
         batch = lidars[0]._batch
         if batch is None or batch[0] != members:  # the same lidars are due together at every tick
             batch = lidars[0]._batch = (members, _layout_groups(lidars))
-        out: list[LaserScan] = [None] * len(lidars)  # type: ignore[list-item]
+        out: list[LaserScan] = [None] * len(lidars)  # type: ignore[list-item]  # every slot is filled below
         for rows, idx, std, all_noisy in batch[1]:
             first = lidars[rows[0]]
             p = first.params

@@ -29,6 +29,7 @@ class Localization(Sensor):
 
     kind = "localization"
     Params = LocalizationParams
+    params: LocalizationParams  # the validated Params instance (set by the base __init__)
 
     def sample(self, snap: WorldSnapshot) -> np.ndarray:
         p = self.params
@@ -40,7 +41,7 @@ class Localization(Sensor):
     @classmethod
     def sample_many(cls, sensors: list[Sensor], snap: WorldSnapshot) -> list[np.ndarray]:
         """All due sensors in a few array operations; each draws its noise from its own generator."""
-        locs: list[Localization] = sensors  # type: ignore[assignment]
+        locs: list[Localization] = sensors  # type: ignore[assignment]  # sample_many gets only sensors of this class (the runtime groups them by type)
         if len(locs) == 1:  # scalar: cheaper for one, and the same operations
             return [locs[0].sample(snap)]
         members = tuple(locs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,8 +30,9 @@ class Odometry(Sensor):
 
     kind = "odometry"
     Params = OdometryParams
+    params: OdometryParams  # the validated Params instance (set by the base __init__)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         x, y, th = (float(c) for c in self.robot.start_pose)
         # One tuple, read and replaced once per sample: the integrated pose, the wheel travel and
@@ -56,7 +57,7 @@ class Odometry(Sensor):
         """
         travel = snap.wheel_travel.tolist()
         now = snap.time
-        return [s._step(travel[s.robot.index], now) for s in sensors]  # type: ignore[attr-defined]
+        return [s._step(travel[s.robot.index], now) for s in sensors]  # type: ignore[attr-defined]  # all Odometry: grouped by type
 
     def _step(self, travel: list[float], now: float) -> np.ndarray:
         tl, tr = travel

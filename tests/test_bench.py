@@ -40,6 +40,7 @@ def test_generated_warehouse_profile_is_a_valid_scenario() -> None:
     assert stress_profile(3).robots[0].sensors[0].params.beams == 720
 
 
+@pytest.mark.slow
 def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) -> None:
     t = capacity.trial(2, workers=0, seconds=0.5)
     assert set(t) >= {"robots", "workers", "passed", "rtf", "miss_rate", "worst_sensor_rate", "end_reason"}
@@ -60,6 +61,7 @@ def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) ->
     assert again["capacity"] == 37 and len(again["trials"]) > len(out["trials"])
 
 
+@pytest.mark.slow
 def test_latency_measurement_structure() -> None:
     out = latency.measure_latency(seconds=1.0, baseline_seconds=0.3, robots=2)
     for key in ("bare_queue_idle", "bare_wakeup_idle", "bare_queue_loaded", "bare_wakeup_loaded",
@@ -69,6 +71,7 @@ def test_latency_measurement_structure() -> None:
     assert out["end_reason"] == "completed" and finite(out["handoff_p99_ratio"])
 
 
+@pytest.mark.slow
 def test_throughput_and_virtual_speed_structure() -> None:
     out = throughput.measure_workers_speedup(seconds=0.2, robots=3, repeats=1, workers=1)
     assert out["robots"] > 0 and finite(out["inline"]) and finite(out["pooled"]) and out["speedup"] > 0
@@ -76,6 +79,7 @@ def test_throughput_and_virtual_speed_structure() -> None:
     assert v["speed_factor"] > 0 and v["speed_factor_no_trace"] > 0 and v["scenario"].endswith("warehouse.yaml")
 
 
+@pytest.mark.slow
 def test_run_items_table_and_json(tmp_path: Path) -> None:
     assert set(PARAMS) == set(ITEMS)
     results = run_items(["raycast", "view"], quick=True, log=lambda _: None,

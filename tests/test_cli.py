@@ -29,6 +29,7 @@ def report_dir(stdout: str) -> Path:
     return Path(last.removeprefix("report folder: "))
 
 
+@pytest.mark.slow
 def test_headless_run_prints_table_and_writes_report(tmp_path: Path) -> None:
     res = run_cli(str(TINY), "--headless", "--duration", "1", "--time-scale", "4", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
@@ -52,6 +53,7 @@ def test_headless_run_prints_table_and_writes_report(tmp_path: Path) -> None:
     assert rows[0].startswith("robot,k,release_time") and len(rows) == ctrl["cycles"] + 1
 
 
+@pytest.mark.slow
 def test_overrides_and_seed(tmp_path: Path) -> None:
     res = run_cli(str(TINY), "--headless", "--duration", "0.5", "--seed", "42", "--time-scale", "5",
                   "--out", str(tmp_path))
@@ -60,6 +62,7 @@ def test_overrides_and_seed(tmp_path: Path) -> None:
     assert report["scenario"]["seed"] == 42 and report["scenario"]["duration"] == 0.5
 
 
+@pytest.mark.slow
 def test_help_explains_every_option() -> None:
     res = run_cli("--help")
     assert res.returncode == 0
@@ -67,6 +70,7 @@ def test_help_explains_every_option() -> None:
         assert opt in res.stdout
 
 
+@pytest.mark.slow
 def test_schema_is_json_schema() -> None:
     res = run_cli("--schema")
     assert res.returncode == 0
@@ -74,6 +78,7 @@ def test_schema_is_json_schema() -> None:
     assert schema["type"] == "object" and "robots" in schema["properties"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["nope.yaml", "--headless"], "nope.yaml"),
     ([str(TINY), "--headless", "--duration", "-3"], "run.duration"),
@@ -86,6 +91,7 @@ def test_bad_input_exits_2_without_traceback(args: list[str], needle: str) -> No
     assert "Traceback" not in res.stderr + res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, reason, code", [
     (signal.SIGINT, "interrupted", 130),
     (signal.SIGTERM, "terminated", 130),
@@ -143,6 +149,7 @@ def test_help_still_prints_the_full_help(argv: list[str], capsys: pytest.Capture
     assert info.value.code == 0 and capsys.readouterr().out.startswith("usage: run.py")
 
 
+@pytest.mark.slow
 def test_out_that_is_a_file_or_under_dev_null_is_one_line_exit_2(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("")

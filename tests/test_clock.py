@@ -1,4 +1,6 @@
+import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -41,25 +43,39 @@ def test_signal_wait_jumps_to_deadline_under_manual_clock(clock: ManualClock) ->
     assert clock.now() == 0.3
 
 
-def test_real_clock_pause_freezes_simulated_time() -> None:
-    clock = RealClock(time_scale=1.0)
+@pytest.fixture
+def real_seconds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """RealClock's real-time source (``time.perf_counter`` in its module), set by hand: ``[seconds]``."""
+    now = [1000.0]
+    monkeypatch.setattr(sys.modules[RealClock.__module__], "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+def test_real_clock_pause_freezes_simulated_time(real_seconds: list[float]) -> None:
+    clock = RealClock(time_scale=2.0)
+    real_seconds[0] += 1.0
     clock.pause()
-    t0 = clock.now()
-    assert clock.paused
-    # nothing can move a paused clock; its value is exactly the pause instant
-    assert clock.now() == t0
+    assert clock.paused and clock.now() == 2.0
+    real_seconds[0] += 5.0  # real time passes: a paused clock stays at the pause instant
+    assert clock.now() == 2.0
     clock.resume()
-    assert clock.now() >= t0
+    assert not clock.paused and clock.now() == 2.0  # resumes where it paused, not 10 s later
+    real_seconds[0] += 0.5
+    assert clock.now() == 3.0
 
 
-def test_real_clock_time_scale_change_is_continuous() -> None:
+def test_real_clock_time_scale_change_is_continuous(real_seconds: list[float]) -> None:
     clock = RealClock(time_scale=1.0)
-    before = clock.now()
+    real_seconds[0] += 2.0
+    assert clock.now() == 2.0
     clock.set_time_scale(50.0)
-    assert clock.now() >= before
     assert clock.time_scale == 50.0
+    assert clock.now() == 2.0  # no jump at the change
+    real_seconds[0] += 0.25
+    assert clock.now() == pytest.approx(2.0 + 0.25 * 50.0)  # the new rate from the change on
     with pytest.raises(ValueError):
         clock.set_time_scale(0)
+    assert clock.time_scale == 50.0
 
 
 def test_real_clock_stop_wakes_sleepers_promptly() -> None:

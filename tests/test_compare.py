@@ -60,6 +60,7 @@ def test_robot_in_one_run_only_shows_dashes() -> None:
     assert row.split()[1:4] == ["-", "10.00", "-"]
 
 
+@pytest.mark.slow
 def test_cli_compare_and_usage_errors(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "run.py", "compare", *args], cwd=ROOT, capture_output=True,

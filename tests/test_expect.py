@@ -109,6 +109,7 @@ def run_cli(path: Path, out: Path) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_breaches_exit_1_with_the_list(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, "expect:\n  max_miss_rate: 0.01\n  max_response_p99: 0.055\n"
                                    "  max_collisions: 0\n")
@@ -126,12 +127,14 @@ def test_breaches_exit_1_with_the_list(tmp_path: Path) -> None:
                                 "controllers": {}}
 
 
+@pytest.mark.slow
 def test_gates_met_exit_0(tmp_path: Path) -> None:
     res = run_cli(scenario_file(tmp_path, "expect:\n  max_miss_rate: 1.0\n  max_collisions: 0\n"), tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Expectations met: controllers, max_collisions, max_miss_rate" in res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("expect", "code"), [("expect:\n  max_miss_rate: 0.01\n", 1),
                                              ("expect:\n  max_miss_rate: 1.0\n", 0)])
 def test_report_tool_exits_as_the_run_did(tmp_path: Path, expect: str, code: int) -> None:

@@ -166,6 +166,7 @@ def test_controller_stall_misses_with_long_compute_inside_only(tmp_path: Path) -
     assert r2["misses"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, extra", [("cpu_hog", "threads: 2"), ("numpy_load", "threads: 2, size: 100000")])
 def test_load_threads_run_in_their_window_and_stop(tmp_path: Path, kind: str, extra: str) -> None:
     report = run_with(tmp_path, f"  - {{name: load, kind: {kind}, start: 0.2, duration: 1.0, {extra}}}",
@@ -179,38 +180,53 @@ def test_load_threads_run_in_their_window_and_stop(tmp_path: Path, kind: str, ex
     assert not any(t.name.startswith("fault:") for t in threading.enumerate())
 
 
+@pytest.mark.slow
 def test_hog_stops_promptly_when_the_run_is_stopped_mid_window(tmp_path: Path) -> None:
     scn = parse_scenario(SCENARIO.format(faults="  - {name: hog, kind: cpu_hog, start: 0.0, duration: 500}",
                                          duration=600, clock="real", scale=1.0, workers=0))
+    seen: list[threading.Thread] = []
 
     def until_hogging(run: Run) -> None:  # then execute stops the run, mid-window
-        end = time.monotonic() + 10
-        while "fault:hog" not in [t.name for t in run.threads] and time.monotonic() < end:
-            time.sleep(0.01)
-        assert "fault:hog" in [t.name for t in run.threads]
+        seen.append(_live_thread("fault:hog", within=10.0))
 
     result = execute(scn, tmp_path, listeners=[], write_report=False, plot=False, present=until_hogging)
     assert result.run.hung_threads == [] and result.end_reason == "stopped"
-    assert not any(t.name == "fault:hog" and t.is_alive() for t in threading.enumerate())
+    assert not seen[0].is_alive()  # its 500 s window was cut short by the stop
 
 
+def _live_thread(name: str, within: float) -> threading.Thread:
+    """The running thread called ``name``, waited for (polling) up to ``within`` real seconds."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        for t in threading.enumerate():
+            if t.name == name and t.is_alive():
+                return t
+        time.sleep(0.01)
+    raise AssertionError(f"no thread {name} running after {within} s")
+
+
+@pytest.mark.slow
 def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[tuple[int, float]] = []
-    if not hasattr(Run, "kill_worker"):  # the worker pool is being built: stand in for it
-        monkeypatch.setattr(Run, "kill_worker", lambda self, index: killed.append((index, self.clock.now())),
-                            raising=False)
+    real_kill = Run.kill_worker
+
+    def kill_worker(self: Run, index: int) -> None:
+        killed.append((index, self.clock.now()))
+        real_kill(self, index)
+
+    monkeypatch.setattr(Run, "kill_worker", kill_worker)
     report = run_with(tmp_path, "  - {name: kill, kind: kill_worker, start: 0.5, worker: 1, duration: 0.5}",
                       workers=2, duration=1.5)
     f = fault(report, "kill")
+    assert killed == [(1, 0.5)]  # the timeline called the real pool once, at the fault's start
     assert "killed physics worker 1" in f["notes"]
     assert (f["start"], f["end"]) == (0.5, 1.0)
-    if killed:
-        assert killed == [(1, 0.5)]
-    else:  # the real pool: the dead worker ends the run, named (tests/test_shutdown.py checks the rest)
-        assert report["run"]["end_reason"].startswith("failure in ")
-        assert "worker 1" in report["run"]["failures"][0]["error"]
+    # the dead worker ends the run, named (tests/test_shutdown.py checks the rest)
+    assert report["run"]["end_reason"].startswith("failure in ")
+    assert "worker 1" in report["run"]["failures"][0]["error"]
 
 
+@pytest.mark.slow
 def test_kill_worker_on_a_build_without_a_pool_is_skipped_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if hasattr(Run, "kill_worker"):

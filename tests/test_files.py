@@ -202,6 +202,7 @@ def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
 
 
 # ---------------------------------------------------------------------- a real full disk
+@pytest.mark.slow
 def test_a_full_tmpfs_ends_the_run_with_one_line_per_file_and_no_half_file(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()

@@ -19,7 +19,8 @@ from sim.world.jit import COMPILE_NOTICE
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
-pytestmark = pytest.mark.skipif(not jit.dispatchers(), reason="numba not installed: nothing is compiled")
+pytestmark = [pytest.mark.skipif(not jit.dispatchers(), reason="numba not installed: nothing is compiled"),
+              pytest.mark.slow]  # cold caches, real-time runs, worker processes, run.py processes
 
 
 def signatures() -> dict[str, list]:
@@ -81,7 +82,6 @@ def test_an_empty_numba_cache_says_it_compiles_and_changes_nothing_in_the_run(tm
         [(s["name"], s["produced"], s["achieved_rate_hz"]) for s in warm["sensors"]]
 
 
-@pytest.mark.slow
 def test_an_empty_numba_cache_does_not_slow_the_first_real_time_run(tmp_path: Path) -> None:
     result = _cli(tmp_path, tmp_path / "numba-cache", "cold", "--clock", "real", "--duration", "2")
     assert result.returncode == 0, result.stderr
@@ -99,7 +99,6 @@ def _cache_files(cache: Path) -> set[str]:
     return {str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()}
 
 
-@pytest.mark.slow
 def test_a_cold_sweep_with_worker_processes_compiles_only_what_the_warm_up_does(tmp_path: Path) -> None:
     """Across every process (the sweep's parent, its run processes, their ray-cast workers)
     the cache ends up holding what ``warm_up_all`` alone compiles: no process compiled a kernel

@@ -111,6 +111,7 @@ def test_corpus_is_large_enough() -> None:
     assert len(names) == len(set(names)), "two cases share a name"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _params())
 def test_hostile(case: Case, tmp_path: Path) -> None:
     r = run_case(case, tmp_path)

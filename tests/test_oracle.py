@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE = "d233aeb26f4c7704381f1c68f4fcf907"  # md5 of cycles.csv
+
+pytestmark = pytest.mark.slow  # a run.py process: 60 s simulated
 
 
 def test_the_seeded_virtual_warehouse_run_is_byte_identical(tmp_path: Path) -> None:

@@ -74,12 +74,14 @@ def test_missing_cycles_csv_and_old_report_still_plot(slow: Any, tmp_path: Path)
     assert distinct_colours(png) > 20
 
 
+@pytest.mark.slow
 def test_importing_plots_does_not_import_matplotlib() -> None:
     code = "import sys, sim.report.plots, sim.cli; print('matplotlib' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "False", res.stderr
 
 
+@pytest.mark.slow
 def test_cli_writes_png_and_report_tool_redraws_it(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "run.py", str(TINY), "--headless", "--clock", "virtual", "--duration", "1",
                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -23,6 +23,7 @@ from sim.session import execute
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_example_plugin_runs_through_run_py(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "run.py", "examples/plugin_demo.yaml", "--headless", "--duration", "1",
                           "--time-scale", "5", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,

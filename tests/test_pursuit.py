@@ -1,6 +1,6 @@
 """Pure pursuit on a simulated accel-limited unicycle, and lidar avoidance on analytic scans.
 
-The plant here is deliberately independent of sim/physics so these tests pin
+The plant here is deliberately independent of sim/world/physics.py so these tests pin
 the controller's behaviour, not the simulator's.
 """
 

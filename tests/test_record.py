@@ -97,6 +97,7 @@ def test_true_pose_is_downsampled_to_20_hz(recorded: Any) -> None:
     assert (tf["parent_frame_id"], tf["child_frame_id"]) == ("map", "r1/base_link")
 
 
+@pytest.mark.slow
 def test_cli_record_on_a_real_run(tmp_path: Path) -> None:
     """A short real-time run: whatever the host's timing, the recording holds exactly what the report counts."""
     res = subprocess.run([sys.executable, "run.py", str(TINY), "--headless", "--duration", "1", "--time-scale", "4",

@@ -93,6 +93,7 @@ def run_to_end(*args: str) -> tuple[int, int, str]:
     return proc.pid, proc.returncode, stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_again_and_again_during_shutdown_still_writes_the_report(tmp_path: Path) -> None:
     proc = start_cli(str(TINY), "--duration", "3600", "--out", str(tmp_path))
     try:
@@ -111,6 +112,7 @@ def test_ctrl_c_again_and_again_during_shutdown_still_writes_the_report(tmp_path
     assert report["run"]["end_reason"] == "interrupted"
 
 
+@pytest.mark.slow
 def test_sigterm_with_load_threads_running_stops_them_all(tmp_path: Path) -> None:
     scenario = tmp_path / "hogged.yaml"
     scenario.write_text(HOG_SCENARIO)
@@ -130,6 +132,7 @@ def test_sigterm_with_load_threads_running_stops_them_all(tmp_path: Path) -> Non
     assert all(v > 0 for f in report["faults"] for v in f["work"].values())
 
 
+@pytest.mark.slow
 def test_reaching_the_end_leaves_no_thread_temp_file_or_shared_memory(tmp_path: Path) -> None:
     before = shm()
     scenario = tmp_path / "pooled.yaml"
@@ -155,6 +158,7 @@ robots:
 """
 
 
+@pytest.mark.slow
 def test_sigterm_with_worker_processes_leaves_no_shared_memory(tmp_path: Path) -> None:
     before = shm()
     scenario = tmp_path / "pooled.yaml"
@@ -172,6 +176,7 @@ def test_sigterm_with_worker_processes_leaves_no_shared_memory(tmp_path: Path) -
     assert leftover_shm(proc.pid, before) == []
 
 
+@pytest.mark.slow
 def test_a_killed_worker_ends_the_run_named_and_leaves_no_shared_memory(tmp_path: Path) -> None:
     before = shm()
     scenario = tmp_path / "pooled.yaml"
@@ -188,6 +193,7 @@ def test_a_killed_worker_ends_the_run_named_and_leaves_no_shared_memory(tmp_path
     assert leftover_shm(pid, before) == []
 
 
+@pytest.mark.slow
 def test_stop_mid_run_joins_every_thread_in_bounded_time(tmp_path: Path) -> None:
     run = Run(load_scenario(TINY, {"run.duration": 3600.0}), tmp_path)
     run.start()
@@ -200,6 +206,7 @@ def test_stop_mid_run_joins_every_thread_in_bounded_time(tmp_path: Path) -> None
     assert build_report(run, "t")["run"]["end_reason"] == "stopped"
 
 
+@pytest.mark.slow
 def test_a_thread_that_ignores_stop_is_named_not_waited_for(tmp_path: Path) -> None:
     run = Run(load_scenario(TINY, {"run.duration": 3600.0}), tmp_path)
     release = threading.Event()

@@ -129,6 +129,7 @@ def test_controller_exception_names_thread_and_class(tmp_path: Path, monkeypatch
     assert "in compute" in f["traceback"]
 
 
+@pytest.mark.slow
 def test_physics_exception_ends_the_run_on_the_real_clock_in_bounded_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = Physics.step
@@ -153,11 +154,12 @@ def test_a_plugin_that_cannot_sample_at_all_fails_in_warm_up(tmp_path: Path) -> 
     assert report["run"]["threads"] == []  # nothing was started
 
 
+@pytest.mark.slow
 def test_timeline_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def kill_worker(self: Run, index: int) -> None:
         raise OSError(f"no such worker {index}")
 
-    monkeypatch.setattr(Run, "kill_worker", kill_worker, raising=False)
+    monkeypatch.setattr(Run, "kill_worker", kill_worker)  # raises if Run has no kill_worker to replace
     text = SCENARIO.format(after1=-1, after2=-1, policy1="stop", policy2="stop", controller1="waypoint",
                            duration=5.0, clock="virtual", scale=1.0)
     text = text.replace("run: {", "physics: {workers: 1}\nrun: {")
@@ -173,7 +175,7 @@ def test_stop_without_start_is_safe(tmp_path: Path) -> None:
     assert run.hung_threads == []
 
 
-@pytest.mark.skipif(not hasattr(Run, "kill_worker"), reason="the physics worker pool does not exist yet")
+@pytest.mark.slow
 def test_a_killed_worker_reaches_the_supervisor(tmp_path: Path) -> None:
     text = SCENARIO.format(after1=-1, after2=-1, policy1="stop", policy2="stop", controller1="waypoint",
                            duration=5.0, clock="real", scale=2.0)
@@ -181,9 +183,13 @@ def test_a_killed_worker_reaches_the_supervisor(tmp_path: Path) -> None:
     text += "faults:\n  - {kind: kill_worker, start: 0.5}\n"
     report = finish(parse_scenario(text), tmp_path, within=15.0)
     assert report["run"]["failures"], "a dead worker must not go unnoticed"
+    (f,) = report["run"]["failures"]
+    assert report["run"]["end_reason"] == "failure in physics" and f["thread"] == "physics" and f["fatal"]
+    assert f["error"].startswith("WorkerDied: physics worker 0 ") and "killed by SIGKILL" in f["error"]
     assert report["run"]["threads_not_stopped"] == []
 
 
+@pytest.mark.slow
 def test_cli_exit_status_for_fatal_and_isolated_failures(tmp_path: Path) -> None:
     def cli(after1: int, policy1: str) -> subprocess.CompletedProcess[str]:
         path = tmp_path / f"boom-{policy1}.yaml"

@@ -40,6 +40,7 @@ def test_unknown_path_is_a_clear_error(tmp_path: Path) -> None:
     assert "durration" in str(err.value) and "did you mean 'duration'" in str(err.value)
 
 
+@pytest.mark.slow
 def test_local_sweep_records_failures_and_resumes(tmp_path: Path) -> None:
     sets = [parse_set("robots.0.controller.fail_after=-1,3"), parse_set("robots.count=1,2")]
     sweep = Sweep(SCN, [0, 1], sets, out=tmp_path)
@@ -66,6 +67,7 @@ def test_local_sweep_records_failures_and_resumes(tmp_path: Path) -> None:
     assert calls[0][3] == 8 and calls[-1][:2] == (12, 12)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_has_as_many_workers_as_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--dask local`` honours ``--workers`` (it once always started 2): the cluster really has that many."""
     import distributed
@@ -88,6 +90,7 @@ def test_dask_local_cluster_has_as_many_workers_as_asked(tmp_path: Path, monkeyp
     assert made == [3]
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_table_csv_and_plot(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "run.py", "sweep", str(SCN), "--seeds", "0-1", "--set",
                           "robots.count=1,2", "--out", str(tmp_path), "--workers", "2"],
@@ -101,6 +104,7 @@ def test_cli_sweep_writes_table_csv_and_plot(tmp_path: Path) -> None:
     assert [t["robots.count"] for t in summary["table"]] == [1, 2]
 
 
+@pytest.mark.slow
 def test_cli_sweep_unknown_path_exits_2(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "run.py", "sweep", str(SCN), "--set", "robots.0.speeed=1",
                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -127,6 +131,7 @@ class Const(Controller):
 """
 
 
+@pytest.mark.slow
 def test_an_edited_plugin_reruns_and_an_unchanged_one_is_skipped(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     code = tmp_path / "code"

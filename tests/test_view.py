@@ -13,12 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pygame  # a required dependency (pyproject): missing, this module fails to import, loudly
 import pytest
 
 from sim.view.camera import Camera, nice_step
 from sim.view.telemetry import BAD_MISS_FRACTION, RateWindow, Telemetry, _make_hook, classify_health
-
-pygame = pytest.importorskip("pygame")
 
 SCENARIO = """\
 name: tiny
@@ -462,7 +461,9 @@ def test_strip_chart_feed_gets_each_cycle(app, run) -> None:
         _key(app, pygame.K_PERIOD, ".")
     assert _wait_for(lambda: len(app.telemetry.feed(0)) >= 1 and len(app.telemetry.feed(1)) >= 1)
     release, response, miss, _stop = app.telemetry.feed(0)[0]
-    assert release == pytest.approx(0.05) and response >= 0 and miss in (True, False)
+    # simulated time only moved by single steps, 60 ms in all: cycle 1 (released at 50 ms, deadline
+    # 50 ms later) finished about 10 ms after its release, so the feed carries no miss
+    assert release == pytest.approx(0.05) and 0.0 <= response < 0.02 and miss is False
     app.frame()
 
 

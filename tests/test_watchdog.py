@@ -179,6 +179,7 @@ def test_abort_ends_a_thread_looping_in_python() -> None:
     dog.add(slot)
     assert dog.abort(["spin"], CallAborted) == ["spin"]
     t.join(10)
+    assert not t.is_alive()  # ended by the abort: its own exit condition is set only below
     stop_looping.set()
     assert ended == ["aborted"]
 
@@ -302,6 +303,7 @@ def _spin_run(tmp_path: Path, limit: float) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_a_stuck_virtual_run_ends_and_the_process_exits_soon_after_its_report(tmp_path: Path) -> None:
     """Bounds are generous (a loaded CI host): before the watchdog it never ended at all."""
     with _spin_run(tmp_path, limit=1.0) as proc:
@@ -321,6 +323,7 @@ def test_a_stuck_virtual_run_ends_and_the_process_exits_soon_after_its_report(tm
     assert rep["run"]["stuck_calls"][0]["call"] == "compute() of robot r1 (spin_plugin:Spin) at cycle 5"
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_stuck_virtual_compute_exits_130_within_about_a_second(tmp_path: Path) -> None:
     with _spin_run(tmp_path, limit=5.0) as proc:
         try:

@@ -81,6 +81,7 @@ def pool_world() -> Iterator[tuple[WorkerPool, SegmentMap, np.ndarray, np.ndarra
 
 
 # ------------------------------------------------------------------ same numbers as inline
+@pytest.mark.slow
 def test_pool_ray_casts_equal_inline_bitwise(pool_world) -> None:  # type: ignore[no-untyped-def]
     pool, smap, pose, radius = pool_world
     beams = np.linspace(-np.pi, np.pi, 360, endpoint=False)
@@ -93,6 +94,7 @@ def test_pool_ray_casts_equal_inline_bitwise(pool_world) -> None:  # type: ignor
     assert pool.cast_scans(pose, radius, np.arange(3), np.zeros(400), 10.0, 0.0) is None  # too many beams
 
 
+@pytest.mark.slow
 def test_pool_collision_flags_equal_inline_and_numpy(pool_world) -> None:  # type: ignore[no-untyped-def]
     pool, smap, pose, radius = pool_world
     static, pairs = pool.collide(pose, radius)
@@ -103,6 +105,7 @@ def test_pool_collision_flags_equal_inline_and_numpy(pool_world) -> None:  # typ
     assert np.array_equal(static, plain[0]) and pairs == plain[1]
 
 
+@pytest.mark.slow
 def test_pool_reports_a_worker_exception_as_an_error_naming_it() -> None:
     segments, pose, radius = world(np.random.default_rng(2), 4)
     pool = WorkerPool(segments, 1.0, workers=1, max_robots=4, max_beams=8)
@@ -154,6 +157,7 @@ def run_to_end(run: Run, within: float = 60.0) -> dict:
     return build_report(run, "test")
 
 
+@pytest.mark.slow
 def test_a_run_with_workers_equals_the_inline_run(tmp_path: Path) -> None:
     inline = Run(scenario(0), tmp_path / "inline")
     pooled = Run(scenario(2), tmp_path / "pooled")
@@ -169,6 +173,7 @@ def test_a_run_with_workers_equals_the_inline_run(tmp_path: Path) -> None:
     assert not any(p.is_alive() for p in pooled.pool._procs)  # stop() ended them
 
 
+@pytest.mark.slow
 def test_killed_worker_ends_the_run_with_a_report_naming_it(tmp_path: Path) -> None:
     run = Run(scenario(2, duration=3600.0), tmp_path)
     run.start()

@@ -87,7 +87,7 @@ class Channel(Generic[T]):
             if ok is not None:
                 self._append(item)
         if ok is None:
-            if not self._put_when_room(item, block_until, seen):  # type: ignore[arg-type]
+            if not self._put_when_room(item, block_until, seen):  # type: ignore[arg-type]  # ok is None: block_until set
                 return False
             ok = True
         self._signal.notify()

@@ -366,7 +366,7 @@ class _ManualSignal(Signal):
     """Under an autojumping test clock nobody else will notify: a wait jumps to its deadline."""
 
     def wait_until(self, seen_version: int, deadline_at: float) -> bool:
-        clock: ManualClock = self._clock  # type: ignore[assignment]
+        clock: ManualClock = self._clock  # type: ignore[assignment]  # made only by ManualClock.signal()
         if self._version == seen_version and clock._autojump:
             clock.sleep_until(deadline_at)
             return self._version != seen_version

@@ -1,8 +1,8 @@
 """Controller threads under deadlines: release, gather inputs, compute, hand over, measure.
 
-Timing words follow docs: cycle k is released at r_k = k * period; release
-jitter = start - r_k; response time = finish - r_k; a deadline miss is
-finish > r_k + deadline; an overrun runs past r_{k+1}.
+Timing words follow docs/architecture.md: cycle k is released at r_k = phase + k * period
+(``robots[].controller.phase``, default 0); release jitter = start - r_k; response time =
+finish - r_k; a deadline miss is finish > r_k + deadline; an overrun runs past r_{k+1}.
 """
 
 from __future__ import annotations

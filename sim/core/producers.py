@@ -131,9 +131,9 @@ class ProducerTask:
                 while heap and heap[0][0] <= now:
                     t, _, what = heappop(heap)
                     if type(what) is list:
-                        sample_due.append((t, what))  # type: ignore[arg-type]
+                        sample_due.append((t, what))
                     else:
-                        self._publish(*what)  # type: ignore[misc]
+                        self._publish(*what)
                 if sample_due:
                     self._sample(sample_due, now)
         finally:

@@ -40,7 +40,7 @@ class Supervisor:
             try:
                 target()
             except CallAborted:
-                pass  # the run, over, ended this stuck thread on purpose (sim.core.watchdog.abort)
+                pass  # the run, over, ended this stuck thread on purpose (sim.core.watchdog.Watchdog.abort)
             except BaseException as exc:
                 self.report(name, exc)
 
@@ -90,6 +90,7 @@ class Supervisor:
         Threads named in ``give_up`` (known stuck) are waited for ``give_up_after`` s only.
         """
         import time  # wall time on purpose: the shutdown bound is real, whatever clock the run used
+        # (one of several real-time bounds, not the only one: docs/architecture.md lists them all)
 
         end = time.monotonic() + timeout
         for t in self.threads:

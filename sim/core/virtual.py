@@ -306,7 +306,7 @@ class _VirtualSignal(Signal):
         if not self._waiters:  # the usual case; only the token holder touches a signal, so no race
             self._version += 1
             return
-        clock: VirtualClock = self._clock  # type: ignore[assignment]
+        clock: VirtualClock = self._clock  # type: ignore[assignment]  # made only by VirtualClock.signal()
         with clock._lock:
             self._version += 1
             for p, generation in self._waiters:
@@ -315,7 +315,7 @@ class _VirtualSignal(Signal):
             self._waiters.clear()
 
     def wait_until(self, seen_version: int, deadline_at: float) -> bool:
-        clock: VirtualClock = self._clock  # type: ignore[assignment]
+        clock: VirtualClock = self._clock  # type: ignore[assignment]  # made only by VirtualClock.signal()
         clock._lock.acquire()
         if self._version != seen_version:
             clock._lock.release()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,7 +78,7 @@ def _chain(filters: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
 def add_noise(payload: Any, std: float, relative: bool, rng: np.random.Generator) -> Any:
     """Payload with Gaussian noise: a scan's ranges (kept >= 0), or a float array; else unchanged."""
     ranges = getattr(payload, "ranges", None)
-    if isinstance(ranges, np.ndarray) and dataclasses.is_dataclass(payload):
+    if isinstance(ranges, np.ndarray) and dataclasses.is_dataclass(payload) and not isinstance(payload, type):
         return dataclasses.replace(payload, ranges=np.maximum(_noisy(ranges, std, relative, rng), 0.0))
     if isinstance(payload, np.ndarray) and payload.dtype.kind == "f":
         return _noisy(payload, std, relative, rng)
@@ -129,7 +129,7 @@ class FaultInjector:
         for k in range(len(self.faults)):
             env.process(self._process(env, k))
 
-    def _process(self, env: simpy.Environment, k: int) -> Iterator[Any]:
+    def _process(self, env: simpy.Environment, k: int) -> Generator[simpy.Event, object, None]:
         f, w = self.faults[k], self.windows[k]
         yield env.timeout(f.start)
         w.applied_at = float(env.now)

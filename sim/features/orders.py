@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import queue
 from collections import deque
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -160,7 +161,7 @@ class Dispatcher:
         env.process(self._arrivals(env))
         env.process(self._poll(env))
 
-    def _arrivals(self, env: simpy.Environment):
+    def _arrivals(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         spec = self.spec
         for _ in range(spec.initial_orders):
             if not self._may_create():
@@ -175,7 +176,7 @@ class Dispatcher:
             yield env.timeout(float(self.rng.exponential(mean_gap)))
             self._create(env.now)
 
-    def _poll(self, env: simpy.Environment):
+    def _poll(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         while True:
             self.collect()
             self.assign(env.now)
@@ -241,8 +242,8 @@ class Dispatcher:
     def outcomes(self, sim_seconds: float) -> dict[str, Any]:
         """Order counts and times for the report (simulated seconds)."""
         done = [o for o in self.orders if o.packed is not None]
-        service = [o.packed - o.assigned for o in done if o.assigned is not None]  # type: ignore[operator]
-        total = [o.packed - o.created for o in done]  # type: ignore[operator]
+        service = [o.packed - o.assigned for o in done if o.packed is not None and o.assigned is not None]
+        total = [o.packed - o.created for o in done if o.packed is not None]
         return {
             "created": len(self.orders),
             "rejected": self.rejected,

@@ -55,7 +55,7 @@ def stamp(t: float) -> dict[str, int]:
 _TIME = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}}
 _VEC3 = {"type": "object", "properties": {k: {"type": "number"} for k in "xyz"}}
 _QUAT = {"type": "object", "properties": {k: {"type": "number"} for k in "xyzw"}}
-_POSE = {"type": "object", "properties": {"position": _VEC3, "orientation": _QUAT}}
+_POSE_SCHEMA = {"type": "object", "properties": {"position": _VEC3, "orientation": _QUAT}}
 _META = {"timestamp": _TIME, "seq": {"type": "integer"},
          "sample_time": {"type": "number", "description": "s simulated"},
          "publish_time": {"type": "number", "description": "s simulated"}}
@@ -71,7 +71,7 @@ def _num(desc: str) -> dict[str, str]:
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "foxglove.LaserScan": _obj("foxglove.LaserScan", {
-        "timestamp": _TIME, "frame_id": {"type": "string"}, "pose": _POSE,
+        "timestamp": _TIME, "frame_id": {"type": "string"}, "pose": _POSE_SCHEMA,
         "start_angle": _num("rad"), "end_angle": _num("rad"),
         "ranges": {"type": "array", "items": {"type": ["number", "null"]},
                    "description": "m; null = no return"},
@@ -89,7 +89,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "inputs": {"type": "array", "items": _obj("input", {"sensor": {"type": "string"},
                                                             "sample_time": _num("s simulated")})}}),
     "foxglove.PoseInFrame": _obj("foxglove.PoseInFrame", {"timestamp": _TIME, "frame_id": {"type": "string"},
-                                                          "pose": _POSE}),
+                                                          "pose": _POSE_SCHEMA}),
     "foxglove.FrameTransforms": _obj("foxglove.FrameTransforms", {"transforms": {"type": "array", "items": _obj(
         "foxglove.FrameTransform", {"timestamp": _TIME, "parent_frame_id": {"type": "string"},
                                     "child_frame_id": {"type": "string"}, "translation": _VEC3,

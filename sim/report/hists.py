@@ -68,7 +68,7 @@ def quantile(pairs: Pairs, q: float) -> float | None:
     n = sum(c for _, c in pairs)
     if not n:
         return None
-    rank, seen = q * n, 0
+    rank, seen = q * n, 0.0
     for edge, count in pairs:
         seen += count
         if seen >= rank:

@@ -6,7 +6,7 @@ import copy
 import gc
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,7 +67,7 @@ def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) 
 @dataclass
 class ThreadInfo:
     name: str
-    role: str  # physics | producer | controller | timeline
+    role: str  # physics | producer | controller | timeline | fault (a load fault's thread)
     serves: list[str] = field(default_factory=list)
 
 
@@ -228,7 +228,7 @@ class Run:
         snap = self.physics.snapshot
         slot = self._warm_slot
         for p in self.producers:
-            by_class: dict[type, list] = {}
+            by_class: dict[type[Any], list] = {}
             for rt in p.sensors:
                 by_class.setdefault(type(rt.sensor), []).append(rt.sensor)
             for cls, members in by_class.items():
@@ -340,11 +340,11 @@ class Run:
                 return
             env.step()
 
-    def _end(self, env: simpy.Environment):
+    def _end(self, env: simpy.Environment) -> Generator[simpy.Event, object, None]:
         yield env.timeout(self.duration)
         self.finish("completed")
 
-    def _fire(self, env: simpy.Environment, ev: Any):
+    def _fire(self, env: simpy.Environment, ev: Any) -> Generator[simpy.Event, object, None]:
         yield env.timeout(ev.at)
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]

@@ -8,6 +8,7 @@ Every failure is a ``ScenarioError``; raw pydantic/yaml exceptions never escape.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance, rect_polygon
@@ -75,7 +77,7 @@ def _f(default: Any, desc: str, unit: str | None = None, **constraints: Any) -> 
     if default is not ...:
         shown = default.model_dump() if isinstance(default, BaseModel) else default
         bits.append(f"Default: {json.dumps(shown)}.")
-    extra = {"unit": unit} if unit else None
+    extra: JsonDict | None = {"unit": unit} if unit else None
     return Field(default, description=" ".join(bits), json_schema_extra=extra, **constraints)
 
 
@@ -188,7 +190,7 @@ class PluginSpec(BaseModel):
     type: str = _f(..., "Registry name or plugin 'pkg.module:ClassName'.", min_length=1)
 
     @property
-    def cls(self) -> type:
+    def cls(self) -> builtins.type[Any]:
         """The resolved sensor/controller class (set by the loader)."""
         if self._cls is None:
             raise AttributeError(f"{self.type!r} has not been resolved; use load_scenario()")
@@ -201,7 +203,7 @@ class PluginSpec(BaseModel):
             raise AttributeError(f"{self.type!r} has not been resolved; use load_scenario()")
         return self._params
 
-    def bind(self, cls: type, params: BaseModel) -> None:
+    def bind(self, cls: builtins.type[Any], params: BaseModel) -> None:
         """Attach the resolved class and its validated params."""
         self._cls, self._params = cls, params
 
@@ -483,7 +485,7 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
             err(("events", k, "robot"), f"event names unknown robot {format_value(event.robot)}",
                 suggest(event.robot, robots))
     if scn.orders is not None:
-        kinds = {p.name: p.kind for p in scn.world.places}
+        kinds: dict[str, str] = {p.name: p.kind for p in scn.world.places}
         errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
     check_faults(scn, err)
     check_goals(scn, polys, err)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -268,7 +268,8 @@ def _unwrap(ann: Any) -> tuple[Any, list[Any], str | None]:
 
 def _unit(info: FieldInfo) -> str | None:
     extra = info.json_schema_extra
-    return extra.get("unit") if isinstance(extra, dict) else None  # type: ignore[return-value]
+    unit = extra.get("unit") if isinstance(extra, dict) else None
+    return unit if isinstance(unit, str) else None
 
 
 def _model_field(model: type[BaseModel], key: str) -> FieldInfo | None:
@@ -368,7 +369,7 @@ def _range_text(meta: list[Any], unit: str | None) -> str:
     return f"{text} {unit}" if unit else text
 
 
-def _phrase(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+def _phrase(err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     """Human wording for one pydantic error (value and suggestion are added elsewhere)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     ann, meta, unit = _walk_type(model, loc)
@@ -404,7 +405,7 @@ def _phrase(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...]) -
 
 
 def translate(
-    err: dict[str, Any],
+    err: Mapping[str, Any],
     doc: MarkedDoc,
     model: type[BaseModel],
     prefix: tuple[Any, ...] = (),

@@ -76,12 +76,12 @@ def controller_names() -> list[str]:
     return sorted(_TABLES["controller"])
 
 
-def resolve_sensor(type_name: str) -> type:
+def resolve_sensor(type_name: str) -> type[Any]:
     """Class for a sensor ``type:``; raises PluginError explaining what is wrong."""
     return _resolve("sensor", type_name)
 
 
-def resolve_controller(type_name: str) -> type:
+def resolve_controller(type_name: str) -> type[Any]:
     """Class for a controller ``type:``; raises PluginError explaining what is wrong."""
     return _resolve("controller", type_name)
 
@@ -175,7 +175,7 @@ def plugin_call(fn: Callable[..., T], *args: Any) -> T:
             raise PluginRaised(exc) from exc
 
 
-def _resolve(kind: Kind, type_name: str) -> type:
+def _resolve(kind: Kind, type_name: str) -> type[Any]:
     """Look up, import and check a type name against the base class and Params contract."""
     if not isinstance(type_name, str) or not type_name.strip():
         raise PluginError(f"{kind} type must be a non-empty string", type_name=str(type_name))
@@ -285,10 +285,10 @@ def _resolve_entry(kind: Kind, raw: dict[str, Any], loc: Loc, common: list[str],
                           for e in raised.error.errors())
             return None
         line, col = doc.locate(loc) or (None, None)  # a plugin's validators may raise anything
-        exc = raised.error
-        text = one_line(str(exc), 200) if isinstance(exc, Exception) else ""
+        error = raised.error
+        text = one_line(str(error), 200) if isinstance(error, Exception) else ""
         errors.append(PluginError(f"{kind} type {format_value(type_name)}: params rejected: "
-                                  f"{text or describe_exception(exc)}",
+                                  f"{text or describe_exception(error)}",
                                   type_name=type_name, path=doc.source, line=line,
                                   column=col, field=format_path(loc)))
     return None

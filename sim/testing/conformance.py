@@ -229,7 +229,7 @@ def check_controller(cls: type, params: dict[str, Any] | BaseModel | None = None
     spec = DEFAULT_SENSORS if sensors is None else sensors
     fleet: dict[str, Sensor] = {}
     for k, (name, kind) in enumerate(spec.items()):
-        scls = resolve_sensor(kind) if isinstance(kind, str) else kind
+        scls: type[Any] = resolve_sensor(kind) if isinstance(kind, str) else kind
         fleet[name] = scls(name, robot, scls.Params(), np.random.default_rng([seed, k]), static)
     kinds = {name: s.kind for name, s in fleet.items()}
 

@@ -152,6 +152,7 @@ class Hud:
     def draw_status(self, s: pygame.Surface, rect: pygame.Rect, info: StatusInfo) -> None:
         self.card(s, rect)
         t = self.text
+        x: float  # a text width, then _pairs' float
         x, y = rect.x + PAD, rect.y + 8
         x = t.draw(s, f"t {info.sim_now:.2f} s", (x, y), theme.TEXT, theme.FONT_LARGE, bold=True).right
         x = t.draw(s, f" / {info.duration:g} s", (x, y + 3), theme.TEXT_DIM, theme.FONT_NORMAL).right + 16

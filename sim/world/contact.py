@@ -162,7 +162,9 @@ class Contacts:
         pos = new[:, :2]  # robots not yet resolved are at their old place meanwhile
         pos[flagged] = old[flagged, :2]
         order = np.flatnonzero(flagged)
-        reach = {i: _reach(*old[i, :2].tolist(), *wanted[i].tolist(), float(self.radius[i])) for i in order.tolist()}
+        # ignore: mypy cannot count two *lists followed by a positional argument (python/mypy#14648)
+        reach = {i: _reach(*old[i, :2].tolist(), *wanted[i].tolist(), float(self.radius[i]))  # type: ignore[call-arg]
+                 for i in order.tolist()}
         near_segments: dict[int, list[list[float]]] = {i: [] for i in reach}
         if self.smap.n_segments:  # one grid query for every flagged robot
             span = np.array([reach[i] for i in order.tolist()])[:, None]

@@ -21,11 +21,12 @@ __all__ = ["COMPILE_NOTICE", "KERNEL_MODULES", "announce_compiles", "dispatchers
 KERNEL_MODULES = ("sim.world.raycast", "sim.world.kernels", "controllers.kernels")
 COMPILE_NOTICE = "compiling kernels (first run only)…"
 
+_Dispatcher: type[Any] | None  # None where numba is not installed
 try:
     from numba.core import event as _event
     from numba.core.dispatcher import Dispatcher as _Dispatcher
 except ImportError:  # pragma: no cover - without numba the numpy fallbacks run: nothing to compile
-    _event = None
+    _event = None  # type: ignore[assignment]  # a ModuleType annotation would hide _event.Listener (a base class below)
     _Dispatcher = None
 
 

@@ -21,12 +21,15 @@ round differently on some CPUs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
 from sim.world.collide import disc_pairs_overlapping, discs_hit_segments
 from sim.world.raycast import SegmentMap
 
+_numba: ModuleType | None  # None where numba is not installed
 try:  # optional, like in sim.world.raycast: without numba the numpy fallbacks run
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
@@ -39,7 +42,7 @@ _STRAIGHT = 1e-9  # rad/s: below this yaw rate the arc is a straight line
 _BRUTE_PAIRS = 64  # up to this many robots all pairs are tested, above it a spatial hash
 
 
-def _trig(f, a: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _trig(f: Callable[[float], float], a: np.ndarray) -> np.ndarray:
     """``f`` (math.sin/cos) elementwise: the C library's rounding, as the kernels use."""
     return np.fromiter(map(f, a.tolist()), dtype=np.float64, count=a.size)
 

@@ -7,8 +7,9 @@ one consistent instant, never a half-updated one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class StaticMap:
                           range_min, circles=(snap.pose[:, :2], snap.radius), self_index=index)
 
     @classmethod
-    def from_scenario(cls, world) -> StaticMap:
+    def from_scenario(cls, world: Any) -> StaticMap:  # scenario's world: a layer above, read by attribute
         width, height = world.size
         walls = [np.asarray(w, dtype=float).reshape(1, 4) for w in world.walls]
         if world.boundary_walls:
@@ -108,7 +109,7 @@ class Bodies:
     wheel_base: np.ndarray
 
     @classmethod
-    def from_robots(cls, robots) -> Bodies:
+    def from_robots(cls, robots: Sequence[Any]) -> Bodies:  # scenario's robots, read by attribute
         def col(attr: str) -> np.ndarray:
             return np.array([float(getattr(r, attr)) for r in robots])
 

@@ -46,9 +46,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from types import ModuleType
 
 import numpy as np
 
+_numba: ModuleType | None  # None where numba is not installed
 try:  # numba is optional: "auto" falls back to the numpy culled path without it.
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing

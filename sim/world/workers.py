@@ -125,8 +125,8 @@ class WorkerPool:
             child_ends = []
             for i in range(self.n_workers):
                 pairs = [ctx.Pipe() for _ in self._lanes]
-                for (mine, _), lane in zip(pairs, self._lanes.values(), strict=True):
-                    lane.conns.append(mine)
+                for (mine, _), each in zip(pairs, self._lanes.values(), strict=True):
+                    each.conns.append(mine)
                 theirs = [c for _, c in pairs]
                 child_ends += theirs
                 proc = ctx.Process(
@@ -240,7 +240,7 @@ class WorkerPool:
         self._check()
         sentinels = {p.sentinel: i for i, p in enumerate(self._procs)}
         for obj in wait(list(sentinels), timeout=0):
-            self._died(sentinels[obj])  # type: ignore[index]
+            self._died(sentinels[obj])
 
     def _smap(self) -> Any:
         from sim.world.raycast import SegmentMap
@@ -270,8 +270,8 @@ class WorkerPool:
                     self._died(sentinels[obj])
             for obj in ready:
                 if obj in pending:
-                    w = pending.pop(obj)  # type: ignore[call-overload]
-                    replies[w] = self._receive(w, obj)  # type: ignore[arg-type]
+                    w = pending.pop(obj)
+                    replies[w] = self._receive(w, obj)
         return replies
 
     def _receive(self, w: int, conn: Connection, end: float | None = None) -> tuple:
