@@ -10,7 +10,7 @@ import sys
 
 def main() -> int:
     """Run the command line on ``sys.argv[1:]``; the exit status."""
-    import _signal
+    import _signal  # type: ignore[import-not-found]  # the built-in C module under signal: loaded already, no stub
 
     _signal.pthread_sigmask(_signal.SIG_BLOCK, (_signal.SIGINT, _signal.SIGTERM))
     from sim.common import interrupt

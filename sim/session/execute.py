@@ -93,6 +93,7 @@ def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool
         return Path(out), False
     from sim.runtime.run import run_folder
 
+    assert scenario.name is not None  # the loader fills it in
     return run_folder(out, scenario.name, scenario.run.seed), True
 
 
