@@ -20,7 +20,7 @@ RUN_HOMES = ("sim/session/", "sim/runtime/")
 # Test modules that build the report of a Run object they drive themselves: the runtime's and the
 # report builder's own tests, below the session.
 TESTS_BELOW_THE_SESSION = {
-    "tests/test_report.py": "the report of a run stepped on one thread by tests/scripted_run.drive (no threads)",
+    "tests/test_report.py": "the report of a run stepped on one thread by drive() in tests/scripted_run.py (no threads)",
     "tests/test_workers.py": "two Run objects, one with its physics changed once built, compared state for state",
     "tests/test_shutdown.py": "Run.stop itself: a run stopped mid-way, a thread that ignores the stop",
 }
@@ -90,6 +90,6 @@ def test_no_code_but_the_session_builds_a_run_and_its_report() -> None:
 def test_tests_run_scenarios_through_the_session() -> None:
     found = copies(sources("tests"), report_calls, REPORT_HOMES)
     extra = sorted(set(found) - set(TESTS_BELOW_THE_SESSION))
-    assert not extra, f"run the scenario with sim.session.execute (tests/scripted_run.finish_within): {extra}"
+    assert not extra, f"run the scenario with sim.session.execute (finish_within in tests/scripted_run.py): {extra}"
     stale = sorted(set(TESTS_BELOW_THE_SESSION) - set(found))
     assert not stale, f"no longer builds a report itself: take it off TESTS_BELOW_THE_SESSION: {stale}"
