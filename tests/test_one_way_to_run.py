@@ -20,7 +20,7 @@ RUN_HOMES = ("sim/session/", "sim/runtime/")
 # Test modules that build the report of a Run object they drive themselves: the runtime's and the
 # report builder's own tests, below the session.
 TESTS_BELOW_THE_SESSION = {
-    "tests/test_report.py": "the report of a run stepped on one thread by drive() in tests/scripted_run.py (no threads)",
+    "tests/test_report.py": "a run stepped on one thread by drive() in tests/scripted_run.py (no threads)",
     "tests/test_workers.py": "two Run objects, one with its physics changed once built, compared state for state",
     "tests/test_shutdown.py": "Run.stop itself: a run stopped mid-way, a thread that ignores the stop",
 }
