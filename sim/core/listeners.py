@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sensors.base import Reading
     from sim.core.control import Cycle
+    from sim.core.handle import RunHandle
     from sim.core.producers import SensorRuntime
     from sim.world.model import WorldSnapshot
     from sim.world.physics import Command
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class RunListener:
     """Base class: override the hooks you need."""
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         """All parts are built, no thread started yet (``run`` is the ``sim.runtime.run.Run``)."""
 
     def on_sample(self, rt: SensorRuntime, time: float) -> None:
@@ -39,7 +40,7 @@ class RunListener:
     def on_step(self, snap: WorldSnapshot) -> None:
         """Physics published a new snapshot."""
 
-    def close(self, run: Any) -> None:
+    def close(self, run: RunHandle) -> None:
         """Every thread has stopped: flush and write files."""
 
 

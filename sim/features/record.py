@@ -26,15 +26,22 @@ import math
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from sim.common.batching import BackgroundDrain
 from sim.common.files import AtomicFile
 from sim.core.control import Cycle
-from sim.core.listeners import RunListener
+from sim.core.feature import Feature
 from sim.errors import OutputError
+
+if TYPE_CHECKING:
+    from sensors.base import Reading
+    from sim.core.handle import RunHandle
+    from sim.core.producers import SensorRuntime
+    from sim.world.model import WorldSnapshot
+    from sim.world.physics import Command
 
 _READING, _COMMAND, _POSE, _CYCLE = 0, 1, 2, 3
 HOLD_LIMIT = 20000  # cycles held back for ordering before the oldest is written regardless
@@ -167,8 +174,11 @@ def cycle_message(c: Cycle) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- recorder
-class McapRecorder(RunListener):
-    """Records a run to ``recording.mcap`` from a writer thread."""
+class McapRecorder(Feature):
+    """Records a run to ``recording.mcap`` from a writer thread; the report's ``recording`` section."""
+
+    section = "recording"
+    stage = "output"
 
     def __init__(self, filename: str = "recording.mcap", pose_hz: float = 20.0) -> None:
         self.filename = filename
@@ -191,7 +201,7 @@ class McapRecorder(RunListener):
         self._out: AtomicFile | None = None
         self._closed = False
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         from mcap.writer import CompressionType, Writer
 
         out = Path(run.out_dir)
@@ -226,13 +236,13 @@ class McapRecorder(RunListener):
         self._push = self._drain.push
 
     # ------------------------------------------------------------------ hooks (simulation threads)
-    def on_publish(self, rt: Any, reading: Any) -> None:
+    def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
         self._push((_READING, rt.label, reading))
 
-    def on_command(self, robot_index: int, command: Any) -> None:
+    def on_command(self, robot_index: int, command: Command) -> None:
         self._push((_COMMAND, robot_index, command))
 
-    def on_step(self, snap: Any) -> None:
+    def on_step(self, snap: WorldSnapshot) -> None:
         if snap.time + 1e-9 >= self._next_pose:
             self._next_pose = (math.floor(snap.time / self.pose_period + 1e-6) + 1) * self.pose_period
             self._push((_POSE, snap))
@@ -241,7 +251,7 @@ class McapRecorder(RunListener):
         self._push((_CYCLE, cycle))
 
     # ------------------------------------------------------------------ close
-    def close(self, run: Any) -> None:
+    def close(self, run: RunHandle) -> None:
         """Write what is pending, finish the MCAP summary, rename into place."""
         if self._closed or self._writer is None or self._drain is None:
             return
@@ -255,6 +265,14 @@ class McapRecorder(RunListener):
             self._out.discard()
             raise OutputError(self.path, exc if isinstance(exc, OSError) else f"MCAP writer failed: {exc}") from exc
         self._out.commit()
+
+    def report_section(self, run: RunHandle) -> dict[str, Any] | None:
+        """``summary()`` once the file is written; None without it."""
+        return self.summary() if self.path is not None and self.path.exists() else None
+
+    @staticmethod
+    def print_section(data: dict[str, Any], out: TextIO) -> None:
+        print(f"Recording: {data['file']} ({data['messages']} messages) - open in Foxglove", file=out)
 
     def summary(self) -> dict[str, Any]:
         """For the report: file, message counts per topic."""

@@ -7,7 +7,6 @@ import gc
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from sim.common.streams import stream
 from sim.core.channel import Channel
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask, OverrunPolicy
+from sim.core.handle import ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.producers import ProducerTask, SensorRuntime
 from sim.core.supervisor import Failure, Supervisor
@@ -35,6 +35,7 @@ from sim.errors import (
     UsageError,
     format_value,
 )
+from sim.features.catalog import scenario_features
 from sim.features.cyclelog import CycleLog
 from sim.scenario.registry import describe_exception, plugin_call
 from sim.world import jit
@@ -61,13 +62,6 @@ def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) 
 
         return VirtualClock(pace=time_scale if paced else None, pin_cpu=pin_cpu)
     return RealClock(time_scale)
-
-
-@dataclass
-class ThreadInfo:
-    name: str
-    role: str  # physics | producer | controller | timeline
-    serves: list[str] = field(default_factory=list)
 
 
 class Run:
@@ -97,7 +91,7 @@ class Run:
         self.wall_seconds = 0.0
         self.sim_seconds = 0.0
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
-        self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
+        self.timeline_hooks: list[TimelineHook] = []
         self.hung_threads: list[str] = []
         self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
         self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
@@ -164,10 +158,8 @@ class Run:
             self.watchdog.add(slot)
         for p in self.producers:
             p.on_sensor_error = self._sensor_failed(p.name)
-        if sc.faults:
-            from sim.features.faultrun import attach
-
-            attach(self)
+        for feature in scenario_features(sc):  # faults: ... (sim.features.catalog)
+            feature.attach(self)
         self.orders: Any = None  # the order dispatcher (sim.features.orders) when the scenario has orders
         if getattr(sc, "orders", None) is not None:
             from sim.features.orders import Dispatcher

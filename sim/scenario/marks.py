@@ -9,7 +9,6 @@ one-line ``ScenarioError`` at that position, phrased for a human.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from sim.common.suggest import suggest  # re-exported: the loader's modules import it from here
 from sim.errors import UNSET, ScenarioError, format_value, shorten
 
 __all__ = [
@@ -242,12 +242,6 @@ _TYPE_WORDS = {
 }
 _SCALAR_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict", "tuple", "none"})
 _RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """Closest candidate for a probable typo, or None."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 def _unwrap(ann: Any) -> tuple[Any, list[Any], str | None]:
