@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sim.core.listeners import RunListener
     from sim.core.producers import ProducerTask, SensorRuntime
     from sim.core.supervisor import Supervisor
-    from sim.world.model import Bodies
+    from sim.world.model import Bodies, StaticMap
     from sim.world.physics import Physics, PhysicsTask
 
 
@@ -57,6 +57,7 @@ class RunHandle(Protocol):
     physics: Physics
     physics_task: PhysicsTask
     bodies: Bodies
+    static: StaticMap
     threads: list[ThreadInfo]
     timeline_log: list[tuple[float, str]]
     timeline_hooks: list[TimelineHook]

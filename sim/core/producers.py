@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from typing import Any
 
 import numpy as np
 
@@ -52,7 +51,7 @@ class SampleEffect:
     latency: float = 0.0
     dropout: float = 0.0
     freeze: bool = False
-    payload_filter: Callable[[Any], Any] | None = None
+    payload_filter: Callable[[object], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class SampleEffects:
     extra_latency: float = 0.0
     forced_dropout: float = 0.0
     frozen: bool = False
-    payload_filter: Callable[[Any], Any] | None = None
+    payload_filter: Callable[[object], object] | None = None
 
     @classmethod
     def of(cls, active: tuple[SampleEffect, ...]) -> SampleEffects:
@@ -74,8 +73,8 @@ class SampleEffects:
                    None if not filters else filters[0] if len(filters) == 1 else _chain(filters))
 
 
-def _chain(filters: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    def all_of(payload: Any) -> Any:
+def _chain(filters: list[Callable[[object], object]]) -> Callable[[object], object]:
+    def all_of(payload: object) -> object:
         for f in filters:
             payload = f(payload)
         return payload
@@ -125,7 +124,7 @@ class SensorRuntime:
         return f"{self.robot_name}/{self.sensor.name}"
 
 
-_Pending = tuple[SensorRuntime, int, float, Any]  # (rt, seq, sample_time, payload) waiting out its latency
+_Pending = tuple[SensorRuntime, int, float, object]  # (rt, seq, sample_time, payload) waiting out its latency
 # Heap entry (due time, insertion order, what): ``what`` is a sample slot, the list of the indices of
 # the sensors due then (one entry for all the sensors of a batch), or a _Pending reading to publish.
 _Event = tuple[float, int, list[int] | _Pending]
@@ -208,7 +207,7 @@ class ProducerTask:
             self._after_sample(self._checked(cls, self._sample_class(cls, members, snap), now), now)
 
     def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
-                      ) -> list[tuple[tuple[float, int], Any]]:
+                      ) -> list[tuple[tuple[float, int], object]]:
         """One vectorised call; if it raises and a member may fail alone, find the culprit(s).
 
         A batch call cannot say which sensor raised, so the members are retried one by
@@ -242,8 +241,8 @@ class ProducerTask:
                 self._fail(rt, exc)
         return out
 
-    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], Any]], now: float
-                 ) -> list[tuple[tuple[float, int], Any]]:
+    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], object]], now: float
+                 ) -> list[tuple[tuple[float, int], object]]:
         """Drop (``continue``) or raise on readings the sensor's kind forbids (NaN; inf but for "no return")."""
         check = cls.check_reading
         bad = [(member, why) for member, payload in sampled if (why := check(payload)) is not None]
@@ -265,7 +264,7 @@ class ProducerTask:
         assert self.on_sensor_error is not None
         self.on_sensor_error(rt, exc)
 
-    def _after_sample(self, sampled: list[tuple[tuple[float, int], Any]], now: float) -> None:
+    def _after_sample(self, sampled: list[tuple[tuple[float, int], object]], now: float) -> None:
         """Statistics, next sample slot and latency of each fresh sample ((scheduled, i), payload).
 
         One loop over the batch with the lookups hoisted: this runs for every reading. Sensors
@@ -320,7 +319,7 @@ class ProducerTask:
         for t, indices in slots.items():
             heappush(heap, (t, next(order), indices))
 
-    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: Any) -> None:
+    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: object) -> None:
         now = self.clock.now()
         reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
         channel = rt.channel

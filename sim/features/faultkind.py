@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, get_args
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
@@ -32,9 +32,10 @@ from sim.errors import format_value
 from sim.features.faultstats import FaultWindow
 
 if TYPE_CHECKING:
+    from sensors.base import Sensor
     from sim.core.control import ControllerTask
     from sim.core.handle import RunHandle
-    from sim.core.producers import SensorRuntime
+    from sim.core.producers import SampleEffect, SensorRuntime
 
 __all__ = ["FaultContext", "FaultKind", "RobotFault", "SensorFault", "check_faults", "fault_kinds", "fault_label",
            "fault_type", "matches_sensor", "register_fault_kind", "unregister_fault_kind"]
@@ -57,6 +58,38 @@ Seconds = Annotated[float, Field(gt=0, le=10, json_schema_extra={"unit": "s"}), 
 Threads = Annotated[int, Field(ge=1, le=16), NoBool]
 
 Loc = tuple[str | int, ...]
+
+
+class _SensorSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def cls(self) -> type[Sensor]: ...
+
+
+class _RobotSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def sensors(self) -> Sequence[_SensorSpec]: ...
+
+
+class _PhysicsSpec(Protocol):
+    @property
+    def workers(self) -> int: ...
+
+
+class ScenarioView(Protocol):
+    """What a fault kind's ``check`` reads of the scenario (sim.scenario.load.Scenario, a layer above)."""
+
+    @property
+    def robots(self) -> Sequence[_RobotSpec]: ...
+    @property
+    def physics(self) -> _PhysicsSpec: ...
+    @property
+    def faults(self) -> Sequence[FaultKind]: ...
+
+
 ErrorSink = Callable[[Loc, str, str | None], None]  # err(loc, message, suggestion): a located ScenarioError
 
 
@@ -118,7 +151,7 @@ class FaultKind(BaseModel):
         """The sensors it hits (a name, a kind or ``"*"``), None for a fault on no sensor."""
         return None
 
-    def check(self, scn: Any, k: int, err: ErrorSink) -> None:
+    def check(self, scn: ScenarioView, k: int, err: ErrorSink) -> None:
         """Loader cross-checks against the whole scenario ``scn`` (fault ``k``); report with ``err``."""
 
     def prepare(self, ctx: FaultContext) -> None:
@@ -142,7 +175,7 @@ class RobotFault(FaultKind):
     def robot_target(self) -> str:
         return self.robot
 
-    def check(self, scn: Any, k: int, err: ErrorSink) -> None:
+    def check(self, scn: ScenarioView, k: int, err: ErrorSink) -> None:
         robots = {r.name for r in scn.robots}
         if self.robot != "*" and self.robot not in robots:
             err(("faults", k, "robot"), f"fault names unknown robot {format_value(self.robot)}",
@@ -161,7 +194,7 @@ class SensorFault(RobotFault):
     def sensor_target(self) -> str:
         return self.sensor
 
-    def check(self, scn: Any, k: int, err: ErrorSink) -> None:
+    def check(self, scn: ScenarioView, k: int, err: ErrorSink) -> None:
         robots = {r.name: r for r in scn.robots}
         if self.robot != "*" and self.robot not in robots:
             super().check(scn, k, err)
@@ -175,7 +208,7 @@ class SensorFault(RobotFault):
             err(("faults", k, "sensor"), f"fault names no sensor or sensor kind {format_value(self.sensor)} on {where}",
                 suggest(self.sensor, known))
 
-    def sample_effect(self, ctx: FaultContext, rt: SensorRuntime) -> Any:
+    def sample_effect(self, ctx: FaultContext, rt: SensorRuntime) -> SampleEffect:
         """The ``sim.core.producers.SampleEffect`` this fault puts on sensor ``rt``."""
         raise NotImplementedError
 
@@ -236,7 +269,7 @@ def _fault_type(kinds: tuple[tuple[str, type[FaultKind]], ...]) -> Any:
         custom_error_message="each fault needs 'kind:', one of " + ", ".join(name for name, _ in kinds))]
 
 
-def fault_label(fault: Any, index: int) -> str:
+def fault_label(fault: FaultKind, index: int) -> str:
     """The fault's name in reports and thread names."""
     return fault.name or f"{fault.kind}#{index}"
 
@@ -246,7 +279,7 @@ def matches_sensor(wanted: str, name: str, kind: str) -> bool:
     return wanted in ("*", name, kind)
 
 
-def check_faults(scn: Any, err: ErrorSink) -> None:
+def check_faults(scn: ScenarioView, err: ErrorSink) -> None:
     """Loader pass 3 for ``faults``: each fault's own ``check`` (targets exist, worker faults have workers)."""
     for k, fault in enumerate(scn.faults):
         fault.check(scn, k, err)

@@ -17,7 +17,7 @@ import math
 import queue
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import simpy
@@ -25,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sim.common.streams import stream
 from sim.errors import format_value
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
 
 __all__ = ["Dispatcher", "Order", "OrdersSpec", "RobotLink"]
 
@@ -131,7 +134,7 @@ class Dispatcher:
         self.homes = self._homes()
 
     @classmethod
-    def for_run(cls, run: Any) -> Dispatcher:
+    def for_run(cls, run: RunHandle) -> Dispatcher:
         """The dispatcher for a ``sim.runtime.run.Run``: every robot whose controller accepts orders."""
         links = [RobotLink(t.robot_name, t.controller, tuple(t.controller.robot.start_pose[:2]))
                  for t in run.controllers if getattr(t.controller, "accepts_orders", False)]
@@ -151,7 +154,7 @@ class Dispatcher:
         return homes
 
     # ------------------------------------------------------------------ simpy
-    def attach(self, env: simpy.Environment, run: Any = None) -> None:
+    def attach(self, env: simpy.Environment, run: RunHandle | None = None) -> None:
         """Timeline hook ``hook(env, run)``: send homes, start the arrival and poll processes."""
         for link in self.robots:
             if (home := self.homes.get(link.name)) is not None:

@@ -37,6 +37,8 @@ from sim.core.feature import Feature
 from sim.errors import OutputError
 
 if TYPE_CHECKING:
+    from mcap.writer import Writer
+
     from sensors.base import Reading
     from sim.core.handle import RunHandle
     from sim.core.producers import SensorRuntime
@@ -137,7 +139,7 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-def reading_message(kind: str, robot: str, reading: Any) -> dict[str, Any]:
+def reading_message(kind: str, robot: str, reading: Reading) -> dict[str, Any]:
     """A reading as the JSON message of its kind's schema."""
     d = reading.data
     meta = {"timestamp": stamp(reading.sample_time), "seq": reading.seq,
@@ -196,7 +198,7 @@ class McapRecorder(Feature):
         self._robot_channels: list[tuple[int, int]] = []  # per robot index: (cmd_vel, pose_true)
         self._topics: dict[int, str] = {}
         self._robots: list[str] = []
-        self._writer: Any = None
+        self._writer: Writer | None = None
         self._file: IO[bytes] | None = None
         self._out: AtomicFile | None = None
         self._closed = False
@@ -318,7 +320,7 @@ class McapRecorder(Feature):
         if self._last_finish:
             self._flush_cycles(min(self._last_finish.values()))
 
-    def _write_pose(self, snap: Any, write: Any) -> None:
+    def _write_pose(self, snap: WorldSnapshot, write: Callable[[int, float, dict[str, Any]], None]) -> None:
         t = snap.time
         ts = stamp(t)
         transforms = []

@@ -37,7 +37,9 @@ from sim.errors import OutputError
 from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
 
 if TYPE_CHECKING:
+    from sensors.base import Reading
     from sim.core.handle import RunHandle
+    from sim.core.producers import SensorRuntime
 
 _CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
 
@@ -105,7 +107,7 @@ class TraceWriter(Feature):
         self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
                               "args": {"name": f"{name} (simulated time)"}}))
 
-    def on_sample(self, rt: Any, time: float) -> None:
+    def on_sample(self, rt: SensorRuntime, time: float) -> None:
         label = rt.label
         n = self._samples.get(label, 0)
         self._samples[label] = n + 1
@@ -114,7 +116,7 @@ class TraceWriter(Feature):
             return
         self._push((SAMPLE, label, rt.seq, time, self._sensor_tid.get(label, 0)))
 
-    def on_publish(self, rt: Any, reading: Any) -> None:
+    def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
         label = rt.label
         if reading.seq % self._stride.get(label, 1):
             self._thinned[label] = self._thinned.get(label, 0) + 1

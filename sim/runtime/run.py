@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -42,6 +42,11 @@ from sim.world import jit
 from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics, PhysicsTask
 
+if TYPE_CHECKING:
+    from sim.features.orders import Dispatcher
+    from sim.scenario.load import Event, Scenario
+    from sim.world.workers import WorkerPool
+
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
 # s real: after a completed run, how long the cycles released before the end may take to
 # finish on their own (one cycle per controller; in virtual time this takes milliseconds).
@@ -67,7 +72,7 @@ def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) 
 class Run:
     """One run of a scenario. ``start`` it, ``wait`` for it, ``stop`` it, then read ``report``."""
 
-    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None,
+    def __init__(self, scenario: Scenario, out_dir: Path, clock: Clock | None = None,
                  listeners: list[RunListener] | None = None) -> None:
         self.scenario = scenario
         self.out_dir = Path(out_dir)
@@ -97,7 +102,7 @@ class Run:
         self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
         self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
-        self.pool: Any = None  # sim.world.workers.WorkerPool while physics.workers > 0 (made by start)
+        self.pool: WorkerPool | None = None  # while physics.workers > 0 (made by start)
         # Called once if numba compiles kernels while the run starts (the CLI prints a line).
         self.on_compile: Callable[[], None] | None = None
         self._build()
@@ -160,7 +165,7 @@ class Run:
             p.on_sensor_error = self._sensor_failed(p.name)
         for feature in scenario_features(sc):  # faults: ... (sim.features.catalog)
             feature.attach(self)
-        self.orders: Any = None  # the order dispatcher (sim.features.orders) when the scenario has orders
+        self.orders: Dispatcher | None = None  # the order dispatcher when the scenario has orders
         if getattr(sc, "orders", None) is not None:
             from sim.features.orders import Dispatcher
 
@@ -336,7 +341,7 @@ class Run:
         yield env.timeout(self.duration)
         self.finish("completed")
 
-    def _fire(self, env: simpy.Environment, ev: Any):
+    def _fire(self, env: simpy.Environment, ev: Event):
         yield env.timeout(ev.at)
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from sim.features.faultkind import Duration, ErrorSink, FaultContext, FaultKind, NoBool
+from sim.features.faultkind import Duration, ErrorSink, FaultContext, FaultKind, NoBool, ScenarioView
 
 
 class KillWorker(FaultKind):
@@ -19,7 +19,7 @@ class KillWorker(FaultKind):
     duration: Duration = Field(1.0, description="Seconds after the kill counted as the fault's window, "
                                "in (0, 86400]. Unit: s. Default: 1.0.")
 
-    def check(self, scn: Any, k: int, err: ErrorSink) -> None:
+    def check(self, scn: ScenarioView, k: int, err: ErrorSink) -> None:
         workers = scn.physics.workers
         if workers == 0:
             err(("faults", k, "kind"), "kill_worker needs physics worker processes, but "

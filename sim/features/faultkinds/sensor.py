@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -76,12 +76,12 @@ class NoiseBurst(SensorFault):
         return SampleEffect(payload_filter=noise_filter(self, ctx.window, rt.label, rng))
 
 
-def noise_filter(f: NoiseBurst, w: FaultWindow, label: str, rng: np.random.Generator) -> Callable[[Any], Any]:
+def noise_filter(f: NoiseBurst, w: FaultWindow, label: str, rng: np.random.Generator) -> Callable[[object], object]:
     """The payload filter of one noise burst on one sensor; it counts its hits in ``w.work[label]``."""
     std, relative, p = f.std, f.relative, f.probability
     w.work[label] = 0
 
-    def noise(payload: Any) -> Any:
+    def noise(payload: object) -> object:
         if p < 1.0 and rng.random() >= p:
             return payload
         w.work[label] += 1  # only this sensor's producer thread writes this key
@@ -90,7 +90,7 @@ def noise_filter(f: NoiseBurst, w: FaultWindow, label: str, rng: np.random.Gener
     return noise
 
 
-def add_noise(payload: Any, std: float, relative: bool, rng: np.random.Generator) -> Any:
+def add_noise(payload: object, std: float, relative: bool, rng: np.random.Generator) -> object:
     """Payload with Gaussian noise: a scan's ranges (kept >= 0), or a float array; else unchanged."""
     ranges = getattr(payload, "ranges", None)
     if isinstance(ranges, np.ndarray) and dataclasses.is_dataclass(payload):
