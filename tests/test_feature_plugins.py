@@ -109,9 +109,10 @@ class CycleCounter(Feature):
         print(f"\nCycle counter: {sum(data['cycles'].values())} cycles", file=out)
 
 
-def _run(faults: str, features: list[Feature], out: Path) -> Run:
-    run = Run(parse_scenario(SCENARIO.format(faults=faults)), out, listeners=[])
-    for f in features:
+def _run(faults: str, features: list[Feature], out: Path, *, given: bool = False) -> Run:
+    """Run the scenario with ``features`` attached by hand, or ``given`` to the Run (which attaches them)."""
+    run = Run(parse_scenario(SCENARIO.format(faults=faults)), out, listeners=list(features) if given else [])
+    for f in [] if given else features:
         f.attach(run)
     run.start()
     assert run.finished.wait(60), "the run did not end"
@@ -163,7 +164,7 @@ def test_an_unregistered_kind_is_unknown_again(imu_bias: type[ImuBias]) -> None:
 
 def test_a_report_section_defined_in_a_test_plugs_in(tmp_path: Path) -> None:
     counter = CycleCounter()
-    run = _run("  []", [counter], tmp_path)
+    run = _run("  []", [counter], tmp_path, given=True)
     assert counter.started
     report = finish_report(build_report(run, "test"), run)
     assert report["cycle_counter"] == {"cycles": {"r1": 20}, "sim_seconds": 1.0}

@@ -41,7 +41,7 @@ __all__ = ["FaultContext", "FaultKind", "RobotFault", "SensorFault", "check_faul
            "fault_type", "matches_sensor", "register_fault_kind", "unregister_fault_kind"]
 
 
-def _no_bool(value: Any) -> Any:
+def _no_bool(value: object) -> object:
     """``yes`` silently becoming 1.0 hides typos, so numbers reject booleans (as sim.scenario.load)."""
     if isinstance(value, bool):
         raise PydanticCustomError("bool_not_number", "must be a number, not true/false")
@@ -251,7 +251,7 @@ def fault_kinds() -> tuple[str, ...]:
     return tuple(_KINDS)
 
 
-def _kind_of(value: Any) -> str | None:
+def _kind_of(value: object) -> str | None:
     return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sim.common.streams import fault_key
 from sim.core.feature import Feature
 from sim.features.faultkind import FaultContext, FaultKind, fault_label, matches_sensor
-from sim.features.faultkinds.sensor import add_noise
 from sim.features.faultstats import FaultStats, FaultWindow
 
 if TYPE_CHECKING:
@@ -24,14 +23,7 @@ if TYPE_CHECKING:
     from sim.core.handle import RunHandle
     from sim.core.producers import SensorRuntime
 
-__all__ = ["FaultInjector", "add_noise", "attach"]
-
-
-def attach(run: RunHandle) -> FaultInjector:
-    """Wire the scenario's faults into ``run`` (called while the run is built)."""
-    injector = FaultInjector(list(run.scenario.faults))
-    injector.attach(run)
-    return injector
+__all__ = ["FaultInjector"]
 
 
 class FaultInjector(Feature):

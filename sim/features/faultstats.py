@@ -96,7 +96,7 @@ class FaultStats(Feature):
         self._robot: dict[str, list[Slot]] = {}
         self._sensor: dict[int, list[Slot]] = {}  # id(SensorRuntime) -> slots
         self._seen: dict[int, tuple[int, float]] = {}  # id(rt) -> (seq at last sample, its time)
-        self._last_data: dict[int, Any] = {}
+        self._last_data: dict[int, object] = {}
         self._max_age: dict[tuple[str, str], float] = {}
         self._robot_names: list[str] = []
         self._collisions: np.ndarray | None = None

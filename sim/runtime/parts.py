@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sensors.base import RobotInfo
 from sim.common.streams import stream
@@ -23,6 +23,8 @@ from sim.world.physics import Command
 
 if TYPE_CHECKING:
     from sim.scenario.load import Scenario
+
+T = TypeVar("T")
 
 
 def build_robots(sc: Scenario, clock: Clock, static: StaticMap, submit: Callable[[int, Command], None],
@@ -66,7 +68,8 @@ def build_robots(sc: Scenario, clock: Clock, static: StaticMap, submit: Callable
     return sensors, controllers
 
 
-def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:
+def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: Callable[..., T],
+               *args: object) -> T:
     """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it.
 
     Any BaseException counts (``sys.exit()`` in ``__init__`` included): the run has not started, so
@@ -77,8 +80,8 @@ def _construct(field: str, type_name: str, robot: str, source: Path | None, cls:
                     type_name, source, field, cls, *args)
 
 
-def _at_load(who: str, call: str, type_name: str, source: Path | None, field: str, fn: Callable[..., Any],
-             *args: Any) -> Any:
+def _at_load(who: str, call: str, type_name: str, source: Path | None, field: str, fn: Callable[..., T],
+             *args: object) -> T:
     """``fn(*args)``, plugin code run at load: whatever it raises is a PluginError naming ``who`` and ``call``."""
     try:
         return plugin_call(fn, *args)

@@ -16,6 +16,7 @@ import simpy
 from sim.common.interrupt import end_reason, interruptible
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask
+from sim.core.feature import Feature
 from sim.core.handle import ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.producers import ProducerTask, SensorRuntime
@@ -112,7 +113,12 @@ class Run:
         self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
         self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.listeners: list[RunListener] = [*self._extra_listeners]  # faults add theirs while built
+        self.listeners: list[RunListener] = []  # features add theirs as they attach
+        for x in self._extra_listeners:  # a feature attaches itself (by default: as a listener)
+            if isinstance(x, Feature):
+                x.attach(self)
+            else:
+                self.add_listener(x)
         self.sensors, self.controllers = build_robots(sc, self.clock, self.static, self.physics.submit,
                                                       self.duration)
         self.producers = self._group_producers(sc.run.producer_threads)
