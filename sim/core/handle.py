@@ -39,6 +39,13 @@ class HasPath(Protocol):
     path: Path
 
 
+class OrderOutcomes(Protocol):
+    """The order dispatcher as the report reads it (sim.features.orders)."""
+
+    def outcomes(self, sim_seconds: float) -> dict[str, Any]:
+        """The ``outcomes.orders`` figures at ``sim_seconds``."""
+
+
 TimelineHook = Callable[["simpy.Environment", "RunHandle"], None]
 
 
@@ -63,6 +70,7 @@ class RunHandle(Protocol):
     timeline_hooks: list[TimelineHook]
     listeners: list[RunListener]
     cycle_log: HasPath
+    orders: OrderOutcomes | None  # set by the orders feature when the scenario has ``orders:``
     sim_seconds: float
     wall_seconds: float
 

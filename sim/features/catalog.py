@@ -11,6 +11,7 @@ from typing import Any
 from sim.core.feature import Feature
 from sim.features.faultrun import FaultInjector
 from sim.features.misses import MissTimeline
+from sim.features.orders import OrdersFeature
 from sim.features.record import McapRecorder
 from sim.features.trace import TraceWriter
 
@@ -18,8 +19,13 @@ __all__ = ["output_features", "scenario_features"]
 
 
 def scenario_features(scenario: Any) -> list[Feature]:
-    """The features a scenario's own sections ask for (``faults:``), to attach while its run is built."""
-    return [FaultInjector(list(scenario.faults))] if scenario.faults else []
+    """The features a scenario's own sections ask for (``faults:``, ``orders:``), to attach while its run is built."""
+    features: list[Feature] = []
+    if scenario.faults:
+        features.append(FaultInjector(list(scenario.faults)))
+    if getattr(scenario, "orders", None) is not None:
+        features.append(OrdersFeature())
+    return features
 
 
 def output_features(trace: bool = True, record: bool = False) -> list[Feature]:

@@ -24,12 +24,13 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.common.streams import stream
+from sim.core.feature import Feature
 from sim.errors import format_value
 
 if TYPE_CHECKING:
     from sim.core.handle import RunHandle
 
-__all__ = ["Dispatcher", "Order", "OrdersSpec", "RobotLink"]
+__all__ = ["Dispatcher", "Order", "OrdersFeature", "OrdersSpec", "RobotLink"]
 
 ORDER_LOG_LIMIT = 1000  # orders listed one by one in the report
 
@@ -261,6 +262,18 @@ class Dispatcher:
             "homes": {link.name: self.homes.get(link.name) for link in self.robots},
             "orders": [asdict(o) for o in self.orders[:ORDER_LOG_LIMIT]],
         }
+
+
+class OrdersFeature(Feature):
+    """A scenario's ``orders:`` on a run: its dispatcher, as ``run.orders``, on the run's timeline."""
+
+    def __init__(self) -> None:
+        self.dispatcher: Dispatcher | None = None
+
+    def attach(self, run: RunHandle) -> None:
+        self.dispatcher = Dispatcher.for_run(run)
+        run.orders = self.dispatcher
+        run.timeline_hooks.append(self.dispatcher.attach)
 
 
 def _times(values: list[float]) -> dict[str, float | None]:

@@ -17,7 +17,7 @@ from sim.common.interrupt import end_reason, interruptible
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask
 from sim.core.feature import Feature
-from sim.core.handle import ThreadInfo, TimelineHook
+from sim.core.handle import OrderOutcomes, ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.producers import ProducerTask, SensorRuntime
 from sim.core.supervisor import Failure, Supervisor
@@ -38,7 +38,6 @@ from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics, PhysicsTask
 
 if TYPE_CHECKING:
-    from sim.features.orders import Dispatcher
     from sim.scenario.load import Event, Scenario
     from sim.world.workers import WorkerPool
 
@@ -132,14 +131,9 @@ class Run:
             self.watchdog.add(slot)
         for p in self.producers:
             p.on_sensor_error = self._sensor_failed(p.name)
-        for feature in scenario_features(sc):  # faults: ... (sim.features.catalog)
+        self.orders: OrderOutcomes | None = None  # the order dispatcher, set by the orders feature
+        for feature in scenario_features(sc):  # faults:, orders: (sim.features.catalog)
             feature.attach(self)
-        self.orders: Dispatcher | None = None  # the order dispatcher when the scenario has orders
-        if getattr(sc, "orders", None) is not None:
-            from sim.features.orders import Dispatcher
-
-            self.orders = Dispatcher.for_run(self)
-            self.timeline_hooks.append(self.orders.attach)
         # Last: a plugin failing in __init__ above leaves no temp file behind
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
         self.listeners.insert(0, self.cycle_log)
