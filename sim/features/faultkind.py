@@ -271,7 +271,7 @@ def _fault_type(kinds: tuple[tuple[str, type[FaultKind]], ...]) -> Any:
 
 def fault_label(fault: FaultKind, index: int) -> str:
     """The fault's name in reports and thread names."""
-    return fault.name or f"{fault.kind}#{index}"
+    return fault.name or f"{kind_name(type(fault))}#{index}"
 
 
 def matches_sensor(wanted: str, name: str, kind: str) -> bool:

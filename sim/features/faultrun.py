@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.common.streams import fault_key
 from sim.core.feature import Feature
-from sim.features.faultkind import FaultContext, FaultKind, fault_label, matches_sensor
+from sim.features.faultkind import FaultContext, FaultKind, fault_label, kind_name, matches_sensor
 from sim.features.faultstats import FaultStats, FaultWindow
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class FaultInjector(Feature):
         w.applied_at = float(env.now)
         w.applied_lateness = run.clock.now() - f.start
         f.apply(ctx)
-        run.timeline_log.append((env.now, f"fault {w.label} on: {f.kind} {w.target}"))
+        run.timeline_log.append((env.now, f"fault {w.label} on: {w.kind} {w.target}"))
         yield env.timeout(f.duration)
         f.remove(ctx)
         w.removed_at = float(env.now)
@@ -86,4 +86,4 @@ def _window(k: int, f: FaultKind, sensors: list[SensorRuntime], robots: set[str]
         by_robot.setdefault(rt.robot_name, set()).add(rt.sensor.name)
     if by_robot:
         robots = set(by_robot)
-    return FaultWindow(k, fault_label(f, k), f.kind, f.start, f.end, f.target(), robots, by_robot)
+    return FaultWindow(k, fault_label(f, k), kind_name(type(f)), f.start, f.end, f.target(), robots, by_robot)
