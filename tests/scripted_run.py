@@ -3,7 +3,7 @@
 No thread is started: cycles run one after another in release order on the test
 thread, so every figure is exact. Timing is scripted through the runtime's own
 hooks - a late wake-up (the clock moved past the release before the cycle
-starts), ``extra_compute`` (modelled compute: CPU time, or wall time without CPU
+starts), compute hooks (``ControllerTask.add_compute_hook``; modelled compute: CPU time, or wall time without CPU
 for interference), and a sensor queue left empty under ``wait_for``.
 """
 
@@ -44,7 +44,8 @@ def build_run(yaml_text: str, out: Path, clock: ManualClock, listeners: list[Run
 
 def compute(clock: ManualClock, cpu: Callable[[str, float], float] | None = None,
             preempted: Callable[[str, float], float] | None = None) -> Callable[[str], Callable[[float], float]]:
-    """``extra_compute`` hooks per robot: ``cpu`` s of modelled CPU, ``preempted`` s of wall time without CPU."""
+    """Compute hooks per robot (``ControllerTask.add_compute_hook``): ``cpu`` s of modelled CPU,
+    ``preempted`` s of wall time without CPU."""
     def for_robot(robot: str) -> Callable[[float], float]:
         def extra(now: float) -> float:
             if preempted is not None and (lost := preempted(robot, now)) > 0:

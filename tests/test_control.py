@@ -137,10 +137,10 @@ def test_commands_carry_input_sample_times(clock: ManualClock) -> None:
     assert commands[0].issued_at == pytest.approx(0.002)
 
 
-def test_extra_compute_hook_counts_as_compute(clock: ManualClock) -> None:
+def test_compute_hook_counts_as_compute(clock: ManualClock) -> None:
     task, _, _ = make_task(clock, Scripted(clock, [0.001] * 3))
     extra: Callable[[float], float] = lambda now: 0.1 if now >= 0.1 else 0.0  # noqa: E731
-    task.extra_compute = extra
+    task.add_compute_hook(extra)
     task.run_cycle(0, 0.0)
     clock.set(0.1)
     c = task.run_cycle(1, 0.1)

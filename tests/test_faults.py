@@ -24,8 +24,8 @@ from sensors.base import Reading
 from sensors.lidar import LaserScan
 from sim.core.control import Cause, Cycle
 from sim.core.listeners import RunListener
-from sim.core.producers import SensorRuntime
-from sim.features.faultrun import _SensorEffects, add_noise
+from sim.core.producers import SampleEffect, SensorRuntime
+from sim.features.faultkinds.sensor import add_noise
 from sim.features.faultstats import FaultStats, FaultWindow, print_faults
 from sim.report.build import print_report
 from sim.runtime.run import Run
@@ -226,15 +226,6 @@ def test_kill_worker_calls_the_runs_pool(tmp_path: Path, monkeypatch: pytest.Mon
     assert "worker 1" in report["run"]["failures"][0]["error"]
 
 
-@pytest.mark.slow
-def test_kill_worker_on_a_build_without_a_pool_is_skipped_and_says_so(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if hasattr(Run, "kill_worker"):
-        monkeypatch.delattr(Run, "kill_worker")
-    report = run_with(tmp_path, "  - {name: kill, kind: kill_worker, start: 0.5}", workers=1, duration=1.0)
-    assert any("skipped" in n for n in fault(report, "kill")["notes"])
-
-
 def test_window_after_the_end_is_reported_not_reached(tmp_path: Path) -> None:
     report = run_with(tmp_path, "  - {name: late, kind: frozen_sensor, start: 10.0, duration: 1.0}", duration=1.0)
     f = fault(report, "late")
@@ -296,22 +287,35 @@ def _runtime() -> SensorRuntime:
 
 def test_overlapping_faults_on_one_sensor_combine_and_unwind() -> None:
     rt = _runtime()
-    fx = _SensorEffects(rt)
-    fx.latency[0], fx.latency[1] = 0.1, 0.25
-    fx.dropout[0], fx.dropout[2] = 0.7, 0.6
-    fx.frozen.add(3)
-    fx.filters[4] = lambda p: p + 1
-    fx.filters[5] = lambda p: p * 10
-    fx.apply()
-    assert rt.extra_latency == pytest.approx(0.35) and rt.forced_dropout == 1.0 and rt.frozen
-    assert rt.payload_filter is not None and rt.payload_filter(1) == 20
-    for k in (0, 3, 4):
-        fx.clear(k)
-    assert rt.extra_latency == 0.25 and rt.forced_dropout == 0.6 and not rt.frozen
-    assert rt.payload_filter is not None and rt.payload_filter(1) == 10
-    for k in (1, 2, 5):
-        fx.clear(k)
-    assert (rt.extra_latency, rt.forced_dropout, rt.frozen, rt.payload_filter) == (0.0, 0.0, False, None)
+    lat0, lat1 = SampleEffect(latency=0.1), SampleEffect(latency=0.25)
+    drop0, drop2 = SampleEffect(dropout=0.7), SampleEffect(dropout=0.6)
+    frozen3 = SampleEffect(freeze=True)
+    plus4, times5 = SampleEffect(payload_filter=lambda p: p + 1), SampleEffect(payload_filter=lambda p: p * 10)
+    for e in (lat0, lat1, drop0, drop2, frozen3, plus4, times5):
+        rt.add_effect(e)
+    fx = rt.effects
+    assert fx.extra_latency == pytest.approx(0.35) and fx.forced_dropout == 1.0 and fx.frozen
+    assert fx.payload_filter is not None and fx.payload_filter(1) == 20
+    for e in (lat0, drop0, frozen3, plus4):
+        rt.remove_effect(e)
+    fx = rt.effects
+    assert fx.extra_latency == 0.25 and fx.forced_dropout == 0.6 and not fx.frozen
+    assert fx.payload_filter is not None and fx.payload_filter(1) == 10
+    rt.remove_effect(lat0)  # removed already: no change
+    assert rt.effects == fx
+    for e in (lat1, drop2, times5):
+        rt.remove_effect(e)
+    fx = rt.effects
+    assert (fx.extra_latency, fx.forced_dropout, fx.frozen, fx.payload_filter, fx.active) == (0, 0, False, None, ())
+
+
+def test_a_sample_reads_one_consistent_set_of_effects() -> None:
+    """The producer reads ``rt.effects`` once per sample: a swap replaces the whole set, never part of it."""
+    rt = _runtime()
+    before = rt.effects
+    rt.add_effect(SampleEffect(latency=0.2, dropout=0.5))
+    assert before.active == () and before.extra_latency == 0 and before.forced_dropout == 0  # untouched
+    assert rt.effects is not before and (rt.effects.extra_latency, rt.effects.forced_dropout) == (0.2, 0.5)
 
 
 def _cycle(robot: str, release: float, miss: bool = False, ages: tuple[tuple[str, float], ...] = ()) -> Cycle:

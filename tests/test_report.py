@@ -48,7 +48,7 @@ def scripted_report(tmp_path: Path, clock: ManualClock, *, spike: Any = None, pr
                     cpu=(lambda r, t: 0.09 if spike(r, t) else 0.0) if spike else None,
                     preempted=(lambda r, t: 0.09 if preempt(r, t) else 0.0) if preempt else None)
     for task in run.controllers:
-        task.extra_compute = hooks(task.robot_name)
+        task.add_compute_hook(hooks(task.robot_name))
     drive(run, clock,
           late_wake=(lambda r, t: 0.09 if late(r, t) else 0.0) if late else None,
           fresh=(lambda r, t: not starve(r, t)) if starve else None)

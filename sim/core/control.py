@@ -133,7 +133,9 @@ class ControllerTask:
         self.execution = execution if execution is not None else NoModel()
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.stats = ControllerStats()
-        self.extra_compute: Callable[[float], float] = lambda now: 0.0  # fault hook: seconds
+        # Extra compute seconds per cycle, each hook given the cycle's inputs time (faults add theirs
+        # with ``add_compute_hook`` before the run starts): an immutable tuple, replaced whole.
+        self.compute_hooks: tuple[Callable[[float], float], ...] = ()
         self._latest: dict[str, Reading | None] = {name: None for name in self.inputs}
         self.last_command = (0.0, 0.0)
         # Per cycle, in input order: (name, channel, wait for fresh data?) and (name, runtime, watched?).
@@ -147,6 +149,10 @@ class ControllerTask:
         # The plugin call in progress ((k,) during compute()), for the watchdog and failure reports.
         self.slot = Slot(f"controller:{self.robot_name}",
                          lambda call: f"compute() of robot {self.robot_name} ({self.component}) at cycle {call[0]}")
+
+    def add_compute_hook(self, hook: Callable[[float], float]) -> None:
+        """Add ``hook(inputs_time) -> seconds`` of modelled compute to every cycle (after those added before)."""
+        self.compute_hooks = (*self.compute_hooks, hook)
 
     def run(self) -> None:
         clock = self.clock
@@ -240,7 +246,11 @@ class ControllerTask:
                     f"at cycle {k} (t={inputs_time:.3f} s); expected two finite numbers (v m/s, w rad/s)")
         # Modelled compute time (execution-time model, injected stalls) counts as compute.
         extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0)
-        extra += self.extra_compute(inputs_time)
+        if self.compute_hooks:
+            added = 0.0
+            for hook in self.compute_hooks:
+                added += hook(inputs_time)
+            extra += added
         if extra > 0 and not clock.sleep_until(clock.now() + extra):
             return None
         finish = clock.now()

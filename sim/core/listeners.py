@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.core.control import Cycle
+    from sim.core.handle import RunHandle
     from sim.core.producers import SensorRuntime
     from sim.interfaces.messages import Command, Reading
     from sim.world.model import WorldSnapshot
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 class RunListener:
     """Base class: override the hooks you need."""
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         """All parts are built, no thread started yet (``run`` is the ``sim.runtime.run.Run``)."""
 
     def on_sample(self, rt: SensorRuntime, time: float) -> None:
@@ -38,7 +39,7 @@ class RunListener:
     def on_step(self, snap: WorldSnapshot) -> None:
         """Physics published a new snapshot."""
 
-    def close(self, run: Any) -> None:
+    def close(self, run: RunHandle) -> None:
         """Every thread has stopped: flush and write files."""
 
 

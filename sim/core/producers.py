@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from typing import Any
 
 import numpy as np
 
@@ -41,6 +40,52 @@ class SensorStats:
     sample_lateness: Histogram = field(default_factory=Histogram)  # actual - scheduled sample time
 
 
+@dataclass(frozen=True, eq=False)
+class SampleEffect:
+    """One change to a sensor's samples, applied by a fault while its window is open.
+
+    ``latency`` s are added to each reading's latency; ``dropout`` is a probability of losing
+    each sample on top of the sensor's own; ``freeze`` republishes the last payload instead of
+    the fresh one; ``payload_filter`` maps each fresh payload (a noise burst, say).
+    """
+
+    latency: float = 0.0
+    dropout: float = 0.0
+    freeze: bool = False
+    payload_filter: Callable[[object], object] | None = None
+
+
+@dataclass(frozen=True)
+class SampleEffects:
+    """The effects in force on one sensor, combined: overlapping ones add (latencies, dropout
+    probabilities, capped at 1), chain (filters, in the order applied), any freeze freezes."""
+
+    active: tuple[SampleEffect, ...] = ()
+    extra_latency: float = 0.0
+    forced_dropout: float = 0.0
+    frozen: bool = False
+    payload_filter: Callable[[object], object] | None = None
+
+    @classmethod
+    def of(cls, active: tuple[SampleEffect, ...]) -> SampleEffects:
+        filters = [e.payload_filter for e in active if e.payload_filter is not None]
+        return cls(active, sum(e.latency for e in active if e.latency),
+                   min(sum(e.dropout for e in active if e.dropout), 1.0), any(e.freeze for e in active),
+                   None if not filters else filters[0] if len(filters) == 1 else _chain(filters))
+
+
+def _chain(filters: list[Callable[[object], object]]) -> Callable[[object], object]:
+    def all_of(payload: object) -> object:
+        for f in filters:
+            payload = f(payload)
+        return payload
+
+    return all_of
+
+
+NO_EFFECTS = SampleEffects()
+
+
 @dataclass
 class SensorRuntime:
     """A sensor plus everything the runtime adds around it."""
@@ -58,12 +103,18 @@ class SensorRuntime:
     seq: int = 0
     failed: str | None = None
     last: Reading | None = None  # newest published reading (read by the view; swapped, never mutated)
-    # Fault injection (set from the scenario timeline, read on each sample):
-    extra_latency: float = 0.0  # s added to every reading's latency
-    forced_dropout: float = 0.0  # probability of losing a sample, on top of ``dropout``
-    frozen: bool = False  # repeat the last payload instead of sampling
-    payload_filter: Callable[[Any], Any] | None = None  # e.g. a noise burst (with its own random stream)
+    # The sample effects in force (faults): one immutable value, replaced whole by ``add_effect`` /
+    # ``remove_effect`` on the timeline thread and read once per sample by the producer thread.
+    effects: SampleEffects = field(default_factory=lambda: NO_EFFECTS)
     on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
+
+    def add_effect(self, effect: SampleEffect) -> None:
+        """Apply ``effect`` from the next sample on (a fault window opening)."""
+        self.effects = SampleEffects.of((*self.effects.active, effect))
+
+    def remove_effect(self, effect: SampleEffect) -> None:
+        """Stop applying ``effect`` (a fault window closing); an effect not applied is ignored."""
+        self.effects = SampleEffects.of(tuple(e for e in self.effects.active if e is not effect))
 
     @property
     def period(self) -> float:
@@ -74,7 +125,7 @@ class SensorRuntime:
         return f"{self.robot_name}/{self.sensor.name}"
 
 
-_Pending = tuple[SensorRuntime, int, float, Any]  # (rt, seq, sample_time, payload) waiting out its latency
+_Pending = tuple[SensorRuntime, int, float, object]  # (rt, seq, sample_time, payload) waiting out its latency
 # Heap entry (due time, insertion order, what): ``what`` is a sample slot, the list of the indices of
 # the sensors due then (one entry for all the sensors of a batch), or a _Pending reading to publish.
 _Event = tuple[float, int, list[int] | _Pending]
@@ -157,7 +208,7 @@ class ProducerTask:
             self._after_sample(self._checked(cls, self._sample_class(cls, members, snap), now), now)
 
     def _sample_class(self, cls: type[Sensor], members: list[tuple[float, int]], snap: WorldSnapshot
-                      ) -> list[tuple[tuple[float, int], Any]]:
+                      ) -> list[tuple[tuple[float, int], object]]:
         """One vectorised call; if it raises and a member may fail alone, find the culprit(s).
 
         A batch call cannot say which sensor raised, so the members are retried one by
@@ -191,8 +242,8 @@ class ProducerTask:
                 self._fail(rt, exc)
         return out
 
-    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], Any]], now: float
-                 ) -> list[tuple[tuple[float, int], Any]]:
+    def _checked(self, cls: type[Sensor], sampled: list[tuple[tuple[float, int], object]], now: float
+                 ) -> list[tuple[tuple[float, int], object]]:
         """Drop (``continue``) or raise on readings the sensor's kind forbids (NaN; inf but for "no return")."""
         check = cls.check_reading
         bad = [(member, why) for member, payload in sampled if (why := check(payload)) is not None]
@@ -214,7 +265,7 @@ class ProducerTask:
         assert self.on_sensor_error is not None
         self.on_sensor_error(rt, exc)
 
-    def _after_sample(self, sampled: list[tuple[tuple[float, int], Any]], now: float) -> None:
+    def _after_sample(self, sampled: list[tuple[tuple[float, int], object]], now: float) -> None:
         """Statistics, next sample slot and latency of each fresh sample ((scheduled, i), payload).
 
         One loop over the batch with the lookups hoisted: this runs for every reading. Sensors
@@ -243,15 +294,16 @@ class ProducerTask:
             else:
                 slots[next_t] = [i]
             rng = rt.timing_rng
-            if rt.frozen and rt.last is not None:
+            fx = rt.effects  # one read: a consistent set even while the timeline swaps it
+            if fx.frozen and rt.last is not None:
                 payload = rt.last.data
-            elif rt.payload_filter is not None:
-                payload = rt.payload_filter(payload)
-            dropout = rt.dropout + rt.forced_dropout
+            elif fx.payload_filter is not None:
+                payload = fx.payload_filter(payload)
+            dropout = rt.dropout + fx.forced_dropout
             if dropout > 0 and rng.random() < dropout:
                 st.dropouts += 1
                 continue
-            latency = rt.latency_fixed + rt.extra_latency
+            latency = rt.latency_fixed + fx.extra_latency
             if rt.latency_jitter:
                 latency += rng.random() * rt.latency_jitter
             # The sample time is the instant the sensor sampled; the world it saw is the latest
@@ -268,7 +320,7 @@ class ProducerTask:
         for t, indices in slots.items():
             heappush(heap, (t, next(order), indices))
 
-    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: Any) -> None:
+    def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: object) -> None:
         now = self.clock.now()
         reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
         channel = rt.channel

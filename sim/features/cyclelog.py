@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.common.batching import BackgroundDrain
 from sim.common.files import AtomicFile
 from sim.core.control import Cycle
 from sim.core.listeners import RunListener
 from sim.errors import OutputError
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
 
 COLUMNS = [
     "robot", "k", "release_time", "start_time", "inputs_time", "finish_time",
@@ -48,7 +52,7 @@ class CycleLog(RunListener):
             self._out.discard()
             raise OutputError(path, exc) from exc
 
-    def on_start(self, run: object) -> None:
+    def on_start(self, run: RunHandle) -> None:
         self._drain.report_errors_to(run)
 
     def on_cycle(self, cycle: Cycle) -> None:
@@ -62,7 +66,7 @@ class CycleLog(RunListener):
             raise OutputError(self.path, exc) from exc
         self.rows += len(batch)
 
-    def close(self, run: object = None) -> None:
+    def close(self, run: RunHandle | None = None) -> None:
         """Write what is queued; put the file in place only if all of it was written, else remove it."""
         try:
             self._drain.close()

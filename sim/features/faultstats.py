@@ -1,6 +1,6 @@
 """What each injected fault did: per-window counters, inside the window against the rest of the run.
 
-``FaultStats`` is a ``RunListener``. Memory is bounded: two buckets of counters
+``FaultStats`` is the ``Feature`` behind the report's ``faults`` section. Memory is bounded: two buckets of counters
 per (fault, target robot) and per (fault, target sensor), whatever the run's
 length. Each bucket is written by one thread only (a robot's controller thread,
 the physics thread for collisions, a sensor's producer thread), so no lock sits
@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from sim.common.texttable import print_table
-from sim.core.listeners import RunListener
+from sim.core.feature import Feature
 
 if TYPE_CHECKING:
     from sim.core.control import Cycle
+    from sim.core.handle import RunHandle
     from sim.core.producers import SensorRuntime
     from sim.interfaces.messages import Reading
     from sim.world.model import WorldSnapshot
@@ -85,22 +86,24 @@ class _Bucket:
 Slot = tuple[FaultWindow, _Bucket, _Bucket]  # (window, inside, outside)
 
 
-class FaultStats(RunListener):
+class FaultStats(Feature):
     """Buckets cycles, samples, publishes and collisions by fault window."""
+
+    section = "faults"
 
     def __init__(self, windows: list[FaultWindow]) -> None:
         self.windows = windows
         self._robot: dict[str, list[Slot]] = {}
         self._sensor: dict[int, list[Slot]] = {}  # id(SensorRuntime) -> slots
         self._seen: dict[int, tuple[int, float]] = {}  # id(rt) -> (seq at last sample, its time)
-        self._last_data: dict[int, Any] = {}
+        self._last_data: dict[int, object] = {}
         self._max_age: dict[tuple[str, str], float] = {}
         self._robot_names: list[str] = []
         self._collisions: np.ndarray | None = None
         self._runtimes: list[SensorRuntime] = []
         self.result: list[dict[str, Any]] = []
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         self._robot_names = list(run.bodies.names)
         for w in self.windows:
             for name in w.robots:
@@ -170,7 +173,15 @@ class FaultStats(RunListener):
         self._collisions = counts.copy()
 
     # -------------------------------------------------------------- result
-    def close(self, run: Any) -> None:
+    def report_section(self, run: RunHandle) -> list[dict[str, Any]]:
+        """``report["faults"]``: one entry per scenario fault."""
+        return self.result
+
+    @staticmethod
+    def print_section(data: list[dict[str, Any]], out: TextIO) -> None:
+        print_faults({"faults": data}, out)
+
+    def close(self, run: RunHandle) -> None:
         for rt in self._runtimes:  # the last sample of each sensor: was it dropped?
             prev = self._seen.get(id(rt))
             if prev is not None and rt.seq == prev[0]:
@@ -201,10 +212,6 @@ class FaultStats(RunListener):
         }
 
 
-def fault_section(run: Any) -> list[dict[str, Any]]:
-    """``report["faults"]``: one entry per scenario fault (empty without faults)."""
-    stats = next((x for x in getattr(run, "listeners", []) if isinstance(x, FaultStats)), None)
-    return stats.result if stats is not None else []
 
 
 # ---------------------------------------------------------------------- terminal

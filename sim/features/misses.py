@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.core.control import Cause, Cycle
-from sim.core.listeners import RunListener
+from sim.core.feature import Feature
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
 
 CAUSES = [c.value for c in Cause]
 BINS = 200  # time bins over the run's duration
@@ -24,8 +27,13 @@ CLUSTER_SHARE = 0.8  # the window reported is the shortest one holding this shar
 SPREAD = 0.5  # a window longer than this fraction of the run is "spread over the run"
 
 
-class MissTimeline(RunListener):
-    """Counts misses per (robot, time bin, cause). Each robot's row is written by its own thread only."""
+class MissTimeline(Feature):
+    """Counts misses per (robot, time bin, cause). Each robot's row is written by its own thread only.
+
+    The report's ``misses`` section (without it attached, ``miss_section`` reads cycles.csv instead).
+    """
+
+    section = "misses"
 
     def __init__(self, bins: int = BINS) -> None:
         self.bins = bins
@@ -35,7 +43,7 @@ class MissTimeline(RunListener):
         self._index: dict[str, int] = {}
         self.counts = np.zeros((0, bins, len(CAUSES)), dtype=np.int64)
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         self.setup([c.robot_name for c in run.controllers], run.duration)
 
     def setup(self, robots: list[str], duration: float) -> None:
@@ -49,6 +57,10 @@ class MissTimeline(RunListener):
     def on_cycle(self, cycle: Cycle) -> None:
         if cycle.miss:
             self.add(cycle.robot, cycle.release_time, cycle.cause.value if cycle.cause else CAUSES[0])
+
+    def report_section(self, run: RunHandle) -> dict[str, Any]:
+        """The ``misses`` section, from the counts taken during the run."""
+        return miss_section(run, self)
 
     def add(self, robot: str, release_time: float, cause: str) -> None:
         i = self._index.get(robot)
@@ -140,10 +152,8 @@ def summarise(timeline: MissTimeline, cycles_by_robot: dict[str, int]) -> dict[s
     return out
 
 
-def miss_section(run: Any) -> dict[str, Any]:
-    """``summarise`` for a finished run: its MissTimeline listener if it had one, else cycles.csv."""
-    robots = [c.robot_name for c in run.controllers]
-    timeline = next((x for x in getattr(run, "listeners", []) if isinstance(x, MissTimeline)), None)
+def miss_section(run: RunHandle, timeline: MissTimeline | None = None) -> dict[str, Any]:
+    """``summarise`` for a finished run: from ``timeline`` if given, else from its cycles.csv."""
     if timeline is None:
-        timeline = MissTimeline.from_csv(run.cycle_log.path, robots, run.duration)
+        timeline = MissTimeline.from_csv(run.cycle_log.path, [c.robot_name for c in run.controllers], run.duration)
     return summarise(timeline, {c.robot_name: c.stats.cycles for c in run.controllers})

@@ -18,16 +18,20 @@ import queue
 from collections import deque
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.common.streams import stream
+from sim.core.feature import Feature
 from sim.errors import format_value
 
-__all__ = ["Dispatcher", "Order", "OrdersSpec", "RobotLink"]
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
+
+__all__ = ["Dispatcher", "Order", "OrdersFeature", "OrdersSpec", "RobotLink"]
 
 ORDER_LOG_LIMIT = 1000  # orders listed one by one in the report
 
@@ -132,9 +136,9 @@ class Dispatcher:
         self.homes = self._homes()
 
     @classmethod
-    def for_run(cls, run: Any) -> Dispatcher:
+    def for_run(cls, run: RunHandle) -> Dispatcher:
         """The dispatcher for a ``sim.runtime.run.Run``: every robot whose controller accepts orders."""
-        links = [RobotLink(t.robot_name, t.controller, tuple(t.controller.robot.start_pose[:2]))
+        links = [RobotLink(t.robot_name, cast(OrderTaker, t.controller), t.controller.robot.start_pose[:2])
                  for t in run.controllers if getattr(t.controller, "accepts_orders", False)]
         return cls(run.scenario.orders, run.static.places, links, run.scenario.run.seed)
 
@@ -152,7 +156,7 @@ class Dispatcher:
         return homes
 
     # ------------------------------------------------------------------ simpy
-    def attach(self, env: simpy.Environment, run: Any = None) -> None:
+    def attach(self, env: simpy.Environment, run: RunHandle | None = None) -> None:
         """Timeline hook ``hook(env, run)``: send homes, start the arrival and poll processes."""
         for link in self.robots:
             if (home := self.homes.get(link.name)) is not None:
@@ -259,6 +263,18 @@ class Dispatcher:
             "homes": {link.name: self.homes.get(link.name) for link in self.robots},
             "orders": [asdict(o) for o in self.orders[:ORDER_LOG_LIMIT]],
         }
+
+
+class OrdersFeature(Feature):
+    """A scenario's ``orders:`` on a run: its dispatcher, as ``run.orders``, on the run's timeline."""
+
+    def __init__(self) -> None:
+        self.dispatcher: Dispatcher | None = None
+
+    def attach(self, run: RunHandle) -> None:
+        self.dispatcher = Dispatcher.for_run(run)
+        run.orders = self.dispatcher
+        run.timeline_hooks.append(self.dispatcher.attach)
 
 
 def _times(values: list[float]) -> dict[str, float | None]:

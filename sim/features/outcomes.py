@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sim.common.texttable import print_table
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
 
 __all__ = ["build_outcomes", "print_outcomes"]
 
 _SUMMED = ("stuck_events", "replans", "avoidance_stops", "waits", "backoffs")
 
 
-def build_outcomes(run: Any) -> dict[str, Any]:
+def build_outcomes(run: RunHandle) -> dict[str, Any]:
     """JSON-ready outcome figures of a stopped run."""
     p = run.physics
     names = run.bodies.names

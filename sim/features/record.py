@@ -26,15 +26,24 @@ import math
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from sim.common.batching import BackgroundDrain
 from sim.common.files import AtomicFile
 from sim.core.control import Cycle
-from sim.core.listeners import RunListener
+from sim.core.feature import Feature
 from sim.errors import OutputError
+
+if TYPE_CHECKING:
+    from mcap.writer import Writer
+
+    from sim.core.handle import RunHandle
+    from sim.core.producers import SensorRuntime
+    from sim.interfaces.messages import Reading
+    from sim.world.model import WorldSnapshot
+    from sim.world.physics import Command
 
 _READING, _COMMAND, _POSE, _CYCLE = 0, 1, 2, 3
 HOLD_LIMIT = 20000  # cycles held back for ordering before the oldest is written regardless
@@ -130,7 +139,7 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-def reading_message(kind: str, robot: str, reading: Any) -> dict[str, Any]:
+def reading_message(kind: str, robot: str, reading: Reading) -> dict[str, Any]:
     """A reading as the JSON message of its kind's schema."""
     d = reading.data
     meta = {"timestamp": stamp(reading.sample_time), "seq": reading.seq,
@@ -167,8 +176,11 @@ def cycle_message(c: Cycle) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- recorder
-class McapRecorder(RunListener):
-    """Records a run to ``recording.mcap`` from a writer thread."""
+class McapRecorder(Feature):
+    """Records a run to ``recording.mcap`` from a writer thread; the report's ``recording`` section."""
+
+    section = "recording"
+    stage = "output"
 
     def __init__(self, filename: str = "recording.mcap", pose_hz: float = 20.0) -> None:
         self.filename = filename
@@ -186,12 +198,12 @@ class McapRecorder(RunListener):
         self._robot_channels: list[tuple[int, int]] = []  # per robot index: (cmd_vel, pose_true)
         self._topics: dict[int, str] = {}
         self._robots: list[str] = []
-        self._writer: Any = None
+        self._writer: Writer | None = None
         self._file: IO[bytes] | None = None
         self._out: AtomicFile | None = None
         self._closed = False
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         from mcap.writer import CompressionType, Writer
 
         out = Path(run.out_dir)
@@ -204,6 +216,7 @@ class McapRecorder(RunListener):
                       for name, s in SCHEMAS.items()}
 
         def channel(topic: str, schema: str) -> int:
+            assert self._writer is not None
             cid = self._writer.register_channel(topic, "json", schema_ids[schema])
             self._topics[cid] = topic
             self.counts[topic] = 0
@@ -226,13 +239,13 @@ class McapRecorder(RunListener):
         self._push = self._drain.push
 
     # ------------------------------------------------------------------ hooks (simulation threads)
-    def on_publish(self, rt: Any, reading: Any) -> None:
+    def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
         self._push((_READING, rt.label, reading))
 
-    def on_command(self, robot_index: int, command: Any) -> None:
+    def on_command(self, robot_index: int, command: Command) -> None:
         self._push((_COMMAND, robot_index, command))
 
-    def on_step(self, snap: Any) -> None:
+    def on_step(self, snap: WorldSnapshot) -> None:
         if snap.time + 1e-9 >= self._next_pose:
             self._next_pose = (math.floor(snap.time / self.pose_period + 1e-6) + 1) * self.pose_period
             self._push((_POSE, snap))
@@ -241,7 +254,7 @@ class McapRecorder(RunListener):
         self._push((_CYCLE, cycle))
 
     # ------------------------------------------------------------------ close
-    def close(self, run: Any) -> None:
+    def close(self, run: RunHandle) -> None:
         """Write what is pending, finish the MCAP summary, rename into place."""
         if self._closed or self._writer is None or self._drain is None:
             return
@@ -256,6 +269,14 @@ class McapRecorder(RunListener):
             raise OutputError(self.path, exc if isinstance(exc, OSError) else f"MCAP writer failed: {exc}") from exc
         self._out.commit()
 
+    def report_section(self, run: RunHandle) -> dict[str, Any] | None:
+        """``summary()`` once the file is written; None without it."""
+        return self.summary() if self.path is not None and self.path.exists() else None
+
+    @staticmethod
+    def print_section(data: dict[str, Any], out: TextIO) -> None:
+        print(f"Recording: {data['file']} ({data['messages']} messages) - open in Foxglove", file=out)
+
     def summary(self) -> dict[str, Any]:
         """For the report: file, message counts per topic."""
         return {"file": self.filename, "messages": sum(self.counts.values()), "pose_hz": 1.0 / self.pose_period,
@@ -264,6 +285,7 @@ class McapRecorder(RunListener):
     # ------------------------------------------------------------------ writer thread
     def _write(self, cid: int, t: float, msg: dict[str, Any]) -> None:
         n = ns(t)
+        assert self._writer is not None  # opened before the first message is queued
         self._writer.add_message(cid, log_time=n, publish_time=n, sequence=self._seqs[cid],
                                  data=json.dumps(msg, separators=(",", ":"), allow_nan=False).encode())
         self._seqs[cid] += 1
@@ -300,7 +322,7 @@ class McapRecorder(RunListener):
         if self._last_finish:
             self._flush_cycles(min(self._last_finish.values()))
 
-    def _write_pose(self, snap: Any, write: Any) -> None:
+    def _write_pose(self, snap: WorldSnapshot, write: Callable[[int, float, dict[str, Any]], None]) -> None:
         t = snap.time
         ts = stamp(t)
         transforms = []

@@ -26,21 +26,29 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sim.common.batching import BackgroundDrain
 from sim.common.files import create_temp
 from sim.common.interrupt import blocked
 from sim.core.control import Cycle
-from sim.core.listeners import RunListener
+from sim.core.feature import Feature
 from sim.errors import FormatterFailed, OutputError
 from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
+    from sim.core.producers import SensorRuntime
+    from sim.interfaces.messages import Reading
 
 _CLOSE_TIMEOUT = 30.0  # s real for the formatter to finish the file after the run
 
 
-class TraceWriter(RunListener):
-    """Streams a run's threads, cycles and sensor events to ``trace.json``."""
+class TraceWriter(Feature):
+    """Streams a run's threads, cycles and sensor events to ``trace.json``; the report's ``trace`` section."""
+
+    section = "trace"
+    stage = "output"
 
     def __init__(self, filename: str = "trace.json", instants_per_sensor_second: float = 200.0,
                  max_instants: int = 1_000_000) -> None:
@@ -65,7 +73,7 @@ class TraceWriter(RunListener):
         self._closed = False
 
     # ------------------------------------------------------------------ hooks (simulation threads)
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: RunHandle) -> None:
         self._tid("physics")
         for p in run.producers:
             tid = self._tid(p.name)
@@ -99,7 +107,7 @@ class TraceWriter(RunListener):
         self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
                               "args": {"name": f"{name} (simulated time)"}}))
 
-    def on_sample(self, rt: Any, time: float) -> None:
+    def on_sample(self, rt: SensorRuntime, time: float) -> None:
         label = rt.label
         n = self._samples.get(label, 0)
         self._samples[label] = n + 1
@@ -108,7 +116,7 @@ class TraceWriter(RunListener):
             return
         self._push((SAMPLE, label, rt.seq, time, self._sensor_tid.get(label, 0)))
 
-    def on_publish(self, rt: Any, reading: Any) -> None:
+    def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
         label = rt.label
         if reading.seq % self._stride.get(label, 1):
             self._thinned[label] = self._thinned.get(label, 0) + 1
@@ -120,7 +128,7 @@ class TraceWriter(RunListener):
         self._push((CYCLE, cycle))
 
     # ------------------------------------------------------------------ close (main thread)
-    def close(self, run: Any) -> None:
+    def close(self, run: RunHandle) -> None:
         """Add thread names, timeline events and collisions, finish the array, rename into place."""
         if self._closed or self._drain is None:
             return
@@ -181,6 +189,16 @@ class TraceWriter(RunListener):
     def thinned(self) -> int:
         """Sensor instants left out by the per-sensor stride."""
         return sum(self._thinned.values())
+
+    def report_section(self, run: RunHandle) -> dict[str, Any] | None:
+        """``summary()`` once the file is written; None without it."""
+        return self.summary() if self.path is not None and self.path.exists() else None
+
+    @staticmethod
+    def print_section(data: dict[str, Any], out: TextIO) -> None:
+        thin = (f"; thinned: {data['instants_left_out_by_stride'] + data['instants_left_out_by_cap']} sensor "
+                "instants left out" if data.get("thinned") else "")
+        print(f"\nTrace: {data['file']} ({data['events']} events{thin}) - open in https://ui.perfetto.dev", file=out)
 
     def summary(self) -> dict[str, Any]:
         """For the report: what the trace holds and whether it was thinned."""

@@ -14,8 +14,9 @@ from typing import Any, TextIO
 from sim.common.stats import Histogram
 from sim.common.texttable import print_table
 from sim.core.control import ControllerTask
+from sim.core.feature import print_sections, report_sections
 from sim.core.producers import SensorRuntime
-from sim.features.faultstats import fault_section, print_faults
+from sim.features import catalog  # noqa: F401  registers the built-in sections' printers
 from sim.features.misses import miss_section
 from sim.features.outcomes import build_outcomes, print_outcomes
 from sim.report import hists
@@ -113,7 +114,8 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
         {"robot": run.bodies.names[i], "sensor": name, **h.summary()}
         for (i, name), h in sorted(p.chains.items())
     ]
-    return {
+    attached: set[str] = set()
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "scenario": {
             "name": sc.name,
@@ -157,7 +159,7 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
         "sensors": sensors,
         "chains": chains,
         "chains_by_kind": _chains_by_kind(run),
-        "misses": miss_section(run),
+        "misses": None,  # the MissTimeline feature's section, else read back from cycles.csv (below)
         "physics": {
             "step": p.step_size,
             "steps": p.steps,
@@ -171,8 +173,15 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "distance_driven": {n: float(d) for n, d in zip(run.bodies.names, p.odometer, strict=True)},
         },
         "outcomes": build_outcomes(run),
-        "faults": fault_section(run),
+        "faults": [],  # the fault feature's section when the scenario has faults
     }
+    for key, data in report_sections(run.listeners, "run", run):
+        if key not in attached:  # the first feature of a section wins
+            attached.add(key)
+            report[key] = data
+    if report["misses"] is None:
+        report["misses"] = miss_section(run)
+    return report
 
 
 def _failure(failure: dict[str, Any], run: Run) -> dict[str, Any]:
@@ -297,15 +306,8 @@ def print_chains(report: dict[str, Any], out: TextIO) -> None:
 
 
 def print_artifacts_and_gates(report: dict[str, Any], out: TextIO) -> None:
-    """Trace and recording notes, then the expect: gates and their breaches."""
-    t = report.get("trace")
-    if t:
-        thin = (f"; thinned: {t['instants_left_out_by_stride'] + t['instants_left_out_by_cap']} sensor instants "
-                "left out" if t.get("thinned") else "")
-        print(f"\nTrace: {t['file']} ({t['events']} events{thin}) - open in https://ui.perfetto.dev", file=out)
-    r = report.get("recording")
-    if r:
-        print(f"Recording: {r['file']} ({r['messages']} messages) - open in Foxglove", file=out)
+    """The sections of the files the run's features wrote (trace, recording), then the expect: gates."""
+    print_sections(report, "output", out)
     e = report.get("expect")
     if e and e.get("checked"):
         if e["breaches"]:
@@ -374,7 +376,7 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print(f"\nCollisions: {summ['collisions']}   misses: {summ['misses']}   dropped: {summ['dropped']}"
           f"   stale uses: {summ['stale_uses']}   safety stops: {summ['safety_stops']}", file=out)
     print_outcomes(report, out)
-    print_faults(report, out)
+    print_sections(report, "run", out)  # the features' sections (faults, ...)
     for i, f in enumerate(run["failures"]):
         what = f" ({f['component']})" if f.get("component") else ""
         if f.get("fatal", True):

@@ -1,47 +1,39 @@
 """The run folder's extra outputs, wired in one place for the CLI (and anything else that runs a scenario).
 
 ``run_listeners`` picks the observers a run needs (the miss timeline always, the
-trace unless disabled, the MCAP recording on request); ``finish_report`` adds
-their sections and the ``expect:`` verdict to the report; ``write_plot`` draws
-report.png without ever losing the run if plotting fails.
+trace unless disabled, the MCAP recording on request); ``finish_report`` adds the
+sections of the files they wrote and the ``expect:`` verdict to the report;
+``write_plot`` draws report.png without ever losing the run if plotting fails.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sim.core.feature import report_sections
 from sim.core.listeners import RunListener
 from sim.errors import OutputError
+from sim.features.catalog import output_features
 from sim.features.expect import expect_section
-from sim.features.misses import MissTimeline
+
+if TYPE_CHECKING:
+    from sim.core.handle import RunHandle
 
 
 def run_listeners(trace: bool = True, record: bool = False) -> list[RunListener]:
     """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``."""
-    listeners: list[RunListener] = [MissTimeline()]
-    if trace:
-        from sim.features.trace import TraceWriter
-
-        listeners.append(TraceWriter())
-    if record:
-        from sim.features.record import McapRecorder
-
-        listeners.append(McapRecorder())
-    return listeners
+    return list(output_features(trace, record))
 
 
-def finish_report(report: dict[str, Any], run: Any) -> dict[str, Any]:
-    """Add the ``trace``/``recording`` sections of the run's listeners and the ``expect`` section."""
-    from sim.features.record import McapRecorder
-    from sim.features.trace import TraceWriter
-
-    for x in run.listeners:
-        if isinstance(x, TraceWriter) and x.path is not None and x.path.exists():
-            report["trace"] = x.summary()
-        elif isinstance(x, McapRecorder) and x.path is not None and x.path.exists():
-            report["recording"] = x.summary()
+def finish_report(report: dict[str, Any], run: RunHandle) -> dict[str, Any]:
+    """Add the ``output`` sections of the run's features (files written: trace, recording) and ``expect``."""
+    written: set[str] = set()
+    for key, data in report_sections(run.listeners, "output", run):
+        if key not in written:  # the first feature of a section wins
+            written.add(key)
+            report[key] = data
     report["expect"] = expect_section(getattr(run.scenario, "expect", None), report)
     return report
 

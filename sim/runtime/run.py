@@ -7,19 +7,17 @@ import gc
 import sys
 import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
 from sim.common.interrupt import end_reason, interruptible
-from sim.common.streams import stream
-from sim.core.channel import Channel
 from sim.core.clock import Clock, RealClock
-from sim.core.control import ControllerTask, OverrunPolicy
+from sim.core.control import ControllerTask
+from sim.core.feature import Feature
+from sim.core.handle import OrderOutcomes, ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.physicstask import PhysicsTask
 from sim.core.producers import ProducerTask, SensorRuntime
@@ -28,19 +26,23 @@ from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.errors import (
     CallAborted,
     OutputError,
-    PluginError,
     PluginOutputError,
-    PluginRaised,
     StuckCallError,
-    UsageError,
     format_value,
 )
+from sim.features.catalog import scenario_features
 from sim.features.cyclelog import CycleLog
-from sim.interfaces.plugin import RobotInfo
-from sim.scenario.registry import describe_exception, plugin_call
+from sim.runtime.folder import run_folder
+from sim.runtime.parts import build_robots
 from sim.world import jit
 from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics
+
+if TYPE_CHECKING:
+    from sim.scenario.load import Event, Scenario
+    from sim.world.workers import WorkerPool
+
+__all__ = ["SHUTDOWN_TIMEOUT", "Run", "ThreadInfo", "make_clock", "run_folder"]  # run_folder: its old home
 
 SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
 # s real: after a completed run, how long the cycles released before the end may take to
@@ -64,17 +66,10 @@ def make_clock(kind: str, time_scale: float, paced: bool, pin_cpu: bool = True) 
     return RealClock(time_scale)
 
 
-@dataclass
-class ThreadInfo:
-    name: str
-    role: str  # physics | producer | controller | timeline | fault (a load fault's thread)
-    serves: list[str] = field(default_factory=list)
-
-
 class Run:
     """One run of a scenario. ``start`` it, ``wait`` for it, ``stop`` it, then read ``report``."""
 
-    def __init__(self, scenario: Any, out_dir: Path, clock: Clock | None = None,
+    def __init__(self, scenario: Scenario, out_dir: Path, clock: Clock | None = None,
                  listeners: list[RunListener] | None = None) -> None:
         self.scenario = scenario
         self.out_dir = Path(out_dir)
@@ -98,13 +93,13 @@ class Run:
         self.wall_seconds = 0.0
         self.sim_seconds = 0.0
         # Functions that add processes to the scenario timeline: hook(env, run) (orders, faults...)
-        self.timeline_hooks: list[Callable[[simpy.Environment, Run], None]] = []
+        self.timeline_hooks: list[TimelineHook] = []
         self.hung_threads: list[str] = []
         self._sim_threads: list[threading.Thread] = []  # physics, producers, controllers, timeline
         self._cut_short = threading.Event()  # an interrupt while the end drains: stop at once
         self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
-        self.pool: Any = None  # sim.world.workers.WorkerPool while physics.workers > 0 (made by start)
+        self.pool: WorkerPool | None = None  # while physics.workers > 0 (made by start)
         # Called once if numba compiles kernels while the run starts (the CLI prints a line).
         self.on_compile: Callable[[], None] | None = None
         self._build()
@@ -117,43 +112,15 @@ class Run:
         starts = np.array([list(r.start) for r in sc.robots], dtype=float)
         self.physics = Physics(self.static, self.bodies, starts, sc.physics.step)
         self.physics_task = PhysicsTask(self.physics, self.clock, self.duration)
-        seed = sc.run.seed
-        self.sensors: list[SensorRuntime] = []
-        self.controllers: list[ControllerTask] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.listeners: list[RunListener] = [*self._extra_listeners]  # faults add theirs while built
-        for index, robot in enumerate(sc.robots):
-            info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
-                             robot.max_yaw_rate, robot.wheel_base, tuple(robot.start))
-            runtimes = []
-            for j, spec in enumerate(robot.sensors):
-                sensor = _construct(f"robots[{index}].sensors[{j}]", spec.type, robot.name, sc.source, spec.cls,
-                                    spec.name, info, spec.params,
-                                    stream(seed, "robot", robot.name, "sensor", spec.name, "noise"),
-                                    self.static)
-                max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
-                rt = SensorRuntime(
-                    sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,
-                    latency_fixed=spec.latency.fixed, latency_jitter=spec.latency.jitter,
-                    dropout=spec.dropout, max_age=max_age,
-                    channel=Channel(self.clock, spec.queue.capacity, spec.queue.policy),
-                    timing_rng=stream(seed, "robot", robot.name, "sensor", spec.name, "timing"),
-                    on_failure=spec.on_failure,
-                )
-                runtimes.append(rt)
-            self.sensors.extend(runtimes)
-            c = robot.controller
-            kinds = {rt.sensor.name: rt.sensor.kind for rt in runtimes}
-            controller = _construct(f"robots[{index}].controller", c.type, robot.name, sc.source, c.cls,
-                                    c.params, info, self.static, kinds, stream(seed, "robot", robot.name, "controller"))
-            self.controllers.append(ControllerTask(
-                controller, index, self.clock, runtimes, self.physics.submit,
-                period=c.period, deadline=c.deadline if c.deadline is not None else c.period,
-                end_time=self.duration, overrun=OverrunPolicy(c.overrun),
-                wait_for=tuple(c.wait_for), phase=c.phase, execution=c.execution,
-                rng=stream(seed, "robot", robot.name, "execution"),
-                watch=c.watch if c.watch is not None else _inputs_needed(controller, c.type, index, sc.source),
-            ))
+        self.listeners: list[RunListener] = []  # features add theirs as they attach
+        for x in self._extra_listeners:  # a feature attaches itself (by default: as a listener)
+            if isinstance(x, Feature):
+                x.attach(self)
+            else:
+                self.add_listener(x)
+        self.sensors, self.controllers = build_robots(sc, self.clock, self.static, self.physics.submit,
+                                                      self.duration)
         self.producers = self._group_producers(sc.run.producer_threads)
         self._timeline_slot = Slot("timeline", lambda call: f"handle_event({call[0]!r}) of robot {call[1].robot_name} "
                                    f"({call[1].component}) at t={call[2]:.3f} s")
@@ -165,16 +132,9 @@ class Run:
             self.watchdog.add(slot)
         for p in self.producers:
             p.on_sensor_error = self._sensor_failed(p.name)
-        if sc.faults:
-            from sim.features.faultrun import attach
-
-            attach(self)
-        self.orders: Any = None  # the order dispatcher (sim.features.orders) when the scenario has orders
-        if getattr(sc, "orders", None) is not None:
-            from sim.features.orders import Dispatcher
-
-            self.orders = Dispatcher.for_run(self)
-            self.timeline_hooks.append(self.orders.attach)
+        self.orders: OrderOutcomes | None = None  # the order dispatcher, set by the orders feature
+        for feature in scenario_features(sc):  # faults:, orders: (sim.features.catalog)
+            feature.attach(self)
         # Last: a plugin failing in __init__ above leaves no temp file behind
         self.cycle_log = CycleLog(self.out_dir / "cycles.csv")
         self.listeners.insert(0, self.cycle_log)
@@ -344,7 +304,7 @@ class Run:
         yield env.timeout(self.duration)
         self.finish("completed")
 
-    def _fire(self, env: simpy.Environment, ev: Any) -> Generator[simpy.Event, object, None]:
+    def _fire(self, env: simpy.Environment, ev: Event) -> Generator[simpy.Event, object, None]:
         yield env.timeout(ev.at)
         names = [c.robot_name for c in self.controllers]
         task = self.controllers[names.index(ev.robot)]
@@ -459,40 +419,6 @@ class Run:
             return {}
 
 
-def _construct(field: str, type_name: str, robot: str, source: Path | None, cls: type, *args: Any) -> Any:
-    """Instantiate a sensor/controller; one raising in ``__init__`` becomes a PluginError naming it.
-
-    Any BaseException counts (``sys.exit()`` in ``__init__`` included): the run has not started, so
-    it is bad input, exit 2; a real Ctrl-C meanwhile still interrupts (``plugin_call``).
-    """
-    what = "controller" if field.endswith("controller") else "sensor"
-    return _at_load(f"{what} type {format_value(type_name)} on robot {format_value(robot)}", "__init__",
-                    type_name, source, field, cls, *args)
-
-
-def _at_load(who: str, call: str, type_name: str, source: Path | None, field: str, fn: Callable[..., Any],
-             *args: Any) -> Any:
-    """``fn(*args)``, plugin code run at load: whatever it raises is a PluginError naming ``who`` and ``call``."""
-    try:
-        return plugin_call(fn, *args)
-    except PluginRaised as raised:  # a plugin may raise anything, sys.exit() included
-        raise PluginError(f"{who} failed in {call}: {describe_exception(raised.error)}", type_name=type_name,
-                          path=source, field=field) from raised.error
-
-
-def _inputs_needed(controller: Any, type_name: str, index: int, source: Path | None) -> list[str]:
-    """The sensors a controller says it reads (its watchdog's set); a plugin's bad answer is a PluginError."""
-    field = f"robots[{index}].controller"
-    who = f"controller type {format_value(type_name)} on robot {format_value(controller.robot.name)}"
-    names = list(_at_load(who, "inputs_needed()", type_name, source, field, controller.inputs_needed))
-    unknown = [n for n in names if n not in controller.sensor_kinds]
-    if unknown:
-        have = format_value(", ".join(controller.sensor_kinds) or "none")
-        raise PluginError(f"{who}: inputs_needed() names {format_value(unknown[0])}, not a sensor of this robot "
-                          f"(its sensors: {have})", type_name=type_name, path=source, field=field)
-    return names
-
-
 def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command], None]
          ) -> Callable[[int, Command], None]:
     def both(index: int, command: Command) -> None:
@@ -500,35 +426,3 @@ def _tee(submit: Callable[[int, Command], None], observe: Callable[[int, Command
         observe(index, command)
 
     return both
-
-
-def run_folder(root: Path, scenario_name: str, seed: int) -> Path:
-    """A fresh folder for one run: ``root/<name>-<date>-<time>-seed<seed>``, always inside ``root``.
-
-    The scenario's name is checked at load (sim.scenario.load.NAME_PATTERN); the resolved path is checked
-    here as well, so no name can place a run elsewhere. Any OS error is a UsageError naming the path.
-    """
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = Path(root)
-    base = root / f"{scenario_name}-{stamp}-seed{seed}"
-    try:
-        real_root = root.resolve()
-        if base.resolve().parent != real_root:
-            raise UsageError(f"run folder {format_value(str(base), 200)} would not be directly inside "
-                             f"--out {format_value(str(root), 200)}")
-        if root.exists() and not root.is_dir():
-            raise UsageError(f"--out {format_value(str(root), 200)} exists and is not a folder")
-        root.mkdir(parents=True, exist_ok=True)
-        path, n = base, 1
-        while True:
-            try:
-                path.mkdir()
-                break
-            except FileExistsError:  # another run of the same name in the same second
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else base
-        raise UsageError(f"--out: cannot create the run folder {format_value(str(where), 200)}: "
-                         f"{exc.strerror or exc}") from None
-    return path

@@ -158,6 +158,7 @@ def _plugins(kind: str, table: dict[str, str], resolve: Any) -> list[str]:
 
 def render() -> str:
     s = scenario
+    s.sync_fault_kinds()  # the fault kinds registered now
     parts = [INTRO]
     parts += _section("Top level", s.Scenario)
     parts += _section("world", s.World)

@@ -23,7 +23,7 @@ from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_seg
 from sim.core.exectime import ExecutionModel, NoModel
 from sim.errors import PluginError, ScenarioError, format_value
 from sim.features.expect import Expect
-from sim.features.faults import Fault, check_faults
+from sim.features.faults import Fault, check_faults, fault_type
 from sim.features.orders import OrdersSpec
 from sim.scenario.goals import check_goals
 from sim.scenario.marks import (
@@ -307,9 +307,24 @@ class Scenario(_Model):
         return self._source
 
 
+_fault_entry: Any = Fault  # the type Scenario.faults holds entries of now
+
+
+def sync_fault_kinds() -> type[Scenario]:
+    """Scenario, its ``faults`` entries typed with the fault kinds registered now (a kind registered
+    after this module was imported, say a test's own, is then validated, documented and in the schema)."""
+    global _fault_entry
+    entry = fault_type()
+    if entry is not _fault_entry:
+        Scenario.model_fields["faults"].annotation = list[entry]  # type: ignore[valid-type]  # the union of the kinds registered now, built at run time
+        Scenario.model_rebuild(force=True)
+        _fault_entry = entry
+    return Scenario
+
+
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema for editors, with each importable built-in's params shown per ``type``."""
-    schema = Scenario.model_json_schema(by_alias=True)
+    schema = sync_fault_kinds().model_json_schema(by_alias=True)
     defs = schema.setdefault("$defs", {})
     for spec, names, resolve in ((SensorSpec, sensor_names(), resolve_sensor),
                                  (ControllerSpec, controller_names(), resolve_controller)):
@@ -357,7 +372,7 @@ def build_scenario(doc: MarkedDoc, overrides: dict[str, Any] | None = None, *,
     errors: list[ScenarioError] = []
     scenario: Scenario | None = None
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = sync_fault_kinds().model_validate(data)
     except ValidationError as exc:
         errors += [translate(e, doc, Scenario) for e in exc.errors()]
     bound = resolve_entries(data, doc, valid_keys(SensorSpec, ()), valid_keys(ControllerSpec, ()), errors)

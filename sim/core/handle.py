@@ -1,0 +1,84 @@
+"""What a feature or listener may use of a running scenario: the ``RunHandle`` protocol.
+
+``sim.runtime.run.Run`` is the implementation; features sit below the runtime in the
+layer contract (pyproject.toml), so they name this protocol instead of importing it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.core.clock import Clock
+    from sim.core.control import ControllerTask
+    from sim.core.listeners import RunListener
+    from sim.core.physicstask import PhysicsTask
+    from sim.core.producers import ProducerTask, SensorRuntime
+    from sim.core.supervisor import Supervisor
+    from sim.world.model import Bodies, StaticMap
+    from sim.world.physics import Physics
+
+
+@dataclass
+class ThreadInfo:
+    """One thread of a run, as the report lists it."""
+
+    name: str
+    role: str  # physics | producer | controller | timeline | fault
+    serves: list[str] = field(default_factory=list)
+
+
+class HasPath(Protocol):
+    """A file a run writes (the cycle log)."""
+
+    @property
+    def path(self) -> Path: ...
+
+
+class OrderOutcomes(Protocol):
+    """The order dispatcher as the report reads it (sim.features.orders)."""
+
+    def outcomes(self, sim_seconds: float) -> dict[str, Any]:
+        """The ``outcomes.orders`` figures at ``sim_seconds``."""
+
+
+TimelineHook = Callable[["simpy.Environment", "RunHandle"], None]
+
+
+class RunHandle(Protocol):
+    """The parts of a run that features, listeners and report sections read or extend."""
+
+    scenario: Any  # sim.scenario.load.Scenario: a layer above, so not named here
+    out_dir: Path
+    duration: float
+    clock: Clock
+    finished: threading.Event
+    supervisor: Supervisor
+    sensors: list[SensorRuntime]
+    controllers: list[ControllerTask]
+    producers: list[ProducerTask]
+    physics: Physics
+    physics_task: PhysicsTask
+    bodies: Bodies
+    static: StaticMap
+    threads: list[ThreadInfo]
+    timeline_log: list[tuple[float, str]]
+    timeline_hooks: list[TimelineHook]
+    listeners: list[RunListener]
+    @property
+    def cycle_log(self) -> HasPath: ...
+    orders: OrderOutcomes | None  # set by the orders feature when the scenario has ``orders:``
+    sim_seconds: float
+    wall_seconds: float
+
+    def add_listener(self, listener: RunListener) -> None:
+        """Observe the run (before it starts)."""
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL physics worker process ``index``."""

@@ -1,0 +1,90 @@
+"""Host load for a window: ``cpu_hog`` (pure Python, holds the GIL) and ``numpy_load`` (releases it).
+
+Load threads run through the Supervisor for the window; they check for the window's end or the
+run's stop every millisecond or so, so they never hold up a shutdown.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from sim.features.faultkind import FaultContext, FaultKind, NoBool, Threads
+
+HOG_CHUNK = 10_000  # pure-Python iterations between stop checks (~0.5 ms)
+
+
+class _LoadFault(FaultKind):
+    """``threads`` load threads for the window (a field of each kind), each running ``body(done, tally, name)``."""
+
+    def body(self, done: Callable[[], bool], tally: dict[str, int], name: str) -> None:
+        raise NotImplementedError
+
+    def apply(self, ctx: FaultContext) -> None:
+        stop = ctx.state["stop"] = threading.Event()
+        done = ctx.done(stop)
+        w = ctx.window
+        threads: int = self.threads  # type: ignore[attr-defined]
+        for n in range(threads):
+            name = f"fault:{w.label}" + (f"-{n}" if threads > 1 else "")
+            ctx.spawn(name, functools.partial(self.body, done, w.work, name))
+
+    def remove(self, ctx: FaultContext) -> None:
+        stop = ctx.state.pop("stop", None)
+        if stop is not None:
+            stop.set()
+
+
+class CpuHog(_LoadFault):
+    """Threads running pure Python for the window: they hold the GIL the simulation needs."""
+
+    kind: Literal["cpu_hog"] = Field(
+        ..., description="cpu_hog: pure-Python threads hold the GIL for the window (real clock).")
+    threads: Threads = Field(1, description="Hog threads, in [1, 16]. Default: 1.")
+
+    def body(self, done: Callable[[], bool], tally: dict[str, int], name: str) -> None:
+        cpu_hog(done, tally, name)
+
+
+class NumpyLoad(_LoadFault):
+    """Threads doing numpy array work that releases the GIL: they load the cores, not the GIL."""
+
+    kind: Literal["numpy_load"] = Field(
+        ..., description="numpy_load: numpy threads load the cores without the GIL for the window (real clock).")
+    threads: Threads = Field(1, description="Load threads, in [1, 16]. Default: 1.")
+    size: Annotated[int, Field(ge=1000, le=10_000_000), NoBool] = Field(
+        1_000_000, description="float64 elements per array operation, in [1e3, 1e7] "
+        "(16 bytes each per thread). Default: 1000000.")
+
+    def body(self, done: Callable[[], bool], tally: dict[str, int], name: str) -> None:
+        numpy_load(done, tally, name, self.size)
+
+
+def cpu_hog(done: Callable[[], bool], tally: dict[str, int], name: str) -> None:
+    """Pure-Python arithmetic: it holds the GIL except when the switch interval hands it over."""
+    loops = 0
+    tally[name] = 0
+    while not done():
+        x = 0
+        for i in range(HOG_CHUNK):
+            x += i * i
+        loops += 1
+        tally[name] = loops
+
+
+def numpy_load(done: Callable[[], bool], tally: dict[str, int], name: str, size: int) -> None:
+    """Elementwise ufuncs on large float arrays: they release the GIL and use no BLAS threads."""
+    a = np.random.default_rng(0).random(size) + 1.0
+    b = np.empty_like(a)
+    ops = 0
+    tally[name] = 0
+    while not done():
+        np.sqrt(a, out=b)
+        np.multiply(b, b, out=a)  # back to (about) a: values stay bounded however long it runs
+        ops += 1
+        tally[name] = ops
