@@ -25,11 +25,11 @@ from sim.core.handle import RunHandle
 from sim.core.producers import SampleEffect, SensorRuntime
 from sim.errors import ScenarioError
 from sim.features.faultkind import FaultContext, SensorFault, fault_kinds, register_fault_kind, unregister_fault_kind
-from sim.report.build import build_report, print_report
-from sim.report.outputs import finish_report
-from sim.runtime.run import Run
+from sim.report.build import print_report
 from sim.scenario.doc import render
 from sim.scenario.load import parse_scenario
+from sim.session import Result, execute
+from tests.scripted_run import finish_within
 
 SCENARIO = """\
 name: plugdemo
@@ -109,23 +109,20 @@ class CycleCounter(Feature):
         print(f"\nCycle counter: {sum(data['cycles'].values())} cycles", file=out)
 
 
-def _run(faults: str, features: list[Feature], out: Path, *, given: bool = False) -> Run:
-    """Run the scenario with ``features`` attached by hand, or ``given`` to the Run (which attaches them)."""
-    run = Run(parse_scenario(SCENARIO.format(faults=faults)), out, listeners=list(features) if given else [])
-    for f in [] if given else features:
-        f.attach(run)
-    run.start()
-    assert run.finished.wait(60), "the run did not end"
-    run.stop()
-    return run
+def _run(faults: str, features: list[Feature], out: Path) -> Result:
+    """Run the scenario through ``sim.session.execute`` with ``features`` given to the Run (which attaches them)."""
+    result = execute(parse_scenario(SCENARIO.format(faults=faults)), out, listeners=list(features),
+                     write_report=False, plot=False, present=finish_within(60))
+    assert result.end_reason == "completed", result.end_reason
+    return result
 
 
 def test_a_fault_kind_defined_in_a_test_plugs_in(imu_bias: type[ImuBias], tmp_path: Path) -> None:
     assert fault_kinds()[-1] == "imu_bias"
     seen = Published()
-    run = _run("  - {name: bias, kind: imu_bias, sensor: imu, start: 0.205, duration: 0.3, bias: 5.0}", [seen],
-               tmp_path)
-    report = build_report(run, "test")
+    result = _run("  - {name: bias, kind: imu_bias, sensor: imu, start: 0.205, duration: 0.3, bias: 5.0}", [seen],
+                  tmp_path)
+    run, report = result.run, result.report
     (entry,) = report["faults"]
     assert (entry["kind"], entry["target"], entry["sensors"]) == ("imu_bias", "*/imu", ["r1/imu"])
     assert entry["applied_at"] == pytest.approx(0.205) and entry["removed_at"] == pytest.approx(0.505)
@@ -164,9 +161,8 @@ def test_an_unregistered_kind_is_unknown_again(imu_bias: type[ImuBias]) -> None:
 
 def test_a_report_section_defined_in_a_test_plugs_in(tmp_path: Path) -> None:
     counter = CycleCounter()
-    run = _run("  []", [counter], tmp_path, given=True)
+    report = _run("  []", [counter], tmp_path).report
     assert counter.started
-    report = finish_report(build_report(run, "test"), run)
     assert report["cycle_counter"] == {"cycles": {"r1": 20}, "sim_seconds": 1.0}
     assert list(report)[-3:] == ["faults", "cycle_counter", "expect"]  # after the built-in run sections
     out = io.StringIO()

@@ -29,7 +29,7 @@ class _LoadFault(FaultKind):
         stop = ctx.state["stop"] = threading.Event()
         done = ctx.done(stop)
         w = ctx.window
-        threads: int = self.threads  # type: ignore[attr-defined]
+        threads: int = self.threads  # type: ignore[attr-defined]  # each load kind declares its own threads field
         for n in range(threads):
             name = f"fault:{w.label}" + (f"-{n}" if threads > 1 else "")
             ctx.spawn(name, functools.partial(self.body, done, w.work, name))
