@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import InputError
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
 
 __all__ = ["FRAME_RATE", "run_view"]
 
@@ -30,7 +33,7 @@ def _require_pygame() -> Any:
     return pygame
 
 
-def run_view(run: Any, window: tuple[int, int] = (1280, 800), screenshot: Path | None = None) -> None:
+def run_view(run: Run, window: tuple[int, int] = (1280, 800), screenshot: Path | None = None) -> None:
     """Show ``run`` until it finishes or the window is closed; then save ``screenshot`` if given.
 
     Closing the window (or Esc) ends the run with reason "window closed". Never

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygame
 
@@ -22,6 +22,9 @@ from sim.view.hud import MARGIN, ROW_H, Hud, Layout, StatusInfo
 from sim.view.scene import Scene, SceneOptions
 from sim.view.telemetry import RateWindow, Telemetry
 from sim.view.text import Text
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
 
 MIN_SCALE, MAX_SCALE = 0.05, 20.0  # time-scale limits for + / -
 WHEEL_ZOOM = 1.15  # per wheel notch
@@ -36,7 +39,7 @@ _STEP_KEYS = {pygame.K_PERIOD, pygame.K_KP_PERIOD}
 class ViewApp:
     """One window on one run. Read ``paused``, ``selected``, ``show_*`` to see its state."""
 
-    def __init__(self, run: Any, window: tuple[int, int] = (1280, 800)) -> None:
+    def __init__(self, run: Run, window: tuple[int, int] = (1280, 800)) -> None:
         self.run = run
         self.clock: Clock = run.clock
         pygame.display.init()

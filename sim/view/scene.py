@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pygame
@@ -20,6 +20,9 @@ from sim.view import theme
 from sim.view.camera import Camera, nice_step
 from sim.view.telemetry import Telemetry
 from sim.view.text import Text
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
 
 TRAIL_EVERY = 0.1  # s simulated between trail points
 TRAIL_POINTS = 200  # 20 s of trail per robot
@@ -46,7 +49,7 @@ class SceneOptions:
 class Scene:
     """Draws the world for one run."""
 
-    def __init__(self, run: Any, telemetry: Telemetry, text: Text) -> None:
+    def __init__(self, run: Run, telemetry: Telemetry, text: Text) -> None:
         self.run = run
         self.static = run.static
         self.telemetry = telemetry

@@ -15,11 +15,14 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.core.listeners import RunListener
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
 
 BAD_MISS_FRACTION = 0.1  # of the recent window (40 cycles): 4 misses turn a robot red
 SAFETY_HOLD = 1.0  # s simulated: a safety stop keeps the robot red this long
@@ -98,7 +101,7 @@ class Totals:
 class Telemetry:
     """Per-frame reduction of the run's state: health, flashes, feeds, table rows, totals."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Run) -> None:
         self.run = run
         self.names: tuple[str, ...] = tuple(run.bodies.names)
         n = len(self.names)
