@@ -15,7 +15,8 @@ import json
 import math
 from typing import Any
 
-from sim.scenario.load import Scenario, parse_scenario
+from sim.scenario.load import parse_scenario
+from sim.scenario.models import Scenario
 
 SECTIONS = 4  # robots per aisle
 SECTION = 15.0  # m of aisle per robot

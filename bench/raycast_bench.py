@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from sim.common.geometry import bounds_segments, polygon_segments, rect_polygon
-from sim.world.raycast import SegmentMap, available_methods, cast_scans
+from sim.world.raycast import available_methods, cast_scans
+from sim.world.segmap import SegmentMap
 
 MAP_SIZE = (40.0, 25.0)
 ROBOT_RADIUS = 0.3

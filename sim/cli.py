@@ -133,7 +133,8 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.scenario.load import load_scenario, scenario_json_schema
+    from sim.scenario.load import load_scenario
+    from sim.scenario.models import scenario_json_schema
 
     if args.schema:
         import json

@@ -16,7 +16,7 @@ from sim.world.collide import (
     discs_hit_segments_plain,
     nearest_obstacle_distance,
 )
-from sim.world.raycast import SegmentMap
+from sim.world.segmap import SegmentMap
 
 
 @pytest.fixture(params=["dense", "grid"])

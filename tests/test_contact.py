@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim.scenario.load import World
+from sim.scenario.models import World
 from sim.world.contact import CONTACT_GAP, SKIN, slide
 from sim.world.kernels import HAVE_NUMBA, collide
 from sim.world.model import Bodies, StaticMap

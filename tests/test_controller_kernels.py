@@ -25,7 +25,7 @@ from controllers.waypoint import WaypointController, WaypointParams
 from sensors.base import Reading, RobotInfo
 from sensors.lidar import LaserScan
 from sim.common.geometry import wrap_angle
-from sim.scenario.load import World
+from sim.scenario.models import World
 from sim.world.model import StaticMap
 
 PATHS = [False, pytest.param(True, marks=pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba missing"))]

@@ -86,7 +86,7 @@ def test_scenario_rejects_bad_gates_with_a_location(block: str, needle: str) -> 
 
 
 def test_expect_is_in_the_json_schema_with_units() -> None:
-    from sim.scenario.load import scenario_json_schema
+    from sim.scenario.models import scenario_json_schema
 
     props = scenario_json_schema()["$defs"]["Expect"]["properties"]
     for name, p in props.items():

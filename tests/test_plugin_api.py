@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import sim.api
-from sim.scenario.load import World
+from sim.scenario.models import World
 from sim.world.model import StaticMap, WorldSnapshot
 from sim.world.raycast import cast_scans
 

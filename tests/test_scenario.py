@@ -21,14 +21,8 @@ from hypothesis import strategies as st
 
 from sim.errors import PluginError, RunError, ScenarioError, SimError, WorkerDied
 from sim.scenario import registry
-from sim.scenario.load import (
-    ControllerSpec,
-    Scenario,
-    SensorSpec,
-    load_scenario,
-    parse_scenario,
-    scenario_json_schema,
-)
+from sim.scenario.load import load_scenario, parse_scenario
+from sim.scenario.models import ControllerSpec, Scenario, SensorSpec, scenario_json_schema
 
 TESTS = Path(__file__).resolve().parent
 BAD = TESTS / "scenarios_bad"

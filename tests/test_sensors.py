@@ -158,7 +158,7 @@ def test_a_batch_measures_bit_for_bit_what_one_by_one_does(cls: type, params: li
     fails or sensors of another rate fall due, so a stale cached batch would show.
     """
     n = 7
-    from sim.scenario.load import World
+    from sim.scenario.models import World
 
     static = StaticMap.from_scenario(World.model_validate(
         {"size": [10.0, 6.0], "obstacles": [{"kind": "other", "rect": [6.0, 2.5, 1.0, 1.0]}]}))

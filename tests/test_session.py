@@ -10,7 +10,8 @@ import pytest
 from sim.core.virtual import VirtualClock
 from sim.errors import OutputError, SimError
 from sim.runtime.run import Run
-from sim.scenario.load import Scenario, load_scenario, parse_scenario
+from sim.scenario.load import load_scenario, parse_scenario
+from sim.scenario.models import Scenario
 from sim.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Result, execute, report_exit_status
 from tests.scripted_run import TINY, finish_within
 

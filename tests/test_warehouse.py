@@ -27,7 +27,8 @@ from sensors.lidar import LaserScan, Lidar, LidarParams
 from sensors.localization import Localization, LocalizationParams
 from sensors.odometry import Odometry, OdometryParams
 from sim.common.geometry import point_segment_distance
-from sim.scenario.load import World, load_scenario
+from sim.scenario.load import load_scenario
+from sim.scenario.models import World
 from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics
 

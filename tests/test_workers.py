@@ -19,7 +19,8 @@ from sim.report.build import build_report
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
 from sim.world import kernels
-from sim.world.raycast import SegmentMap, cast_scans
+from sim.world.raycast import cast_scans
+from sim.world.segmap import SegmentMap
 from sim.world.workers import SHM_PREFIX, WorkerDied, WorkerError, WorkerPool, _split
 
 SHM = Path("/dev/shm")

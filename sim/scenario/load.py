@@ -4,349 +4,48 @@ Three passes, so a user sees the most useful problem first: (1) pydantic on the
 whole document, (2) each sensor/controller's flat, class-specific params
 against ``cls.Params``, (3) cross-field checks (names, wait_for, geometry).
 Every failure is a ``ScenarioError``; raw pydantic/yaml exceptions never escape.
+
+The models are in ``sim/scenario/models.py`` (re-exported here, their old home), the
+pass-3 checks in ``sim/scenario/checks.py``.
 """
 
 from __future__ import annotations
 
-import builtins
-import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
-from pydantic.config import JsonDict
-from pydantic_core import PydanticCustomError
+from pydantic import ValidationError
 
-from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance, rect_polygon
-from sim.core.exectime import ExecutionModel, NoModel
-from sim.errors import PluginError, ScenarioError, format_value
-from sim.features.expect import Expect
-from sim.features.faults import Fault, check_faults, fault_type
-from sim.features.orders import OrdersSpec
-from sim.scenario.goals import check_goals
-from sim.scenario.marks import (
-    MarkedDoc,
-    apply_overrides,
-    format_path,
-    load_marked,
-    parse_marked,
-    suggest,
-    translate,
-    valid_keys,
+from sim.errors import ScenarioError
+from sim.scenario.checks import Loc, _located, check_scenario
+from sim.scenario.marks import MarkedDoc, format_path, load_marked, parse_marked
+from sim.scenario.messages import translate, valid_keys
+from sim.scenario.models import (
+    NAME_PATTERN,
+    ControllerSpec,
+    Event,
+    Latency,
+    Obstacle,
+    Physics,
+    Place,
+    PluginSpec,
+    QueueSpec,
+    Robot,
+    Run,
+    Scenario,
+    SensorSpec,
+    World,
+    scenario_json_schema,
+    sync_fault_kinds,
 )
-from sim.scenario.registry import controller_names, resolve_controller, resolve_entries, resolve_sensor, sensor_names
+from sim.scenario.overrides import apply_overrides
+from sim.scenario.registry import resolve_entries
 
 __all__ = [
     "ControllerSpec", "Event", "Latency", "Obstacle", "Physics", "Place", "PluginSpec", "QueueSpec", "Robot", "Run",
     "Scenario", "SensorSpec", "World", "build_scenario", "load_scenario", "parse_scenario", "scenario_json_schema",
 ]
-
-
-def _no_bool(value: Any) -> Any:
-    """YAML ``yes``/``true`` silently becoming 1.0 hides typos, so numbers reject booleans."""
-    if isinstance(value, bool):
-        raise PydanticCustomError("bool_not_number", "must be a number, not true/false")
-    return value
-
-
-# Constraints go before the validator, or pydantic cannot express them in JSON Schema.
-NoBool = BeforeValidator(_no_bool)
-Float = Annotated[float, NoBool]
-Int = Annotated[int, NoBool]
-Point = tuple[Float, Float]
-Segment = tuple[Point, Point]
-Extent = Annotated[float, Field(gt=0, le=2000, json_schema_extra={"unit": "m"}), NoBool]
-Positive = Annotated[float, Field(gt=0, json_schema_extra={"unit": "m"}), NoBool]
-LatencyS = Annotated[float, Field(ge=0, le=10, json_schema_extra={"unit": "s"}), NoBool]
-# Names that reach a path (the run folder), a CSV field (cycles.csv input_ages: "name=age;...") or a
-# recording topic (/<robot>/<sensor>): the scenario's, the robots' and the sensors'. A letter or digit
-# first (no "..", no hidden folder, no "-option"), then letters, digits, "_", "." and "-", 64 at most:
-# no separator, quote, space or control character can reach those places. ('-' is not valid in a
-# ROS 2 topic name; mapping topics for ROS is the recorder's job, so names keep the common '-'.)
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-NAME_RULE = "1-64 letters, digits, _ . - starting with a letter or digit"
-
-
-def _f(default: Any, desc: str, unit: str | None = None, **constraints: Any) -> Any:
-    """Field with a description that always states unit, range and default (for editors)."""
-    bits = [desc]
-    if unit:
-        bits.append(f"Unit: {unit}.")
-    if default is not ...:
-        shown = default.model_dump() if isinstance(default, BaseModel) else default
-        bits.append(f"Default: {json.dumps(shown)}.")
-    extra: JsonDict | None = {"unit": unit} if unit else None
-    return Field(default, description=" ".join(bits), json_schema_extra=extra, **constraints)
-
-
-class _Model(BaseModel):
-    """Strict-keys base: an unknown key is a typo until proven otherwise."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class Obstacle(_Model):
-    """A solid obstacle: exactly one of ``rect`` or ``polygon``.
-
-    The YAML key ``polygon`` is stored as ``vertices`` so that ``polygon()`` can
-    be the method every consumer uses, whichever shape was written.
-    """
-
-    name: str | None = _f(None, "Label for drawing and reports; default obstacle-<index>.")
-    kind: Literal["shelf", "wall", "pillar", "station", "other"] = _f("other", "What it is; affects drawing only.")
-    rect: tuple[Float, Float, Positive, Positive] | None = _f(
-        None, "Axis-aligned box [x, y, width, height]: lower-left corner and size.", "m")
-    vertices: Annotated[list[Point], Field(min_length=3)] | None = _f(
-        None, "Vertices [[x, y], ...] in order, at least 3.", "m", alias="polygon")
-
-    @model_validator(mode="after")
-    def _one_shape(self) -> Obstacle:
-        if (self.rect is None) == (self.vertices is None):
-            raise ValueError("give exactly one of 'rect' or 'polygon'")
-        return self
-
-    def polygon(self) -> np.ndarray:
-        """Outline as an (N, 2) array of metres, rect converted, so consumers ignore the shape."""
-        if self.rect is not None:
-            return rect_polygon(*self.rect)
-        return np.asarray(self.vertices, dtype=float)
-
-
-class Place(_Model):
-    """A named, non-colliding spot that warehouse logic refers to."""
-
-    name: str = _f(..., "Unique place name, e.g. pick-A1.", min_length=1)
-    kind: Literal["pick", "packing", "parking", "charging", "waypoint"] = _f("waypoint", "Role of the place.")
-    position: Point = _f(..., "[x, y] in the map frame.", "m")
-    heading: Float = _f(0.0, "Preferred heading at the place.", "rad")
-
-
-class World(_Model):
-    """The static map: a rectangle from (0, 0) to (width, height)."""
-
-    size: tuple[Extent, Extent] = _f(..., "[width, height], each in (0, 2000].", "m")
-    boundary_walls: bool = _f(True, "Add the 4 outer walls of the map rectangle.")
-    walls: list[Segment] = _f([], "Thin walls, each [[x1, y1], [x2, y2]].", "m")
-    obstacles: list[Obstacle] = _f([], "Solid obstacles (shelves, pillars, stations).")
-    places: list[Place] = _f([], "Named spots (pick, packing, parking, charging, waypoint).")
-
-
-class Physics(_Model):
-    """Fixed-step integration settings."""
-
-    step: Float = _f(0.01, "Fixed physics step, in (0, 0.1].", "s", gt=0, le=0.1)
-    workers: Int = _f(0, "Worker processes for lidar ray casts (and, without numba, collision checks); "
-                      "0 = inline.", ge=0, le=16)
-
-
-class Run(_Model):
-    """How long and how fast to run, and the threading model."""
-
-    duration: Float = _f(60.0, "Simulated time to run, in (0, 86400].", "s", gt=0, le=86400)
-    time_scale: Float = _f(1.0, "Simulated seconds per real second, in (0, 100].", gt=0, le=100)
-    seed: Int = _f(0, "Master random seed, in [0, 2^63 - 1].", ge=0, le=2**63 - 1)
-    switch_interval: Float = _f(0.0005, "sys.setswitchinterval value, in [1e-6, 0.1].", "s", ge=1e-6, le=0.1)
-    producer_threads: Literal["per_kind", "per_sensor"] = _f(
-        "per_kind", "One producer thread per sensor class, or one per sensor.")
-    clock: Literal["real", "virtual"] = _f(
-        "real", "real = paced by wall time; virtual = as fast as possible, deterministic.")
-    pin_cpu: bool = _f(True, "Virtual clock: keep the simulation threads on one CPU (they run one at a time; "
-                       "a hand-off is then ~5x cheaper). false lets the OS move them.")
-    call_limit: Float | None = _f(
-        2.0, "Wall-time limit of one plugin call (a compute(), a sample_many(), a handle_event()), in "
-        "(0, 3600], in both clocks: a call still running after it ends the run (exit 1) naming the call, with "
-        "the stack where it was. Warm-up calls before time starts get at least 60 s (first calls may compile kernels). "
-        "null = no limit (e.g. to step through a plugin in a debugger).", "s", gt=0, le=3600)
-
-
-class Latency(_Model):
-    """Delay between sampling and publishing: fixed + uniform [0, jitter]."""
-
-    fixed: LatencyS = _f(0.0, "Constant delay, in [0, 10].", "s")
-    jitter: LatencyS = _f(0.0, "Extra uniform random delay in [0, jitter], jitter in [0, 10].", "s")
-
-
-class QueueSpec(_Model):
-    """Bounded queue between a producer and its consumer."""
-
-    capacity: Int = _f(8, "Maximum queued readings, in [1, 100000].", ge=1, le=100000)
-    policy: Literal["drop_oldest", "drop_newest", "block"] = _f(
-        "drop_oldest", "What a full queue does with a new reading.")
-
-
-class PluginSpec(BaseModel):
-    """Common part of a sensor/controller entry; class-specific params sit flat beside it.
-
-    ``extra='allow'`` keeps those params for pass 2, which validates them with
-    the resolved class's ``Params`` (itself ``extra='forbid'``).
-    """
-
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    _cls: type | None = PrivateAttr(None)
-    _params: BaseModel | None = PrivateAttr(None)
-
-    type: str = _f(..., "Registry name or plugin 'pkg.module:ClassName'.", min_length=1)
-
-    @property
-    def cls(self) -> builtins.type[Any]:
-        """The resolved sensor/controller class (set by the loader)."""
-        if self._cls is None:
-            raise AttributeError(f"{self.type!r} has not been resolved; use load_scenario()")
-        return self._cls
-
-    @property
-    def params(self) -> BaseModel:
-        """The validated ``cls.Params`` instance (set by the loader)."""
-        if self._params is None:
-            raise AttributeError(f"{self.type!r} has not been resolved; use load_scenario()")
-        return self._params
-
-    def bind(self, cls: builtins.type[Any], params: BaseModel) -> None:
-        """Attach the resolved class and its validated params."""
-        self._cls, self._params = cls, params
-
-
-class SensorSpec(PluginSpec):
-    """One sensor on a robot: timing, latency, loss, queueing, plus its own params."""
-
-    name: str | None = _f(None, f"Unique per robot, {NAME_RULE}; default = the type (plugins: class name "
-                          "lowercased).", pattern=NAME_PATTERN)
-    rate_hz: Float = _f(10.0, "Sample rate, in (0, 1000].", "Hz", gt=0, le=1000)
-    latency: Latency = _f(Latency(), "Publish delay model.")
-    dropout: Float = _f(0.0, "Probability in [0, 1) that a sample is lost.", ge=0, lt=1)
-    max_age: Annotated[float, Field(gt=0, le=60), NoBool] | None = _f(
-        None, "Readings older than this at use are stale, in (0, 60]; null = 3 / rate_hz.", "s")
-    queue: QueueSpec = _f(QueueSpec(), "Queue to the consumer.")
-    on_failure: Literal["stop", "continue"] = _f(
-        "stop", "If sampling raises: stop the run, or mark this sensor failed (no more readings; its "
-        "controller then sees stale data and safety-stops) and go on. Either way the report names it.")
-
-
-class ControllerSpec(PluginSpec):
-    """The robot's controller: period, deadline policy, plus its own params."""
-
-    period: Float = _f(0.05, "Control period, in (0, 10].", "s", gt=0, le=10)
-    deadline: Annotated[float, Field(gt=0, le=10), NoBool] | None = _f(
-        None, "Time allowed per cycle, in (0, 10]; null = period.", "s")
-    overrun: Literal["skip", "catch_up"] = _f(
-        "skip", "After an overrun: skip missed cycles, or run them back to back.")
-    execution: ExecutionModel = _f(
-        NoModel(), "Execution-time model of compute: none | fixed | normal | lognormal | measured "
-        "(see docs/virtual-time.md). In virtual time this is the only compute time there is.")
-    phase: Annotated[float, Field(ge=0, le=10), NoBool] = _f(
-        0.0, "Offset of the first release: r_k = phase + k * period, in [0, 10]. Staggering "
-        "robots' phases spreads their wake-ups (they share one GIL).", "s")
-    wait_for: list[str] = _f([], "Sensor names on this robot whose fresh data the controller "
-                             "waits for, up to the deadline.")
-    watch: list[str] | None = _f(
-        None, "Sensor names on this robot the stale-input watchdog watches: a stale or missing reading of "
-        "one of them sends (0, 0) instead of calling compute. null = the sensors the controller says it "
-        "reads (waypoint, warehouse: pose source and lidar; a plugin that does not say: all); [] = none. "
-        "Stale uses are counted for every sensor either way.")
-
-
-class Robot(_Model):
-    """One differential-drive robot: body limits, sensors and controller."""
-
-    name: str = _f(..., f"Unique robot name, {NAME_RULE}.", pattern=NAME_PATTERN)
-    start: tuple[Float, Float, Float] = _f(..., "Start pose [x, y, theta] (m, m, rad).")
-    radius: Float = _f(0.3, "Body radius, in (0, 5].", "m", gt=0, le=5)
-    max_speed: Float = _f(1.0, "Top linear speed, in (0, 20].", "m/s", gt=0, le=20)
-    max_accel: Float = _f(1.0, "Linear acceleration limit, in (0, 50].", "m/s^2", gt=0, le=50)
-    max_yaw_rate: Float = _f(2.0, "Top turn rate, in (0, 20].", "rad/s", gt=0, le=20)
-    max_yaw_accel: Float = _f(4.0, "Turn acceleration limit, in (0, 100].", "rad/s^2", gt=0, le=100)
-    wheel_base: Float = _f(0.4, "Distance between the wheels (odometry), in (0, 5].", "m", gt=0, le=5)
-    sensors: list[SensorSpec] = _f([], "Sensors; names unique per robot.")
-    controller: ControllerSpec = _f(..., "The controller driving this robot.")
-
-
-class Event(_Model):
-    """A timeline entry applied at a simulated time."""
-
-    at: Float = _f(..., "When, in simulated seconds, >= 0.", "s", ge=0)
-    action: Literal["set_waypoints", "stop_robot"] = _f(..., "What to do.")
-    robot: str = _f(..., "Name of the robot it applies to.")
-    waypoints: list[Point] | None = _f(None, "For set_waypoints: [[x, y], ...].", "m")
-
-    @model_validator(mode="after")
-    def _waypoints_match_action(self) -> Event:
-        if self.action == "set_waypoints" and not self.waypoints:
-            raise ValueError("set_waypoints needs a non-empty 'waypoints' list")
-        if self.action != "set_waypoints" and self.waypoints is not None:
-            raise ValueError(f"'waypoints' only applies to set_waypoints, not {self.action}")
-        return self
-
-
-class Scenario(_Model):
-    """A whole scenario file. Build it with ``load_scenario`` to get resolved plugins."""
-
-    _source: Path | None = PrivateAttr(None)
-
-    name: str | None = _f(None, f"Scenario name (names the run folder), {NAME_RULE}; default = the file "
-                          "name without extension, other characters replaced by '-'.", pattern=NAME_PATTERN)
-    description: str = _f("", "Free text shown in reports.")
-    world: World = _f(..., "The static map.")
-    physics: Physics = _f(Physics(), "Physics settings.")
-    run: Run = _f(Run(), "Run length, pacing and threading.")
-    robots: Annotated[list[Robot], Field(min_length=1, max_length=1000)] = _f(
-        ..., "1 to 1000 robots with unique names.")
-    events: list[Event] = _f([], "Timeline of scenario events.")
-    expect: Expect | None = _f(None, "CI gates checked after the run (miss rate, response p99, collisions, "
-                               "...); any breach makes run.py exit 1. See docs/report.md.")
-    orders: OrdersSpec | None = _f(None, "Warehouse orders (sim/features/orders.py): arrivals, pick/pack times; "
-                                   "null = no orders.")
-    faults: list[Fault] = _f([], "Injected faults, each a window of simulated time on a target: "
-                             "sensor_dropout, latency_spike, frozen_sensor, noise_burst, controller_stall, "
-                             "cpu_hog, numpy_load, kill_worker (sim/features/faults.py).")
-
-    @property
-    def source(self) -> Path | None:
-        """File this scenario was loaded from, if any."""
-        return self._source
-
-
-_fault_entry: Any = Fault  # the type Scenario.faults holds entries of now
-
-
-def sync_fault_kinds() -> type[Scenario]:
-    """Scenario, its ``faults`` entries typed with the fault kinds registered now (a kind registered
-    after this module was imported, say a test's own, is then validated, documented and in the schema)."""
-    global _fault_entry
-    entry = fault_type()
-    if entry is not _fault_entry:
-        Scenario.model_fields["faults"].annotation = list[entry]  # type: ignore[valid-type]  # the union of the kinds registered now, built at run time
-        Scenario.model_rebuild(force=True)
-        _fault_entry = entry
-    return Scenario
-
-
-def scenario_json_schema() -> dict[str, Any]:
-    """JSON Schema for editors, with each importable built-in's params shown per ``type``."""
-    schema = sync_fault_kinds().model_json_schema(by_alias=True)
-    defs = schema.setdefault("$defs", {})
-    for spec, names, resolve in ((SensorSpec, sensor_names(), resolve_sensor),
-                                 (ControllerSpec, controller_names(), resolve_controller)):
-        branches = []
-        for name in names:
-            try:
-                params = resolve(name).Params.model_json_schema(ref_template="#/$defs/{model}")
-            except (PluginError, ImportError):
-                continue  # an optional built-in that cannot load here is simply not described
-            defs.update(params.pop("$defs", {}))
-            then = {"properties": params.get("properties", {})}
-            branches.append({"if": {"properties": {"type": {"const": name}}}, "then": then})
-        entry = defs[spec.__name__]
-        entry["properties"]["type"]["examples"] = names
-        if branches:
-            entry["allOf"] = branches
-    return schema
-
-
-# ------------------------------------------------------------------ loading
-
-Loc = tuple[str | int, ...]
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -410,12 +109,6 @@ def safe_name(text: str) -> str:
     return name if re.match(NAME_PATTERN, name) else ("scenario-" + name)[:64]
 
 
-def _located(doc: MarkedDoc, loc: Loc, message: str, **kw: Any) -> ScenarioError:
-    """ScenarioError at the node for ``loc`` (or its deepest existing parent)."""
-    line, col = doc.locate(loc) or (None, None)
-    return ScenarioError(message, path=doc.source, line=line, column=col, field=format_path(loc) or None, **kw)
-
-
 def _raise_first(errors: list[ScenarioError], forced: set[Loc]) -> None:
     """Raise the earliest problem in the file, carrying the rest as ``others``."""
     if not errors:
@@ -438,97 +131,3 @@ def _explained_missing(err: ScenarioError, hinted: set[tuple[str | None, str | N
         return False
     key = err.message.removeprefix("missing required key ").strip("'")
     return (err.field, key) in hinted
-
-
-def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
-    """Pass 3: cross-field rules pydantic cannot see (names, references, geometry)."""
-    errs: list[ScenarioError] = []
-
-    def err(loc: Loc, message: str, suggestion: str | None = None) -> None:
-        errs.append(_located(doc, loc, message, suggestion=suggestion))
-
-    w, h = scn.world.size
-    box = f"the map (0, 0)-({w:g}, {h:g})"
-
-    def inside(points: Any) -> bool:
-        return all(0 <= x <= w and 0 <= y <= h for x, y in points)
-
-    places: dict[str, int] = {}
-    for k, place in enumerate(scn.world.places):
-        if places.setdefault(place.name, k) != k:
-            err(("world", "places", k, "name"), f"duplicate place name {format_value(place.name)}")
-        if not inside([place.position]):
-            err(("world", "places", k, "position"), f"place {format_value(place.name)} is outside {box}")
-    for k, wall in enumerate(scn.world.walls):
-        if not inside(wall):
-            err(("world", "walls", k), f"wall is outside {box}")
-    polys = [o.polygon() for o in scn.world.obstacles]
-    for k, poly in enumerate(polys):
-        if not inside(poly.tolist()):
-            err(("world", "obstacles", k),
-                f"obstacle {format_value(scn.world.obstacles[k].name)} extends outside {box}")
-    for k, place in enumerate(scn.world.places):
-        if (hit := next((o for o, p in zip(scn.world.obstacles, polys, strict=True)
-                         if point_in_polygon(np.asarray(place.position), p)), None)) is not None:
-            err(("world", "places", k, "position"),
-                f"place {format_value(place.name)} is inside obstacle {format_value(hit.name)}")
-    robots: dict[str, int] = {}
-    for i, robot in enumerate(scn.robots):
-        if (first := robots.setdefault(robot.name, i)) != i:
-            err(("robots", i, "name"), f"duplicate robot name {format_value(robot.name)} (also robots[{first}])")
-        sensors: dict[str, int] = {}
-        for j, sensor in enumerate(robot.sensors):
-            if not re.match(NAME_PATTERN, str(sensor.name)):  # a default name, from a plugin's class name
-                err(("robots", i, "sensors", j, "type"), f"sensor name {format_value(sensor.name)} (from the type) "
-                    f"must be {NAME_RULE}; give the sensor a 'name'")
-            if sensors.setdefault(str(sensor.name), j) != j:
-                err(("robots", i, "sensors", j, "name"),
-                    f"duplicate sensor name {format_value(sensor.name)} on robot {format_value(robot.name)}; "
-                    "give each sensor its own name")
-        for k, wanted in enumerate(robot.controller.wait_for):
-            if wanted not in sensors:
-                err(("robots", i, "controller", "wait_for", k),
-                    f"wait_for names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
-                    suggest(wanted, sensors))
-        for k, wanted in enumerate(robot.controller.watch or []):
-            if wanted not in sensors:
-                err(("robots", i, "controller", "watch", k),
-                    f"watch names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
-                    suggest(wanted, sensors))
-    for k, event in enumerate(scn.events):
-        if event.robot not in robots:
-            err(("events", k, "robot"), f"event names unknown robot {format_value(event.robot)}",
-                suggest(event.robot, robots))
-    if scn.orders is not None:
-        kinds: dict[str, str] = {p.name: p.kind for p in scn.world.places}
-        errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
-    check_faults(scn, err)
-    check_goals(scn, polys, err)
-    return errs + _check_starts(scn, polys, doc)
-
-
-def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> list[ScenarioError]:
-    """Every robot disc must start inside the map, clear of obstacles, walls and other robots."""
-    w, h = scn.world.size
-    pos = np.array([r.start[:2] for r in scn.robots], dtype=float)
-    rad = np.array([r.radius for r in scn.robots], dtype=float)
-    walls = np.array([[*a, *b] for a, b in scn.world.walls], dtype=float).reshape(-1, 4)
-    near_wall = point_segment_distance(pos, walls).min(axis=1) < rad if len(walls) else np.zeros(len(pos), bool)
-    boxes = np.array([[*p.min(axis=0), *p.max(axis=0)] for p in polys]).reshape(-1, 4)
-    with np.errstate(over="ignore", invalid="ignore"):  # fuzzed 1e308 starts: inf, reported as off-map
-        gap = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=2) - rad[:, None] - rad[None, :]
-    errs: list[ScenarioError] = []
-    for i, robot in enumerate(scn.robots):
-        (x, y), r, loc = pos[i], rad[i], ("robots", i, "start")
-        where = f"robot {format_value(robot.name)} at ({x:g}, {y:g}) with radius {r:g} m"
-        if not (r <= x <= w - r and r <= y <= h - r):
-            errs.append(_located(doc, loc, f"{where} is not inside the map (0, 0)-({w:g}, {h:g})"))
-        near = (boxes[:, 0] - r <= x) & (x <= boxes[:, 2] + r) & (boxes[:, 1] - r <= y) & (y <= boxes[:, 3] + r)
-        hit = next((k for k in np.flatnonzero(near) if circle_hits_polygon(pos[i], r, polys[k])), None)
-        if hit is not None:
-            errs.append(_located(doc, loc, f"{where} overlaps obstacle {format_value(scn.world.obstacles[hit].name)}"))
-        if near_wall[i]:
-            errs.append(_located(doc, loc, f"{where} overlaps a wall"))
-        if (other := np.flatnonzero(gap[i, :i] < 0)).size:  # report each pair once, at the later robot
-            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(scn.robots[other[0]].name)}"))
-    return errs

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from sim.errors import PluginError, PluginRaised, ScenarioError, format_value, one_line
 from sim.interfaces.controller import Controller
 from sim.interfaces.sensor import Sensor
-from sim.scenario.marks import MarkedDoc, format_path, suggest, translate
+from sim.scenario.marks import MarkedDoc, format_path, suggest
+from sim.scenario.messages import translate
 
 __all__ = [
     "controller_names",

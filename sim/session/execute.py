@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sim.core.supervisor import Failure
     from sim.errors import OutputError
     from sim.runtime.run import Run
-    from sim.scenario.load import Scenario
+    from sim.scenario.models import Scenario
 
 # Watches a started run on the calling thread and returns when it is done watching (the run ended,
 # a window was closed, a time limit passed); the run is then stopped. Default: ``Run.wait``.

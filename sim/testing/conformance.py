@@ -46,7 +46,7 @@ _STEP = 0.01  # s, physics step of the synthetic world
 
 def synthetic_world() -> tuple[StaticMap, Physics, list[RobotInfo]]:
     """A 10 x 6 m room, a 1 x 1 m box at (6, 2.5), robot 0 at (2, 3) facing +x, robot 1 at (5, 4.5)."""
-    from sim.scenario.load import World  # local: the scenario module imports the registry
+    from sim.scenario.models import World  # local: the scenario module imports the registry
 
     world = World.model_validate({"size": [10.0, 6.0], "obstacles": [{"kind": "other", "rect": [6.0, 2.5, 1.0, 1.0]}]})
     static = StaticMap.from_scenario(world)

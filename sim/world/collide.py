@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.world.raycast import SegmentMap, _ranges, point_segment_distance_sq
+from sim.world.segmap import SegmentMap, _ranges, point_segment_distance_sq
 
 __all__ = [
     "disc_pairs_overlapping",

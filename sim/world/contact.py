@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.world.raycast import SegmentMap
+from sim.world.segmap import SegmentMap
 
 __all__ = ["CONTACT_GAP", "PUSHES", "SKIN", "STATIC", "Contacts", "slide"]
 

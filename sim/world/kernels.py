@@ -27,10 +27,10 @@ from types import ModuleType
 import numpy as np
 
 from sim.world.collide import disc_pairs_overlapping, discs_hit_segments
-from sim.world.raycast import SegmentMap
+from sim.world.segmap import SegmentMap
 
 _numba: ModuleType | None  # None where numba is not installed
-try:  # optional, like in sim.world.raycast: without numba the numpy fallbacks run
+try:  # optional, like in sim.world.raycast_numba: without numba the numpy fallbacks run
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     _numba = None

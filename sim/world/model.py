@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.common.geometry import bounds_segments, polygon_segments
-from sim.world.raycast import SegmentMap, cast_scans
+from sim.world.raycast import cast_scans
+from sim.world.segmap import SegmentMap
 
 if TYPE_CHECKING:
     from sim.world.workers import WorkerPool

@@ -51,13 +51,13 @@ class _Server:
 
     def __init__(self, static_name: str, n_segments: int, cell_size: float, blocks: list[tuple[str, list[Spec]]],
                  cast_conn: Connection, collide_conn: Connection) -> None:
-        from sim.world import kernels, raycast
+        from sim.world import kernels, raycast, segmap
 
         self.kernels, self.raycast = kernels, raycast
         static = SharedMemory(static_name)
         segments = np.array(np.ndarray((n_segments, 4), dtype="f8", buffer=static.buf))
         static.close()
-        self.smap = raycast.SegmentMap(segments, cell_size=cell_size)
+        self.smap = segmap.SegmentMap(segments, cell_size=cell_size)
         self.shms = [SharedMemory(name) for name, _ in blocks]
         self.cast, self.coll = (_views(shm, specs) for shm, (_, specs) in zip(self.shms, blocks, strict=True))
         self.cast_conn, self.collide_conn = cast_conn, collide_conn

@@ -243,7 +243,7 @@ class WorkerPool:
             self._died(sentinels[obj])
 
     def _smap(self) -> Any:
-        from sim.world.raycast import SegmentMap
+        from sim.world.segmap import SegmentMap
 
         return SegmentMap(self._segments, cell_size=self._cell_size)
 

@@ -1,0 +1,122 @@
+"""Pass 3 of loading: the rules across fields that pydantic cannot see (names, references, geometry).
+
+Each problem is a ``ScenarioError`` located at the node it concerns (``_located``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_segment_distance
+from sim.errors import ScenarioError, format_value, suggest
+from sim.features.faults import check_faults
+from sim.scenario.goals import check_goals
+from sim.scenario.marks import MarkedDoc, format_path
+from sim.scenario.models import NAME_PATTERN, NAME_RULE, Scenario
+
+__all__ = ["Loc", "check_scenario"]
+
+Loc = tuple[str | int, ...]
+
+
+def _located(doc: MarkedDoc, loc: Loc, message: str, **kw: Any) -> ScenarioError:
+    """ScenarioError at the node for ``loc`` (or its deepest existing parent)."""
+    line, col = doc.locate(loc) or (None, None)
+    return ScenarioError(message, path=doc.source, line=line, column=col, field=format_path(loc) or None, **kw)
+
+
+def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
+    """Pass 3: cross-field rules pydantic cannot see (names, references, geometry)."""
+    errs: list[ScenarioError] = []
+
+    def err(loc: Loc, message: str, suggestion: str | None = None) -> None:
+        errs.append(_located(doc, loc, message, suggestion=suggestion))
+
+    w, h = scn.world.size
+    box = f"the map (0, 0)-({w:g}, {h:g})"
+
+    def inside(points: Any) -> bool:
+        return all(0 <= x <= w and 0 <= y <= h for x, y in points)
+
+    places: dict[str, int] = {}
+    for k, place in enumerate(scn.world.places):
+        if places.setdefault(place.name, k) != k:
+            err(("world", "places", k, "name"), f"duplicate place name {format_value(place.name)}")
+        if not inside([place.position]):
+            err(("world", "places", k, "position"), f"place {format_value(place.name)} is outside {box}")
+    for k, wall in enumerate(scn.world.walls):
+        if not inside(wall):
+            err(("world", "walls", k), f"wall is outside {box}")
+    polys = [o.polygon() for o in scn.world.obstacles]
+    for k, poly in enumerate(polys):
+        if not inside(poly.tolist()):
+            err(("world", "obstacles", k),
+                f"obstacle {format_value(scn.world.obstacles[k].name)} extends outside {box}")
+    for k, place in enumerate(scn.world.places):
+        if (hit := next((o for o, p in zip(scn.world.obstacles, polys, strict=True)
+                         if point_in_polygon(np.asarray(place.position), p)), None)) is not None:
+            err(("world", "places", k, "position"),
+                f"place {format_value(place.name)} is inside obstacle {format_value(hit.name)}")
+    robots: dict[str, int] = {}
+    for i, robot in enumerate(scn.robots):
+        if (first := robots.setdefault(robot.name, i)) != i:
+            err(("robots", i, "name"), f"duplicate robot name {format_value(robot.name)} (also robots[{first}])")
+        sensors: dict[str, int] = {}
+        for j, sensor in enumerate(robot.sensors):
+            if not re.match(NAME_PATTERN, str(sensor.name)):  # a default name, from a plugin's class name
+                err(("robots", i, "sensors", j, "type"), f"sensor name {format_value(sensor.name)} (from the type) "
+                    f"must be {NAME_RULE}; give the sensor a 'name'")
+            if sensors.setdefault(str(sensor.name), j) != j:
+                err(("robots", i, "sensors", j, "name"),
+                    f"duplicate sensor name {format_value(sensor.name)} on robot {format_value(robot.name)}; "
+                    "give each sensor its own name")
+        for k, wanted in enumerate(robot.controller.wait_for):
+            if wanted not in sensors:
+                err(("robots", i, "controller", "wait_for", k),
+                    f"wait_for names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
+                    suggest(wanted, sensors))
+        for k, wanted in enumerate(robot.controller.watch or []):
+            if wanted not in sensors:
+                err(("robots", i, "controller", "watch", k),
+                    f"watch names unknown sensor {format_value(wanted)} on robot {format_value(robot.name)}",
+                    suggest(wanted, sensors))
+    for k, event in enumerate(scn.events):
+        if event.robot not in robots:
+            err(("events", k, "robot"), f"event names unknown robot {format_value(event.robot)}",
+                suggest(event.robot, robots))
+    if scn.orders is not None:
+        kinds: dict[str, str] = {p.name: p.kind for p in scn.world.places}
+        errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
+    check_faults(scn, err)
+    check_goals(scn, polys, err)
+    return errs + _check_starts(scn, polys, doc)
+
+
+def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> list[ScenarioError]:
+    """Every robot disc must start inside the map, clear of obstacles, walls and other robots."""
+    w, h = scn.world.size
+    pos = np.array([r.start[:2] for r in scn.robots], dtype=float)
+    rad = np.array([r.radius for r in scn.robots], dtype=float)
+    walls = np.array([[*a, *b] for a, b in scn.world.walls], dtype=float).reshape(-1, 4)
+    near_wall = point_segment_distance(pos, walls).min(axis=1) < rad if len(walls) else np.zeros(len(pos), bool)
+    boxes = np.array([[*p.min(axis=0), *p.max(axis=0)] for p in polys]).reshape(-1, 4)
+    with np.errstate(over="ignore", invalid="ignore"):  # fuzzed 1e308 starts: inf, reported as off-map
+        gap = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=2) - rad[:, None] - rad[None, :]
+    errs: list[ScenarioError] = []
+    for i, robot in enumerate(scn.robots):
+        (x, y), r, loc = pos[i], rad[i], ("robots", i, "start")
+        where = f"robot {format_value(robot.name)} at ({x:g}, {y:g}) with radius {r:g} m"
+        if not (r <= x <= w - r and r <= y <= h - r):
+            errs.append(_located(doc, loc, f"{where} is not inside the map (0, 0)-({w:g}, {h:g})"))
+        near = (boxes[:, 0] - r <= x) & (x <= boxes[:, 2] + r) & (boxes[:, 1] - r <= y) & (y <= boxes[:, 3] + r)
+        hit = next((k for k in np.flatnonzero(near) if circle_hits_polygon(pos[i], r, polys[k])), None)
+        if hit is not None:
+            errs.append(_located(doc, loc, f"{where} overlaps obstacle {format_value(scn.world.obstacles[hit].name)}"))
+        if near_wall[i]:
+            errs.append(_located(doc, loc, f"{where} overlaps a wall"))
+        if (other := np.flatnonzero(gap[i, :i] < 0)).size:  # report each pair once, at the later robot
+            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(scn.robots[other[0]].name)}"))
+    return errs
