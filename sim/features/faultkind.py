@@ -41,7 +41,7 @@ __all__ = ["FaultContext", "FaultKind", "RobotFault", "SensorFault", "check_faul
 
 
 def _no_bool(value: object) -> object:
-    """``yes`` silently becoming 1.0 hides typos, so numbers reject booleans (as sim.scenario.load)."""
+    """``yes`` silently becoming 1.0 hides typos, so numbers reject booleans (as sim.scenario.models)."""
     if isinstance(value, bool):
         raise PydanticCustomError("bool_not_number", "must be a number, not true/false")
     return value
