@@ -261,9 +261,8 @@ class Ring:
 
     def _drain(self) -> None:
         """Empty the FIFO (wake-ups are level, not counted: the counters say how many messages there are)."""
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._fd, 4096):
-                pass
+        with contextlib.suppress(BlockingIOError):  # one read: a token left over only costs one more poll
+            os.read(self._fd, 4096)
 
     # ---------------------------------------------------------------- both sides
     def __len__(self) -> int:
