@@ -6,6 +6,9 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -206,3 +209,25 @@ def test_random_puts_and_gets_match_a_bounded_deque(capacity: int, ops: list[int
                 else:
                     dropped += 1
             assert len(ring) == len(model) and ring.dropped == dropped
+
+
+@pytest.mark.slow
+def test_nothing_survives_a_sigkill_of_the_creator() -> None:
+    """The resource tracker of a killed creator unlinks its segment and its FIFO (no close ran)."""
+    code = "from sim.common.ring import Ring; r = Ring.create(4, 8); print(r.name, flush=True); input()"
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True) as creator:
+        try:
+            assert creator.stdout is not None
+            name = creator.stdout.readline().strip()
+            paths = [Path("/dev/shm", name), Path("/dev/shm", f"{name}.wake")]
+            assert all(p.exists() for p in paths)
+            creator.send_signal(signal.SIGKILL)
+            creator.wait(30)
+        finally:
+            creator.kill()
+    for _ in range(3000):  # the tracker cleans up once it sees its pipe close: look until it has
+        if not any(p.exists() for p in paths):
+            break
+        time.sleep(0.01)
+    assert not any(p.exists() for p in paths)

@@ -51,11 +51,12 @@ by one name; an ``eventfd`` would have to be handed over at spawn time) and ``po
 without spinning. Measured against the alternatives in BENCHMARKS.md ("Transport for robot hosts").
 
 **Lifetime**: :meth:`Ring.create` makes the segment and the FIFO (names ``simring-<pid>-<n>-<random>``,
-so a supervisor can find those of a dead creator); :meth:`Ring.attach` opens them by name (spawned
-children share the creator's ``multiprocessing`` resource tracker, which unlinks the segment if the
-creator is killed). ``close()`` (or the context manager, or a ``weakref.finalize`` at garbage collection
-or exit) releases the mapping; the creator's also unlinks both names, after which the name no longer
-attaches. One producer thread and one consumer thread: nothing here checks that.
+so a supervisor can find those of a dead creator); :meth:`Ring.attach` opens them by name. Both names are
+registered with the creator's ``multiprocessing`` resource tracker (spawned children share it), which
+unlinks them if the creator is killed, once every process holding the tracker has gone. ``close()`` (or
+the context manager, or a ``weakref.finalize`` at garbage collection or exit) releases the mapping; the
+creator's also unlinks both names, after which the name no longer attaches. One producer thread and one
+consumer thread: nothing here checks that.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ import tempfile
 import threading
 import time
 import weakref
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,15 @@ _HEADER = 192
 _LINE = 64
 _LEN = 8  # the length word in front of each payload
 _names = itertools.count()
+
+
+def _tracked(fifo: Path) -> bool:
+    """Whether the FIFO is in /dev/shm, where ``shm_unlink("/<name>")`` (glibc) removes it.
+
+    There the ``multiprocessing`` resource tracker, which already unlinks a killed creator's segments,
+    is told about the FIFO as one more "shared_memory" name, so it goes with them.
+    """
+    return fifo.parent == Path("/dev/shm")
 
 
 def _wake_dir() -> Path:
@@ -117,6 +127,8 @@ class _Handle:
                 self.shm.unlink()
             with contextlib.suppress(FileNotFoundError):
                 self.fifo.unlink()
+            if _tracked(self.fifo):
+                resource_tracker.unregister(f"/{self.fifo.name}", "shared_memory")
 
 
 class Ring:
@@ -160,6 +172,8 @@ class Ring:
         except BaseException:
             fifo.unlink()
             raise
+        if _tracked(fifo):  # the segment's tracker removes the FIFO too if this process is killed
+            resource_tracker.register(f"/{fifo.name}", "shared_memory")
         buf = shm.buf
         assert buf is not None
         words = buf.cast("Q")
