@@ -231,3 +231,19 @@ def test_nothing_survives_a_sigkill_of_the_creator() -> None:
             break
         time.sleep(0.01)
     assert not any(p.exists() for p in paths)
+
+
+def test_a_put_rings_the_fifo_only_for_a_waiting_consumer() -> None:
+    """A busy consumer costs the producer no system call: the FIFO stays empty until the consumer waits."""
+    with Ring.create(4, 8) as ring:
+        fifo = os.open(Path("/dev/shm", f"{ring.name}.wake"), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            assert ring.put(b"a")
+            with pytest.raises(BlockingIOError):
+                os.read(fifo, 16)
+            assert ring.get_nowait() == b"a"
+            assert not ring.consumer_waiting and ring.put(b"b")  # still nobody waiting: still no byte
+            with pytest.raises(BlockingIOError):
+                os.read(fifo, 16)
+        finally:
+            os.close(fifo)
