@@ -18,12 +18,14 @@ from typing import Any
 
 from bench.common import machine, median
 
-ITEMS = ("raycast", "latency", "view", "throughput", "virtual", "capacity")
+ITEMS = ("raycast", "latency", "transport", "view", "throughput", "virtual", "capacity")
 
 # (quick, full) parameters of each item
 PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "raycast": ({"seconds": 0.4, "repeats": 3}, {"seconds": 1.0, "repeats": 5}),
     "latency": ({"seconds": 6.0, "baseline_seconds": 2.0}, {"seconds": 20.0, "baseline_seconds": 5.0}),
+    "transport": ({"messages": 500, "throughput_messages": 10_000, "repeats": 3, "wake_messages": 500},
+                  {"messages": 3000, "throughput_messages": 50_000, "repeats": 5, "wake_messages": 2000}),
     "view": ({"seconds": 3.0}, {"seconds": 10.0}),
     "throughput": ({"seconds": 1.0, "robots": 24, "repeats": 1}, {"seconds": 3.0, "robots": 48, "repeats": 3}),
     "virtual": ({"seconds": 10.0}, {"seconds": 300.0}),
@@ -42,6 +44,12 @@ def _latency(**kw: Any) -> dict[str, Any]:
     from bench.latency import measure_latency
 
     return measure_latency(**kw)
+
+
+def _transport(**kw: Any) -> dict[str, Any]:
+    from bench.transport import measure_transport
+
+    return measure_transport(**kw)
 
 
 def _view(**kw: Any) -> dict[str, Any]:
@@ -70,8 +78,8 @@ def _capacity(seconds: float, resolution: float, retries: int = 0,
 
 
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "raycast": _raycast, "latency": _latency, "view": _view, "throughput": _throughput, "virtual": _virtual,
-    "capacity": _capacity,
+    "raycast": _raycast, "latency": _latency, "transport": _transport, "view": _view, "throughput": _throughput,
+    "virtual": _virtual, "capacity": _capacity,
 }
 
 
@@ -126,6 +134,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             s = lat[key]
             rows.append((f"{key.replace('_', ' ')} (probe during the run)",
                          " / ".join(_us(s[q]) for q in ("p50", "p99", "max")), "", ""))
+    if "transport" in r:
+        rows += transport_rows(r["transport"])
     if "view" in r:
         v = r["view"]
         rows.append(("view frames/s" if "fps" in v else "view", f"{v['fps']:.1f}" if "fps" in v else v["skipped"],
@@ -143,6 +153,33 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if "speed_factor_no_trace" in v:
             rows.append(("virtual speed, same, --no-trace", f"x{v['speed_factor_no_trace']:.1f} real time",
                          "target x30", "met" if v["speed_factor_no_trace"] >= 30 else "not met"))
+    return rows
+
+
+TRANSPORTS = {"queue": "thread -> thread, bare queue.Queue (the floor)",
+              "ring": "process -> process, shared-memory ring",
+              "mp_queue": "process -> process, multiprocessing.Queue"}
+WAKES = {"fifo": "FIFO + poll (the ring's)", "eventfd": "eventfd + poll", "semaphore": "multiprocessing.Semaphore"}
+
+
+def transport_rows(t: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The transport item's rows: hand-off p50/p99 and throughput of each way, wake-ups alone."""
+    rows: list[tuple[str, str, str, str]] = []
+    lat, rate, floor = t["latency"], t["throughput"], t["latency"]["queue"]
+    for key, name in TRANSPORTS.items():
+        s = lat[key]
+        vs = "" if key == "queue" else f"x{s['p50'] / floor['p50']:.2f} / x{s['p99'] / floor['p99']:.2f} of the floor"
+        rows.append((f"hand-off p50/p99, {t['message_bytes']} B, {name}", f"{_us(s['p50'])} / {_us(s['p99'])}",
+                     vs, ""))
+    for key, name in TRANSPORTS.items():
+        vs = "" if key == "queue" else f"x{rate[key] / rate['queue']:.2f} of the floor"
+        rows.append((f"throughput, {name}", f"{rate[key]:,.0f} messages/s", vs, ""))
+    fifo = t["wakeup"]["fifo"]
+    for key, name in WAKES.items():
+        s = t["wakeup"][key]
+        vs = "" if key == "fifo" else f"x{s['p50'] / fifo['p50']:.2f} / x{s['p99'] / fifo['p99']:.2f} of the FIFO"
+        rows.append((f"wake-up alone p50/p99, process -> process, {name}", f"{_us(s['p50'])} / {_us(s['p99'])}",
+                     vs, ""))
     return rows
 
 

@@ -24,6 +24,7 @@ The tree, and what the CLI (``sim/cli.py``) makes of each branch::
         |   +-- WorkerDied          a physics worker process exited
         |   +-- WorkerTimeout       a physics worker process did not start or answer in time
         |   +-- NoPathError         the built-in planner found no path (also a ValueError)
+        |   +-- MessageTooLarge     a message longer than a shared-memory ring's slot (also a ValueError)
         +-- OutputError             an output file not written completely: exit 1
             +-- FormatterFailed     the trace formatter process said why it could not write
 
@@ -45,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CallAborted", "ConformanceError", "FormatterFailed", "InputError", "NoPathError", "OutputError", "PluginError",
-    "PluginOutputError", "PluginRaised", "RunError", "ScenarioError", "SimError", "SimException", "StuckCallError",
-    "UsageError", "WorkerDied", "WorkerError", "WorkerTimeout", "describe_os_error", "format_value", "one_line",
-    "shorten", "suggest",
+    "CallAborted", "ConformanceError", "FormatterFailed", "InputError", "MessageTooLarge", "NoPathError", "OutputError",
+    "PluginError", "PluginOutputError", "PluginRaised", "RunError", "ScenarioError", "SimError", "SimException",
+    "StuckCallError", "UsageError", "WorkerDied", "WorkerError", "WorkerTimeout", "describe_os_error", "format_value",
+    "one_line", "shorten", "suggest",
 ]
 
 
@@ -352,6 +353,21 @@ class NoPathError(RunError, ValueError):
     A ``ValueError`` too, as it was before it moved here; the warehouse controller catches it
     and holds position, so it reaches a run's failures only from a controller that does not.
     """
+
+
+class MessageTooLarge(RunError, ValueError):
+    """A message longer than the slots of a shared-memory ring (``sim.common.ring.Ring.put``); nothing was written.
+
+    The slot size is fixed when the ring is made, for the largest record of its stream: a longer one is
+    a bug of the sender, not a full ring (that one is dropped and counted, never raised).
+    """
+
+    def __init__(self, ring: str, size: int, slot_size: int) -> None:
+        super().__init__(f"ring {ring}: a message of {size} bytes does not fit its {slot_size}-byte slots")
+        self.ring, self.size, self.slot_size = ring, size, slot_size
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.ring, self.size, self.slot_size))
 
 
 def _rebuild(cls: type[ScenarioError], message: str, state: dict[str, Any]) -> ScenarioError:

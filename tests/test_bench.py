@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import capacity, latency, throughput
+from bench import capacity, latency, throughput, transport
 from bench.__main__ import ITEMS, PARAMS, main, print_table, run_items, table
 from bench.profiles import layout, stress_profile, warehouse_dict, warehouse_profile
 
@@ -103,3 +103,16 @@ def test_command_line_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--quick", "--only", "raycast", "--json", str(out)]) == 0
     assert "numba" in json.loads(out.read_text())["items"]["raycast"]
     assert "| ray cast plain |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_transport_measurement_structure() -> None:
+    out = transport.measure_transport(messages=30, throughput_messages=300, repeats=1, wake_messages=30, gap=0.0005)
+    for way in ("queue", "ring", "mp_queue"):
+        s = out["latency"][way]
+        assert s["samples"][0]["count"] == 30 and 0 < s["p50"] <= s["p99"] <= s["max"], way
+        assert out["throughput"][way] > 0
+    assert out["ring_dropped"] == 0 and all(finite(r["p99"]) for r in out["ratios"].values())
+    assert all(out["wakeup"][k]["samples"][0]["count"] > 0 for k in ("fifo", "eventfd", "semaphore"))
+    rows = table({"items": {"transport": out}})
+    assert len(rows) == 9 and any("shared-memory ring" in r[0] and "of the floor" in r[2] for r in rows)
