@@ -217,3 +217,5 @@ def test_a_short_real_clock_run_reports_the_host(tmp_path: Path) -> None:
     out = io.StringIO()
     print_report(result.report, out)
     assert "Host (main process" in out.getvalue()
+    threads = {t["name"]: t for t in result.report["run"]["threads"]}
+    assert threads["host-sampler"]["role"] == "monitor"

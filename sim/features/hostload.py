@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from sim.core.clock import Clock, RealClock
 from sim.core.control import Cycle
 from sim.core.feature import Feature
+from sim.core.handle import ThreadInfo
 
 if TYPE_CHECKING:
     import simpy
@@ -49,6 +50,7 @@ INTERVAL = 0.1  # s real between samples (10 Hz)
 RING = 1024  # spans kept for matching misses (~100 s at 10 Hz)
 INBOX = 100_000  # misses waiting for the sampler (it drains them every tick)
 MAX_BINS = 600  # timeline bins; a bin is 1 s, or longer for runs over 600 s
+SAMPLER = "host-sampler"  # its thread, listed in the report's run.threads (role monitor)
 
 
 class HostSource(Protocol):
@@ -155,7 +157,8 @@ class HostLoad(Feature):
 
     def _start_sampler(self, env: simpy.Environment, run: RunHandle) -> None:
         """Timeline hook: the sampler thread starts with simulated time (supervised, not a clock participant)."""
-        run.supervisor.spawn("host-sampler", lambda: self.sample_until(run.finished, run.clock))
+        run.threads.append(ThreadInfo(SAMPLER, "monitor", ["host load"]))
+        run.supervisor.spawn(SAMPLER, lambda: self.sample_until(run.finished, run.clock))
 
     def sample_until(self, stop: threading.Event, clock: Clock) -> None:
         """The sampler thread: from simulated time 0, one sample every ``interval`` real seconds until ``stop``."""
