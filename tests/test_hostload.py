@@ -144,6 +144,45 @@ def test_the_printed_sentence() -> None:
                                     "cores: the host did not cause them (1 more not compared)")
 
 
+def test_misses_past_the_inbox_are_counted_not_compared() -> None:
+    hl, _, _ = scripted([3, 3], period=0.125, inbox=3)
+    for _ in range(5):  # five misses between two samples; the inbox keeps the newest three
+        hl.on_cycle(miss(0.0, 0.1))
+    hl.finish()
+    s = hl.summary()
+    assert (s["misses"], s["misses_checked"], s["misses_oversubscribed"]) == (5, 3, 3)
+    assert miss_sentence(s).endswith("(2 more not compared)")
+
+
+class CountedStop:
+    """A stop event whose timed waits return at once: False ``ticks`` times, then True."""
+
+    def __init__(self, ticks: int, clock: ScriptedClock) -> None:
+        self.ticks, self.clock, self.waits = ticks, clock, []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.clock.advance(timeout)
+        self.ticks -= 1
+        return self.ticks < 0
+
+
+def test_the_sampler_loop_samples_from_time_zero_once_per_interval_until_stopped() -> None:
+    clock, host = ScriptedClock(start=-0.1), ScriptedHost()
+    hl = HostLoad(source=host, real=True, interval=0.25)
+    hl.setup(clock, ["r0"], 5.0)
+    stop = CountedStop(4, clock)
+    hl.sample_until(stop, clock)  # type: ignore[arg-type]
+    assert hl.samples == 5 and stop.waits == [0.25] * 5
+    assert hl.summary()["wall_seconds"] == pytest.approx(1.0)  # first sample at time 0 (the clock slept to it)
+    stopped = ManualClock()
+    stopped.request_stop()
+    idle = HostLoad(source=host, real=True)
+    idle.setup(stopped, ["r0"], 5.0)
+    idle.sample_until(CountedStop(3, clock), stopped)  # type: ignore[arg-type]
+    assert idle.samples == 0 and idle.report_section(None) is None  # type: ignore[arg-type]
+
+
 def test_memory_stays_bounded_over_a_long_run() -> None:
     """Ten hours at 10 Hz with a miss every sample: the figures stay exact, memory does not grow."""
     clock, host = ScriptedClock(), ScriptedHost()
