@@ -30,7 +30,7 @@ class ThreadInfo:
     """One thread of a run, as the report lists it."""
 
     name: str
-    role: str  # physics | producer | controller | timeline | fault
+    role: str  # physics | producer | controller | timeline | fault | monitor
     serves: list[str] = field(default_factory=list)
 
 

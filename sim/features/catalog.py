@@ -10,6 +10,7 @@ from typing import Any
 
 from sim.core.feature import Feature
 from sim.features.faultrun import FaultInjector
+from sim.features.hostload import HostLoad
 from sim.features.misses import MissTimeline
 from sim.features.orders import OrdersFeature
 from sim.features.record import McapRecorder
@@ -29,8 +30,11 @@ def scenario_features(scenario: Any) -> list[Feature]:
 
 
 def output_features(trace: bool = True, record: bool = False) -> list[Feature]:
-    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``."""
-    features: list[Feature] = [MissTimeline()]
+    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``.
+
+    HostLoad too: it attaches itself to real-clock runs only (the ``host`` section; none in virtual time).
+    """
+    features: list[Feature] = [MissTimeline(), HostLoad()]
     if trace:
         features.append(TraceWriter())
     if record:

@@ -1,0 +1,260 @@
+"""The ``host`` section: CPU share, oversubscription over time, and the misses that coincide with it.
+
+Scripted samples (a source whose runnable counts and CPU seconds are given) on a scripted clock,
+so every figure is exact; one short real-clock run (slow) shows the section appears, and a virtual
+run shows it does not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from sim.core.clock import ManualClock, RealClock
+from sim.core.control import Cycle
+from sim.features.hostload import HostLoad, ProcHost, miss_sentence
+from sim.report.build import print_report
+from sim.report.outputs import run_listeners
+from sim.scenario.load import load_scenario
+from sim.session import execute
+from tests.scripted_run import TINY, finish_within, virtual_run
+
+
+class ScriptedClock(ManualClock):
+    """Simulated time moved by hand, and real time that moves with it (time scale 1)."""
+
+    def real_elapsed(self) -> float:
+        return self.now()
+
+
+class ScriptedHost:
+    """A host whose runnable count and CPU seconds the test sets before each sample."""
+
+    def __init__(self, cores: int = 2) -> None:
+        self.cores = cores
+        self.run: int | None = 0
+        self.cpu = 0.0
+
+    def cpu_seconds(self) -> float:
+        return self.cpu
+
+    def runnable(self) -> int | None:
+        return self.run
+
+
+def miss(release: float, finish: float, robot: str = "r0") -> Cycle:
+    return Cycle(robot, 0, release, release, release, finish, release + 0.05, 0.0, True, False, False, None, ())
+
+
+def hit(release: float, robot: str = "r0") -> Cycle:
+    return Cycle(robot, 0, release, release, release, release + 0.01, release + 0.05, 0.0, False, False, False,
+                 None, ())
+
+
+def scripted(runnable: list[int | None], period: float = 0.1, cpu_per_sample: float = 0.05,
+             duration: float = 10.0, **kw: int) -> tuple[HostLoad, ScriptedClock, ScriptedHost]:
+    """A HostLoad fed one sample every ``period`` s at t = 0, period, ... with these runnable counts."""
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True, **kw)
+    hl.setup(clock, ["r0", "r1"], duration)
+    for i, n in enumerate(runnable):
+        clock.set(i * period)
+        host.run, host.cpu = n, i * cpu_per_sample
+        hl.sample()
+    return hl, clock, host
+
+
+def test_a_miss_inside_at_the_edge_and_outside_an_oversubscribed_span() -> None:
+    # samples every 1/8 s (exact in binary) at 0 .. 1.125; runnable 3 > 2 cores at 0.5 and 0.625:
+    # their spans tile [0.4375, 0.6875)
+    hl, _, _ = scripted([1, 1, 1, 1, 3, 3, 1, 1, 1, 1], period=0.125)
+    hl.on_cycle(miss(0.5, 0.55))        # inside
+    hl.on_cycle(miss(0.4, 0.4375))      # finishes exactly where the span starts: overlaps
+    hl.on_cycle(miss(0.6875, 0.7))      # released exactly where it ends: the next (quiet) span's
+    hl.on_cycle(miss(0.1, 0.2))         # well outside
+    hl.on_cycle(miss(0.2, 0.9, "r1"))   # spans it entirely
+    hl.on_cycle(hit(0.5))               # not a miss: not counted
+    hl.finish()
+    s = hl.summary()
+    assert (s["misses"], s["misses_checked"], s["misses_oversubscribed"]) == (5, 5, 3)
+    assert s["misses_oversubscribed_share"] == pytest.approx(0.6)
+    assert s["oversubscribed_seconds"] == pytest.approx(0.25)
+    assert s["oversubscribed_share"] == pytest.approx(0.2)  # spans cover [-0.0625, 1.1875)
+    assert s["runnable_max"] == 3 and s["runnable_median"] == 1.0
+
+
+def test_misses_are_matched_as_the_run_goes_once_their_finish_is_covered() -> None:
+    # samples at 0, 1/8, 1/4: spans [-1/16, 1/16) and [1/16, 3/16) closed (both oversubscribed); 1/4's open
+    hl, clock, host = scripted([3, 3, 1], period=0.125)
+    hl.on_cycle(miss(0.0, 0.1))
+    hl.on_cycle(miss(0.2, 0.24))  # not covered yet: waits for the next sample
+    clock.set(0.375)
+    host.run = 1
+    hl.sample()  # closes [3/16, 5/16): quiet
+    assert (hl.checked, hl.coincident) == (2, 1)
+    assert hl._waiting == []
+
+
+def test_cpu_share_and_the_timeline() -> None:
+    # 21 samples over 2 s; CPU grows 0.05 s per 0.1 s of wall: half a core. Second 1 is oversubscribed.
+    runnable = [1] * 10 + [4] * 10 + [2]
+    hl, _, _ = scripted(runnable, cpu_per_sample=0.05, duration=3.0)
+    hl.finish()
+    s = hl.summary()
+    assert s["samples"] == 21 and s["cores"] == 2
+    assert s["cpu_seconds"] == pytest.approx(1.0) and s["wall_seconds"] == pytest.approx(2.0)
+    assert s["cpu_share"] == pytest.approx(0.5)
+    assert s["bin_width"] == 1.0
+    assert [row[:2] for row in s["timeline"]] == [[0.0, 1], [1.0, 4], [2.0, 2]]
+    assert s["timeline"][0][2] == pytest.approx(0.5)
+    assert s["oversubscribed_seconds"] == pytest.approx(1.0)
+    assert s["runnable_median"] == 2.0  # 10 ones, 1 two, 10 fours
+
+
+def test_an_unreadable_host_compares_no_miss() -> None:
+    hl, _, _ = scripted([None, None, None])
+    hl.on_cycle(miss(0.0, 0.2))
+    hl.finish()
+    s = hl.summary()
+    assert not s["runnable_known"] and s["misses_oversubscribed"] == 0 and s["runnable_max"] is None
+    out = io.StringIO()
+    HostLoad.print_section(s, out)
+    assert "could not be read" in out.getvalue()
+
+
+def test_the_printed_sentence() -> None:
+    hl, _, _ = scripted([1, 3, 1, 1])
+    for t in (0.05, 0.1, 0.12):  # all overlap the span of the sample at 0.1: [0.05, 0.15)
+        hl.on_cycle(miss(t, t + 0.01))
+    hl.on_cycle(miss(0.2, 0.21))
+    hl.finish()
+    out = io.StringIO()
+    HostLoad.print_section(hl.summary(), out)
+    text = out.getvalue()
+    assert ("3 of 4 misses (75 %) happened while the host had more runnable threads than cores: "
+            "those are the host's, not the design's") in text
+    assert "Host (main process, 4 samples at 10 Hz, 2 cores)" in text
+    assert miss_sentence({"misses": 0, "misses_checked": 0, "misses_oversubscribed": 0}) == "no deadline misses"
+    quiet = {"misses": 5, "misses_checked": 4, "misses_oversubscribed": 0}
+    assert miss_sentence(quiet) == ("none of 4 misses happened while the host had more runnable threads than "
+                                    "cores: the host did not cause them (1 more not compared)")
+
+
+def test_misses_past_the_inbox_are_counted_not_compared() -> None:
+    hl, _, _ = scripted([3, 3], period=0.125, inbox=3)
+    for _ in range(5):  # five misses between two samples; the inbox keeps the newest three
+        hl.on_cycle(miss(0.0, 0.1))
+    hl.finish()
+    s = hl.summary()
+    assert (s["misses"], s["misses_checked"], s["misses_oversubscribed"]) == (5, 3, 3)
+    assert miss_sentence(s).endswith("(2 more not compared)")
+
+
+class CountedStop:
+    """A stop event whose timed waits return at once: False ``ticks`` times, then True."""
+
+    def __init__(self, ticks: int, clock: ScriptedClock) -> None:
+        self.ticks, self.clock, self.waits = ticks, clock, []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.clock.advance(timeout)
+        self.ticks -= 1
+        return self.ticks < 0
+
+
+def test_the_sampler_loop_samples_from_time_zero_once_per_interval_until_stopped() -> None:
+    clock, host = ScriptedClock(start=-0.1), ScriptedHost()
+    hl = HostLoad(source=host, real=True, interval=0.25)
+    hl.setup(clock, ["r0"], 5.0)
+    stop = CountedStop(4, clock)
+    hl.sample_until(stop, clock)  # type: ignore[arg-type]
+    assert hl.samples == 5 and stop.waits == [0.25] * 5
+    assert hl.summary()["wall_seconds"] == pytest.approx(1.0)  # first sample at time 0 (the clock slept to it)
+    stopped = ManualClock()
+    stopped.request_stop()
+    idle = HostLoad(source=host, real=True)
+    idle.setup(stopped, ["r0"], 5.0)
+    idle.sample_until(CountedStop(3, clock), stopped)  # type: ignore[arg-type]
+    assert idle.samples == 0 and idle.report_section(None) is None  # type: ignore[arg-type]
+
+
+def test_memory_stays_bounded_over_a_long_run() -> None:
+    """Ten hours at 10 Hz with a miss every sample: the figures stay exact, memory does not grow."""
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True, ring=64, max_bins=100)
+    hours = 10
+    hl.setup(clock, ["r0"], hours * 3600.0)
+
+    def feed(i0: int, i1: int) -> None:
+        for i in range(i0, i1):
+            t = i * 0.1
+            clock.set(t)
+            host.run, host.cpu = (3 if i % 10 == 0 else 1), t / 2
+            hl.on_cycle(miss(t - 0.04, t - 0.02))  # the sample at t - 0.1 and t: oversubscribed 1 in 10
+            hl.sample()
+
+    n = hours * 36000
+    feed(0, n // 10)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    feed(n // 10, n)
+    grown = sum(d.size_diff for d in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    hl.finish()
+    s = hl.summary()
+    assert s["samples"] == n and s["misses"] == n and s["misses_checked"] == n
+    # a miss [t-0.04, t-0.02] lies in the span of the sample at t, [t-0.05, t+0.05)
+    assert s["misses_oversubscribed"] == n // 10
+    assert len(s["timeline"]) <= 100 and len(hl._spans) == 64
+    assert grown < 64_000, f"memory grew by {grown} bytes over {n - n // 10} samples"
+
+
+def test_real_clock_runs_attach_and_virtual_runs_do_not() -> None:
+    """Attachment follows the clock: a real clock samples; a virtual or test clock does not (unless told)."""
+    class Handle:
+        def __init__(self, clock: object) -> None:
+            self.clock, self.listeners, self.timeline_hooks = clock, [], []
+
+        def add_listener(self, x: object) -> None:
+            self.listeners.append(x)
+
+    real, manual = Handle(RealClock()), Handle(ManualClock())
+    HostLoad().attach(real)  # type: ignore[arg-type]
+    HostLoad().attach(manual)  # type: ignore[arg-type]
+    assert len(real.listeners) == 1 and len(real.timeline_hooks) == 1
+    assert manual.listeners == [] and manual.timeline_hooks == []
+
+
+def test_proc_host_reads_procs_running(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 5\nprocs_blocked 0\n")
+    assert ProcHost(str(stat)).runnable() == 4  # the sampler reading it excluded
+    assert ProcHost(str(tmp_path / "absent")).runnable() is None
+    assert ProcHost().cpu_seconds() > 0
+
+
+def test_a_virtual_run_has_no_host_section(tmp_path: Path) -> None:
+    _, report = virtual_run(tmp_path, run_listeners(trace=False), {"run.duration": 1.0})
+    assert "host" not in report
+
+
+@pytest.mark.slow
+def test_a_short_real_clock_run_reports_the_host(tmp_path: Path) -> None:
+    sc = load_scenario(TINY, {"run.clock": "real", "run.duration": 1.5})
+    result = execute(sc, tmp_path, clock=RealClock(), listeners=run_listeners(trace=False), write_report=True,
+                     plot=False, present=finish_within(60), started_at="test")
+    host = json.loads((tmp_path / "report.json").read_text())["host"]
+    assert host["samples"] >= 5 and host["cores"] >= 1 and host["cpu_seconds"] > 0
+    assert host["cpu_share"] > 0 and host["wall_seconds"] > 1.0
+    assert host["misses"] == result.report["summary"]["misses"]
+    assert host["misses_checked"] == host["misses"]
+    out = io.StringIO()
+    print_report(result.report, out)
+    assert "Host (main process" in out.getvalue()
+    threads = {t["name"]: t for t in result.report["run"]["threads"]}
+    assert threads["host-sampler"]["role"] == "monitor"
