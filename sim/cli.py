@@ -15,7 +15,7 @@ from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
 from sim.errors import OutputError, RunError, SimError, UsageError
 from sim.errors import one_line as _one_line
-from sim.session.verdict import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MAX_MESSAGE, report_exit_status
+from sim.session.verdict import EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line, report_exit_status
 
 if TYPE_CHECKING:
     from sim.runtime.run import Run
@@ -96,11 +96,6 @@ def _main(argv: list[str]) -> int:
         return interrupt.stopped_early()
     except Exception as exc:  # not the user's input: a bug; say so, keep the traceback
         return _internal_error(exc)
-
-
-def one_line(text: str) -> str:
-    """A message as one line of at most MAX_MESSAGE characters (``sim.errors.one_line``)."""
-    return _one_line(text, MAX_MESSAGE)
 
 
 def _internal_error(exc: Exception) -> int:

@@ -9,6 +9,7 @@ for interference), and a sensor queue left empty under ``wait_for``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from sim.core.control import ControllerTask
 from sim.core.listeners import RunListener, fan_out
 from sim.core.virtual import VirtualClock
 from sim.interfaces.messages import Reading
+from sim.report.build import WALL_CLOCK_FIELDS
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario, parse_scenario
+from sim.scenario.models import Scenario
 from sim.session import execute
 from sim.testing.harness import step_tasks
 
@@ -82,10 +85,26 @@ def close(run: Run) -> None:
 def virtual_run(out: Path, listeners: list[RunListener], overrides: dict | None = None,
                 scenario: Path = TINY) -> tuple[Run, dict]:
     """A whole run under virtual time (deterministic: same figures every time) and its finished report."""
-    sc = load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})})
-    result = execute(sc, out, clock=VirtualClock(), listeners=listeners, write_report=False, plot=False,
+    return run_scenario_virtual(load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})}), out, listeners)
+
+
+def run_scenario_virtual(sc: Scenario, out: Path, listeners: list[RunListener] | None = None) -> tuple[Run, dict]:
+    """``sc`` run on a virtual clock through ``sim.session.execute`` (no files but cycles.csv), and its report."""
+    result = execute(sc, out, clock=VirtualClock(), listeners=listeners or [], write_report=False, plot=False,
                      present=finish_within(120), started_at="test")
     return result.run, result.report
+
+
+def strip_wall(report: dict) -> dict:
+    """A copy of ``report`` without its wall-clock fields (``WALL_CLOCK_FIELDS``): what must repeat exactly."""
+    report = json.loads(json.dumps(report))
+    for dotted in WALL_CLOCK_FIELDS:
+        *parents, leaf = dotted.split(".")
+        node = report
+        for p in parents:
+            node = node[p]
+        node.pop(leaf, None)
+    return report
 
 
 def finish_within(seconds: float) -> Callable[[Run], None]:

@@ -10,11 +10,10 @@ from sim.common.streams import name_key, stream
 from sim.core.control import Cycle
 from sim.core.listeners import RunListener
 from sim.core.virtual import VirtualClock
-from sim.report.build import WALL_CLOCK_FIELDS
 from sim.runtime.run import Run
 from sim.scenario.load import parse_scenario
 from sim.session import execute
-from tests.scripted_run import finish_within
+from tests.scripted_run import finish_within, run_scenario_virtual, strip_wall
 
 DURATION = 0.3
 
@@ -32,20 +31,11 @@ def straddle_yaml(duration: float = DURATION, robots: int = 6) -> str:
 
 
 def run_text(text: str, out: Path) -> tuple[Run, dict]:
-    result = execute(parse_scenario(text), out, clock=VirtualClock(), listeners=[], write_report=False, plot=False,
-                     present=finish_within(120), started_at="test")
-    return result.run, result.report
+    return run_scenario_virtual(parse_scenario(text), out)
 
 
 def without_wall_clock(report: dict) -> str:
-    report = json.loads(json.dumps(report))
-    for dotted in WALL_CLOCK_FIELDS:
-        *parents, leaf = dotted.split(".")
-        node = report
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
-    return json.dumps(report, sort_keys=True)
+    return json.dumps(strip_wall(report), sort_keys=True)
 
 
 def test_cycles_that_straddle_the_end_are_logged_the_same_way_twenty_times(tmp_path: Path) -> None:

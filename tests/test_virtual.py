@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from sim.core.virtual import VirtualClock
-from sim.report.build import WALL_CLOCK_FIELDS
-from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
 from sim.session import execute
-from tests.scripted_run import finish_within
+from tests.scripted_run import finish_within, strip_wall, virtual_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
-
-
-def run_virtual(tmp: Path, overrides: dict | None = None, scenario: Path = TINY) -> tuple[Run, dict]:
-    sc = load_scenario(scenario, {"run.clock": "virtual", **(overrides or {})})
-    result = execute(sc, tmp, clock=VirtualClock(), listeners=[], write_report=False, plot=False,
-                     present=finish_within(120), started_at="test")
-    return result.run, result.report
-
-
-def strip_wall(report: dict) -> dict:
-    report = json.loads(json.dumps(report))
-    for dotted in WALL_CLOCK_FIELDS:
-        *parents, leaf = dotted.split(".")
-        node = report
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
-    return report
 
 
 def test_two_threads_interleave_in_fixed_order_without_real_sleep() -> None:
@@ -83,16 +62,16 @@ def test_signal_wakes_waiter_at_the_notify_instant() -> None:
 def test_virtual_run_is_deterministic(tmp_path: Path) -> None:
     overrides = {"run.duration": 3.0, "robots.0.controller.execution": {"model": "lognormal",
                                                                          "median": 0.01, "sigma": 0.8}}
-    _, a = run_virtual(tmp_path / "a", overrides)
-    _, b = run_virtual(tmp_path / "b", overrides)
+    _, a = virtual_run(tmp_path / "a", [], overrides)
+    _, b = virtual_run(tmp_path / "b", [], overrides)
     assert (tmp_path / "a" / "cycles.csv").read_bytes() == (tmp_path / "b" / "cycles.csv").read_bytes()
     assert strip_wall(a) == strip_wall(b)
     assert a["summary"]["misses"] > 0 and a["summary"]["cycles"] > 50  # the long tail overruns sometimes
 
 
 def test_another_seed_gives_another_run(tmp_path: Path) -> None:
-    _, a = run_virtual(tmp_path / "a", {"run.duration": 2.0, "run.seed": 1})
-    _, b = run_virtual(tmp_path / "b", {"run.duration": 2.0, "run.seed": 2})
+    _, a = virtual_run(tmp_path / "a", [], {"run.duration": 2.0, "run.seed": 1})
+    _, b = virtual_run(tmp_path / "b", [], {"run.duration": 2.0, "run.seed": 2})
     # sensor noise differs, so the robot (steered by noisy odometry) ends up elsewhere
     assert a["collisions"]["distance_driven"] != b["collisions"]["distance_driven"]
 
@@ -101,7 +80,7 @@ def test_fixed_execution_time_gives_exact_misses(tmp_path: Path) -> None:
     # period 50 ms, deadline 30 ms, compute 40 ms: every cycle misses by exactly 10 ms, none overruns
     overrides = {"run.duration": 1.0, "robots.0.controller.deadline": 0.03,
                  "robots.0.controller.execution": {"model": "fixed", "seconds": 0.04}}
-    _, rep = run_virtual(tmp_path, overrides)
+    _, rep = virtual_run(tmp_path, [], overrides)
     c = rep["controllers"][0]
     assert (c["cycles"], c["misses"], c["overruns"], c["skipped_releases"]) == (20, 20, 0, 0)
     assert c["response_time"]["max"] == pytest.approx(0.04)
@@ -112,7 +91,7 @@ def test_fixed_execution_time_gives_exact_misses(tmp_path: Path) -> None:
 def test_overrunning_execution_time_skips_releases(tmp_path: Path) -> None:
     # compute 70 ms with a 50 ms period: each cycle overruns; the skip policy drops every other release
     overrides = {"run.duration": 1.0, "robots.0.controller.execution": {"model": "fixed", "seconds": 0.07}}
-    _, rep = run_virtual(tmp_path, overrides)
+    _, rep = virtual_run(tmp_path, [], overrides)
     c = rep["controllers"][0]
     assert (c["cycles"], c["misses"], c["overruns"], c["skipped_releases"]) == (10, 10, 10, 10)
 
@@ -120,14 +99,14 @@ def test_overrunning_execution_time_skips_releases(tmp_path: Path) -> None:
 def test_capped_normal_model_never_exceeds_cap(tmp_path: Path) -> None:
     overrides = {"run.duration": 2.0, "robots.0.controller.execution": {"model": "normal", "mean": 0.02,
                                                                          "std": 0.05, "cap": 0.045}}
-    _, rep = run_virtual(tmp_path, overrides)
+    _, rep = virtual_run(tmp_path, [], overrides)
     c = rep["controllers"][0]
     assert c["response_time"]["max"] <= 0.045 + 1e-9
     assert c["misses"] == 0  # deadline 50 ms > cap
 
 
 def test_virtual_sensor_rates_and_ages_are_exact(tmp_path: Path) -> None:
-    _, rep = run_virtual(tmp_path, {"run.duration": 5.0})
+    _, rep = virtual_run(tmp_path, [], {"run.duration": 5.0})
     for s in rep["sensors"]:
         assert s["produced"] == int(5.0 * s["rate_hz"])
         assert s["achieved_rate_hz"] == pytest.approx(s["rate_hz"])
@@ -141,7 +120,7 @@ def test_virtual_run_never_sleeps_in_real_time(tmp_path: Path, monkeypatch: pyte
         raise AssertionError(f"real sleep of {seconds} s in a virtual run")
 
     monkeypatch.setattr(real_time, "sleep", forbidden)
-    run, rep = run_virtual(tmp_path, {"run.duration": 120.0})
+    run, rep = virtual_run(tmp_path, [], {"run.duration": 120.0})
     assert rep["run"]["sim_seconds"] == 120.0 and rep["run"]["end_reason"] == "completed"
     assert rep["summary"]["cycles"] == 2400
     assert run.failures == []

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from hostile import ROOT, TINY, Case, Send
+from sim.report.build import WALL_CLOCK_FIELDS
 
 NOTICE = "compiling kernels (first run only)"
-WALL = ("started_at", "wall_seconds", "real_time_factor", "host")  # sim.report.build.WALL_CLOCK_FIELDS, under run
+WALL = [f.removeprefix("run.") for f in WALL_CLOCK_FIELDS]  # all under "run"
 
 
 def straddle(robots: int = 6, duration: float = 0.3, extra: str = "", overrun: str = "skip",
