@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", default=Path("runs"),
                    help="folder under which the run folder is made (default: runs/)")
     p.add_argument("--headless", action="store_true", help="no window: run, print the report, exit")
+    p.add_argument("--hosts", metavar="H",
+                   help="where the robots' software runs: shared (one process), per_robot, or N host processes "
+                   "(overrides run.hosts; docs/hosts.md)")
     p.add_argument("--clock", choices=["real", "virtual"],
                    help="real: wall time x time scale (shows what the host does); virtual: deterministic, "
                    "as fast as possible headless, paced by --time-scale with the window (overrides run.clock)")
@@ -147,6 +150,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["run.time_scale"] = args.time_scale
     if args.clock is not None:
         overrides["run.clock"] = args.clock
+    if args.hosts is not None:
+        overrides["run.hosts"] = int(args.hosts) if args.hosts.isdigit() else args.hosts
     scenario = load_scenario(args.scenario, overrides)
     _choose_display(args)
     window = _window_size(args.window)

@@ -34,6 +34,15 @@ class ThreadInfo:
     serves: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class HostInfo:
+    """One process that runs robots' software: ``main`` (hosts: shared) or a robot host process."""
+
+    name: str  # "main", or "host-1", "host-2", ...
+    pid: int
+    robots: tuple[str, ...]
+
+
 class HasPath(Protocol):
     """A file a run writes (the cycle log)."""
 
@@ -76,6 +85,9 @@ class RunHandle(Protocol):
     orders: OrderOutcomes | None  # set by the orders feature when the scenario has ``orders:``
     sim_seconds: float
     wall_seconds: float
+
+    def host_processes(self) -> list[HostInfo]:
+        """Where the robots' software runs: one entry per process (after ``start``; before it, ``main`` only)."""
 
     def add_listener(self, listener: RunListener) -> None:
         """Observe the run (before it starts)."""

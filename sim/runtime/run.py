@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import sys
 import threading
 from collections.abc import Callable, Generator
@@ -17,7 +18,7 @@ from sim.common.interrupt import end_reason, interruptible
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask
 from sim.core.feature import Feature
-from sim.core.handle import OrderOutcomes, ThreadInfo, TimelineHook
+from sim.core.handle import HostInfo, OrderOutcomes, ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.physicstask import PhysicsTask
 from sim.core.producers import ProducerTask, SensorRuntime
@@ -222,6 +223,10 @@ class Run:
             self.pool.start()
         self.physics.pool = self.pool
         self.static.use_workers(self.pool)  # the sensors cast through the map they were handed
+
+    def host_processes(self) -> list[HostInfo]:
+        """Where the robots' software runs: this process only, until robot hosts exist (issue 15)."""
+        return [HostInfo("main", os.getpid(), tuple(c.robot_name for c in self.controllers))]
 
     def kill_worker(self, index: int) -> None:
         """Fault injection: SIGKILL physics worker ``index``; the next request ends the run, naming it."""

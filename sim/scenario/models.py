@@ -46,6 +46,7 @@ Point = tuple[Float, Float]
 Segment = tuple[Point, Point]
 Extent = Annotated[float, Field(gt=0, le=2000, json_schema_extra={"unit": "m"}), NoBool]
 Positive = Annotated[float, Field(gt=0, json_schema_extra={"unit": "m"}), NoBool]
+HostCount = Annotated[int, Field(ge=1, le=1024), NoBool]
 LatencyS = Annotated[float, Field(ge=0, le=10, json_schema_extra={"unit": "s"}), NoBool]
 # Names that reach a path (the run folder), a CSV field (cycles.csv input_ages: "name=age;...") or a
 # recording topic (/<robot>/<sensor>): the scenario's, the robots' and the sensors'. A letter or digit
@@ -141,6 +142,13 @@ class Run(_Model):
         "real", "real = paced by wall time; virtual = as fast as possible, deterministic.")
     pin_cpu: bool = _f(True, "Virtual clock: keep the simulation threads on one CPU (they run one at a time; "
                        "a hand-off is then ~5x cheaper). false lets the OS move them.")
+    hosts: Literal["shared", "per_robot"] | HostCount = _f(
+        "shared", "Where the robots' software runs: shared = every controller and sensor queue in this one "
+        "process (one GIL); per_robot = each robot in its own host process; an integer N = robots dealt into "
+        "N host processes. The world (physics, sensor sampling) always runs in the main process (docs/hosts.md).")
+    host_silence_limit: Float = _f(
+        2.0, "Hosts: wall seconds a host process may go without its heartbeat (a controller stuck in a C call "
+        "holding its GIL) before it is killed and the run ends naming it, in (0, 3600].", "s", gt=0, le=3600)
     call_limit: Float | None = _f(
         2.0, "Wall-time limit of one plugin call (a compute(), a sample_many(), a handle_event()), in "
         "(0, 3600], in both clocks: a call still running after it ends the run (exit 1) naming the call, with "
