@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CallAborted", "ConformanceError", "FormatterFailed", "InputError", "MessageTooLarge", "NoPathError", "OutputError",
+    "CallAborted", "ConformanceError", "FormatterFailed", "HostError", "InputError", "MessageTooLarge", "NoPathError",
+    "OutputError",
     "PluginError", "PluginOutputError", "PluginRaised", "RunError", "ScenarioError", "SimError", "SimException",
     "StuckCallError", "UsageError", "WorkerDied", "WorkerError", "WorkerTimeout", "describe_os_error", "format_value",
     "one_line", "shorten", "suggest",
@@ -290,6 +291,10 @@ class PluginOutputError(RunError):
     where its kind has no "no return" (see ``Sensor.allows_inf``). Raised in the plugin's
     thread, so the Supervisor reports it like any other failure of that plugin.
     """
+
+
+class HostError(RunError):
+    """A robot host process failed: it died, went silent (no heartbeat), or could not start (sim.runtime.hosts)."""
 
 
 class StuckCallError(RunError):

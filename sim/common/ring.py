@@ -79,7 +79,7 @@ from typing import Any
 
 from sim.errors import MessageTooLarge
 
-__all__ = ["Ring"]
+__all__ = ["Ring", "RingWaiter"]
 
 _MAGIC = 0x53494D52494E4731  # "SIMRING1"
 _VERSION = 1
@@ -302,3 +302,42 @@ class Ring:
 def _stride(slot_size: int) -> int:
     """Bytes a slot takes: length word + payload, rounded up to a cache line (no two slots share one)."""
     return -(-(_LEN + slot_size) // _LINE) * _LINE
+
+
+class RingWaiter:
+    """The consumer of several rings (and other file descriptors): sleep until any has something.
+
+    Why: a world process reads one ring from every robot host; a thread per ring would be hundreds
+    of threads. This sets each ring's ``waiting`` flag, fences, checks them all, then sleeps in one
+    ``poll`` over their FIFOs and the extra descriptors (a process's pidfd, a pipe).
+    """
+
+    def __init__(self, rings: list[Ring], fds: list[int] | None = None) -> None:
+        self.rings = rings
+        self._fifos = {r._fd: r for r in rings}
+        self._poller = select.poll()
+        for fd in [*self._fifos, *(fds or [])]:
+            self._poller.register(fd, select.POLLIN)
+        self._fence = threading.Lock()
+
+    def wait(self, timeout: float) -> list[int]:
+        """Return once a ring has a message, an extra descriptor is readable (returned) or ``timeout`` s passed."""
+        for r in self.rings:
+            r._words[_H_WAITING] = 1
+        try:
+            with self._fence:  # full fence: the flags are visible before the write counts are loaded
+                pass
+            if any(len(r) for r in self.rings):
+                return []
+            ready = self._poller.poll(max(0, math.ceil(timeout * 1000)))
+        finally:
+            for r in self.rings:
+                r._words[_H_WAITING] = 0
+        out = []
+        for fd, _ in ready:
+            ring = self._fifos.get(fd)
+            if ring is not None:
+                ring._drain()
+            else:
+                out.append(fd)
+        return out

@@ -226,6 +226,18 @@ class RealClock(ClockBase):
             self._made_at = self._origin_real
 
     @property
+    def origin(self) -> float:
+        """The ``time.perf_counter()`` instant of simulated time 0 (CLOCK_MONOTONIC: the same in every process)."""
+        return self._origin_real
+
+    def start_at(self, origin: float) -> None:
+        """Start with simulated time 0 at the ``perf_counter`` instant ``origin`` (a robot host joins the world's)."""
+        with self._lock:
+            self._origin_real = origin
+            self._origin_sim = 0.0
+            self._made_at = origin
+
+    @property
     def time_scale(self) -> float:
         return self._scale
 

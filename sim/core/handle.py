@@ -41,6 +41,11 @@ class HostInfo:
     name: str  # "main", or "host-1", "host-2", ...
     pid: int
     robots: tuple[str, ...]
+    # Known once the run stopped (robot hosts only): CPU seconds (user + system), memory the process
+    # did not share with the world process (private RSS, bytes), and how it ended.
+    cpu_seconds: float | None = None
+    private_rss: int | None = None
+    ended: str | None = None  # "exit 0", "exit 3", "killed by SIGKILL", ...
 
 
 class HasPath(Protocol):

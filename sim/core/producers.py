@@ -107,6 +107,11 @@ class SensorRuntime:
     # ``remove_effect`` on the timeline thread and read once per sample by the producer thread.
     effects: SampleEffects = field(default_factory=lambda: NO_EFFECTS)
     on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
+    # Robot hosts: the sensor's consumer is in another process. Called at sample time with
+    # (runtime, seq, sample time, publish time, payload); that host's driver thread puts the reading
+    # into the queue at its publish time. False: the transport was full (counted, the reading lost).
+    forward: Callable[[SensorRuntime, int, float, float, object], bool] | None = None
+    transport_drops: int = 0  # readings the transport to the host refused (its ring was full)
 
     def add_effect(self, effect: SampleEffect) -> None:
         """Apply ``effect`` from the next sample on (a fault window opening)."""
@@ -311,7 +316,9 @@ class ProducerTask:
             # The Reading itself is built once, at publish, with the publish time that really happened.
             seq = rt.seq
             rt.seq = seq + 1
-            if latency <= 0.0:
+            if rt.forward is not None:
+                self._forward(rt, seq, now, now + latency, payload)
+            elif latency <= 0.0:
                 self._publish(rt, seq, now, payload)
             else:
                 heappush(heap, (now + latency, next(order), (rt, seq, now, payload)))
@@ -319,6 +326,18 @@ class ProducerTask:
         # (run() publishes, then samples); among slots the insertion order is kept.
         for t, indices in slots.items():
             heappush(heap, (t, next(order), indices))
+
+    def _forward(self, rt: SensorRuntime, seq: int, sample_time: float, publish_time: float, payload: object) -> None:
+        """Hand a reading to its robot's host process now; the host publishes it at ``publish_time``."""
+        assert rt.forward is not None
+        if not rt.forward(rt, seq, sample_time, publish_time, payload):
+            rt.transport_drops += 1
+            return
+        reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, publish_time, payload)
+        rt.stats.published += 1
+        rt.last = reading
+        if self.on_publish is not None:
+            self.on_publish(rt, reading)
 
     def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: object) -> None:
         now = self.clock.now()

@@ -6,6 +6,7 @@ docs/report.md. Figures are simulated seconds unless a key says ``wall``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import sys
@@ -135,6 +136,7 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             "real_time_factor": run.sim_seconds / run.wall_seconds if run.wall_seconds else None,
             "switch_interval": sc.run.switch_interval,
             "producer_threads": sc.run.producer_threads,
+            "hosts": sc.run.hosts,
             "host": {"python": sys.version.split()[0], "platform": platform.platform()},
             "threads": [t.__dict__ for t in run.threads],
             "threads_not_stopped": run.hung_threads,
@@ -181,6 +183,8 @@ def build_report(run: Run, started_at: str) -> dict[str, Any]:
             report[key] = data
     if report["misses"] is None:
         report["misses"] = miss_section(run)
+    if sc.run.hosts != "shared":  # where each robot ran (pids: wall-clock-like, only with robot hosts)
+        report["run"]["processes"] = [dataclasses.asdict(h) for h in run.host_processes()]
     return report
 
 
@@ -338,6 +342,20 @@ def _print_where(f: dict[str, Any], full: str, out: TextIO) -> None:
         print(f"  (the whole stack: report.json {full})", file=out)
 
 
+def _print_processes(processes: list[dict[str, Any]] | None, out: TextIO) -> None:
+    """Where the robots ran (robot hosts): one line per process."""
+    if not processes:
+        return
+    hosts = [p for p in processes if p["name"] != "main"]
+    print(f"Robot hosts: {len(hosts)} process(es); the world (physics, sensors) ran in the main process", file=out)
+    for p in hosts:
+        robots = p["robots"]
+        who = ", ".join(robots[:4]) + (f" and {len(robots) - 4} more" if len(robots) > 4 else "")
+        cpu = f", CPU {p['cpu_seconds']:.1f} s" if p.get("cpu_seconds") is not None else ""
+        mem = f", private memory {p['private_rss'] / 2**20:.1f} MiB" if p.get("private_rss") is not None else ""
+        print(f"  {p['name']} (pid {p['pid']}): {who}{cpu}{mem} - {p.get('ended') or 'still running'}", file=out)
+
+
 def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     """The deadline-miss tables, as a person reads them."""
     sc, run = report["scenario"], report["run"]
@@ -346,6 +364,7 @@ def print_report(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print(f"simulated {run['sim_seconds']:.2f} s in {run['wall_seconds']:.2f} s wall"
           f" (real-time factor {rtf:.3f})" if rtf else "", f"- ended: {run['end_reason']}", file=out)
     print(headline(report), file=out)
+    _print_processes(run.get("processes"), out)
     print_miss_causes(report, out)
     print("\nControllers (times in ms)", file=out)
     rows = [["robot", "period", "deadline", "cycles", "misses", "miss%", "resp p50", "resp p99",

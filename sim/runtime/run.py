@@ -40,6 +40,7 @@ from sim.world.model import Bodies, StaticMap
 from sim.world.physics import Command, Physics
 
 if TYPE_CHECKING:
+    from sim.runtime.hosts import HostSet
     from sim.scenario.load import Event, Scenario
     from sim.world.workers import WorkerPool
 
@@ -53,7 +54,7 @@ STUCK_AT = 0.5  # s wall in one plugin call when a run is interrupted: not waite
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
 # moves, then sensors sample it, then controllers use the readings, then scenario events.
-_ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3}
+_ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3, "transport": 4}
 # Warm-up calls (before time starts) may compile kernels: seconds on an empty numba cache.
 WARM_UP_LIMIT = 60.0  # s wall, at least, for one warm-up call
 
@@ -101,6 +102,7 @@ class Run:
         self.output_errors: list[OutputError] = []  # files not written (each removed, never half there)
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: WorkerPool | None = None  # while physics.workers > 0 (made by start)
+        self.hostset: HostSet | None = None  # robot host processes (run.hosts other than shared; made by start)
         # Called once if numba compiles kernels while the run starts (the CLI prints a line).
         self.on_compile: Callable[[], None] | None = None
         self._build()
@@ -225,8 +227,20 @@ class Run:
         self.static.use_workers(self.pool)  # the sensors cast through the map they were handed
 
     def host_processes(self) -> list[HostInfo]:
-        """Where the robots' software runs: this process only, until robot hosts exist (issue 15)."""
-        return [HostInfo("main", os.getpid(), tuple(c.robot_name for c in self.controllers))]
+        """Where the robots' software runs: this (the world) process, and each robot host process."""
+        hs = self.hostset
+        local = tuple(c.robot_name for c in self.controllers if hs is None or not hs.is_remote(c.robot_index))
+        return [HostInfo("main", os.getpid(), local), *(hs.infos() if hs is not None else [])]
+
+    def _start_hosts(self) -> None:
+        """``run.hosts`` other than shared: make the rings and fork the robot hosts (they wait for the clock)."""
+        from sim.runtime.hosts import HostSet, deal
+
+        groups = deal(self.scenario.run.hosts, len(self.controllers))
+        if groups is None:
+            return
+        self.hostset = HostSet(self, groups)
+        self.hostset.fork()
 
     def kill_worker(self, index: int) -> None:
         """Fault injection: SIGKILL physics worker ``index``; the next request ends the run, naming it."""
@@ -261,15 +275,27 @@ class Run:
         # reach, so a full collection mid-run (seen: ~120 ms, every thread late at once) is cheap.
         gc.collect()
         gc.freeze()
+        try:
+            self._start_hosts()
+        except Exception as exc:  # could not fork or start the robot hosts: a reported failure
+            self.supervisor.report("hosts", exc)
+            return
         self._old_switch = sys.getswitchinterval()
         sys.setswitchinterval(self.scenario.run.switch_interval)
         self.clock.start(lead=START_LEAD)
+        hs = self.hostset
+        if hs is not None:
+            assert isinstance(self.clock, RealClock)  # the scenario checks refuse hosts with the virtual clock
+            hs.begin(self.clock.origin)
         self._spawn("physics", "physics", self.physics_task.run, ["all robots"])
         for p in self.producers:
             self._spawn(p.name, "producer", p.run, [rt.label for rt in p.sensors])
         for c in self.controllers:
-            self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
+            if hs is None or not hs.is_remote(c.robot_index):
+                self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
         self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
+        if hs is not None:
+            self._spawn("hosts", "transport", hs.serve, [p.name for p in hs.plans])
         self.clock.begin()
 
     def _warm_up_watched(self) -> bool:
@@ -375,8 +401,12 @@ class Run:
         thread gets here (docs/virtual-time.md, "The end of a run").
         """
         self.finish("stopped")
+        hs = self.hostset
         if self.end_reason == "completed":
-            self.supervisor.wait_for(self._sim_threads, END_DRAIN_TIMEOUT, self._cut_short)
+            self.supervisor.wait_for([t for t in self._sim_threads if t.name != "hosts"], END_DRAIN_TIMEOUT,
+                                     self._cut_short)
+        if hs is not None:  # the hosts' last cycles and statistics come in before anything is closed
+            hs.stop(drain=self.end_reason == "completed" and not self._cut_short.is_set())
         # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
         self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
         self.wall_seconds = max(self.clock.real_elapsed(), 0.0)
@@ -390,6 +420,9 @@ class Run:
         gc.unfreeze()  # a process running many runs (sweeps, tests) must get this memory back
         if self.pool is not None:
             self.pool.close()  # workers gone within ~0.5 s, every shared-memory segment unlinked
+        if hs is not None:
+            hs.merge()
+            hs.close()
         for x in self.listeners:
             try:
                 x.close(self)
@@ -404,7 +437,10 @@ class Run:
         # so they stop burning CPU and competing for the GIL while the report is written.
         self.watchdog.abort(alive, CallAborted)
         for c in self.controllers:
-            c.outcome = self._controller_status(c)
+            if hs is None or not hs.is_remote(c.robot_index):
+                c.outcome = self._controller_status(c)
+            elif c.outcome is None:  # its host died before it could say
+                c.outcome = {}
         return alive
 
     def _controller_status(self, task: ControllerTask) -> dict[str, Any]:

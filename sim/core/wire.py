@@ -1,0 +1,170 @@
+"""Readings, commands and cycles as bytes, for the shared-memory rings between the world and robot hosts.
+
+Why not pickle: a ring carries thousands of messages a second, and a pickle per reading costs a
+generic object walk on both sides. The built-in payloads (numpy arrays, ``LaserScan``, bool, float,
+None) and the records the timing kernel sends back (``Command``, ``Cycle``) have fixed shapes, so
+each is a ``struct`` header plus raw array bytes: one ``pack`` to send, one ``unpack_from`` and one
+``frombuffer`` to receive. A user's sensor whose payload is anything else still works: it falls back
+to a pickle of that payload (tag ``PICKLE``), the rest of the reading stays binary.
+
+Layouts (little-endian, no padding):
+
+- reading: ``<HqddB`` sensor slot, seq, sample time, publish time, payload tag; then the payload;
+- command: ``<BIdddH`` kind ``C``, robot index, v, w, issued at, inputs; per input ``<Bd`` name length
+  and sample time, after the name's UTF-8 bytes;
+- cycle: ``<BIqddddddBbH`` kind ``Y``, robot index, k, release, start, inputs, finish, deadline, cpu,
+  flags (miss 1, overrun 2, safety stop 4), cause (-1: none), ages; per age a name and the age;
+- note: ``<BI`` kind ``N``, robot index, then a pickle: what a controller tells the world (its outbox).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import Any
+
+import numpy as np
+
+from sim.core.control import Cause, Cycle
+from sim.interfaces.messages import Command, Reading
+from sim.interfaces.payloads import LaserScan
+
+NONE, FALSE, TRUE, FLOAT, ARRAY, SCAN, PICKLE = range(7)
+_READING = struct.Struct("<HqddB")
+_FLOAT = struct.Struct("<d")
+_ARRAY = struct.Struct("<BB")  # dtype string length, ndim; then the dtype string, shape (q each), data
+_SCAN = struct.Struct("<dd")
+_COMMAND = struct.Struct("<BIdddH")
+_CYCLE = struct.Struct("<BIqddddddBbH")
+_NAMED = struct.Struct("<Bd")
+_NOTE = struct.Struct("<BI")
+COMMAND, CYCLE, NOTE = ord("C"), ord("Y"), ord("N")
+_CAUSES = list(Cause)
+_CAUSE_CODE = {c: i for i, c in enumerate(_CAUSES)}
+
+
+def encode_reading(slot: int, seq: int, sample_time: float, publish_time: float, payload: object) -> bytes:
+    """One reading of sensor ``slot`` (its index in the receiving host's list)."""
+    head = _READING.pack
+    if payload is None:
+        return head(slot, seq, sample_time, publish_time, NONE)
+    tp = type(payload)
+    if tp is np.ndarray:
+        return head(slot, seq, sample_time, publish_time, ARRAY) + _array(payload)  # type: ignore[arg-type]
+    if tp is bool or tp is np.bool_:
+        return head(slot, seq, sample_time, publish_time, TRUE if payload else FALSE)
+    if tp is float:
+        return head(slot, seq, sample_time, publish_time, FLOAT) + _FLOAT.pack(payload)
+    if tp is LaserScan:
+        s: LaserScan = payload  # type: ignore[assignment]
+        return (head(slot, seq, sample_time, publish_time, SCAN) + _SCAN.pack(s.range_min, s.range_max)
+                + _array(s.angles) + _array(s.ranges))
+    return head(slot, seq, sample_time, publish_time, PICKLE) + pickle.dumps(payload, protocol=5)
+
+
+def _array(a: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(a)
+    dt = a.dtype.str.encode()
+    return _ARRAY.pack(len(dt), a.ndim) + dt + struct.pack(f"<{a.ndim}q", *a.shape) + a.tobytes()
+
+
+def _read_array(buf: bytes, off: int) -> tuple[np.ndarray, int]:
+    n_dt, ndim = _ARRAY.unpack_from(buf, off)
+    off += _ARRAY.size
+    dt = np.dtype(buf[off:off + n_dt].decode())
+    off += n_dt
+    shape = struct.unpack_from(f"<{ndim}q", buf, off)
+    off += 8 * ndim
+    count = 1
+    for d in shape:
+        count *= d
+    # a copy: the reader may keep or change it, as it may a payload in one process
+    a = np.frombuffer(buf, dt, count, off).reshape(shape).copy()
+    return a, off + count * dt.itemsize
+
+
+def decode_reading(buf: bytes) -> tuple[int, int, float, float, object]:
+    """(slot, seq, sample time, publish time, payload) of a reading made by ``encode_reading``."""
+    slot, seq, sample_time, publish_time, tag = _READING.unpack_from(buf)
+    off = _READING.size
+    payload: Any
+    if tag == ARRAY:
+        payload, _ = _read_array(buf, off)
+    elif tag in (TRUE, FALSE):
+        payload = tag == TRUE
+    elif tag == NONE:
+        payload = None
+    elif tag == FLOAT:
+        payload = _FLOAT.unpack_from(buf, off)[0]
+    elif tag == SCAN:
+        lo, hi = _SCAN.unpack_from(buf, off)
+        angles, off = _read_array(buf, off + _SCAN.size)
+        ranges, _ = _read_array(buf, off)
+        payload = LaserScan(angles, ranges, lo, hi)
+    else:
+        payload = pickle.loads(buf[off:])
+    return slot, seq, sample_time, publish_time, payload
+
+
+def reading_from(robot: str, sensor: str, decoded: tuple[int, int, float, float, object]) -> Reading:
+    """The ``Reading`` a decoded message stands for, on the robot and sensor its slot names."""
+    _, seq, sample_time, publish_time, payload = decoded
+    return Reading(robot, sensor, seq, sample_time, publish_time, payload)
+
+
+def _names(pairs: tuple[tuple[str, float], ...]) -> bytes:
+    out = []
+    for name, value in pairs:
+        b = name.encode()
+        out.append(_NAMED.pack(len(b), value) + b)
+    return b"".join(out)
+
+
+def _read_names(buf: bytes, off: int, n: int) -> tuple[tuple[tuple[str, float], ...], int]:
+    out = []
+    for _ in range(n):
+        size, value = _NAMED.unpack_from(buf, off)
+        off += _NAMED.size
+        out.append((buf[off:off + size].decode(), value))
+        off += size
+    return tuple(out), off
+
+
+def encode_command(index: int, command: Command) -> bytes:
+    ins = command.input_sample_times
+    return (_COMMAND.pack(COMMAND, index, command.v, command.w, command.issued_at, len(ins)) + _names(ins))
+
+
+def decode_command(buf: bytes) -> tuple[int, Command]:
+    _, index, v, w, issued_at, n = _COMMAND.unpack_from(buf)
+    ins, _ = _read_names(buf, _COMMAND.size, n)
+    return index, Command(v, w, issued_at, ins)
+
+
+def encode_cycle(index: int, c: Cycle) -> bytes:
+    flags = (1 if c.miss else 0) | (2 if c.overrun else 0) | (4 if c.safety_stop else 0)
+    cause = -1 if c.cause is None else _CAUSE_CODE[c.cause]
+    return (_CYCLE.pack(CYCLE, index, c.k, c.release_time, c.start_time, c.inputs_time, c.finish_time,
+                        c.deadline, c.cpu_time, flags, cause, len(c.ages)) + _names(c.ages))
+
+
+def decode_cycle(buf: bytes, robot: str) -> tuple[int, Cycle]:
+    (_, index, k, release, start, inputs, finish, deadline, cpu, flags, cause,
+     n) = _CYCLE.unpack_from(buf)
+    ages, _ = _read_names(buf, _CYCLE.size, n)
+    return index, Cycle(robot, k, release, start, inputs, finish, deadline, cpu, bool(flags & 1),
+                        bool(flags & 2), bool(flags & 4), None if cause < 0 else _CAUSES[cause], ages)
+
+
+def encode_note(index: int, note: object) -> bytes:
+    return _NOTE.pack(NOTE, index) + pickle.dumps(note, protocol=5)
+
+
+def decode_note(buf: bytes) -> tuple[int, object]:
+    _, index = _NOTE.unpack_from(buf)
+    return index, pickle.loads(buf[_NOTE.size:])
+
+
+def robot_of(buf: bytes) -> int:
+    """The robot index an uplink message (command, cycle, note) is about."""
+    return int(struct.unpack_from("<I", buf, 1)[0])

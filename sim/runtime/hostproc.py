@@ -1,0 +1,335 @@
+"""Inside a robot host process: the robots' controllers and queues, fed by the world through rings.
+
+The world process forks a host after building and warming up the run, so the host starts with the
+controllers, sensor queues and compute hooks already built (and every module imported: the pages are
+shared with the world until written). What it runs, all on its own GIL:
+
+- per ring of readings (one per sensor kind the world samples for these robots) a **driver thread**:
+  it receives each reading as the world sampled it and puts it into the robot's bounded queue at its
+  publish instant (sample time + latency), as the producer thread does in a shared run;
+- per robot the **controller thread** (``ControllerTask.run``, unchanged): its commands, cycles and
+  the notes it sends the world (its ``outbox``) go back on one ring;
+- an **events thread** for the world's ``handle_event`` calls (scenario events, orders, faults);
+- a **heartbeat thread** writing the time into shared memory every 20 ms: a host stuck in a C call
+  that holds its GIL stops writing, and the world kills it (``run.host_silence_limit``);
+- a watchdog over its plugin calls (``run.call_limit``), as in the world.
+
+The main thread serves the control pipe: ``start`` (the clock origin), ``stop`` (drain or not). At
+the stop it sends its statistics back once (``HostFinal``, pickled) and leaves with ``os._exit``: a
+forked copy of the world must not run the world's exit handlers (they would remove its files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sim.common.ring import Ring
+from sim.core.channel import ChannelStats, Overflow
+from sim.core.clock import RealClock
+from sim.core.control import ControllerStats, ControllerTask, Cycle
+from sim.core.handle import ThreadInfo
+from sim.core.supervisor import Failure, Supervisor
+from sim.core.watchdog import Slot, Stuck, Watchdog
+from sim.core.wire import decode_reading, encode_command, encode_cycle, encode_note
+from sim.errors import StuckCallError
+from sim.interfaces.messages import Command, Reading
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
+
+HEARTBEAT = 0.02  # s real between heartbeats
+SLICE = 0.05  # s real: the longest a thread waits before it looks at the stop flag
+_BLOCK = Overflow.BLOCK
+
+
+@dataclass
+class Feed:
+    """One ring of readings from the world: the sensors it carries (indices into ``Run.sensors``), in slot order."""
+
+    name: str
+    ring: Ring
+    sensors: list[int]
+
+
+@dataclass
+class HostPlan:
+    """What one host runs and how it talks to the world, made by the world before the fork."""
+
+    name: str
+    number: int
+    robots: list[int]  # indices into Run.controllers
+    feeds: list[Feed]
+    events: Ring  # world -> host: handle_event calls
+    uplink: Ring  # host -> world: commands, cycles, notes
+    conn: Connection | None = None  # the host's end of the control pipe (set just before the fork)
+    heartbeat: Any = None  # multiprocessing RawArray of doubles, one per host (time.monotonic())
+
+
+@dataclass
+class HostFinal:
+    """What a host sends back once, at the stop."""
+
+    stats: dict[int, ControllerStats] = field(default_factory=dict)  # robot index -> its statistics
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last_commands: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # sensor index -> (age at use, stale uses, channel statistics)
+    sensors: dict[int, tuple[Any, int, ChannelStats]] = field(default_factory=dict)
+    threads: list[ThreadInfo] = field(default_factory=list)
+    hung: list[str] = field(default_factory=list)
+    stuck: list[Stuck] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    private_rss: int | None = None
+
+
+def host_main(run: Run, plan: HostPlan, world_pid: int) -> NoReturn:
+    """The forked child's whole life; never returns."""
+    code = 0
+    try:
+        code = _Host(run, plan, world_pid).serve()
+    except BaseException:  # the host's own machinery failed: say so on stderr, exit non-zero
+        traceback.print_exc()
+        code = 70
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _die_with_parent(world_pid: int) -> None:
+    """SIGKILL this process when the world process dies (Linux prctl PR_SET_PDEATHSIG), whatever killed it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != world_pid:  # the world died before prctl took effect
+        os._exit(70)
+
+
+class _Outbox:
+    """A controller's ``outbox`` in a host: each message goes to the world as a note."""
+
+    def __init__(self, host: _Host, index: int) -> None:
+        self.host, self.index = host, index
+
+    def put(self, msg: object, block: bool = True, timeout: float | None = None) -> None:
+        self.host.send_up(encode_note(self.index, msg))
+
+    put_nowait = put
+
+
+class _Host:
+    def __init__(self, run: Run, plan: HostPlan, world_pid: int) -> None:
+        _die_with_parent(world_pid)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the world ends hosts (pipe, or SIGKILL): never a signal
+            signal.signal(sig, signal.SIG_IGN)
+        self.run, self.plan = run, plan
+        assert plan.conn is not None
+        self.conn = plan.conn
+        clock = run.clock
+        assert isinstance(clock, RealClock)
+        clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
+        self.clock = clock
+        self._send_lock = threading.Lock()  # the control pipe: several threads may report
+        self._up_lock = threading.Lock()  # the uplink ring has one producer at a time
+        self.failures: list[Failure] = []
+        self.supervisor = Supervisor(self._on_failure, self._describe)
+        run.supervisor = self.supervisor  # status() failures (Run._controller_status) land here
+        self.watchdog = Watchdog(run.call_limit, self._on_stuck)
+        self.stuck: list[Stuck] = []
+        self.tasks: dict[int, ControllerTask] = {i: run.controllers[i] for i in plan.robots}
+        self.slots: dict[str, Slot] = {}
+        for index, task in self.tasks.items():
+            task.submit = self._submit
+            task.on_cycle = self._cycle_sender(index)
+            if hasattr(task.controller, "outbox"):
+                task.controller.outbox = _Outbox(self, index)
+            self.slots[task.slot.name] = task.slot
+            self.watchdog.add(task.slot)
+        self.events_slot = Slot("events", lambda call: f"handle_event({call[0]!r}) of robot {call[1].robot_name} "
+                                f"({call[1].component}) at t={call[2]:.3f} s")
+        self.slots["events"] = self.events_slot
+        self.watchdog.add(self.events_slot)
+        self.threads: list[ThreadInfo] = []
+        self.controller_threads: list[threading.Thread] = []
+        self.finished = threading.Event()
+
+    # ------------------------------------------------------------------ wiring
+    def send_up(self, data: bytes) -> None:
+        with self._up_lock:
+            self.plan.uplink.put(data)  # full: counted in the ring (the world reports it)
+
+    def _submit(self, index: int, command: Command) -> None:
+        self.send_up(encode_command(index, command))
+
+    def _cycle_sender(self, index: int) -> Any:
+        def send(cycle: Cycle) -> None:
+            self.send_up(encode_cycle(index, cycle))
+
+        return send
+
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self.conn.send(msg)
+
+    def _on_failure(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        with contextlib.suppress(OSError):
+            self._send(("failure", failure))
+        if failure.fatal:
+            self.finished.set()
+            self.clock.request_stop()
+
+    def _describe(self, thread: str) -> str | None:
+        slot = self.slots.get(thread)
+        return None if slot is None else slot.what()
+
+    def _on_stuck(self, stuck: Stuck) -> None:
+        self.stuck.append(stuck)
+        where = f"; at {stuck.where[-1]}" if stuck.where else ""
+        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
+                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
+        self.supervisor.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
+
+    # ------------------------------------------------------------------ life
+    def serve(self) -> int:
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        self.threads.append(ThreadInfo("heartbeat", "monitor", [self.plan.name]))
+        self._send(("ready", os.getpid()))
+        while True:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):  # the world is gone or closed the pipe: stop now
+                self.clock.request_stop()
+                return 0
+            kind = msg[0]
+            if kind == "start":
+                self._start(msg[1])
+            elif kind == "stop":
+                self._stop(drain=msg[1])
+                return 0
+            elif kind == "scale":
+                self.clock.set_time_scale(msg[1])
+
+    def _heartbeat(self) -> None:
+        beats, n = self.plan.heartbeat, self.plan.number
+        while not self.finished.is_set():
+            beats[n] = time.monotonic()
+            time.sleep(HEARTBEAT)
+
+    def _spawn(self, name: str, role: str, target: Any, serves: list[str]) -> threading.Thread:
+        self.threads.append(ThreadInfo(name, role, serves))
+        thread = self.supervisor.spawn(name, target)
+        if name in self.slots:
+            self.slots[name].ident = thread.ident
+        return thread
+
+    def _start(self, origin: float) -> None:
+        self.clock.start_at(origin)
+        self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
+        sensors = self.run.sensors
+        for feed in self.plan.feeds:
+            self._spawn(f"driver:{feed.name}", "driver", lambda f=feed: self._drive(f),
+                        [sensors[i].label for i in feed.sensors])
+        self._spawn("events", "events", self._events, ["handle_event calls"])
+        for task in self.tasks.values():
+            self.controller_threads.append(
+                self._spawn(f"controller:{task.robot_name}", "controller", task.run, [task.robot_name]))
+
+    def _drive(self, feed: Feed) -> None:
+        """Readings off the ring into their queues, each at its publish instant (a heap holds the early ones)."""
+        clock, ring, end = self.clock, feed.ring, self.run.duration
+        rts = [self.run.sensors[i] for i in feed.sensors]
+        heap: list[tuple[float, int, int, int, float, object]] = []
+        order = itertools.count()
+        get, get_nowait, empty = ring.get, ring.get_nowait, queue.Empty
+        while not clock.stopped:
+            while heap:
+                due = heap[0][0]
+                if clock.real_seconds_until(due) > 0:
+                    break
+                _, _, slot, seq, sample_time, payload = heappop(heap)
+                rt = rts[slot]
+                now = clock.now()
+                channel = rt.channel
+                channel.put(Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload),
+                            now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
+            if not heap and clock.now() >= end:
+                return
+            wait = SLICE if not heap else min(max(clock.real_seconds_until(heap[0][0]), 0.0), SLICE)
+            try:
+                buf = get(wait) if wait > 0 else get_nowait()
+            except empty:
+                continue
+            while True:
+                slot, seq, sample_time, publish_time, payload = decode_reading(buf)
+                if publish_time < end:  # as in a shared run: nothing is published at or after the end
+                    heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
+                try:
+                    buf = get_nowait()
+                except empty:
+                    break
+
+    def _events(self) -> None:
+        clock, ring, slot = self.clock, self.plan.events, self.events_slot
+        while not clock.stopped:
+            try:
+                buf = ring.get(SLICE)
+            except queue.Empty:
+                continue
+            index, action, data, t = pickle.loads(buf)
+            task = self.tasks[index]
+            slot.call = (action, task, t)
+            task.controller.handle_event(action, data)
+            slot.call = None
+
+    def _stop(self, drain: bool) -> None:
+        """End every thread (after the cycles released before the end, if ``drain``), then report once."""
+        from sim.runtime.run import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
+
+        if drain:
+            self.supervisor.wait_for(self.controller_threads, END_DRAIN_TIMEOUT, self.finished)
+        self.finished.set()
+        self.clock.request_stop()
+        alive = self.supervisor.join(SHUTDOWN_TIMEOUT / 2)
+        final = HostFinal(hung=alive, stuck=self.stuck, threads=self.threads)
+        for index, task in self.tasks.items():
+            final.stats[index] = task.stats
+            final.outcomes[index] = self.run._controller_status(task)
+            final.last_commands[index] = task.last_command
+            for rt in task.inputs.values():
+                final.sensors[self.run.sensors.index(rt)] = (rt.stats.age_at_use, rt.stats.stale_uses,
+                                                             rt.channel.stats)
+        t = os.times()
+        final.cpu_seconds = t.user + t.system
+        final.private_rss = private_rss()
+        self._send(("final", final))
+
+
+def private_rss(pid: int | str = "self") -> int | None:
+    """Bytes of memory only this process maps (Private_Clean + Private_Dirty of smaps_rollup); None off Linux."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            total = 0
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1]) * 1024
+            return total
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,378 @@
+"""Robot hosts, the world's side: deal the robots into processes, fork them, feed them, supervise them.
+
+``run.hosts`` (docs/hosts.md): ``shared`` runs everything in the world process as before; ``per_robot``
+or an integer N forks host processes (``sim.runtime.hostproc``) that run the robots' controllers and
+queues, each on its own GIL, while the world process keeps physics, sensor sampling, the timeline and
+every output. Between them, shared-memory rings (``sim.common.ring``), per host:
+
+- one ring of readings per sensor kind (per world producer thread, so each ring has one writer):
+  written at sample time, with the publish time; the host's driver thread publishes at that instant;
+- one ring of ``handle_event`` calls (the timeline thread writes it);
+- one uplink ring: commands (to physics), cycles (to the cycle log, trace, view ...), notes (the
+  controller's outbox, read by the order dispatcher);
+- a control pipe (start, stop, the final statistics) and a heartbeat slot in shared memory.
+
+One thread of the world (``hosts``, role ``transport``) reads every uplink and watches every host: a
+host that exits (its pidfd becomes readable) or stops heartbeating for ``run.host_silence_limit`` s
+ends the run with a failure naming the host, its robots and how it ended (the silent one is killed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import RawArray
+from typing import TYPE_CHECKING, Any
+
+from sim.common.ring import Ring, RingWaiter
+from sim.core.control import ControllerStats, Cycle
+from sim.core.handle import HostInfo
+from sim.core.producers import SensorRuntime
+from sim.core.supervisor import Failure
+from sim.core.wire import COMMAND, CYCLE, NOTE, decode_command, decode_cycle, decode_note, encode_reading
+from sim.errors import HostError
+from sim.runtime.hostproc import Feed, HostFinal, HostPlan, host_main
+
+if TYPE_CHECKING:
+    from sim.runtime.run import Run
+
+READY_LIMIT = 30.0  # s real for every host to come up after the fork (a loaded machine forks slowly)
+STOP_LIMIT = 0.7  # s real a host has to send its final statistics after the stop (then it is killed)
+UPLINK_SLOT = 2048  # bytes: a command, a cycle (with its input ages) or a note (a pickled dict)
+EVENT_SLOT = 16384  # bytes: one pickled handle_event call
+BUFFER_SECONDS = 0.5  # s of readings (at the sensors' rates) a reading ring holds before it refuses more
+
+
+def deal(hosts: str | int, robots: int) -> list[list[int]] | None:
+    """The robot indices of each host process; None for ``shared`` (no hosts)."""
+    if hosts == "shared" or robots == 0:
+        return None
+    n = robots if hosts == "per_robot" else min(int(hosts), robots)
+    # contiguous blocks, sizes differing by at most one: robots listed together (a team) stay together
+    base, extra = divmod(robots, n)
+    out, i = [], 0
+    for k in range(n):
+        size = base + (1 if k < extra else 0)
+        out.append(list(range(i, i + size)))
+        i += size
+    return out
+
+
+def _slot_size(rts: list[SensorRuntime]) -> int:
+    """Bytes for the largest reading of these sensors: a scan's arrays, a small array, or a user's pickle."""
+    size = 1024
+    for rt in rts:
+        beams = getattr(rt.sensor.params, "beams", None)
+        if isinstance(beams, int):
+            size = max(size, 16 * beams + 512)  # angles (float64) and ranges (float32 or 64) + headers
+        elif not type(rt.sensor).__module__.startswith("sensors."):
+            size = max(size, 65536)  # a user's payload may be pickled: room for it
+    return size
+
+
+class HostSet:
+    """Every robot host of one run, as the world process sees them."""
+
+    def __init__(self, run: Run, groups: list[list[int]]) -> None:
+        self.run = run
+        self.plans: list[HostPlan] = []
+        self.pids: list[int] = []
+        self.pidfds: list[int] = []
+        self.conns: list[Connection] = []
+        self.finals: dict[int, HostFinal] = {}
+        self.ended: dict[int, str] = {}  # host number -> how it ended ("exit 0", "killed by SIGKILL")
+        self.silenced: set[int] = set()
+        self.closing = threading.Event()
+        self._event_lock = threading.Lock()
+        self.heartbeat = RawArray("d", len(groups))
+        self.host_of: dict[int, int] = {}  # robot index -> host number
+        producer_of = {id(rt): p for p in run.producers for rt in p.sensors}
+        sensor_index = {id(rt): i for i, rt in enumerate(run.sensors)}
+        try:
+            for number, robots in enumerate(groups):
+                feeds: dict[str, list[SensorRuntime]] = {}
+                for r in robots:
+                    self.host_of[r] = number
+                    for rt in run.controllers[r].inputs.values():
+                        feeds.setdefault(producer_of[id(rt)].name, []).append(rt)
+                plan_feeds = []
+                for name, rts in feeds.items():
+                    rate = sum(rt.rate_hz for rt in rts)
+                    ring = Ring.create(max(32, math.ceil(rate * BUFFER_SECONDS)), _slot_size(rts))
+                    plan_feeds.append(Feed(name, ring, [sensor_index[id(rt)] for rt in rts]))
+                    for slot, rt in enumerate(rts):
+                        rt.forward = self._forwarder(ring, slot)
+                uplink = Ring.create(max(64, 64 * len(robots)), UPLINK_SLOT)
+                events = Ring.create(128, EVENT_SLOT)
+                self.plans.append(HostPlan(f"host-{number + 1}", number, robots, plan_feeds, events, uplink,
+                                           heartbeat=self.heartbeat))
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _forwarder(ring: Ring, slot: int) -> Callable[[SensorRuntime, int, float, float, object], bool]:
+        put = ring.put
+
+        def forward(rt: SensorRuntime, seq: int, sample_time: float, publish_time: float, payload: object) -> bool:
+            return put(encode_reading(slot, seq, sample_time, publish_time, payload))
+
+        return forward
+
+    # ------------------------------------------------------------------ start
+    def fork(self) -> None:
+        """Fork every host (from this thread: it must outlive them, see ``_die_with_parent``); wait until all are up."""
+        world = os.getpid()
+        for plan in self.plans:
+            mine, theirs = multiprocessing.Pipe(duplex=True)
+            plan.conn = theirs
+            self.heartbeat[plan.number] = time.monotonic()
+            pid = os.fork()
+            if pid == 0:  # the host: never returns
+                mine.close()
+                host_main(self.run, plan, world)
+            theirs.close()
+            plan.conn = None
+            self.conns.append(mine)
+            self.pids.append(pid)
+            self.pidfds.append(os.pidfd_open(pid))
+        end = time.monotonic() + READY_LIMIT
+        for number, conn in enumerate(self.conns):
+            if not conn.poll(max(end - time.monotonic(), 0.0)):
+                raise HostError(f"{self.describe(number)} did not come up within {READY_LIMIT:g} s")
+            try:
+                msg = conn.recv()
+            except EOFError:
+                raise HostError(f"{self.describe(number)} exited while starting "
+                                f"({self._reap(number) or 'unknown status'})") from None
+            if msg[0] != "ready":
+                raise HostError(f"{self.describe(number)} failed while starting: {msg[1].error}")
+        self._world_side()
+
+    def _world_side(self) -> None:
+        """The world's copies of the hosts' controllers: calls go to the host, notes come from it."""
+        for r, number in self.host_of.items():
+            controller = self.run.controllers[r].controller
+            controller.handle_event = self._event_sender(number, r)  # type: ignore[method-assign,assignment]
+            if hasattr(controller, "outbox"):
+                controller.outbox = queue.SimpleQueue()
+
+    def _event_sender(self, number: int, index: int) -> Callable[[str, dict[str, Any]], None]:
+        ring, clock = self.plans[number].events, self.run.clock
+
+        def handle_event(action: str, data: dict[str, Any]) -> None:
+            with self._event_lock:
+                if not ring.put(pickle.dumps((index, action, data, clock.now()), protocol=5)):
+                    raise HostError(f"{self.describe(number)}: its event ring is full ({ring.capacity} events "
+                                    "not taken): the host is not reading them")
+
+        return handle_event
+
+    def begin(self, origin: float) -> None:
+        """Simulated time 0 is at ``perf_counter()`` = ``origin`` in every process."""
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(("start", origin))
+
+    # ------------------------------------------------------------------ the transport thread
+    def serve(self) -> None:
+        """The world's ``hosts`` thread: read every uplink and control pipe, watch every host, until all ended."""
+        waiter = RingWaiter([p.uplink for p in self.plans], [*self.pidfds, *(c.fileno() for c in self.conns)])
+        pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
+        limit = self.run.scenario.run.host_silence_limit
+        while True:
+            ready = waiter.wait(0.05)
+            self._drain_uplinks()
+            for number, conn in enumerate(self.conns):
+                self._read_control(number, conn)
+            for fd in ready:
+                died = pidfd_host.get(fd)
+                if died is not None and died not in self.ended:
+                    self._drain_uplinks()
+                    self._read_control(died, self.conns[died])
+                    self._exited(died)
+            now = time.monotonic()
+            for number in range(len(self.plans)):
+                if (number not in self.ended and number not in self.finals and number not in self.silenced
+                        and now - self.heartbeat[number] > limit):
+                    self._silent(number, now - self.heartbeat[number], limit)
+            if self.closing.is_set() and all(n in self.finals or n in self.ended for n in range(len(self.plans))):
+                self._drain_uplinks()
+                return
+
+    def _drain_uplinks(self) -> None:
+        run = self.run
+        tasks = run.controllers
+        for plan in self.plans:
+            ring = plan.uplink
+            while True:
+                try:
+                    buf = ring.get_nowait()
+                except queue.Empty:
+                    break
+                kind = buf[0]
+                if kind == CYCLE:
+                    index = int.from_bytes(buf[1:5], "little")
+                    task = tasks[index]
+                    _, cycle = decode_cycle(buf, task.robot_name)
+                    _mirror(task.stats, cycle)
+                    if task.on_cycle is not None:
+                        task.on_cycle(cycle)
+                elif kind == COMMAND:
+                    index, command = decode_command(buf)
+                    task = tasks[index]
+                    task.last_command = (command.v, command.w)
+                    task.submit(index, command)
+                elif kind == NOTE:
+                    index, note = decode_note(buf)
+                    outbox = getattr(tasks[index].controller, "outbox", None)
+                    if outbox is not None:
+                        outbox.put(note)
+
+    def _read_control(self, number: int, conn: Connection) -> None:
+        try:
+            while conn.poll():
+                msg = conn.recv()
+                if msg[0] == "failure":
+                    f: Failure = replace(msg[1], thread=f"{self.plans[number].name}/{msg[1].thread}")
+                    self.run.supervisor.failures.append(f)
+                    self.run._on_failure(f)
+                elif msg[0] == "final":
+                    self.finals[number] = msg[1]
+        except (EOFError, OSError):
+            return
+
+    def _exited(self, number: int) -> None:
+        how = self._reap(number) or "ended"
+        if number not in self.finals and not self.closing.is_set() and number not in self.silenced:
+            self._fail(number, HostError(f"{self.describe(number)} died ({how}) during the run"))
+
+    def _reap(self, number: int) -> str | None:
+        """Collect the exit status of host ``number`` if it has ended; how it ended, in words."""
+        if number in self.ended:
+            return self.ended[number]
+        try:
+            pid, status = os.waitpid(self.pids[number], os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if pid == 0:
+            return None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                how = f"killed by {signal.Signals(sig).name}"
+            except ValueError:
+                how = f"killed by signal {sig}"
+        else:
+            how = f"exit {os.WEXITSTATUS(status)}"
+        self.ended[number] = how
+        return how
+
+    def _silent(self, number: int, silent: float, limit: float) -> None:
+        self.silenced.add(number)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pids[number], signal.SIGKILL)
+        self._fail(number, HostError(
+            f"{self.describe(number)} sent no heartbeat for {silent:.1f} s (limit {limit:g} s, "
+            "run.host_silence_limit): a call holding its GIL (a C extension, a tight native loop); killed"))
+
+    def _fail(self, number: int, exc: HostError) -> None:
+        self.run.supervisor.report(self.plans[number].name, exc, stack="")
+
+    def describe(self, number: int) -> str:
+        names = [self.run.controllers[r].robot_name for r in self.plans[number].robots]
+        who = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        pid = f" pid {self.pids[number]}" if number < len(self.pids) else ""
+        return f"robot host {self.plans[number].name} ({who};{pid})"
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, drain: bool) -> None:
+        """Tell every host to stop (after its last cycles, if ``drain``); kill those that do not report in time."""
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(("stop", drain))
+        self.closing.set()
+        from sim.runtime.run import END_DRAIN_TIMEOUT
+
+        end = time.monotonic() + STOP_LIMIT + (END_DRAIN_TIMEOUT if drain else 0.0)
+        while time.monotonic() < end and not all(n in self.finals or n in self.ended for n in range(len(self.plans))):
+            time.sleep(0.01)  # the hosts thread (serve) collects the finals
+        for number, pid in enumerate(self.pids):
+            if number not in self.finals and number not in self.ended:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for number in range(len(self.pids)):  # reap every child (a host killed above goes at once)
+            for _ in range(100):
+                if self._reap(number) is not None:
+                    break
+                time.sleep(0.005)
+
+    def merge(self) -> None:
+        """The hosts' own statistics replace the world's mirror of them (and say what ran where)."""
+        run = self.run
+        for number, final in self.finals.items():
+            for index, stats in final.stats.items():
+                task = run.controllers[index]
+                task.stats = stats
+                task.outcome = final.outcomes.get(index, {})
+                task.last_command = final.last_commands.get(index, task.last_command)
+            for i, (age, stale, chan) in final.sensors.items():
+                rt = run.sensors[i]
+                rt.stats.age_at_use, rt.stats.stale_uses, rt.channel.stats = age, stale, chan
+            name = self.plans[number].name
+            for t in final.threads:
+                run.threads.append(replace(t, name=f"{name}/{t.name}"))
+            run.hung_threads.extend(f"{name}/{t}" for t in final.hung)
+            run.stuck_calls.extend(replace(s, thread=f"{name}/{s.thread}") for s in final.stuck)
+
+    def is_remote(self, robot_index: int) -> bool:
+        return robot_index in self.host_of
+
+    def infos(self) -> list[HostInfo]:
+        out = []
+        for number, plan in enumerate(self.plans):
+            final = self.finals.get(number)
+            out.append(HostInfo(plan.name, self.pids[number] if number < len(self.pids) else 0,
+                                tuple(self.run.controllers[r].robot_name for r in plan.robots),
+                                final.cpu_seconds if final else None, final.private_rss if final else None,
+                                self.ended.get(number)))
+        return out
+
+    def close(self) -> None:
+        """Release every ring and pipe (the segments are unlinked: this process made them)."""
+        for plan in self.plans:
+            for feed in plan.feeds:
+                feed.ring.close()
+            plan.events.close()
+            plan.uplink.close()
+        for conn in self.conns:
+            conn.close()
+        for fd in self.pidfds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.pidfds = []
+
+
+def _mirror(st: ControllerStats, c: Cycle) -> None:
+    """The world's running view of a host's controller (the window reads it); the host's own replaces it."""
+    st.cycles += 1
+    st.overruns += c.overrun
+    st.safety_stops += c.safety_stop
+    st.recent.append(c.miss)
+    if c.miss:
+        st.misses += 1
+        if c.cause is not None:
+            st.causes[c.cause.value] = st.causes.get(c.cause.value, 0) + 1
+        if st.first_miss_time is None:
+            st.first_miss_time = c.release_time
+        st.last_miss_time = c.release_time
