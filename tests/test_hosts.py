@@ -1,0 +1,229 @@
+"""Robot hosts (``run.hosts``): placement, the wire format, and runs whose robots live in other processes.
+
+The runs use the real clock (robot hosts are real processes; under virtual time they are refused at
+load for now) and assert on what happened, never on how long it took.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.core.control import Cause, Cycle
+from sim.core.wire import (
+    decode_command,
+    decode_cycle,
+    decode_note,
+    decode_reading,
+    encode_command,
+    encode_cycle,
+    encode_note,
+    encode_reading,
+)
+from sim.errors import ScenarioError
+from sim.interfaces.messages import Command
+from sim.interfaces.payloads import LaserScan
+from sim.runtime.hosts import deal
+from sim.scenario.load import parse_scenario
+from sim.session import execute
+from tests.scripted_run import finish_within
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SHM = Path("/dev/shm")
+
+SCENARIO = """\
+name: hosts
+world: {{size: [12.0, 8.0]}}
+run: {{duration: {duration}, seed: 5, hosts: {hosts}, host_silence_limit: {silence}}}
+robots:
+  - name: r1
+    start: [1.0, 1.0, 0.0]
+    sensors:
+      - {{type: lidar, rate_hz: 10, beams: 90}}
+      - {{type: imu, rate_hz: 100, latency: {{fixed: 0.002, jitter: 0.002}}}}
+      - {{type: odometry, rate_hz: 50}}
+    controller: {{type: {controller1}, period: 0.05{extra1}}}
+  - name: r2
+    start: [1.0, 4.0, 0.0]
+    sensors:
+      - {{type: lidar, rate_hz: 10, beams: 90}}
+      - {{type: imu, rate_hz: 100}}
+      - {{type: odometry, rate_hz: 50}}
+    controller: {{type: waypoint, period: 0.05, phase: 0.01, waypoints: [[10.0, 4.0]]}}
+  - name: r3
+    start: [1.0, 6.5, 0.0]
+    sensors:
+      - {{type: odometry, rate_hz: 50}}
+    controller: {{type: waypoint, period: 0.1, waypoints: [[10.0, 6.5]]}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+def scenario(hosts: str | int = "per_robot", duration: float = 2.0, controller1: str = "waypoint",
+             extra1: str = ", waypoints: [[10.0, 1.0]]", silence: float = 2.0) -> Any:
+    return parse_scenario(SCENARIO.format(hosts=hosts, duration=duration, controller1=controller1,
+                                          extra1=extra1, silence=silence))
+
+
+def run(tmp_path: Path, scn: Any, within: float = 60.0) -> Any:
+    return execute(scn, tmp_path, listeners=[], plot=False, present=finish_within(within), started_at="test")
+
+
+def rings_of(pid: int) -> list[str]:
+    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(f"simring-{pid}-")) if SHM.is_dir() else []
+
+
+# ---------------------------------------------------------------------- placement
+def test_deal_gives_contiguous_blocks_of_near_equal_size() -> None:
+    assert deal("shared", 5) is None
+    assert deal("per_robot", 3) == [[0], [1], [2]]
+    assert deal(2, 5) == [[0, 1, 2], [3, 4]]
+    assert deal(3, 7) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert deal(4, 2) == [[0], [1]]  # never an empty host
+
+
+def test_hosts_with_the_virtual_clock_or_more_hosts_than_robots_is_bad_input() -> None:
+    with pytest.raises(ScenarioError, match=r"run\.hosts .* needs run\.clock: real"):
+        parse_scenario(SCENARIO.format(hosts=2, duration=1, controller1="waypoint", extra1=", waypoints: [[2, 1]]",
+                                       silence=2).replace("seed: 5,", "seed: 5, clock: virtual,"))
+    with pytest.raises(ScenarioError, match=r"run\.hosts is 4 but the scenario has 3 robot"):
+        scenario(hosts=4)
+
+
+# ---------------------------------------------------------------------- wire
+@pytest.mark.parametrize("payload", [
+    None, True, False, 2.5, np.array([1.0, -2.0, 3.5]), np.arange(6, dtype=np.float32).reshape(2, 3),
+    LaserScan(np.linspace(-1, 1, 5), np.array([1.0, np.inf, 2.0, 0.5, np.inf], dtype=np.float32), 0.05, 10.0),
+    {"user": "payload", "n": [1, 2]},
+])
+def test_a_reading_round_trips(payload: object) -> None:
+    slot, seq, t, p, back = decode_reading(encode_reading(7, 42, 1.25, 1.2525, payload))
+    assert (slot, seq, t, p) == (7, 42, 1.25, 1.2525)
+    if isinstance(payload, LaserScan):
+        assert isinstance(back, LaserScan)
+        np.testing.assert_array_equal(back.angles, payload.angles)
+        np.testing.assert_array_equal(back.ranges, payload.ranges)
+        assert back.ranges.dtype == payload.ranges.dtype
+        assert (back.range_min, back.range_max) == (payload.range_min, payload.range_max)
+    elif isinstance(payload, np.ndarray):
+        assert isinstance(back, np.ndarray)
+        np.testing.assert_array_equal(back, payload)
+        assert back.dtype == payload.dtype and back.flags.writeable
+    else:
+        assert back == payload and type(back) is type(payload)
+
+
+def test_commands_cycles_and_notes_round_trip() -> None:
+    cmd = Command(0.5, -0.25, 3.05, (("lidar", 2.99), ("imu", 3.04)))
+    assert decode_command(encode_command(12, cmd)) == (12, cmd)
+    cyc = Cycle("amr-3", 61, 3.05, 3.0502, 3.0503, 3.11, 0.05, 0.004, True, True, False, Cause.LONG_COMPUTE,
+                (("lidar", 0.06), ("odometry", 0.01)))
+    assert decode_cycle(encode_cycle(2, cyc), "amr-3") == (2, cyc)
+    plain = Cycle("amr-3", 0, 0.0, 0.0, 0.0, 0.001, 0.05, 0.0, False, False, True, None, ())
+    assert decode_cycle(encode_cycle(2, plain), "amr-3") == (2, plain)
+    assert decode_note(encode_note(5, {"event": "picked", "time": 1.5})) == (5, {"event": "picked", "time": 1.5})
+
+
+# ---------------------------------------------------------------------- runs
+@pytest.mark.slow
+@pytest.mark.parametrize("hosts", ["per_robot", 2])
+def test_a_run_with_robot_hosts_completes_and_says_where_each_robot_ran(tmp_path: Path, hosts: str | int) -> None:
+    res = run(tmp_path, scenario(hosts=hosts, duration=2.0))
+    rep = res.report
+    assert res.end_reason == "completed" and res.exit_status == 0, rep["run"]["failures"]
+    assert {c["robot"]: c["cycles"] for c in rep["controllers"]} == {"r1": 40, "r2": 40, "r3": 20}
+    procs = json.loads(json.dumps(rep["run"]["processes"]))  # as report.json holds them
+    assert procs[0]["name"] == "main" and procs[0]["robots"] == []
+    hosts_seen = procs[1:]
+    assert [p["robots"] for p in hosts_seen] == ([["r1"], ["r2"], ["r3"]] if hosts == "per_robot"
+                                                 else [["r1", "r2"], ["r3"]])
+    assert all(p["ended"] == "exit 0" and p["cpu_seconds"] > 0 for p in hosts_seen)
+    for p in hosts_seen:
+        assert not Path(f"/proc/{p['pid']}").exists()
+    assert rings_of(os.getpid()) == []
+    # readings crossed: every sensor delivered to its controller, nothing lost on the way
+    for s in rep["sensors"]:
+        assert s["queue"]["delivered"] > 0, s
+    lines = (res.out / "cycles.csv").read_text().splitlines()
+    assert len(lines) == 1 + 100
+    threads = [t["name"] for t in rep["run"]["threads"]]
+    assert "hosts" in threads and any(t.endswith("/controller:r1") for t in threads)
+    assert any(t.endswith("/driver:sensor:imu") for t in threads)
+
+
+@pytest.mark.slow
+def test_a_controller_raising_in_its_host_ends_the_run_naming_host_and_thread(tmp_path: Path) -> None:
+    res = run(tmp_path, scenario(controller1="'failing_plugins:BoomController'", extra1=", after: 5"))
+    assert res.exit_status == 1
+    (f,) = [f for f in res.report["run"]["failures"] if "controller boom" in f["error"]]
+    assert f["thread"] == "host-1/controller:r1"
+    assert "compute() of robot r1" in (f["call"] or "")
+    assert (res.out / "report.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_host_that_exits_ends_the_run_with_its_robots_and_exit_code(tmp_path: Path) -> None:
+    res = run(tmp_path, scenario(hosts=2, controller1="'host_plugins:ExitController'", extra1=", after: 5, code: 3",
+                                 duration=30.0))
+    assert res.exit_status == 1 and res.end_reason.startswith("failure")
+    (f,) = [f for f in res.report["run"]["failures"] if f["thread"] == "host-1"]
+    assert "robot host host-1 (r1, r2; pid" in f["error"] and "died (exit 3)" in f["error"]
+    procs = {p["name"]: p for p in res.report["run"]["processes"]}
+    assert procs["host-1"]["ended"] == "exit 3" and procs["host-2"]["ended"] == "exit 0"
+    assert rings_of(os.getpid()) == []
+
+
+@pytest.mark.slow
+def test_a_host_frozen_in_a_c_call_holding_its_gil_is_killed_and_named(tmp_path: Path) -> None:
+    res = run(tmp_path, scenario(controller1="'host_plugins:GilHolder'", extra1=", after: 5, seconds: 60",
+                                 duration=60.0, silence=0.5))
+    assert res.exit_status == 1
+    (f,) = [f for f in res.report["run"]["failures"] if f["thread"] == "host-1"]
+    assert "sent no heartbeat" in f["error"] and "killed" in f["error"] and "(r1; pid" in f["error"]
+    procs = {p["name"]: p for p in res.report["run"]["processes"]}
+    assert procs["host-1"]["ended"] == "killed by SIGKILL"
+    assert res.report["run"]["sim_seconds"] < 30.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_world_and_every_host_and_writes_the_report(tmp_path: Path, sig: int) -> None:
+    path = tmp_path / "hosts.yaml"
+    path.write_text(SCENARIO.format(hosts="per_robot", duration=3600, controller1="waypoint",
+                                    extra1=", waypoints: [[10.0, 1.0]]", silence=2.0))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "--headless", "--no-plot", "--out",
+                             str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("running "), first + proc.communicate(timeout=30)[1]
+        time.sleep(1.0)  # let some cycles run (nothing is asserted on time)
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    (folder,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    rep = json.loads((folder / "report.json").read_text())
+    assert rep["run"]["end_reason"] in ("interrupted", "terminated")
+    hosts_seen = [p for p in rep["run"]["processes"] if p["name"] != "main"]
+    assert len(hosts_seen) == 3
+    for p in hosts_seen:
+        assert not Path(f"/proc/{p['pid']}").exists(), p
+    assert rings_of(proc.pid) == []
+    assert rep["run"]["threads_not_stopped"] == []
