@@ -21,9 +21,9 @@ MISS_MAX = 0.01
 RATE_TOLERANCE = 0.02
 
 
-def trial(n: int, workers: int, seconds: float) -> dict[str, Any]:
+def trial(n: int, workers: int, seconds: float, hosts: str | int = "shared") -> dict[str, Any]:
     """One real-time run of ``n`` robots; the figures and whether it passed."""
-    run, _ = run_scenario(warehouse_profile(n, duration=seconds, workers=workers),
+    run, _ = run_scenario(warehouse_profile(n, duration=seconds, workers=workers, hosts=hosts),
                           timeout=seconds * 3 + 30)
     cycles = sum(c.stats.cycles for c in run.controllers)
     misses = sum(c.stats.misses for c in run.controllers)
@@ -37,7 +37,7 @@ def trial(n: int, workers: int, seconds: float) -> dict[str, Any]:
     miss_rate = misses / cycles if cycles else 1.0
     ok = (run.end_reason == "completed" and not run.failures and rtf >= RTF_MIN and miss_rate < MISS_MAX
           and worst >= 1 - RATE_TOLERANCE and worst_hi <= 1 + RATE_TOLERANCE)
-    return {"robots": n, "workers": workers, "passed": ok, "rtf": rtf, "miss_rate": miss_rate,
+    return {"robots": n, "workers": workers, "hosts": hosts, "passed": ok, "rtf": rtf, "miss_rate": miss_rate,
             "worst_sensor_rate": worst, "worst_rate_by_kind": by_kind, "end_reason": run.end_reason,
             "late_physics_steps": run.physics_task.late_steps}
 

@@ -45,7 +45,8 @@ def _sensors(beams: int, range_max: float, lidar_hz: float, bumper_latency: floa
 
 def warehouse_dict(n_robots: int, *, duration: float = 10.0, clock: str = "real", workers: int = 0,
                    seed: int = 1, beams: int = 360, range_max: float = 10.0, lidar_hz: float = 10.0,
-                   handoff: bool = False, switch_interval: float = 0.0005) -> dict[str, Any]:
+                   handoff: bool = False, switch_interval: float = 0.0005,
+                   hosts: str | int = "shared") -> dict[str, Any]:
     """The scenario as a plain document (what a YAML file would hold).
 
     ``handoff``: each controller waits for its bumper, published 1 ms after the
@@ -82,6 +83,7 @@ def warehouse_dict(n_robots: int, *, duration: float = 10.0, clock: str = "real"
         "world": {"size": [width, height], "boundary_walls": True, "obstacles": obstacles},
         "physics": {"step": 0.01, "workers": workers},
         "run": {"duration": duration, "time_scale": 1.0, "seed": seed, "switch_interval": switch_interval,
+                "hosts": hosts,
                 "producer_threads": "per_kind", "clock": clock},
         "robots": robots,
     }

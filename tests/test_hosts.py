@@ -227,3 +227,16 @@ def test_a_signal_stops_the_world_and_every_host_and_writes_the_report(tmp_path:
         assert not Path(f"/proc/{p['pid']}").exists(), p
     assert rings_of(proc.pid) == []
     assert rep["run"]["threads_not_stopped"] == []
+
+
+def test_a_batch_of_readings_round_trips_stacked_or_mixed() -> None:
+    from sim.core.wire import decode_batch, encode_batch
+
+    same = [(i, 10 + i, 2.0, 2.001 + i * 1e-4, np.array([i, 2.0 * i, -1.0])) for i in range(5)]
+    back = decode_batch(encode_batch(same))
+    assert [b[:4] for b in back] == [s[:4] for s in same]
+    for b, s in zip(back, same, strict=True):
+        np.testing.assert_array_equal(b[4], s[4])
+    mixed = [(0, 1, 2.0, 2.0, True), (1, 2, 2.0, 2.01, np.zeros(3)), (2, 3, 2.0, 2.0, {"a": 1})]
+    back = decode_batch(encode_batch(mixed))
+    assert [b[:4] for b in back] == [m[:4] for m in mixed] and back[0][4] is True and back[2][4] == {"a": 1}

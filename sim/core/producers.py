@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
+from typing import Protocol
 
 import numpy as np
 
@@ -107,10 +108,10 @@ class SensorRuntime:
     # ``remove_effect`` on the timeline thread and read once per sample by the producer thread.
     effects: SampleEffects = field(default_factory=lambda: NO_EFFECTS)
     on_failure: str = "stop"  # "continue": a sampling exception fails this sensor only (scenario)
-    # Robot hosts: the sensor's consumer is in another process. Called at sample time with
-    # (runtime, seq, sample time, publish time, payload); that host's driver thread puts the reading
-    # into the queue at its publish time. False: the transport was full (counted, the reading lost).
-    forward: Callable[[SensorRuntime, int, float, float, object], bool] | None = None
+    # Robot hosts: the sensor's consumer is in another process. The readings of one sample instant
+    # bound for one host go to its outlet together, at sample time; that host's driver thread puts each
+    # into the queue at its publish time. Refused ones (the transport was full) are counted, never lost silently.
+    outlet: Outlet | None = None
     transport_drops: int = 0  # readings the transport to the host refused (its ring was full)
 
     def add_effect(self, effect: SampleEffect) -> None:
@@ -128,6 +129,17 @@ class SensorRuntime:
     @property
     def label(self) -> str:
         return f"{self.robot_name}/{self.sensor.name}"
+
+
+Forwarded = tuple[SensorRuntime, int, float, float, object]  # (runtime, seq, sample time, publish time, payload)
+
+
+class Outlet(Protocol):
+    """Where a robot host's readings leave the world process (``sim.runtime.hosts``)."""
+
+    def send(self, items: list[Forwarded]) -> list[Forwarded]:
+        """Send ``items`` (one sample instant); return those the transport refused."""
+        ...
 
 
 _Pending = tuple[SensorRuntime, int, float, object]  # (rt, seq, sample_time, payload) waiting out its latency
@@ -278,6 +290,7 @@ class ProducerTask:
         """
         sensors, heap, order, on_sample = self.sensors, self._heap, self._order, self.on_sample
         slots: dict[float, list[int]] = {}
+        outgoing: dict[Outlet, list[Forwarded]] | None = None
         for (scheduled, i), payload in sampled:
             rt = sensors[i]
             st = rt.stats
@@ -316,8 +329,10 @@ class ProducerTask:
             # The Reading itself is built once, at publish, with the publish time that really happened.
             seq = rt.seq
             rt.seq = seq + 1
-            if rt.forward is not None:
-                self._forward(rt, seq, now, now + latency, payload)
+            if rt.outlet is not None:
+                if outgoing is None:
+                    outgoing = {}
+                outgoing.setdefault(rt.outlet, []).append((rt, seq, now, now + latency, payload))
             elif latency <= 0.0:
                 self._publish(rt, seq, now, payload)
             else:
@@ -326,18 +341,26 @@ class ProducerTask:
         # (run() publishes, then samples); among slots the insertion order is kept.
         for t, indices in slots.items():
             heappush(heap, (t, next(order), indices))
+        if outgoing is not None:
+            for outlet, items in outgoing.items():
+                self._forward(outlet, items)
 
-    def _forward(self, rt: SensorRuntime, seq: int, sample_time: float, publish_time: float, payload: object) -> None:
-        """Hand a reading to its robot's host process now; the host publishes it at ``publish_time``."""
-        assert rt.forward is not None
-        if not rt.forward(rt, seq, sample_time, publish_time, payload):
+    def _forward(self, outlet: Outlet, items: list[Forwarded]) -> None:
+        """Hand readings to their robots' host process now; the host publishes each at its publish time."""
+        refused = outlet.send(items)
+        lost = {id(x) for x in refused}
+        for rt, *_ in refused:
             rt.transport_drops += 1
-            return
-        reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, publish_time, payload)
-        rt.stats.published += 1
-        rt.last = reading
-        if self.on_publish is not None:
-            self.on_publish(rt, reading)
+        on_publish = self.on_publish
+        for item in items:
+            rt, seq, sample_time, publish_time, payload = item
+            if lost and id(item) in lost:
+                continue
+            reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, publish_time, payload)
+            rt.stats.published += 1
+            rt.last = reading
+            if on_publish is not None:
+                on_publish(rt, reading)
 
     def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: object) -> None:
         now = self.clock.now()

@@ -106,6 +106,62 @@ def decode_reading(buf: bytes) -> tuple[int, int, float, float, object]:
     return slot, seq, sample_time, publish_time, payload
 
 
+_BATCH = struct.Struct("<BH")  # kind (STACKED or MIXED), count
+_STACKED_TIME = struct.Struct("<d")
+STACKED, MIXED = ord("S"), ord("M")
+_LEN = struct.Struct("<I")
+
+
+def encode_batch(items: list[tuple[int, int, float, float, object]]) -> bytes:
+    """Readings of one sample instant for one host, as one message: (slot, seq, sample time, publish time, payload).
+
+    The usual batch (every IMU of the host, say: arrays of one shape and one sample time) is stacked
+    into one array, so its cost hardly grows with the number of robots; anything else is a sequence of
+    single readings.
+    """
+    n = len(items)
+    first = items[0][4]
+    arrays: list[np.ndarray] = [it[4] for it in items if type(it[4]) is np.ndarray]
+    if (type(first) is np.ndarray and len(arrays) == n
+            and all(a.shape == first.shape and a.dtype == first.dtype for a in arrays)
+            and all(it[2] == items[0][2] for it in items)):
+        slots = np.fromiter((it[0] for it in items), np.uint16, n)
+        seqs = np.fromiter((it[1] for it in items), np.int64, n)
+        publish = np.fromiter((it[3] for it in items), np.float64, n)
+        return (_BATCH.pack(STACKED, n) + _STACKED_TIME.pack(items[0][2]) + slots.tobytes() + seqs.tobytes()
+                + publish.tobytes() + _array(np.stack(arrays)))
+    parts = [_BATCH.pack(MIXED, n)]
+    for it in items:
+        one = encode_reading(*it)
+        parts.append(_LEN.pack(len(one)))
+        parts.append(one)
+    return b"".join(parts)
+
+
+def decode_batch(buf: bytes) -> list[tuple[int, int, float, float, object]]:
+    """The readings of a message made by ``encode_batch``, in the order they were given."""
+    kind, n = _BATCH.unpack_from(buf)
+    off = _BATCH.size
+    if kind == STACKED:
+        (t,) = _STACKED_TIME.unpack_from(buf, off)
+        off += _STACKED_TIME.size
+        slots = np.frombuffer(buf, np.uint16, n, off).tolist()
+        off += 2 * n
+        seqs = np.frombuffer(buf, np.int64, n, off).tolist()
+        off += 8 * n
+        publish = np.frombuffer(buf, np.float64, n, off).tolist()
+        off += 8 * n
+        stacked, _ = _read_array(buf, off)
+        return [(slots[i], seqs[i], t, publish[i], stacked[i]) for i in range(n)]
+    out = []
+    for _ in range(n):
+        (size,) = _LEN.unpack_from(buf, off)
+        off += _LEN.size
+        out.append(decode_reading(buf[off:off + size]))
+        off += size
+    return out
+
+
 def reading_from(robot: str, sensor: str, decoded: tuple[int, int, float, float, object]) -> Reading:
     """The ``Reading`` a decoded message stands for, on the robot and sensor its slot names."""
     _, seq, sample_time, publish_time, payload = decoded

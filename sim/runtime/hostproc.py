@@ -44,7 +44,7 @@ from sim.core.control import ControllerStats, ControllerTask, Cycle
 from sim.core.handle import ThreadInfo
 from sim.core.supervisor import Failure, Supervisor
 from sim.core.watchdog import Slot, Stuck, Watchdog
-from sim.core.wire import decode_reading, encode_command, encode_cycle, encode_note
+from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note
 from sim.errors import StuckCallError
 from sim.interfaces.messages import Command, Reading
 
@@ -278,9 +278,9 @@ class _Host:
             except empty:
                 continue
             while True:
-                slot, seq, sample_time, publish_time, payload = decode_reading(buf)
-                if publish_time < end:  # as in a shared run: nothing is published at or after the end
-                    heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
+                for slot, seq, sample_time, publish_time, payload in decode_batch(buf):
+                    if publish_time < end:  # as in a shared run: nothing is published at or after the end
+                        heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
                 try:
                     buf = get_nowait()
                 except empty:

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 from sim.common.ring import Ring, RingWaiter
 from sim.core.control import ControllerStats, Cycle
 from sim.core.handle import HostInfo
-from sim.core.producers import SensorRuntime
+from sim.core.producers import Forwarded, SensorRuntime
 from sim.core.supervisor import Failure
-from sim.core.wire import COMMAND, CYCLE, NOTE, decode_command, decode_cycle, decode_note, encode_reading
+from sim.core.wire import COMMAND, CYCLE, NOTE, decode_command, decode_cycle, decode_note, encode_batch
 from sim.errors import HostError
 from sim.runtime.hostproc import Feed, HostFinal, HostPlan, host_main
 
@@ -68,9 +68,24 @@ def deal(hosts: str | int, robots: int) -> list[list[int]] | None:
     return out
 
 
-def _slot_size(rts: list[SensorRuntime]) -> int:
+class _Outlet:
+    """One reading ring's sending end (``sim.core.producers.Outlet``): a sample instant's readings, one message."""
+
+    def __init__(self, ring: Ring, slots: dict[int, int]) -> None:
+        self.ring, self.slots = ring, slots
+
+    def send(self, items: list[Forwarded]) -> list[Forwarded]:
+        slots = self.slots
+        msg = encode_batch([(slots[id(rt)], seq, t, p, payload) for rt, seq, t, p, payload in items])
+        if len(msg) > self.ring.slot_size and len(items) > 1:  # larger than planned (a user's payload): halve
+            half = len(items) // 2
+            return self.send(items[:half]) + self.send(items[half:])
+        return [] if self.ring.put(msg) else items
+
+
+def _reading_size(rts: list[SensorRuntime]) -> int:
     """Bytes for the largest reading of these sensors: a scan's arrays, a small array, or a user's pickle."""
-    size = 1024
+    size = 256
     for rt in rts:
         beams = getattr(rt.sensor.params, "beams", None)
         if isinstance(beams, int):
@@ -107,11 +122,14 @@ class HostSet:
                         feeds.setdefault(producer_of[id(rt)].name, []).append(rt)
                 plan_feeds = []
                 for name, rts in feeds.items():
-                    rate = sum(rt.rate_hz for rt in rts)
-                    ring = Ring.create(max(32, math.ceil(rate * BUFFER_SECONDS)), _slot_size(rts))
+                    # a message per sample instant (the host's sensors of this kind due then, together)
+                    rate = max(rt.rate_hz for rt in rts)
+                    capacity = max(32, 2 * math.ceil(rate * BUFFER_SECONDS))
+                    ring = Ring.create(capacity, 64 + len(rts) * _reading_size(rts))
                     plan_feeds.append(Feed(name, ring, [sensor_index[id(rt)] for rt in rts]))
-                    for slot, rt in enumerate(rts):
-                        rt.forward = self._forwarder(ring, slot)
+                    outlet = _Outlet(ring, {id(rt): slot for slot, rt in enumerate(rts)})
+                    for rt in rts:
+                        rt.outlet = outlet
                 uplink = Ring.create(max(64, 64 * len(robots)), UPLINK_SLOT)
                 events = Ring.create(128, EVENT_SLOT)
                 self.plans.append(HostPlan(f"host-{number + 1}", number, robots, plan_feeds, events, uplink,
@@ -119,15 +137,6 @@ class HostSet:
         except BaseException:
             self.close()
             raise
-
-    @staticmethod
-    def _forwarder(ring: Ring, slot: int) -> Callable[[SensorRuntime, int, float, float, object], bool]:
-        put = ring.put
-
-        def forward(rt: SensorRuntime, seq: int, sample_time: float, publish_time: float, payload: object) -> bool:
-            return put(encode_reading(slot, seq, sample_time, publish_time, payload))
-
-        return forward
 
     # ------------------------------------------------------------------ start
     def fork(self) -> None:
