@@ -2,6 +2,11 @@
 
 Controllers only append to a deque (no I/O, no thread wake-up on their path); a
 background writer flushes rows in batches (sim/common/batching.py).
+
+Row order, virtual clock: by finish time, then robot (scenario order), then cycle — defined, so
+the file is the same wherever the robots ran (``run.hosts``: one process, or one per robot, whose
+cycles reach the world a physics step at a time). Cycles arrive in finish order; those finishing
+at one instant are held until a later one comes and written sorted. Real clock: as they come.
 """
 
 from __future__ import annotations
@@ -54,9 +59,34 @@ class CycleLog(RunListener):
 
     def on_start(self, run: RunHandle) -> None:
         self._drain.report_errors_to(run)
+        if run.scenario.run.clock == "virtual":
+            self._rank = {c.robot_name: i for i, c in enumerate(run.controllers)}
+            self.on_cycle = self._in_order  # type: ignore[method-assign]
 
     def on_cycle(self, cycle: Cycle) -> None:
         self._drain.push(cycle)
+
+    _rank: dict[str, int] | None = None
+    _tie: list[Cycle] | None = None  # the cycles that finished at the latest instant seen (virtual clock)
+
+    def _in_order(self, cycle: Cycle) -> None:
+        tie = self._tie
+        if tie is not None and cycle.finish_time != tie[0].finish_time:
+            self._flush_tie()
+            tie = None
+        if tie is None:
+            self._tie = [cycle]
+        else:
+            tie.append(cycle)
+
+    def _flush_tie(self) -> None:
+        tie, self._tie = self._tie, None
+        if tie:
+            rank = self._rank or {}
+            if len(tie) > 1:
+                tie.sort(key=lambda c: (rank.get(c.robot, 0), c.k))
+            for c in tie:
+                self._drain.push(c)
 
     def _write(self, batch: list[Cycle]) -> None:
         try:
@@ -69,6 +99,7 @@ class CycleLog(RunListener):
     def close(self, run: RunHandle | None = None) -> None:
         """Write what is queued; put the file in place only if all of it was written, else remove it."""
         try:
+            self._flush_tie()
             self._drain.close()
         except BaseException as exc:
             self._out.discard()

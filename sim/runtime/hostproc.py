@@ -129,7 +129,7 @@ class _Outbox:
         self.host, self.index = host, index
 
     def put(self, msg: object, block: bool = True, timeout: float | None = None) -> None:
-        self.host.send_up(encode_note(self.index, msg))
+        self.host.send_up(encode_note(self.index, (self.host.clock.now(), msg)))  # the world's StepOutbox gates it
 
     put_nowait = put
 

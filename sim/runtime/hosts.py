@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import RawArray
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sim.common.ring import Ring, RingWaiter
 from sim.core.control import ControllerStats, Cycle
@@ -169,12 +169,10 @@ class HostSet:
         self._world_side()
 
     def _world_side(self) -> None:
-        """The world's copies of the hosts' controllers: calls go to the host, notes come from it."""
+        """The world's copies of the hosts' controllers: calls go to the host (notes come from it: ``serve``)."""
         for r, number in self.host_of.items():
             controller = self.run.controllers[r].controller
             controller.handle_event = self._event_sender(number, r)  # type: ignore[method-assign,assignment]
-            if hasattr(controller, "outbox"):
-                controller.outbox = queue.SimpleQueue()
 
     def _event_sender(self, number: int, index: int) -> Callable[[str, dict[str, Any]], None]:
         ring, clock = self.plans[number].events, self.run.clock
@@ -243,10 +241,11 @@ class HostSet:
                     task.last_command = (command.v, command.w)
                     task.submit(index, command)
                 elif kind == NOTE:
-                    index, note = decode_note(buf)
+                    index, stamped = decode_note(buf)
+                    sent, note = cast(tuple[float, object], stamped)  # (the host's clock time, the note): _Outbox.put
                     outbox = getattr(tasks[index].controller, "outbox", None)
                     if outbox is not None:
-                        outbox.put(note)
+                        outbox.put_at(sent, note)
 
     def _read_control(self, number: int, conn: Connection) -> None:
         try:

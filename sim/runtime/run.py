@@ -20,6 +20,7 @@ from sim.core.control import ControllerTask
 from sim.core.feature import Feature
 from sim.core.handle import HostInfo, OrderOutcomes, ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
+from sim.core.outbox import StepOutbox
 from sim.core.physicstask import PhysicsTask
 from sim.core.producers import ProducerTask, SensorRuntime
 from sim.core.supervisor import Failure, Supervisor
@@ -124,6 +125,9 @@ class Run:
                 self.add_listener(x)
         self.sensors, self.controllers = build_robots(sc, self.clock, self.static, self.physics.submit,
                                                       self.duration)
+        for c in self.controllers:  # notes to the world: readable a physics step later (sim.core.outbox)
+            if hasattr(c.controller, "outbox"):
+                c.controller.outbox = StepOutbox(self.clock, sc.physics.step)
         self.producers = self._group_producers(sc.run.producer_threads)
         self._timeline_slot = Slot("timeline", lambda call: f"handle_event({call[0]!r}) of robot {call[1].robot_name} "
                                    f"({call[1].component}) at t={call[2]:.3f} s")
