@@ -70,6 +70,15 @@ class VirtualClock(ClockBase):
         self.switches = 0  # token hand-offs between different threads (for benchmarks)
         self._stop_is_set = self.stop_event.is_set  # bound once: read on every hand-off
 
+    def fork_copy(self, cpu: int | None) -> None:
+        """Made fresh in a forked robot host (sim.runtime.hostproc): no pacing (the world paces), its own CPU."""
+        self.stop_event = threading.Event()
+        self._stop_is_set = self.stop_event.is_set
+        self._lock = threading.RLock()
+        self._idle = threading.Event()
+        self.pace = None
+        self._cpu = cpu
+
     # ------------------------------------------------------------------ time
     def now(self) -> float:
         return float(self.env.now)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import pickle
@@ -43,6 +44,7 @@ from sim.core.clock import RealClock
 from sim.core.control import ControllerStats, ControllerTask, Cycle
 from sim.core.handle import ThreadInfo
 from sim.core.supervisor import Failure, Supervisor
+from sim.core.virtual import VirtualClock
 from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note
 from sim.errors import StuckCallError
@@ -143,9 +145,15 @@ class _Host:
         assert plan.conn is not None
         self.conn = plan.conn
         clock = run.clock
-        assert isinstance(clock, RealClock)
-        clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
-        self.clock = clock
+        self.virtual = isinstance(clock, VirtualClock)
+        if isinstance(clock, VirtualClock):  # lockstep with the world: see _gate
+            cpus = sorted(os.sched_getaffinity(0))
+            clock.fork_copy(cpus[plan.number % len(cpus)] if cpus else None)
+        else:
+            assert isinstance(clock, RealClock)
+            clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
+        self.clock: RealClock | VirtualClock = clock
+        self._stop_drain: bool | None = None  # the stop's drain flag, when the gate received it
         self._send_lock = threading.Lock()  # the control pipe: several threads may report
         self._up_lock = threading.Lock()  # the uplink ring has one producer at a time
         self.failures: list[Failure] = []
@@ -219,6 +227,11 @@ class _Host:
                 self.clock.request_stop()
                 return 0
             kind = msg[0]
+            if kind == "start" and self.virtual:
+                gate = self._start_virtual()
+                gate.join()  # the gate reads the pipe from now on, until the stop
+                self._stop(drain=bool(self._stop_drain))
+                return 0
             if kind == "start":
                 self._start(msg[1])
             elif kind == "stop":
@@ -241,6 +254,7 @@ class _Host:
         return thread
 
     def _start(self, origin: float) -> None:
+        assert isinstance(self.clock, RealClock)
         self.clock.start_at(origin)
         self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
         sensors = self.run.sensors
@@ -252,6 +266,115 @@ class _Host:
             self.controller_threads.append(
                 self._spawn(f"controller:{task.robot_name}", "controller", task.run, [task.robot_name]))
 
+    # ------------------------------------------------------------------ virtual time: lockstep
+    def _start_virtual(self) -> threading.Thread:
+        """The host's threads on its virtual clock: the gate first at any instant, then drivers, controllers, events."""
+        clock = self.clock
+        self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
+        sensors = self.run.sensors
+        self._heaps: list[list[tuple[float, int, int, int, float, object]]] = [[] for _ in self.plan.feeds]
+        self._signals = [clock.signal() for _ in self.plan.feeds]
+        self._event_heap: list[tuple[float, int, int, str, dict[str, Any]]] = []
+        self._event_signal = clock.signal()
+        self._order = itertools.count()
+        gate = self._spawn("gate", "lockstep", clock.participant("gate", -1, self._gate), [self.plan.name])
+        for k, feed in enumerate(self.plan.feeds):
+            name = f"driver:{feed.name}"
+            self._spawn(name, "driver", clock.participant(name, 1, functools.partial(self._drive_virtual, k)),
+                        [sensors[i].label for i in feed.sensors])
+        for task in self.tasks.values():
+            name = f"controller:{task.robot_name}"
+            self.controller_threads.append(self._spawn(name, "controller", clock.participant(name, 2, task.run),
+                                                       [task.robot_name]))
+        self._spawn("events", "events", clock.participant("events", 3, self._events_virtual), ["handle_event calls"])
+        clock.begin()
+        return gate
+
+    def _gate(self) -> None:
+        """Holds the token at every step boundary: report the step done, wait for the world's next one, pull its input.
+
+        Between two boundaries the host's threads run on their own (in parallel with the other hosts);
+        the world runs while every host waits here. ``conn.recv`` blocks in real time holding the token,
+        so nothing of this host moves meanwhile.
+        """
+        clock, conn = self.clock, self.conn
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                self._stop_drain = False
+                return
+            if msg[0] == "stop":
+                self._stop_drain = msg[1]
+                return
+            until = msg[1]
+            self._pull()
+            if not clock.sleep_until(until):
+                self._stop_drain = False
+                return
+            alive = any(t.is_alive() for t in self.controller_threads)
+            self._send(("reached", until, alive))
+
+    def _pull(self) -> None:
+        """Everything the world sent for this step: readings to their drivers' heaps, events to the events heap."""
+        order = self._order
+        for k, feed in enumerate(self.plan.feeds):
+            heap, got = self._heaps[k], False
+            while True:
+                try:
+                    buf = feed.ring.get_nowait()
+                except queue.Empty:
+                    break
+                for slot, seq, sample_time, publish_time, payload in decode_batch(buf):
+                    if publish_time < self.run.duration:
+                        heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
+                        got = True
+            if got:
+                self._signals[k].notify()
+        got = False
+        while True:
+            try:
+                buf = self.plan.events.get_nowait()
+            except queue.Empty:
+                break
+            index, action, data, t = pickle.loads(buf)
+            heappush(self._event_heap, (t, next(order), index, action, data))
+            got = True
+        if got:
+            self._event_signal.notify()
+
+    def _drive_virtual(self, k: int) -> None:
+        """Put each reading into its queue at its publish instant (as the world's producer does in a shared run)."""
+        clock, heap, signal_, end = self.clock, self._heaps[k], self._signals[k], self.run.duration
+        rts = [self.run.sensors[i] for i in self.plan.feeds[k].sensors]
+        while not clock.stopped:
+            now = clock.now()
+            while heap and heap[0][0] <= now:
+                _, _, slot, seq, sample_time, payload = heappop(heap)
+                rt = rts[slot]
+                channel = rt.channel
+                channel.put(Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload),
+                            now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
+            if now >= end and not heap:
+                return
+            signal_.wait_until(signal_.version(), heap[0][0] if heap else end)
+
+    def _events_virtual(self) -> None:
+        clock, heap, signal_, slot, end = self.clock, self._event_heap, self._event_signal, self.events_slot, \
+            self.run.duration
+        while not clock.stopped:
+            now = clock.now()
+            while heap and heap[0][0] <= now:
+                t, _, index, action, data = heappop(heap)
+                task = self.tasks[index]
+                slot.call = (action, task, t)
+                task.controller.handle_event(action, data)
+                slot.call = None
+            if now >= end and not heap:
+                return
+            signal_.wait_until(signal_.version(), heap[0][0] if heap else end)
+
+    # ------------------------------------------------------------------ real time
     def _drive(self, feed: Feed) -> None:
         """Readings off the ring into their queues, each at its publish instant (a heap holds the early ones)."""
         clock, ring, end = self.clock, feed.ring, self.run.duration

@@ -104,6 +104,7 @@ class HostSet:
         self.pids: list[int] = []
         self.pidfds: list[int] = []
         self.conns: list[Connection] = []
+        self._conn_locks: list[threading.Lock] = []  # one per pipe: the lockstep thread and stop() both use them
         self.finals: dict[int, HostFinal] = {}
         self.ended: dict[int, str] = {}  # host number -> how it ended ("exit 0", "killed by SIGKILL")
         self.silenced: set[int] = set()
@@ -153,6 +154,7 @@ class HostSet:
             theirs.close()
             plan.conn = None
             self.conns.append(mine)
+            self._conn_locks.append(threading.Lock())
             self.pids.append(pid)
             self.pidfds.append(os.pidfd_open(pid))
         end = time.monotonic() + READY_LIMIT
@@ -167,6 +169,8 @@ class HostSet:
             if msg[0] != "ready":
                 raise HostError(f"{self.describe(number)} failed while starting: {msg[1].error}")
         self._world_side()
+        self._pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
+        self._waiter = RingWaiter([], [*self.pidfds, *(c.fileno() for c in self.conns)])
 
     def _world_side(self) -> None:
         """The world's copies of the hosts' controllers: calls go to the host (notes come from it: ``serve``)."""
@@ -185,28 +189,95 @@ class HostSet:
 
         return handle_event
 
-    def begin(self, origin: float) -> None:
-        """Simulated time 0 is at ``perf_counter()`` = ``origin`` in every process."""
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.send(("start", origin))
+    def begin(self, origin: float | None) -> None:
+        """Start the hosts: real clock, simulated time 0 is at ``perf_counter()`` = ``origin`` in every process;
+        virtual clock (None), they wait for the lockstep's first step."""
+        for number in range(len(self.conns)):
+            self._send(number, ("start", origin))
+
+    def _send(self, number: int, msg: tuple[Any, ...]) -> None:
+        with self._conn_locks[number], contextlib.suppress(OSError):
+            self.conns[number].send(msg)
+
+    # ------------------------------------------------------------------ virtual time: lockstep
+    def lockstep(self) -> None:
+        """The world's ``lockstep`` participant: at every physics step boundary, before physics, run the hosts up to it.
+
+        Conservative synchronisation: the world has run everything before the boundary ``T`` (its sensors
+        sampled and forwarded every reading published before ``T``, its timeline sent every event before
+        ``T``); each host then runs its robots up to ``T`` (in parallel), and their commands, cycles and notes
+        come back before physics steps at ``T``. Robots act on the world only through commands, which
+        physics takes at the next step anyway, so nothing depends on where a robot ran.
+        """
+        run, clock = self.run, self.run.clock
+        step, end = run.physics.step_size, run.duration
+        tasks = run.controllers
+        n = 1
+        while True:
+            until = n * step
+            if not clock.sleep_until(until):
+                return
+            for number in range(len(self.plans)):
+                self._send(number, ("advance", until))
+            alive = self._await_step(until)
+            if alive is None:  # a host failed or the run stopped
+                return
+            cycles: list[tuple[float, int, int, Cycle]] = []
+            self._drain_uplinks(cycles)
+            cycles.sort(key=lambda c: c[:3])
+            for _, index, _, cycle in cycles:
+                task = tasks[index]
+                _mirror(task.stats, cycle)
+                if task.on_cycle is not None:
+                    task.on_cycle(cycle)
+            if until >= end and not alive:
+                return
+            n += 1
+
+    def _await_step(self, until: float) -> bool | None:
+        """Wait (real time, holding the world's token) until every host reached ``until``; whether any still
+        runs cycles. None if the run ended meanwhile (a failure, a host that died or went silent, a stop)."""
+        reached: dict[int, bool] = {}
+        limit = self.run.scenario.run.host_silence_limit
+        waiter = self._waiter
+        while len(reached) < len(self.plans):
+            for number in range(len(self.plans)):
+                for msg in self._read_control(number):
+                    if msg[0] == "reached" and msg[1] == until:
+                        reached[number] = msg[2]
+            if len(reached) == len(self.plans):
+                break
+            if self.run.finished.is_set() or self.run.clock.stopped:
+                return None
+            for fd in waiter.wait(0.05):
+                died = self._pidfd_host.get(fd)
+                if died is not None and died not in self.ended:
+                    self._read_control(died)
+                    self._exited(died)
+                    return None
+            now = time.monotonic()
+            for number in range(len(self.plans)):
+                if number not in reached and now - self.heartbeat[number] > limit:
+                    self._silent(number, now - self.heartbeat[number], limit)
+                    return None
+        return any(reached.values())
+
 
     # ------------------------------------------------------------------ the transport thread
     def serve(self) -> None:
         """The world's ``hosts`` thread: read every uplink and control pipe, watch every host, until all ended."""
         waiter = RingWaiter([p.uplink for p in self.plans], [*self.pidfds, *(c.fileno() for c in self.conns)])
-        pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
         limit = self.run.scenario.run.host_silence_limit
         while True:
             ready = waiter.wait(0.05)
             self._drain_uplinks()
-            for number, conn in enumerate(self.conns):
-                self._read_control(number, conn)
+            for number in range(len(self.conns)):
+                self._read_control(number)
             for fd in ready:
-                died = pidfd_host.get(fd)
+                died = self._pidfd_host.get(fd)
                 if died is not None and died not in self.ended:
                     self._drain_uplinks()
-                    self._read_control(died, self.conns[died])
+                    self._read_control(died)
                     self._exited(died)
             now = time.monotonic()
             for number in range(len(self.plans)):
@@ -217,7 +288,9 @@ class HostSet:
                 self._drain_uplinks()
                 return
 
-    def _drain_uplinks(self) -> None:
+    def _drain_uplinks(self, cycles: list[tuple[float, int, int, Cycle]] | None = None) -> None:
+        """Everything the hosts sent: commands to physics, notes to the outboxes; cycles to the listeners, or
+        (lockstep) into ``cycles`` as (finish, robot index, k, cycle), to be handed over in that order."""
         run = self.run
         tasks = run.controllers
         for plan in self.plans:
@@ -232,6 +305,9 @@ class HostSet:
                     index = int.from_bytes(buf[1:5], "little")
                     task = tasks[index]
                     _, cycle = decode_cycle(buf, task.robot_name)
+                    if cycles is not None:
+                        cycles.append((cycle.finish_time, index, cycle.k, cycle))
+                        continue
                     _mirror(task.stats, cycle)
                     if task.on_cycle is not None:
                         task.on_cycle(cycle)
@@ -247,18 +323,25 @@ class HostSet:
                     if outbox is not None:
                         outbox.put_at(sent, note)
 
-    def _read_control(self, number: int, conn: Connection) -> None:
-        try:
-            while conn.poll():
-                msg = conn.recv()
-                if msg[0] == "failure":
-                    f: Failure = replace(msg[1], thread=f"{self.plans[number].name}/{msg[1].thread}")
-                    self.run.supervisor.failures.append(f)
-                    self.run._on_failure(f)
-                elif msg[0] == "final":
-                    self.finals[number] = msg[1]
-        except (EOFError, OSError):
-            return
+    def _read_control(self, number: int) -> list[tuple[Any, ...]]:
+        """Handle what host ``number`` sent on its pipe (failures, its final statistics); return the other messages."""
+        other = []
+        conn = self.conns[number]
+        with self._conn_locks[number]:
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    if msg[0] == "failure":
+                        f: Failure = replace(msg[1], thread=f"{self.plans[number].name}/{msg[1].thread}")
+                        self.run.supervisor.failures.append(f)
+                        self.run._on_failure(f)
+                    elif msg[0] == "final":
+                        self.finals[number] = msg[1]
+                    else:
+                        other.append(msg)
+            except (EOFError, OSError):
+                pass
+        return other
 
     def _exited(self, number: int) -> None:
         how = self._reap(number) or "ended"
@@ -304,17 +387,27 @@ class HostSet:
         return f"robot host {self.plans[number].name} ({who};{pid})"
 
     # ------------------------------------------------------------------ stop
-    def stop(self, drain: bool) -> None:
-        """Tell every host to stop (after its last cycles, if ``drain``); kill those that do not report in time."""
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.send(("stop", drain))
+    def stop(self, drain: bool, serving: bool) -> None:
+        """Tell every host to stop (after its last cycles, if ``drain``); kill those that do not report in time.
+
+        ``serving``: the ``hosts`` thread (real clock) collects the final statistics; else (lockstep) this does.
+        """
+        for number in range(len(self.conns)):
+            self._send(number, ("stop", drain))
         self.closing.set()
         from sim.runtime.run import END_DRAIN_TIMEOUT
 
         end = time.monotonic() + STOP_LIMIT + (END_DRAIN_TIMEOUT if drain else 0.0)
         while time.monotonic() < end and not all(n in self.finals or n in self.ended for n in range(len(self.plans))):
-            time.sleep(0.01)  # the hosts thread (serve) collects the finals
+            if serving:
+                time.sleep(0.01)
+                continue
+            for number in range(len(self.plans)):
+                self._read_control(number)
+                self._reap(number)
+            time.sleep(0.005)
+        if not serving:
+            self._drain_uplinks()
         for number, pid in enumerate(self.pids):
             if number not in self.finals and number not in self.ended:
                 with contextlib.suppress(ProcessLookupError):

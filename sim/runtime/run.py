@@ -55,7 +55,7 @@ STUCK_AT = 0.5  # s wall in one plugin call when a run is interrupted: not waite
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
 # moves, then sensors sample it, then controllers use the readings, then scenario events.
-_ORDER = {"physics": 0, "producer": 1, "controller": 2, "timeline": 3, "transport": 4}
+_ORDER = {"lockstep": -1, "physics": 0, "producer": 1, "controller": 2, "timeline": 3, "transport": 4}
 # Warm-up calls (before time starts) may compile kernels: seconds on an empty numba cache.
 WARM_UP_LIMIT = 60.0  # s wall, at least, for one warm-up call
 
@@ -289,8 +289,7 @@ class Run:
         self.clock.start(lead=START_LEAD)
         hs = self.hostset
         if hs is not None:
-            assert isinstance(self.clock, RealClock)  # the scenario checks refuse hosts with the virtual clock
-            hs.begin(self.clock.origin)
+            hs.begin(self.clock.origin if isinstance(self.clock, RealClock) else None)
         self._spawn("physics", "physics", self.physics_task.run, ["all robots"])
         for p in self.producers:
             self._spawn(p.name, "producer", p.run, [rt.label for rt in p.sensors])
@@ -298,8 +297,10 @@ class Run:
             if hs is None or not hs.is_remote(c.robot_index):
                 self._spawn(f"controller:{c.robot_name}", "controller", c.run, [c.robot_name])
         self._spawn("timeline", "timeline", self._timeline, ["scenario events"])
-        if hs is not None:
+        if hs is not None and isinstance(self.clock, RealClock):
             self._spawn("hosts", "transport", hs.serve, [p.name for p in hs.plans])
+        elif hs is not None:  # virtual time: the hosts run a physics step at a time, in lockstep with the world
+            self._spawn("lockstep", "lockstep", hs.lockstep, [p.name for p in hs.plans])
         self.clock.begin()
 
     def _warm_up_watched(self) -> bool:
@@ -410,7 +411,8 @@ class Run:
             self.supervisor.wait_for([t for t in self._sim_threads if t.name != "hosts"], END_DRAIN_TIMEOUT,
                                      self._cut_short)
         if hs is not None:  # the hosts' last cycles and statistics come in before anything is closed
-            hs.stop(drain=self.end_reason == "completed" and not self._cut_short.is_set())
+            hs.stop(drain=self.end_reason == "completed" and not self._cut_short.is_set(),
+                    serving=isinstance(self.clock, RealClock))
         # stopped within START_LEAD, simulated time 0 is still ahead: nothing ran yet
         self.sim_seconds = min(max(self.clock.now(), 0.0), self.duration)
         self.wall_seconds = max(self.clock.real_elapsed(), 0.0)

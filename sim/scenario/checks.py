@@ -92,9 +92,6 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
         errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
     check_faults(scn, err)
     check_goals(scn, polys, err)
-    if scn.run.hosts != "shared" and scn.run.clock == "virtual":
-        err(("run", "hosts"), f"run.hosts {format_value(scn.run.hosts)} needs run.clock: real (robot hosts "
-            "under virtual time, in lockstep, are not built yet); use run.hosts: shared with the virtual clock")
     if isinstance(scn.run.hosts, int) and scn.run.hosts > len(scn.robots):
         err(("run", "hosts"), f"run.hosts is {scn.run.hosts} but the scenario has {len(scn.robots)} robot(s): "
             "at most one host per robot")
