@@ -310,6 +310,25 @@ def test_every_process_is_sampled_and_a_vanished_one_keeps_its_last_value() -> N
     json.dumps(s)  # report.json can hold it
 
 
+def test_hosts_stopped_by_the_end_of_the_run_are_not_called_gone() -> None:
+    """``close``'s last sample runs after the end, when the hosts may have been stopped already."""
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True)
+    hl.setup(clock, ["r0", "r1"], 2.0)
+    hl.use_processes([HostInfo("main", os.getpid(), ()), HostInfo("host-1", 7, ("r0",)),
+                      HostInfo("host-2", 8, ("r1",))])
+    for i in range(5):
+        clock.set(i / 4)
+        host.others = {7: i / 8, **({8: i / 8} if i < 3 else {})}  # host-2 dies during the run
+        hl.sample()
+    clock.set(1.25)
+    host.others = {}  # the run ended and stopped host-1
+    hl.close(None)  # type: ignore[arg-type]
+    _, h1, h2 = hl.summary()["processes"]
+    assert not h1["gone"] and h1["cpu_seconds"] == pytest.approx(0.5)
+    assert h2["gone"] and h2["gone_at"] == 0.75 and h2["cpu_seconds"] == pytest.approx(0.25)
+
+
 def test_the_printed_block_lists_each_process_with_its_robots() -> None:
     hl, _ = three_processes()
     out = io.StringIO()

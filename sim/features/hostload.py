@@ -156,10 +156,11 @@ class Proc:
         self.bin_cpu = array("d", bytes(8 * bins))
         self.bin_wall = array("d", bytes(8 * bins))
 
-    def take(self, cpu: float | None, t: float, wall: float, b: int) -> None:
-        """One sample's reading (None: gone)."""
+    def take(self, cpu: float | None, t: float, wall: float, b: int, last: bool = False) -> None:
+        """One sample's reading (None: gone, unless it is the run's ``last`` sample, taken after the end)."""
         if cpu is None:
-            self.gone_at = t
+            if not last:
+                self.gone_at = t
             return
         if self.seen:
             self.bin_cpu[b] += cpu - self.cpu
@@ -258,13 +259,17 @@ class HostLoad(Feature):
                 self.missed[cycle.robot] += 1
 
     def close(self, run: RunHandle) -> None:
-        """Every thread stopped: a last sample, close the last span, match the misses still waiting."""
+        """Every thread stopped: a last sample, close the last span, match the misses still waiting.
+
+        The run's end may have stopped the host processes already: a process the last sample cannot
+        read is not called gone (it keeps its last value); one that died during the run was found by then.
+        """
         if self.started:
-            self.sample()
+            self.sample(last=True)
         self.finish()
 
     # ------------------------------------------------------------------ sampling
-    def sample(self) -> None:
+    def sample(self, last: bool = False) -> None:
         """Take one sample now (the sampler thread; tests call it with a scripted source and clock)."""
         assert self.clock is not None, "setup() first"
         t, wall = self.clock.now(), self.clock.real_elapsed()
@@ -280,7 +285,7 @@ class HostLoad(Feature):
         read = self.source.process_cpu_seconds
         for p in self.procs:
             if p.gone_at is None:
-                p.take(cpu if p.own else read(p.info.pid), t, wall, b)
+                p.take(cpu if p.own else read(p.info.pid), t, wall, b, last)
         self.samples += 1
         if n is None:
             self.unknown += 1
