@@ -358,6 +358,16 @@ def test_one_process_prints_as_before_and_lists_it_in_processes() -> None:
     assert out.getvalue().count("\n") == 4  # a blank line and the three lines it always had
 
 
+def test_an_unreadable_host_still_lists_its_processes() -> None:
+    hl, _ = three_processes()
+    data = hl.summary() | {"runnable_known": False}
+    out = io.StringIO()
+    HostLoad.print_section(data, out)
+    lines = out.getvalue().splitlines()
+    assert "could not be read" in lines[2]
+    assert lines[-2] == "    host-1 (r0, r1): CPU 2.4 s (80 % of one core), 2 misses"
+
+
 def test_hundreds_of_hosts_print_the_world_the_gone_and_the_busiest() -> None:
     clock, host = ScriptedClock(), ScriptedHost()
     hl = HostLoad(source=host, real=True)

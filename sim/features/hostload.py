@@ -369,7 +369,7 @@ class HostLoad(Feature):
                      round(self.bin_cpu[b] / self.bin_wall[b], 4) if self.bin_wall[b] > 0 else None]
                     for b in rows]
         return {
-            "process": "main",  # today one process; with robot hosts, one entry per host
+            "process": "main",  # the top-level CPU figures are this process's; every process: ``processes``
             "pid": os.getpid(),
             "interval": self.interval,
             "samples": self.samples,
@@ -418,11 +418,11 @@ class HostLoad(Feature):
               f"({data['cpu_share'] * 100:.0f} % of one core)", file=out)
         if not data["runnable_known"]:
             print("  runnable threads could not be read on this host (/proc/stat): misses not compared", file=out)
-            return
-        print(f"  runnable threads: median {data['runnable_median']:g}, max {data['runnable_max']}; "
-              f"more than {data['cores']} (oversubscribed) for {data['oversubscribed_seconds']:.1f} s "
-              f"({data['oversubscribed_share'] * 100:.0f} % of the run)", file=out)
-        print("  " + miss_sentence(data), file=out)
+        else:
+            print(f"  runnable threads: median {data['runnable_median']:g}, max {data['runnable_max']}; "
+                  f"more than {data['cores']} (oversubscribed) for {data['oversubscribed_seconds']:.1f} s "
+                  f"({data['oversubscribed_share'] * 100:.0f} % of the run)", file=out)
+            print("  " + miss_sentence(data), file=out)
         _print_processes(data, out)
 
 
