@@ -450,6 +450,22 @@ def test_proc_host_reads_another_process_stat(tmp_path: Path) -> None:
     assert real.process_cpu_seconds(os.getpid()) is not None  # this process's own /proc entry parses
 
 
+@pytest.mark.slow
+def test_proc_host_calls_an_exited_child_gone_before_it_is_reaped() -> None:
+    host = ProcHost()
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        first = host.process_cpu_seconds(child.pid)
+        assert first is not None and first >= 0
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, left a zombie (not reaped)
+        assert host.process_cpu_seconds(child.pid) is None
+    finally:
+        child.kill()
+        child.wait()
+    assert host.process_cpu_seconds(child.pid) is None  # reaped: no /proc entry
+
+
 class KillingSource(ProcHost):
     """The real host, which kills and reaps ``victim`` at its fourth sample (so it vanishes mid-run)."""
 
