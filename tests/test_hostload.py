@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -16,9 +19,12 @@ import pytest
 
 from sim.core.clock import ManualClock, RealClock
 from sim.core.control import Cycle
-from sim.features.hostload import HostLoad, ProcHost, miss_sentence
+from sim.core.handle import HostInfo
+from sim.features.hostload import SHOWN, HostLoad, ProcHost, miss_sentence, process_line
+from sim.features.misses import MissTimeline
 from sim.report.build import print_report
 from sim.report.outputs import run_listeners
+from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
 from sim.session import execute
 from tests.scripted_run import TINY, finish_within, virtual_run
@@ -32,18 +38,24 @@ class ScriptedClock(ManualClock):
 
 
 class ScriptedHost:
-    """A host whose runnable count and CPU seconds the test sets before each sample."""
+    """A host whose runnable count and CPU seconds (this process's, other pids') the test sets before each sample."""
 
     def __init__(self, cores: int = 2) -> None:
         self.cores = cores
         self.run: int | None = 0
         self.cpu = 0.0
+        self.others: dict[int, float | None] = {}  # pid -> CPU seconds; None or absent: gone
+        self.reads: list[int] = []
 
     def cpu_seconds(self) -> float:
         return self.cpu
 
     def runnable(self) -> int | None:
         return self.run
+
+    def process_cpu_seconds(self, pid: int) -> float | None:
+        self.reads.append(pid)
+        return self.others.get(pid)
 
 
 def miss(release: float, finish: float, robot: str = "r0") -> Cycle:
@@ -241,6 +253,266 @@ def test_proc_host_reads_procs_running(tmp_path: Path) -> None:
 def test_a_virtual_run_has_no_host_section(tmp_path: Path) -> None:
     _, report = virtual_run(tmp_path, run_listeners(trace=False), {"run.duration": 1.0})
     assert "host" not in report
+
+
+def three_processes() -> tuple[HostLoad, ScriptedHost]:
+    """The world (no robots) and two hosts; host-2 vanishes at 1.5 s. 25 samples 1/8 s apart over 3 s.
+
+    CPU per 1/8 s: main 1/32 (25 % of a core), host-1 1/10 (80 %), host-2 1/40 (20 %).
+    Runnable 3 > 2 cores through second 1 (samples 1.0 .. 1.875): the spans [0.9375, 1.9375).
+    """
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True)
+    hl.setup(clock, ["r0", "r1", "r2"], 3.0)
+    hl.use_processes([HostInfo("main", os.getpid(), ()), HostInfo("host-1", 101, ("r0", "r1")),
+                      HostInfo("host-2", 102, ("r2",))])
+    for i in range(25):
+        t = i / 8
+        clock.set(t)
+        host.run = 3 if 8 <= i < 16 else 1
+        host.cpu = i / 32
+        host.others = {101: i / 10, **({102: i / 40} if t < 1.5 else {})}
+        if i == 12:
+            hl.on_cycle(miss(1.2, 1.3, "r0"))  # oversubscribed
+            hl.on_cycle(miss(0.3, 0.35, "r0"))  # quiet
+            hl.on_cycle(miss(1.1, 1.15, "r2"))  # oversubscribed, on host-2 before it vanished
+        hl.sample()
+    hl.finish()
+    return hl, host
+
+
+def test_every_process_is_sampled_and_a_vanished_one_keeps_its_last_value() -> None:
+    hl, host = three_processes()
+    s = hl.summary()
+    main, h1, h2 = s["processes"]
+    assert [p["name"] for p in s["processes"]] == ["main", "host-1", "host-2"]
+    assert main["robots"] == [] and h1["robots"] == ["r0", "r1"] and h1["pid"] == 101
+    # main is this process: read once a tick through cpu_seconds(), never through /proc
+    assert os.getpid() not in host.reads
+    assert main["cpu_seconds"] == pytest.approx(24 / 32) == s["cpu_seconds"]
+    assert main["cpu_share"] == pytest.approx(0.25) and not main["gone"]
+    assert h1["cpu_seconds"] == pytest.approx(2.4) and h1["cpu_share"] == pytest.approx(0.8)
+    assert h1["wall_seconds"] == pytest.approx(3.0) and not h1["gone"] and h1["gone_at"] is None
+    # host-2: last read at 1.375 (11 / 40 s of CPU), found gone at 1.5, never read again
+    assert h2["gone"] and h2["gone_at"] == 1.5
+    assert h2["cpu_seconds"] == pytest.approx(11 / 40) and h2["wall_seconds"] == pytest.approx(1.375)
+    assert h2["cpu_share"] == pytest.approx(0.2)
+    assert host.reads.count(102) == 13 and host.reads.count(101) == 25
+    # misses per process, from its robots
+    assert (h1["misses"], h1["misses_checked"], h1["misses_oversubscribed"]) == (2, 2, 1)
+    assert (h2["misses"], h2["misses_checked"], h2["misses_oversubscribed"]) == (1, 1, 1)
+    assert (main["misses"], s["misses"], s["misses_oversubscribed"]) == (0, 3, 2)
+    # per-process timelines, one value per row of the section's timeline (bins 0..3 s)
+    assert [row[0] for row in s["timeline"]] == [0.0, 1.0, 2.0, 3.0]
+    assert h1["timeline"][:3] == [pytest.approx(0.8)] * 3
+    assert h2["timeline"][:2] == [pytest.approx(0.2)] * 2 and h2["timeline"][2:] == [None, None]
+    assert main["timeline"][:3] == [pytest.approx(0.25)] * 3
+    json.dumps(s)  # report.json can hold it
+
+
+def test_hosts_stopped_by_the_end_of_the_run_are_not_called_gone() -> None:
+    """``close``'s last sample runs after the end, when the hosts may have been stopped already."""
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True)
+    hl.setup(clock, ["r0", "r1"], 2.0)
+    hl.use_processes([HostInfo("main", os.getpid(), ()), HostInfo("host-1", 7, ("r0",)),
+                      HostInfo("host-2", 8, ("r1",))])
+    for i in range(5):
+        clock.set(i / 4)
+        host.others = {7: i / 8, **({8: i / 8} if i < 3 else {})}  # host-2 dies during the run
+        hl.sample()
+    clock.set(1.25)
+    host.others = {}  # the run ended and stopped host-1
+    hl.close(None)  # type: ignore[arg-type]
+    _, h1, h2 = hl.summary()["processes"]
+    assert not h1["gone"] and h1["cpu_seconds"] == pytest.approx(0.5)
+    assert h2["gone"] and h2["gone_at"] == 0.75 and h2["cpu_seconds"] == pytest.approx(0.25)
+
+
+def test_the_printed_block_lists_each_process_with_its_robots() -> None:
+    hl, _ = three_processes()
+    out = io.StringIO()
+    HostLoad.print_section(hl.summary(), out)
+    lines = out.getvalue().splitlines()[1:]  # after the blank line
+    assert lines[0].startswith("Host (main process, 25 samples at 10 Hz, 2 cores): CPU 0.8 s in 3.0 s wall")
+    assert lines[2] == "  2 of 3 misses (67 %) happened while the host had more runnable threads than cores: " \
+                       "those are the host's, not the design's"
+    assert lines[3] == "  CPU per process (world + 2 hosts): 3.4 s together, 1.14 of 2 cores on average"
+    assert lines[4:] == [
+        "    main (world): CPU 0.8 s (25 % of one core)",
+        "    host-1 (r0, r1): CPU 2.4 s (80 % of one core), 1 of 2 misses while oversubscribed",
+        "    host-2 (r2): CPU 0.3 s (20 % of one core), gone at 1.5 s, 1 of 1 misses while oversubscribed",
+    ]
+
+
+def test_one_process_prints_as_before_and_lists_it_in_processes() -> None:
+    hl, _, _ = scripted([1, 3, 1, 1])
+    hl.on_cycle(miss(0.1, 0.12))
+    hl.finish()
+    s = hl.summary()
+    assert [(p["name"], p["pid"], p["robots"]) for p in s["processes"]] == [("main", os.getpid(), ["r0", "r1"])]
+    assert s["processes"][0]["cpu_seconds"] == s["cpu_seconds"]
+    assert s["processes"][0]["misses_oversubscribed"] == s["misses_oversubscribed"] == 1
+    out = io.StringIO()
+    HostLoad.print_section(s, out)
+    assert out.getvalue().count("\n") == 4  # a blank line and the three lines it always had
+
+
+def test_an_unreadable_host_still_lists_its_processes() -> None:
+    hl, _ = three_processes()
+    data = hl.summary() | {"runnable_known": False}
+    out = io.StringIO()
+    HostLoad.print_section(data, out)
+    lines = out.getvalue().splitlines()
+    assert "could not be read" in lines[2]
+    assert lines[-2] == "    host-1 (r0, r1): CPU 2.4 s (80 % of one core), 2 misses"
+
+
+def test_hundreds_of_hosts_print_the_world_the_gone_and_the_busiest() -> None:
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True)
+    robots = [f"amr-{i}" for i in range(400)]
+    hl.setup(clock, robots, 2.0)
+    hosts = [HostInfo(f"host-{i + 1}", 1000 + i, tuple(robots[2 * i:2 * i + 2])) for i in range(200)]
+    hl.use_processes([HostInfo("main", os.getpid(), ()), *hosts])
+    for i in range(5):
+        clock.set(i / 10)
+        host.cpu = i / 10
+        host.others = {1000 + h: i * (h + 1) / 10_000 for h in range(200) if not (h == 7 and i >= 2)}
+        hl.sample()
+    hl.finish()
+    out = io.StringIO()
+    HostLoad.print_section(hl.summary(), out)
+    listed = [ln.strip() for ln in out.getvalue().splitlines() if ln.startswith("    ")]
+    assert len(listed) == SHOWN + 1
+    names = [ln.split()[0] for ln in listed[:-1]]
+    assert names == ["main", "host-8", *[f"host-{h}" for h in range(193, 201)]]  # in run order
+    assert "gone at 0.2 s" in listed[1]
+    assert listed[-1].startswith("... 191 more: CPU 0.0 to 0.1 s")
+    assert listed[-1].endswith("(report.json host.processes)")
+    many = {"name": "host-1", "robots": [f"amr-{i}" for i in range(40)], "cpu_seconds": 1.0, "cpu_share": 0.5,
+            "gone": False, "misses": 3, "misses_checked": 3, "misses_oversubscribed": 0}
+    assert process_line(many) == ("host-1 (amr-0, amr-1, ... amr-39: 40 robots): CPU 1.0 s (50 % of one core), "
+                                  "0 of 3 misses while oversubscribed")
+    assert process_line(many, compared=False).endswith("(50 % of one core), 3 misses")
+
+
+def test_memory_is_processes_times_bins_however_long_the_run() -> None:
+    """300 processes over 1000 s: fixed arrays of ``max_bins`` per process; sampling allocates nothing lasting."""
+    clock, host = ScriptedClock(), ScriptedHost()
+    hl = HostLoad(source=host, real=True, ring=64, max_bins=100)
+    hl.setup(clock, ["r0"], 1000.0)
+    hl.use_processes([HostInfo("main", os.getpid(), ("r0",))]
+                     + [HostInfo(f"host-{i}", 10 + i, ()) for i in range(300)])
+    host.others = dict.fromkeys(range(10, 310), 0.0)
+
+    def feed(i0: int, i1: int) -> None:
+        for i in range(i0, i1):
+            clock.set(i / 2)
+            host.cpu = i / 4
+            for pid in host.others:
+                host.others[pid] = i / 8
+            host.reads.clear()
+            hl.sample()
+
+    feed(0, 200)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    feed(200, 2000)
+    grown = sum(d.size_diff for d in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert all(len(p.bin_cpu) == len(p.bin_wall) == 100 for p in hl.procs)
+    assert grown < 64_000, f"memory grew by {grown} bytes over 1800 samples of 301 processes"
+    assert hl.summary()["processes"][5]["cpu_share"] == pytest.approx(0.25)
+
+
+def test_proc_host_reads_another_process_stat(tmp_path: Path) -> None:
+    """utime + stime in clock ticks, after a command name with spaces and parentheses; gone, zombie, reused pid."""
+    proc = tmp_path / "proc"
+    (proc / "42").mkdir(parents=True)
+    fields = ["S"] + ["0"] * 40
+    fields[11], fields[12], fields[19] = "250", "50", "777"  # utime, stime (fields 14, 15), starttime (22)
+
+    def write(state: str = "S", born: str = "777") -> None:
+        f = list(fields)
+        f[0], f[19] = state, born
+        (proc / "42" / "stat").write_text("42 (a (b) c) " + " ".join(f) + "\n")
+
+    host = ProcHost(proc=str(proc))
+    write()
+    assert host.process_cpu_seconds(42) == pytest.approx(300 / host.tick)
+    write(born="778")  # the pid was reused by a newer process
+    assert host.process_cpu_seconds(42) is None
+    write(state="Z")
+    assert host.process_cpu_seconds(42) is None
+    assert host.process_cpu_seconds(43) is None  # no such process
+    real = ProcHost()
+    assert real.process_cpu_seconds(os.getpid()) is not None  # this process's own /proc entry parses
+
+
+@pytest.mark.slow
+def test_proc_host_calls_an_exited_child_gone_before_it_is_reaped() -> None:
+    host = ProcHost()
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        first = host.process_cpu_seconds(child.pid)
+        assert first is not None and first >= 0
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, left a zombie (not reaped)
+        assert host.process_cpu_seconds(child.pid) is None
+    finally:
+        child.kill()
+        child.wait()
+    assert host.process_cpu_seconds(child.pid) is None  # reaped: no /proc entry
+
+
+class KillingSource(ProcHost):
+    """The real host, which kills and reaps ``victim`` at its fourth sample (so it vanishes mid-run)."""
+
+    def __init__(self, victim: subprocess.Popen[bytes]) -> None:
+        super().__init__()
+        self.victim, self.calls = victim, 0
+
+    def runnable(self) -> int | None:
+        self.calls += 1
+        if self.calls == 4:
+            self.victim.kill()
+            self.victim.wait()
+        return super().runnable()
+
+
+@pytest.mark.slow
+def test_a_real_run_samples_real_host_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy child and a sleeping one stand in for two robot hosts; the sleeper is killed mid-run."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        def hosts(run: Run) -> list[HostInfo]:
+            return [HostInfo("main", os.getpid(), ()), HostInfo("host-1", busy.pid, ("r1",)),
+                    HostInfo("host-2", sleeper.pid, ())]
+
+        monkeypatch.setattr(Run, "host_processes", hosts)
+        sc = load_scenario(TINY, {"run.clock": "real", "run.duration": 2.0})
+        result = execute(sc, tmp_path, clock=RealClock(), listeners=[MissTimeline(), HostLoad(KillingSource(sleeper))],
+                         write_report=True, plot=False, present=finish_within(60), started_at="test")
+    finally:
+        busy.kill()
+        sleeper.kill()
+        busy.wait()
+        sleeper.wait()
+    host = json.loads((tmp_path / "report.json").read_text())["host"]
+    main, h1, h2 = host["processes"]
+    assert (main["name"], h1["pid"], h1["robots"], h2["pid"]) == ("main", busy.pid, ["r1"], sleeper.pid)
+    assert main["cpu_seconds"] == host["cpu_seconds"] > 0
+    assert h1["cpu_seconds"] > 0 and not h1["gone"] and h1["misses"] == host["misses"]
+    assert h2["gone"] and h2["gone_at"] is not None and h2["cpu_seconds"] < h1["cpu_seconds"]
+    assert len(h1["timeline"]) == len(host["timeline"])
+    out = io.StringIO()
+    print_report(result.report, out)
+    text = out.getvalue()
+    assert "CPU per process (world + 2 hosts)" in text and "    host-1 (r1): CPU " in text
+    assert "    host-2 (): CPU" not in text and "    host-2: CPU" in text
+    print(text[text.index("\nHost ("):])
 
 
 @pytest.mark.slow

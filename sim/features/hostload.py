@@ -1,4 +1,4 @@
-"""The host's share of the misses: this process's CPU time and the machine's oversubscription, over time.
+"""The host's share of the misses: every process's CPU time and the machine's oversubscription, over time.
 
 In real time a controller can miss its deadline because the *design* is too slow, or because
 the *host* had more runnable threads than cores and the controller simply waited for one.
@@ -16,11 +16,19 @@ one gap), so the spans tile the sampled time even when the sampler itself is del
 interval [release, finish] overlaps an oversubscribed span [lo, hi): release < hi and finish >= lo.
 Those misses are the host's, not the design's; the report says how many.
 
+Every process of the run (``RunHandle.host_processes()``: ``main``, the world, and any robot
+host processes) is sampled in the same tick: this process through ``os.times``, the others through
+``/proc/<pid>/stat`` (utime + stime, one read each; ~4 µs a process, so a few hundred hosts cost
+about a millisecond a tick). A process that vanishes keeps its last value and is marked gone
+from the first sample that cannot read it; a reused pid is told apart by its start time.
+Each robot's misses are counted against the process it ran in.
+
 Memory is bounded: the spans kept for matching are a ring (``RING`` spans, ~100 s at 10 Hz;
 a miss is matched within a tick of its finish, so only a cycle longer than the ring is matched
-against its newest part only), the timeline has at most ``MAX_BINS`` bins, the runnable counts a
-histogram. Controller threads only append (release, finish) of a miss to a bounded deque and bump
-their own robot's counter; the sampler thread does the matching.
+against its newest part only), the timeline has at most ``MAX_BINS`` bins (per process too:
+processes x bins floats), the runnable counts a histogram. Controller threads only append
+(robot, release, finish) of a miss to a bounded deque and bump their own robot's counter; the
+sampler thread does the matching.
 
 Virtual time: not attached at all. There, cycle times are simulated and a controller's execution
 time comes from its model, so host load cannot make a cycle miss (it only slows the run, which
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import os
 import threading
+from array import array
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -39,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from sim.core.clock import Clock, RealClock
 from sim.core.control import Cycle
 from sim.core.feature import Feature
-from sim.core.handle import ThreadInfo
+from sim.core.handle import HostInfo, ThreadInfo
 
 if TYPE_CHECKING:
     import simpy
@@ -51,6 +60,7 @@ RING = 1024  # spans kept for matching misses (~100 s at 10 Hz)
 INBOX = 100_000  # misses waiting for the sampler (it drains them every tick)
 MAX_BINS = 600  # timeline bins; a bin is 1 s, or longer for runs over 600 s
 SAMPLER = "host-sampler"  # its thread, listed in the report's run.threads (role monitor)
+SHOWN = 10  # processes listed one per line in the printed block; more are summarised
 
 
 class HostSource(Protocol):
@@ -66,13 +76,47 @@ class HostSource(Protocol):
         """Tasks running or waiting for a core on the machine now, the caller excluded; None if unknown."""
         ...
 
+    def process_cpu_seconds(self, pid: int) -> float | None:
+        """Another process's CPU seconds so far (user + system); None once it has exited (or cannot be read)."""
+        ...
+
 
 class ProcHost:
-    """The real host: ``os.times()`` and ``/proc/stat``'s ``procs_running`` (Linux)."""
+    """The real host: ``os.times()``, ``/proc/stat``'s ``procs_running`` and ``/proc/<pid>/stat`` (Linux)."""
 
-    def __init__(self, stat: str = "/proc/stat") -> None:
+    def __init__(self, stat: str = "/proc/stat", proc: str = "/proc") -> None:
         self.cores = os.cpu_count() or 1
         self.stat = stat
+        self.proc = proc
+        self.tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        self._born: dict[int, bytes] = {}  # pid -> its start time (field 22), so a reused pid is not mistaken
+
+    def process_cpu_seconds(self, pid: int) -> float | None:
+        """utime + stime of ``/proc/<pid>/stat`` (fields 14, 15, clock ticks); None for an exited or zombie process.
+
+        One ``open``/``read``/``close`` (~4 µs): cheaper than ``open()`` and, unlike a kept descriptor,
+        costs no file descriptor per host.
+        """
+        try:
+            fd = os.open(f"{self.proc}/{pid}/stat", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            line = os.read(fd, 4096)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        try:
+            fields = line[line.rindex(b")") + 2:].split()  # the command name may hold spaces and parentheses
+            if fields[0] in (b"Z", b"X"):  # exited, not yet reaped: its software is gone
+                return None
+            born = self._born.setdefault(pid, fields[19])
+            if born != fields[19]:  # the pid now names another process
+                return None
+            return (int(fields[11]) + int(fields[12])) / self.tick
+        except (ValueError, IndexError):
+            return None
 
     def cpu_seconds(self) -> float:
         t = os.times()
@@ -96,6 +140,34 @@ class Span:
     lo: float
     hi: float
     over: bool
+
+
+class Proc:
+    """One process's CPU figures as the sampler keeps them (its 1 s bins: two fixed arrays)."""
+
+    __slots__ = ("bin_cpu", "bin_wall", "cpu", "cpu0", "gone_at", "info", "own", "seen", "wall", "wall0")
+
+    def __init__(self, info: HostInfo, bins: int) -> None:
+        self.info = info
+        self.own = info.pid == os.getpid()  # this process: read through os.times (the source's cpu_seconds)
+        self.seen = False
+        self.cpu0 = self.wall0 = self.cpu = self.wall = 0.0
+        self.gone_at: float | None = None  # run time of the first sample that found it gone
+        self.bin_cpu = array("d", bytes(8 * bins))
+        self.bin_wall = array("d", bytes(8 * bins))
+
+    def take(self, cpu: float | None, t: float, wall: float, b: int, last: bool = False) -> None:
+        """One sample's reading (None: gone, unless it is the run's ``last`` sample, taken after the end)."""
+        if cpu is None:
+            if not last:
+                self.gone_at = t
+            return
+        if self.seen:
+            self.bin_cpu[b] += cpu - self.cpu
+            self.bin_wall[b] += wall - self.wall
+        else:
+            self.seen, self.cpu0, self.wall0 = True, cpu, wall
+        self.cpu, self.wall = cpu, wall
 
 
 class HostLoad(Feature):
@@ -123,12 +195,15 @@ class HostLoad(Feature):
         self._open: tuple[float, bool] | None = None
         self._open_lo = 0.0
         self._spans: deque[Span] = deque(maxlen=ring)
-        # misses: (release, finish) appended by controller threads; matched by the sampler
-        self._inbox: deque[tuple[float, float]] = deque(maxlen=inbox)
-        self._waiting: list[tuple[float, float]] = []
+        # misses: (robot, release, finish) appended by controller threads; matched by the sampler
+        self._inbox: deque[tuple[str, float, float]] = deque(maxlen=inbox)
+        self._waiting: list[tuple[str, float, float]] = []
         self.missed: dict[str, int] = {}  # per robot, each key written by its own controller thread
         self.checked = 0
         self.coincident = 0
+        self.checked_by: Counter[str] = Counter()  # per robot (the sampler thread's)
+        self.coincident_by: Counter[str] = Counter()
+        self.procs: list[Proc] = []  # every process of the run, ``main`` first
         # coarse timeline: per bin, max runnable, CPU and wall seconds
         self.width = 1.0
         self.bin_max: list[int] = []
@@ -154,9 +229,18 @@ class HostLoad(Feature):
         self.width = max(1.0, float(duration) / self.max_bins)
         n = max(1, min(self.max_bins, int(float(duration) / self.width + 1e-9) + 1))
         self.bin_max, self.bin_cpu, self.bin_wall = [-1] * n, [0.0] * n, [0.0] * n
+        self.use_processes([HostInfo("main", os.getpid(), tuple(robots))])
+
+    def use_processes(self, processes: list[HostInfo]) -> None:
+        """The run's processes to sample (``host_processes()`` once they are started; before the first sample)."""
+        self.procs = [Proc(p, len(self.bin_max)) for p in processes]
+        for p in processes:
+            for r in p.robots:
+                self.missed.setdefault(r, 0)
 
     def _start_sampler(self, env: simpy.Environment, run: RunHandle) -> None:
         """Timeline hook: the sampler thread starts with simulated time (supervised, not a clock participant)."""
+        self.use_processes(run.host_processes())  # started by now: every host's pid is known
         run.threads.append(ThreadInfo(SAMPLER, "monitor", ["host load"]))
         run.supervisor.spawn(SAMPLER, lambda: self.sample_until(run.finished, run.clock))
 
@@ -170,36 +254,43 @@ class HostLoad(Feature):
 
     def on_cycle(self, cycle: Cycle) -> None:
         if cycle.miss:
-            self._inbox.append((cycle.release_time, cycle.finish_time))
+            self._inbox.append((cycle.robot, cycle.release_time, cycle.finish_time))
             if cycle.robot in self.missed:
                 self.missed[cycle.robot] += 1
 
     def close(self, run: RunHandle) -> None:
-        """Every thread stopped: a last sample, close the last span, match the misses still waiting."""
+        """Every thread stopped: a last sample, close the last span, match the misses still waiting.
+
+        The run's end may have stopped the host processes already: a process the last sample cannot
+        read is not called gone (it keeps its last value); one that died during the run was found by then.
+        """
         if self.started:
-            self.sample()
+            self.sample(last=True)
         self.finish()
 
     # ------------------------------------------------------------------ sampling
-    def sample(self) -> None:
+    def sample(self, last: bool = False) -> None:
         """Take one sample now (the sampler thread; tests call it with a scripted source and clock)."""
         assert self.clock is not None, "setup() first"
         t, wall = self.clock.now(), self.clock.real_elapsed()
         cpu, n = self.source.cpu_seconds(), self.source.runnable()
+        b = self._bin(t)
         if not self.started:
             self.started = True
             self.cpu0, self.wall0 = cpu, wall
         else:
-            b = self._bin(t)
             self.bin_cpu[b] += cpu - self.cpu
             self.bin_wall[b] += wall - self.wall
         self.cpu, self.wall = cpu, wall
+        read = self.source.process_cpu_seconds
+        for p in self.procs:
+            if p.gone_at is None:
+                p.take(cpu if p.own else read(p.info.pid), t, wall, b, last)
         self.samples += 1
         if n is None:
             self.unknown += 1
         else:
             self.runnable_counts[n] += 1
-            b = self._bin(t)
             self.bin_max[b] = max(self.bin_max[b], n)
         over = n is not None and n > self.source.cores
         if self._open is None:
@@ -240,13 +331,15 @@ class HostLoad(Feature):
             return
         covered = self._spans[-1].hi if self._spans else float("-inf")
         keep = []
-        for release, finish in self._waiting:
+        for robot, release, finish in self._waiting:
             if not final and finish >= covered:
-                keep.append((release, finish))
+                keep.append((robot, release, finish))
                 continue
             self.checked += 1
+            self.checked_by[robot] += 1
             if self._overlaps(release, finish):
                 self.coincident += 1
+                self.coincident_by[robot] += 1
         self._waiting = keep
 
     def _overlaps(self, release: float, finish: float) -> bool:
@@ -271,11 +364,12 @@ class HostLoad(Feature):
         cpu, wall = self.cpu - self.cpu0, self.wall - self.wall0
         known = sum(self.runnable_counts.values())
         total = self.misses
+        rows = [b for b in range(len(self.bin_max)) if self.bin_max[b] >= 0 or self.bin_wall[b] > 0]
         timeline = [[round(b * self.width, 6), self.bin_max[b] if self.bin_max[b] >= 0 else None,
                      round(self.bin_cpu[b] / self.bin_wall[b], 4) if self.bin_wall[b] > 0 else None]
-                    for b in range(len(self.bin_max)) if self.bin_max[b] >= 0 or self.bin_wall[b] > 0]
+                    for b in rows]
         return {
-            "process": "main",  # today one process; with robot hosts, one entry per host
+            "process": "main",  # the top-level CPU figures are this process's; every process: ``processes``
             "pid": os.getpid(),
             "interval": self.interval,
             "samples": self.samples,
@@ -294,6 +388,27 @@ class HostLoad(Feature):
             "misses_oversubscribed_share": self.coincident / self.checked if self.checked else 0.0,
             "bin_width": self.width,
             "timeline": timeline,  # [bin start s, max runnable, CPU share] per bin with samples
+            "processes": [self._process(p, rows) for p in self.procs],
+        }
+
+    def _process(self, p: Proc, rows: list[int]) -> dict[str, Any]:
+        """One process's entry in ``processes`` (docs/report.md)."""
+        cpu, wall = p.cpu - p.cpu0, p.wall - p.wall0
+        robots = p.info.robots
+        return {
+            "name": p.info.name,
+            "pid": p.info.pid,
+            "robots": list(robots),
+            "cpu_seconds": cpu,
+            "wall_seconds": wall,
+            "cpu_share": cpu / wall if wall > 0 else 0.0,
+            "gone": p.gone_at is not None,
+            "gone_at": p.gone_at,
+            "misses": sum(self.missed.get(r, 0) for r in robots),
+            "misses_checked": sum(self.checked_by[r] for r in robots),
+            "misses_oversubscribed": sum(self.coincident_by[r] for r in robots),
+            # CPU share per row of the section's ``timeline`` (same bins); null where not read
+            "timeline": [round(p.bin_cpu[b] / p.bin_wall[b], 4) if p.bin_wall[b] > 0 else None for b in rows],
         }
 
     @staticmethod
@@ -303,11 +418,57 @@ class HostLoad(Feature):
               f"({data['cpu_share'] * 100:.0f} % of one core)", file=out)
         if not data["runnable_known"]:
             print("  runnable threads could not be read on this host (/proc/stat): misses not compared", file=out)
-            return
-        print(f"  runnable threads: median {data['runnable_median']:g}, max {data['runnable_max']}; "
-              f"more than {data['cores']} (oversubscribed) for {data['oversubscribed_seconds']:.1f} s "
-              f"({data['oversubscribed_share'] * 100:.0f} % of the run)", file=out)
-        print("  " + miss_sentence(data), file=out)
+        else:
+            print(f"  runnable threads: median {data['runnable_median']:g}, max {data['runnable_max']}; "
+                  f"more than {data['cores']} (oversubscribed) for {data['oversubscribed_seconds']:.1f} s "
+                  f"({data['oversubscribed_share'] * 100:.0f} % of the run)", file=out)
+            print("  " + miss_sentence(data), file=out)
+        _print_processes(data, out)
+
+
+def _print_processes(data: dict[str, Any], out: TextIO) -> None:
+    """One line per process when the run has more than one (robot hosts); the busiest ``SHOWN`` of many."""
+    procs = data.get("processes") or []
+    if len(procs) < 2:
+        return  # hosts: shared - the block above is the one process's already
+    total = sum(p["cpu_seconds"] for p in procs)
+    wall = data["wall_seconds"]
+    hosts = len(procs) - 1
+    print(f"  CPU per process (world + {hosts} host{'s' if hosts != 1 else ''}): {total:.1f} s together"
+          + (f", {total / wall:.2f} of {data['cores']} cores on average" if wall > 0 else ""), file=out)
+    shown = procs
+    if len(procs) > SHOWN:  # the world, the gone hosts, then the busiest: SHOWN of them, listed in run order
+        gone = [i for i, p in enumerate(procs) if p["gone"]]
+        busiest = sorted(range(len(procs)), key=lambda i: -procs[i]["cpu_seconds"])
+        keep = list(dict.fromkeys([0, *gone, *busiest]))[:SHOWN]
+        shown = [procs[i] for i in sorted(keep)]
+    for p in shown:
+        print("    " + process_line(p, data["runnable_known"]), file=out)
+    listed = {id(p) for p in shown}
+    rest = [p["cpu_seconds"] for p in procs if id(p) not in listed]
+    if rest:
+        rest.sort()
+        print(f"    ... {len(rest)} more: CPU {rest[0]:.1f} to {rest[-1]:.1f} s, median {rest[len(rest) // 2]:.1f} s "
+              "(report.json host.processes)", file=out)
+
+
+def process_line(p: dict[str, Any], compared: bool = True) -> str:
+    """``host-2 (amr-3, amr-4): CPU 12.3 s (61 % of one core), 3 of 5 misses while oversubscribed``."""
+    robots = p["robots"]
+    if len(robots) > 4:
+        names = f"{robots[0]}, {robots[1]}, ... {robots[-1]}: {len(robots)} robots"
+    else:
+        names = ", ".join(robots)
+    who = names if p["name"] != "main" else ("world" + (f"; {names}" if names else ""))
+    line = (f"{p['name']}{f' ({who})' if who else ''}: "
+            f"CPU {p['cpu_seconds']:.1f} s ({p['cpu_share'] * 100:.0f} % of one core)")
+    if p["gone"]:
+        line += f", gone at {p['gone_at']:.1f} s"
+    if p["misses"] and compared:
+        line += f", {p['misses_oversubscribed']} of {p['misses_checked']} misses while oversubscribed"
+    elif p["misses"]:
+        line += f", {p['misses']} misses"
+    return line
 
 
 def miss_sentence(data: dict[str, Any]) -> str:
