@@ -1,7 +1,7 @@
 """Robot hosts (``run.hosts``): placement, the wire format, and runs whose robots live in other processes.
 
-The runs use the real clock (robot hosts are real processes; under virtual time they are refused at
-load for now) and assert on what happened, never on how long it took.
+Real-clock runs assert on what happened, never on how long it took; virtual-clock runs assert that
+the results do not depend on where the robots ran.
 """
 
 from __future__ import annotations
@@ -96,10 +96,7 @@ def test_deal_gives_contiguous_blocks_of_near_equal_size() -> None:
     assert deal(4, 2) == [[0], [1]]  # never an empty host
 
 
-def test_hosts_with_the_virtual_clock_or_more_hosts_than_robots_is_bad_input() -> None:
-    with pytest.raises(ScenarioError, match=r"run\.hosts .* needs run\.clock: real"):
-        parse_scenario(SCENARIO.format(hosts=2, duration=1, controller1="waypoint", extra1=", waypoints: [[2, 1]]",
-                                       silence=2).replace("seed: 5,", "seed: 5, clock: virtual,"))
+def test_more_hosts_than_robots_is_bad_input() -> None:
     with pytest.raises(ScenarioError, match=r"run\.hosts is 4 but the scenario has 3 robot"):
         scenario(hosts=4)
 
@@ -240,3 +237,27 @@ def test_a_batch_of_readings_round_trips_stacked_or_mixed() -> None:
     mixed = [(0, 1, 2.0, 2.0, True), (1, 2, 2.0, 2.01, np.zeros(3)), (2, 3, 2.0, 2.0, {"a": 1})]
     back = decode_batch(encode_batch(mixed))
     assert [b[:4] for b in back] == [m[:4] for m in mixed] and back[0][4] is True and back[2][4] == {"a": 1}
+
+
+# ---------------------------------------------------------------------- virtual time: placement-independent
+def virtual_cycles(tmp_path: Path, scenario_file: str, hosts: str | int, duration: float, seed: int) -> bytes:
+    from sim.scenario.load import load_scenario
+
+    scn = load_scenario(ROOT / "scenarios" / scenario_file, {"run": {"clock": "virtual", "duration": duration,
+                                                                     "seed": seed, "hosts": hosts}})
+    res = execute(scn, tmp_path / f"{scenario_file}-{hosts}", listeners=[], plot=False, write_report=False,
+                  present=finish_within(120), started_at="test")
+    assert res.exit_status == 0 and res.end_reason == "completed", res.problems
+    if hosts != "shared":
+        assert rings_of(os.getpid()) == []
+    return (res.out / "cycles.csv").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("scenario_file", "duration", "seed"), [("warehouse.yaml", 15.0, 7), ("faults.yaml", 14.0, 3)])
+def test_virtual_results_do_not_depend_on_where_the_robots_ran(tmp_path: Path, scenario_file: str, duration: float,
+                                                               seed: int) -> None:
+    shared = virtual_cycles(tmp_path, scenario_file, "shared", duration, seed)
+    assert shared.count(b"\n") > 1000
+    assert virtual_cycles(tmp_path, scenario_file, 2, duration, seed) == shared
+    assert virtual_cycles(tmp_path, scenario_file, "per_robot", duration, seed) == shared
