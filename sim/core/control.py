@@ -144,6 +144,9 @@ class ControllerTask:
         self.watched = tuple(self.inputs if watch is None else (n for n in self.inputs if n in watch))
         self._runtimes = [(name, rt, name in self.watched) for name, rt in self.inputs.items()]
         self.outcome: dict[str, Any] | None = None  # status(), taken once after the run (Run.stop)
+        # The release of the cycle running or next to run (inf once the task ended): nothing this controller
+        # sends (a command, a cycle, a note) is earlier. Robot hosts' lockstep uses it as lookahead.
+        self.pending_release = 0.0
         cls = type(controller)
         self.component = f"{cls.__module__}:{cls.__qualname__}"
         # The plugin call in progress ((k,) during compute()), for the watchdog and failure reports.
@@ -157,14 +160,18 @@ class ControllerTask:
     def run(self) -> None:
         clock = self.clock
         k = 0
-        while (release := self.release_of(k)) is not None:
-            if not clock.sleep_until(release):
-                return
-            cycle = self.run_cycle(k, release)
-            if cycle is None:  # the run was stopped inside this cycle: it is not logged, only counted
-                self.stats.unfinished += 1
-                return
-            k = self.next_cycle(k, cycle)
+        try:
+            while (release := self.release_of(k)) is not None:
+                self.pending_release = release
+                if not clock.sleep_until(release):
+                    return
+                cycle = self.run_cycle(k, release)
+                if cycle is None:  # the run was stopped inside this cycle: it is not logged, only counted
+                    self.stats.unfinished += 1
+                    return
+                k = self.next_cycle(k, cycle)
+        finally:
+            self.pending_release = math.inf
 
     def release_of(self, k: int) -> float | None:
         """When cycle ``k`` is released (phase + k * period); None if that is at or past the end."""

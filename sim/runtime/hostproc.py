@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import functools
 import itertools
+import math
 import os
 import pickle
 import queue
@@ -312,8 +313,8 @@ class _Host:
             if not clock.sleep_until(until):
                 self._stop_drain = False
                 return
-            alive = any(t.is_alive() for t in self.controller_threads)
-            self._send(("reached", until, alive))
+            # lookahead: nothing of this host happens before its next release (inf: its controllers ended)
+            self._send(("reached", until, min((t.pending_release for t in self.tasks.values()), default=math.inf)))
 
     def _pull(self) -> None:
         """Everything the world sent for this step: readings to their drivers' heaps, events to the events heap."""

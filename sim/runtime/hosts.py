@@ -51,6 +51,9 @@ STOP_LIMIT = 0.7  # s real a host has to send its final statistics after the sto
 UPLINK_SLOT = 2048  # bytes: a command, a cycle (with its input ages) or a note (a pickled dict)
 EVENT_SLOT = 16384  # bytes: one pickled handle_event call
 BUFFER_SECONDS = 0.5  # s of readings (at the sensors' rates) a reading ring holds before it refuses more
+# Lockstep: a host with nothing to do is not run at every step, but at least this often (s simulated), so its
+# reading rings (BUFFER_SECONDS deep) never fill up while it waits.
+SYNC_AT_LEAST = BUFFER_SECONDS / 2
 
 
 def deal(hosts: str | int, robots: int) -> list[list[int]] | None:
@@ -110,6 +113,8 @@ class HostSet:
         self.silenced: set[int] = set()
         self.closing = threading.Event()
         self._event_lock = threading.Lock()
+        self.events_sent: set[int] = set()  # hosts sent an event since they last ran (lockstep: run them next step)
+        self.round_trips = 0  # lockstep: host steps run (for benchmarks)
         self.heartbeat = RawArray("d", len(groups))
         self.host_of: dict[int, int] = {}  # robot index -> host number
         producer_of = {id(rt): p for p in run.producers for rt in p.sensors}
@@ -183,6 +188,7 @@ class HostSet:
 
         def handle_event(action: str, data: dict[str, Any]) -> None:
             with self._event_lock:
+                self.events_sent.add(number)
                 if not ring.put(pickle.dumps((index, action, data, clock.now()), protocol=5)):
                     raise HostError(f"{self.describe(number)}: its event ring is full ({ring.capacity} events "
                                     "not taken): the host is not reading them")
@@ -212,16 +218,29 @@ class HostSet:
         run, clock = self.run, self.run.clock
         step, end = run.physics.step_size, run.duration
         tasks = run.controllers
+        hosts = range(len(self.plans))
+        # Lookahead: a host reports, each time it stops, the earliest instant anything of it can happen
+        # (its next release). Before that it sends nothing, so the world need not wait for it: it runs only
+        # at a boundary past that instant, after an event was sent to it, or SYNC_AT_LEAST after it last ran.
+        nothing_before = [0.0] * len(self.plans)
+        ran_to = [0.0] * len(self.plans)
         n = 1
         while True:
             until = n * step
             if not clock.sleep_until(until):
                 return
-            for number in range(len(self.plans)):
+            due = [h for h in hosts if nothing_before[h] < until or h in self.events_sent
+                   or until - ran_to[h] >= SYNC_AT_LEAST]
+            self.events_sent.clear()
+            for number in due:
                 self._send(number, ("advance", until))
-            alive = self._await_step(until)
-            if alive is None:  # a host failed or the run stopped
+            reached = self._await_step(until, due)
+            if reached is None:  # a host failed or the run stopped
                 return
+            self.round_trips += len(due)
+            for number, next_at in reached.items():
+                nothing_before[number], ran_to[number] = next_at, until
+            alive = any(t < math.inf for t in nothing_before)
             cycles: list[tuple[float, int, int, Cycle]] = []
             self._drain_uplinks(cycles)
             cycles.sort(key=lambda c: c[:3])
@@ -234,18 +253,18 @@ class HostSet:
                 return
             n += 1
 
-    def _await_step(self, until: float) -> bool | None:
-        """Wait (real time, holding the world's token) until every host reached ``until``; whether any still
-        runs cycles. None if the run ended meanwhile (a failure, a host that died or went silent, a stop)."""
-        reached: dict[int, bool] = {}
+    def _await_step(self, until: float, due: list[int]) -> dict[int, float] | None:
+        """Wait (real time, holding the world's token) until the hosts ``due`` reached ``until``; each one's
+        next possible activity. None if the run ended meanwhile (a failure, a host died or went silent, a stop)."""
+        reached: dict[int, float] = {}
         limit = self.run.scenario.run.host_silence_limit
         waiter = self._waiter
-        while len(reached) < len(self.plans):
-            for number in range(len(self.plans)):
+        while len(reached) < len(due):
+            for number in due:
                 for msg in self._read_control(number):
                     if msg[0] == "reached" and msg[1] == until:
                         reached[number] = msg[2]
-            if len(reached) == len(self.plans):
+            if len(reached) == len(due):
                 break
             if self.run.finished.is_set() or self.run.clock.stopped:
                 return None
@@ -256,11 +275,11 @@ class HostSet:
                     self._exited(died)
                     return None
             now = time.monotonic()
-            for number in range(len(self.plans)):
+            for number in due:
                 if number not in reached and now - self.heartbeat[number] > limit:
                     self._silent(number, now - self.heartbeat[number], limit)
                     return None
-        return any(reached.values())
+        return reached
 
 
     # ------------------------------------------------------------------ the transport thread
