@@ -261,3 +261,37 @@ def test_virtual_results_do_not_depend_on_where_the_robots_ran(tmp_path: Path, s
     assert shared.count(b"\n") > 1000
     assert virtual_cycles(tmp_path, scenario_file, 2, duration, seed) == shared
     assert virtual_cycles(tmp_path, scenario_file, "per_robot", duration, seed) == shared
+
+
+def test_a_real_clock_tells_who_follows_it_of_every_change() -> None:
+    from sim.core.clock import RealClock
+
+    world, host = RealClock(1.0), RealClock(1.0)
+    world.start(lead=0.0)
+    world.on_change = lambda: host.set_state(world.state())
+    world.pause()
+    assert host.paused and host.now() == world.now()
+    world.step_paused(0.5)
+    assert host.now() == world.now()
+    world.resume()
+    world.set_time_scale(2.0)
+    assert not host.paused and host.time_scale == 2.0 and host.state() == world.state()
+
+
+@pytest.mark.slow
+def test_hosts_pause_with_the_world(tmp_path: Path) -> None:
+    """Paused for 1 s (the window's space bar), the hosts' controllers pause too: had they run on, every
+    reading they hold would have gone stale (max age 0.15-0.3 s) and the safety watchdog would have stopped them."""
+    def pause_once(run: Any) -> None:
+        time.sleep(0.5)
+        run.clock.pause()
+        time.sleep(1.0)
+        run.clock.resume()
+        assert run.finished.wait(30)
+
+    res = execute(scenario(hosts=2, duration=2.0), tmp_path, listeners=[], plot=False, present=pause_once,
+                  started_at="test")
+    rep = res.report
+    assert res.exit_status == 0 and rep["run"]["wall_seconds"] > 2.5
+    assert rep["summary"]["stale_uses"] == 0 and rep["summary"]["safety_stops"] == 0
+    assert {c["robot"]: c["cycles"] for c in rep["controllers"]} == {"r1": 40, "r2": 40, "r3": 20}

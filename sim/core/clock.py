@@ -217,6 +217,8 @@ class RealClock(ClockBase):
         self._origin_real = time.perf_counter()
         self._origin_sim = 0.0
         self._paused_at: float | None = None
+        # Told after a pause, resume, single step or time-scale change (robot hosts follow the world's clock).
+        self.on_change: Callable[[], None] | None = None
 
     def start(self, lead: float = 0.0) -> None:
         """Make simulated time 0 fall ``lead`` real seconds from now (threads start meanwhile)."""
@@ -229,6 +231,20 @@ class RealClock(ClockBase):
     def origin(self) -> float:
         """The ``time.perf_counter()`` instant of simulated time 0 (CLOCK_MONOTONIC: the same in every process)."""
         return self._origin_real
+
+    def state(self) -> tuple[float, float, float, float | None]:
+        """(origin perf_counter, simulated time there, time scale, paused at): all a copy in another process needs."""
+        with self._lock:
+            return self._origin_real, self._origin_sim, self._scale, self._paused_at
+
+    def set_state(self, state: tuple[float, float, float, float | None]) -> None:
+        """Follow another process's clock (a robot host follows the world's pause and time scale)."""
+        with self._lock:
+            self._origin_real, self._origin_sim, self._scale, self._paused_at = state
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def start_at(self, origin: float) -> None:
         """Start with simulated time 0 at the ``perf_counter`` instant ``origin`` (a robot host joins the world's)."""
@@ -259,23 +275,27 @@ class RealClock(ClockBase):
             now = self.now()
             self._origin_sim, self._origin_real = now, time.perf_counter()
             self._scale = float(time_scale)
+        self._changed()
 
     def pause(self) -> None:
         with self._lock:
             if self._paused_at is None:
                 self._paused_at = self.now()
+        self._changed()
 
     def resume(self) -> None:
         with self._lock:
             if self._paused_at is not None:
                 self._origin_sim, self._origin_real = self._paused_at, time.perf_counter()
                 self._paused_at = None
+        self._changed()
 
     def step_paused(self, seconds: float) -> None:
         """While paused, move simulated time forward by ``seconds`` (single-stepping)."""
         with self._lock:
             if self._paused_at is not None and seconds > 0:
                 self._paused_at += seconds
+        self._changed()
 
     def real_seconds_until(self, deadline_at: float) -> float:
         """Real seconds until ``deadline_at``; while paused, 0 if already reached else a slice."""

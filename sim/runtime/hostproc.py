@@ -238,8 +238,8 @@ class _Host:
             elif kind == "stop":
                 self._stop(drain=msg[1])
                 return 0
-            elif kind == "scale":
-                self.clock.set_time_scale(msg[1])
+            elif kind == "clock" and isinstance(self.clock, RealClock):  # the world paused, stepped or rescaled
+                self.clock.set_state(msg[1])
 
     def _heartbeat(self) -> None:
         beats, n = self.plan.heartbeat, self.plan.number

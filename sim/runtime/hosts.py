@@ -35,6 +35,7 @@ from multiprocessing.sharedctypes import RawArray
 from typing import TYPE_CHECKING, Any, cast
 
 from sim.common.ring import Ring, RingWaiter
+from sim.core.clock import RealClock
 from sim.core.control import ControllerStats, Cycle
 from sim.core.handle import HostInfo
 from sim.core.producers import Forwarded, SensorRuntime
@@ -200,6 +201,16 @@ class HostSet:
         virtual clock (None), they wait for the lockstep's first step."""
         for number in range(len(self.conns)):
             self._send(number, ("start", origin))
+        clock = self.run.clock
+        if isinstance(clock, RealClock):  # the window pauses, steps or rescales the world's clock: hosts follow
+            clock.on_change = self._clock_changed
+
+    def _clock_changed(self) -> None:
+        clock = self.run.clock
+        assert isinstance(clock, RealClock)
+        state = clock.state()
+        for number in range(len(self.conns)):
+            self._send(number, ("clock", state))
 
     def _send(self, number: int, msg: tuple[Any, ...]) -> None:
         with self._conn_locks[number], contextlib.suppress(OSError):
