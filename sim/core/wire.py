@@ -14,7 +14,8 @@ Layouts (little-endian, no padding):
   and sample time, after the name's UTF-8 bytes;
 - cycle: ``<BIqddddddBbH`` kind ``Y``, robot index, k, release, start, inputs, finish, deadline, cpu,
   flags (miss 1, overrun 2, safety stop 4), cause (-1: none), ages; per age a name and the age;
-- note: ``<BI`` kind ``N``, robot index, then a pickle: what a controller tells the world (its outbox).
+- note: ``<BI`` kind ``N``, robot index, then a pickle: what a controller tells the world (its outbox);
+- visual: the same with kind ``V``: the controller's ``visual`` dict for the window, at most 5 times a second.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ _COMMAND = struct.Struct("<BIdddH")
 _CYCLE = struct.Struct("<BIqddddddBbH")
 _NAMED = struct.Struct("<Bd")
 _NOTE = struct.Struct("<BI")
-COMMAND, CYCLE, NOTE = ord("C"), ord("Y"), ord("N")
+COMMAND, CYCLE, NOTE, VISUAL = ord("C"), ord("Y"), ord("N"), ord("V")
 _CAUSES = list(Cause)
 _CAUSE_CODE = {c: i for i, c in enumerate(_CAUSES)}
 
@@ -216,7 +217,13 @@ def encode_note(index: int, note: object) -> bytes:
     return _NOTE.pack(NOTE, index) + pickle.dumps(note, protocol=5)
 
 
+def encode_visual(index: int, visual: object) -> bytes:
+    """A controller's ``visual`` (what the window draws of it: state, path, target), now and then."""
+    return _NOTE.pack(VISUAL, index) + pickle.dumps(visual, protocol=5)
+
+
 def decode_note(buf: bytes) -> tuple[int, object]:
+    """A note or a visual (the same layout)."""
     _, index = _NOTE.unpack_from(buf)
     return index, pickle.loads(buf[_NOTE.size:])
 

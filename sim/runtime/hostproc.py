@@ -47,7 +47,7 @@ from sim.core.handle import ThreadInfo
 from sim.core.supervisor import Failure, Supervisor
 from sim.core.virtual import VirtualClock
 from sim.core.watchdog import Slot, Stuck, Watchdog
-from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note
+from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note, encode_visual
 from sim.errors import StuckCallError
 from sim.interfaces.messages import Command, Reading
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from sim.runtime.run import Run
 
 HEARTBEAT = 0.02  # s real between heartbeats
+VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
 SLICE = 0.05  # s real: the longest a thread waits before it looks at the stop flag
 _BLOCK = Overflow.BLOCK
 
@@ -188,8 +189,16 @@ class _Host:
         self.send_up(encode_command(index, command))
 
     def _cycle_sender(self, index: int) -> Any:
+        controller = self.tasks[index].controller
+        last_visual = [-math.inf]
+
         def send(cycle: Cycle) -> None:
             self.send_up(encode_cycle(index, cycle))
+            if cycle.finish_time - last_visual[0] >= VISUAL_PERIOD:  # the window draws the world's copy
+                visual = getattr(controller, "visual", None)
+                if visual is not None:
+                    last_visual[0] = cycle.finish_time
+                    self.send_up(encode_visual(index, visual))
 
         return send
 

@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sim.common.ring import Ring, RingWaiter
 from sim.core.clock import RealClock
-from sim.core.control import ControllerStats, Cycle
+from sim.core.control import ControllerTask, Cycle
 from sim.core.handle import HostInfo
 from sim.core.producers import Forwarded, SensorRuntime
 from sim.core.supervisor import Failure
-from sim.core.wire import COMMAND, CYCLE, NOTE, decode_command, decode_cycle, decode_note, encode_batch
+from sim.core.wire import COMMAND, CYCLE, NOTE, VISUAL, decode_command, decode_cycle, decode_note, encode_batch
 from sim.errors import HostError
 from sim.runtime.hostproc import Feed, HostFinal, HostPlan, host_main
 
@@ -257,7 +257,7 @@ class HostSet:
             cycles.sort(key=lambda c: c[:3])
             for _, index, _, cycle in cycles:
                 task = tasks[index]
-                _mirror(task.stats, cycle)
+                _mirror(task, cycle)
                 if task.on_cycle is not None:
                     task.on_cycle(cycle)
             if until >= end and not alive:
@@ -338,7 +338,7 @@ class HostSet:
                     if cycles is not None:
                         cycles.append((cycle.finish_time, index, cycle.k, cycle))
                         continue
-                    _mirror(task.stats, cycle)
+                    _mirror(task, cycle)
                     if task.on_cycle is not None:
                         task.on_cycle(cycle)
                 elif kind == COMMAND:
@@ -346,6 +346,9 @@ class HostSet:
                     task = tasks[index]
                     task.last_command = (command.v, command.w)
                     task.submit(index, command)
+                elif kind == VISUAL:
+                    index, visual = decode_note(buf)
+                    tasks[index].controller.visual = visual  # type: ignore[assignment]
                 elif kind == NOTE:
                     index, stamped = decode_note(buf)
                     sent, note = cast(tuple[float, object], stamped)  # (the host's clock time, the note): _Outbox.put
@@ -494,8 +497,19 @@ class HostSet:
         self.pidfds = []
 
 
-def _mirror(st: ControllerStats, c: Cycle) -> None:
-    """The world's running view of a host's controller (the window reads it); the host's own replaces it."""
+def _mirror(task: ControllerTask, c: Cycle) -> None:
+    """The world's running view of a host's controller and its inputs (the window reads it); the host's own
+    statistics replace it at the end."""
+    st = task.stats
+    response, jitter = c.finish_time - c.release_time, c.start_time - c.release_time
+    st.response.add(response if response > 0.0 else 0.0)
+    st.jitter.add(jitter if jitter > 0.0 else 0.0)
+    for name, age in c.ages:
+        rt = task.inputs.get(name)
+        if rt is not None:
+            rt.stats.age_at_use.add(age if age > 0.0 else 0.0)
+            if age > rt.max_age:
+                rt.stats.stale_uses += 1
     st.cycles += 1
     st.overruns += c.overrun
     st.safety_stops += c.safety_stop
