@@ -201,6 +201,28 @@ def test_a_child_whose_parent_died_before_it_asked_ends_at_once() -> None:
 
 
 # ---------------------------------------------------------------------- the simulator's children
+@LINUX
+@pytest.mark.slow
+def test_a_sweep_worker_arms_its_lifeline_first() -> None:
+    """``init_worker`` (a local sweep's process pool initializer) asks to die with the sweep."""
+    from sim.sweep.worker import init_worker
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            init_worker(None, [], None, os.getppid())  # fewer than 2 CPUs given: no pinning, no counter used
+            os.write(w, f"{death_signal()}\n".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert int(_read_line(r)) == signal.SIGKILL
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+
+
 HOLDER_SCRIPT = """\
 import json, os, subprocess, sys, time
 import numpy as np
