@@ -23,7 +23,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -34,7 +33,7 @@ from sim.common.interrupt import blocked
 from sim.core.control import Cycle
 from sim.core.feature import Feature
 from sim.errors import FormatterFailed, OutputError
-from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, frame, instant
+from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, formatter_command, frame, instant
 
 if TYPE_CHECKING:
     from sim.core.handle import RunHandle
@@ -95,7 +94,7 @@ class TraceWriter(Feature):
         try:
             with blocked():  # the formatter outlives a signal to the group: it ends when we close its input
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "sim.features.tracefmt", self._tmp, str(self.max_instants)],
+                    formatter_command(self._tmp, self.max_instants),
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         except BaseException:
             Path(self._tmp).unlink(missing_ok=True)

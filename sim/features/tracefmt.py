@@ -3,7 +3,7 @@
 JSON formatting costs ~13 µs per event in Python, and a run makes thousands of
 events per simulated second; done on a thread it holds the GIL the simulation
 threads need. Here it runs in a process of its own (``python -m sim.features.tracefmt PATH
-MAX_INSTANTS``, a plain subprocess: it never re-imports the caller's main module as
+MAX_INSTANTS PARENT_PID``, a plain subprocess: it never re-imports the caller's main module as
 multiprocessing's spawn would): the parent only marshals plain tuples (~0.1 µs each)
 down its stdin, whose bounded pipe buffer also bounds memory (the sender waits when
 the formatter falls behind). This module imports nothing heavy, so it starts fast.
@@ -26,6 +26,7 @@ import sys
 from typing import IO, Any
 
 from sim.common.interrupt import child_ignores
+from sim.common.lifeline import die_with_parent
 from sim.errors import describe_os_error as _why
 
 PID = 1
@@ -179,11 +180,19 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
+def formatter_command(path: str, max_instants: int) -> list[str]:
+    """The formatter's command line, started by the process whose pid it carries (it dies with that one)."""
+    return [sys.executable, "-m", "sim.features.tracefmt", path, str(max_instants), str(os.getpid())]
+
+
 def main(argv: list[str]) -> int:
     """Exit 0 with the counts as one JSON line; exit 1 with ``{"error": ...}`` (or nothing: input broke off).
 
-    Never a traceback: the parent turns the message into its one-line error naming trace.json.
+    ``argv``: PATH MAX_INSTANTS [PARENT_PID]. Never a traceback: the parent turns the message into
+    its one-line error naming trace.json.
     """
+    if len(argv) > 2:  # a SIGKILLed parent cannot close our input if another process holds it: the kernel ends us
+        die_with_parent(int(argv[2]))
     child_ignores()  # a signal to the whole group is the parent's: it ends us by closing our input
     try:
         counts, error = serve(sys.stdin.buffer, argv[0], int(argv[1]))

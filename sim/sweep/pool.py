@@ -53,7 +53,7 @@ def _results(todo: list[RunSpec], workers: int, dask: str | None, stop: Any = No
     told = ctx.Event()  # the workers ignore SIGINT/SIGTERM (a terminal's Ctrl-C reaches the whole group): the
     # parent decides, and tells them through this
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                             initargs=(counter, cpus, told)) as pool:
+                             initargs=(counter, cpus, told, os.getpid())) as pool:
         with interrupt.blocked():  # workers start (on submit) with the signals held back, then ignore them
             pending = {pool.submit(run_one, spec) for spec in todo}
         while pending:

@@ -76,11 +76,14 @@ def metrics(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def init_worker(counter: Any, cpus: list[int], stop: Any) -> None:
-    """A local worker process's start: ignore the group's signals, keep the stop event, take a CPU."""
+def init_worker(counter: Any, cpus: list[int], stop: Any, parent: int) -> None:
+    """A local worker process's start: die with the sweep (``parent``, its pid), ignore the group's signals,
+    keep the stop event, take a CPU."""
     from sim.common.interrupt import child_ignores
+    from sim.common.lifeline import die_with_parent
 
     global _STOP
+    die_with_parent(parent)  # a SIGKILLed sweep leaves no run behind (its runs' own children die with them)
     child_ignores()
     _STOP = stop
     _pin_worker(counter, cpus)

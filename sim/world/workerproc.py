@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim.common.interrupt import child_ignores
+from sim.common.lifeline import die_with_parent
 
 CAST_CHUNK = 16  # robots a worker casts between looks at its collision lane
 
@@ -116,8 +117,10 @@ class _Server:
 
 
 def _worker_main(index: int, static_name: str, n_segments: int, cell_size: float,
-                 blocks: list[tuple[str, list[Spec]]], cast_conn: Connection, collide_conn: Connection) -> None:
-    """Entry point of worker ``index``: attach, build the map, serve until told to stop."""
+                 blocks: list[tuple[str, list[Spec]]], cast_conn: Connection, collide_conn: Connection,
+                 parent: int) -> None:
+    """Entry point of worker ``index``: attach, build the map, serve until told to stop (or ``parent`` dies)."""
+    die_with_parent(parent)  # a SIGKILLed parent cannot stop us: the kernel does (sim/common/lifeline.py)
     child_ignores()  # SIGINT/SIGTERM to the group are the parent's to handle: it stops us (or its pipes close)
     server = _Server(static_name, n_segments, cell_size, blocks, cast_conn, collide_conn)
     try:

@@ -16,6 +16,9 @@ flight; a worker casting a big batch answers a collision request between chunks.
 A worker that dies is noticed by the waiting caller at once (``connection.wait``
 on the Pipes *and* every worker's ``Process.sentinel``) and raised as
 ``WorkerDied`` naming it and its exit code; the Supervisor then ends the run.
+The other way round, a worker dies with the process that started it, even a SIGKILLed
+one that runs no clean-up (``sim.common.lifeline``); the resource tracker then unlinks
+the segments.
 """
 
 from __future__ import annotations
@@ -108,7 +111,11 @@ class WorkerPool:
         return shm
 
     def start(self, timeout: float = 120.0) -> None:
-        """Create the segments, spawn the workers and wait until each has built its map."""
+        """Create the segments, spawn the workers and wait until each has built its map.
+
+        Call it from a thread that outlives the pool (the main thread; ``Run.start`` and ``Run.stop``
+        share one): each worker dies with the thread that started it (``sim.common.lifeline``).
+        """
         from sim.world import kernels, raycast
 
         raycast.warm_up()  # compile (or load) in the parent first: workers then load the disk cache
@@ -132,7 +139,8 @@ class WorkerPool:
                 proc = ctx.Process(
                     target=_worker_main, name=f"physics-worker-{i}", daemon=True,
                     args=(i, static.name, len(self._segments), self._cell_size,
-                          [(lane.shm.name, specs[name]) for name, lane in self._lanes.items()], *theirs))
+                          [(lane.shm.name, specs[name]) for name, lane in self._lanes.items()], *theirs,
+                          os.getpid()))
                 self._procs.append(proc)
             with blocked():  # workers outlive a signal to the group; close() ends them
                 for proc in self._procs:
