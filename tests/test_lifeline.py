@@ -365,3 +365,55 @@ def test_sigkill_of_a_run_leaves_no_child_process_and_no_shared_memory(tmp_path:
         proc.kill()
         _kill(*children)  # first: a survivor would hold the pipes communicate() reads to their end
         proc.communicate(timeout=30)  # reaps it, closes its pipes
+
+
+FROZEN_HOST = """\
+name: frozen
+world: {size: [12.0, 8.0]}
+run: {duration: 600, hosts: 2, host_silence_limit: 3600, call_limit: 3600}
+robots:
+  - name: r1
+    start: [1.0, 1.0, 0.0]
+    sensors: [{type: imu, rate_hz: 100}, {type: odometry, rate_hz: 50}]
+    controller: {type: 'host_plugins:GilHolder', period: 0.05, after: 5, seconds: 600}
+  - name: r2
+    start: [1.0, 4.0, 0.0]
+    sensors: [{type: lidar, rate_hz: 10}, {type: imu, rate_hz: 100}]
+    controller: {type: waypoint, period: 0.05, waypoints: [[10.0, 4.0]]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clock", ["real", "virtual"])
+def test_sigkill_of_a_run_with_robot_hosts_leaves_no_host_and_no_ring(tmp_path: Path, clock: str) -> None:
+    """Two robot host processes (forked: same command line as the world) and their rings, SIGKILLed mid-run;
+    host-1 is frozen in a C call holding its GIL (it can read no pipe): only its lifeline ends it."""
+    scenario = tmp_path / "frozen.yaml"
+    scenario.write_text(FROZEN_HOST)
+    proc = subprocess.Popen(
+        [sys.executable, "run.py", str(scenario), "--headless", "--clock", clock, "--out", str(tmp_path / "runs"),
+         "--no-plot"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT / "tests")))
+    children: dict[tuple[int, str], str] = {}
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        if not first.startswith("running "):
+            proc.kill()
+            pytest.fail(first + proc.communicate(timeout=30)[1])
+        children = _children(proc.pid)
+        cmds = list(children.values())
+        assert sum("run.py" in c for c in cmds) == 2, cmds  # the hosts, forked from the world
+        rings = [p.name for p in SHM.iterdir() if p.name.startswith(f"simring-{proc.pid}-")]
+        assert len(rings) >= 2 * 2 * 3, rings  # per host: a ring per sensor kind, events, uplink (+ wake FIFOs)
+        time.sleep(1.0)  # host-1 freezes after its 5th cycle (0.25 s)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _within(lambda: not any(_alive(c) for c in children)), \
+            [children[c] for c in children if _alive(c)]
+        assert _within(lambda: not [p for p in SHM.iterdir() if p.name.startswith(f"simring-{proc.pid}-")])
+    finally:
+        proc.kill()
+        _kill(*children)
+        proc.communicate(timeout=30)

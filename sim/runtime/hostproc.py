@@ -22,14 +22,12 @@ forked copy of the world must not run the world's exit handlers (they would remo
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import itertools
 import math
 import os
 import pickle
 import queue
-import signal
 import sys
 import threading
 import time
@@ -39,6 +37,8 @@ from heapq import heappop, heappush
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from sim.common.interrupt import child_ignores
+from sim.common.lifeline import die_with_parent
 from sim.common.ring import Ring
 from sim.core.channel import ChannelStats, Overflow
 from sim.core.clock import RealClock
@@ -115,17 +115,6 @@ def host_main(run: Run, plan: HostPlan, world_pid: int) -> NoReturn:
             os._exit(code)
 
 
-def _die_with_parent(world_pid: int) -> None:
-    """SIGKILL this process when the world process dies (Linux prctl PR_SET_PDEATHSIG), whatever killed it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != world_pid:  # the world died before prctl took effect
-        os._exit(70)
-
-
 class _Outbox:
     """A controller's ``outbox`` in a host: each message goes to the world as a note."""
 
@@ -140,9 +129,8 @@ class _Outbox:
 
 class _Host:
     def __init__(self, run: Run, plan: HostPlan, world_pid: int) -> None:
-        _die_with_parent(world_pid)
-        for sig in (signal.SIGINT, signal.SIGTERM):  # the world ends hosts (pipe, or SIGKILL): never a signal
-            signal.signal(sig, signal.SIG_IGN)
+        die_with_parent(world_pid)  # a SIGKILLed world runs no clean-up: its hosts must not outlive it
+        child_ignores()  # the world ends hosts (pipe, or SIGKILL); Ctrl-C at the terminal reaches the world only
         self.run, self.plan = run, plan
         assert plan.conn is not None
         self.conn = plan.conn

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import RawArray
 from typing import TYPE_CHECKING, Any, cast
 
+from sim.common.interrupt import blocked
 from sim.common.ring import Ring, RingWaiter
 from sim.core.clock import RealClock
 from sim.core.control import ControllerTask, Cycle
@@ -147,16 +148,20 @@ class HostSet:
 
     # ------------------------------------------------------------------ start
     def fork(self) -> None:
-        """Fork every host (from this thread: it must outlive them, see ``_die_with_parent``); wait until all are up."""
+        """Fork every host (from this thread: it must outlive them, ``sim.common.lifeline``); wait until all are up.
+
+        Forked with SIGINT/SIGTERM blocked, so a Ctrl-C meanwhile reaches the world only (``child_ignores``).
+        """
         world = os.getpid()
         for plan in self.plans:
             mine, theirs = multiprocessing.Pipe(duplex=True)
             plan.conn = theirs
             self.heartbeat[plan.number] = time.monotonic()
-            pid = os.fork()
-            if pid == 0:  # the host: never returns
-                mine.close()
-                host_main(self.run, plan, world)
+            with blocked():
+                pid = os.fork()
+                if pid == 0:  # the host: never returns (it unblocks the signals once it ignores them)
+                    mine.close()
+                    host_main(self.run, plan, world)
             theirs.close()
             plan.conn = None
             self.conns.append(mine)
