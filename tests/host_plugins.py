@@ -33,8 +33,8 @@ class ExitController(Controller):
 
     def compute(self, inputs: Inputs) -> tuple[float, float]:
         self.calls += 1
-        if self.calls > self.params.after:  # type: ignore[attr-defined]
-            os._exit(self.params.code)  # type: ignore[attr-defined]
+        if self.calls > self.params.after:  # type: ignore[attr-defined]  # params is the class's AfterParams
+            os._exit(self.params.code)  # type: ignore[attr-defined]  # params is the class's AfterParams
         return 0.0, 0.0
 
 
@@ -50,6 +50,6 @@ class GilHolder(Controller):
 
     def compute(self, inputs: Inputs) -> tuple[float, float]:
         self.calls += 1
-        if self.calls > self.params.after:  # type: ignore[attr-defined]
-            ctypes.PyDLL(None).sleep(self.params.seconds)  # type: ignore[attr-defined]
+        if self.calls > self.params.after:  # type: ignore[attr-defined]  # params is the class's AfterParams
+            ctypes.PyDLL(None).sleep(self.params.seconds)  # type: ignore[attr-defined]  # params is the class's AfterParams
         return 0.0, 0.0

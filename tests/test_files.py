@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -121,6 +122,8 @@ class _Supervisor:
 class _FakeRun:
     def __init__(self) -> None:
         self.supervisor = _Supervisor()
+        self.scenario = SimpleNamespace(run=SimpleNamespace(clock="real"))  # rows as they come (CycleLog)
+        self.controllers: list[object] = []
 
 
 def test_cycles_csv_cut_mid_run_is_never_renamed_and_ends_the_run_at_once(

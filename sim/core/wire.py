@@ -49,15 +49,15 @@ def encode_reading(slot: int, seq: int, sample_time: float, publish_time: float,
     head = _READING.pack
     if payload is None:
         return head(slot, seq, sample_time, publish_time, NONE)
+    if isinstance(payload, np.ndarray) and type(payload) is np.ndarray:
+        return head(slot, seq, sample_time, publish_time, ARRAY) + _array(payload)
     tp = type(payload)
-    if tp is np.ndarray:
-        return head(slot, seq, sample_time, publish_time, ARRAY) + _array(payload)  # type: ignore[arg-type]
     if tp is bool or tp is np.bool_:
         return head(slot, seq, sample_time, publish_time, TRUE if payload else FALSE)
     if tp is float:
         return head(slot, seq, sample_time, publish_time, FLOAT) + _FLOAT.pack(payload)
-    if tp is LaserScan:
-        s: LaserScan = payload  # type: ignore[assignment]
+    if isinstance(payload, LaserScan) and tp is LaserScan:
+        s = payload
         return (head(slot, seq, sample_time, publish_time, SCAN) + _SCAN.pack(s.range_min, s.range_max)
                 + _array(s.angles) + _array(s.ranges))
     return head(slot, seq, sample_time, publish_time, PICKLE) + pickle.dumps(payload, protocol=5)

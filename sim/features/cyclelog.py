@@ -61,15 +61,14 @@ class CycleLog(RunListener):
         self._drain.report_errors_to(run)
         if run.scenario.run.clock == "virtual":
             self._rank = {c.robot_name: i for i, c in enumerate(run.controllers)}
-            self.on_cycle = self._in_order  # type: ignore[method-assign]
 
-    def on_cycle(self, cycle: Cycle) -> None:
-        self._drain.push(cycle)
-
-    _rank: dict[str, int] | None = None
+    _rank: dict[str, int] | None = None  # robot -> scenario order (virtual clock: rows in a defined order)
     _tie: list[Cycle] | None = None  # the cycles that finished at the latest instant seen (virtual clock)
 
-    def _in_order(self, cycle: Cycle) -> None:
+    def on_cycle(self, cycle: Cycle) -> None:
+        if self._rank is None:
+            self._drain.push(cycle)
+            return
         tie = self._tie
         if tie is not None and cycle.finish_time != tie[0].finish_time:
             self._flush_tie()

@@ -35,7 +35,7 @@ import traceback
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from sim.common.interrupt import child_ignores
 from sim.common.lifeline import die_with_parent
@@ -50,9 +50,34 @@ from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note, encode_visual
 from sim.errors import StuckCallError
 from sim.interfaces.messages import Command, Reading
+from sim.runtime.limits import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
 
 if TYPE_CHECKING:
-    from sim.runtime.run import Run
+    from sim.core.clock import Clock
+    from sim.core.producers import ProducerTask, SensorRuntime
+    from sim.world.physics import Physics
+
+
+class World(Protocol):
+    """What robot hosts use of the world's run (``sim.runtime.run.Run``; named here so hosts do not import it)."""
+
+    clock: Clock
+    controllers: list[ControllerTask]
+    sensors: list[SensorRuntime]
+    producers: list[ProducerTask]
+    duration: float
+    scenario: Any
+    supervisor: Supervisor
+    call_limit: float | None
+    physics: Physics
+    finished: threading.Event
+    threads: list[ThreadInfo]
+    hung_threads: list[str]
+    stuck_calls: list[Stuck]
+
+    def report_failure(self, failure: Failure) -> None: ...
+
+    def controller_status(self, task: ControllerTask) -> dict[str, Any]: ...
 
 HEARTBEAT = 0.02  # s real between heartbeats
 VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
@@ -99,7 +124,7 @@ class HostFinal:
     private_rss: int | None = None
 
 
-def host_main(run: Run, plan: HostPlan, world_pid: int) -> NoReturn:
+def host_main(run: World, plan: HostPlan, world_pid: int) -> NoReturn:
     """The forked child's whole life; never returns."""
     code = 0
     try:
@@ -128,21 +153,21 @@ class _Outbox:
 
 
 class _Host:
-    def __init__(self, run: Run, plan: HostPlan, world_pid: int) -> None:
+    def __init__(self, run: World, plan: HostPlan, world_pid: int) -> None:
         die_with_parent(world_pid)  # a SIGKILLed world runs no clean-up: its hosts must not outlive it
         child_ignores()  # the world ends hosts (pipe, or SIGKILL); Ctrl-C at the terminal reaches the world only
         self.run, self.plan = run, plan
         assert plan.conn is not None
         self.conn = plan.conn
-        clock = run.clock
-        self.virtual = isinstance(clock, VirtualClock)
-        if isinstance(clock, VirtualClock):  # lockstep with the world: see _gate
+        world_clock = run.clock  # a copy of the world's, made by the fork
+        self.virtual = isinstance(world_clock, VirtualClock)
+        if isinstance(world_clock, VirtualClock):  # lockstep with the world: see _gate
             cpus = sorted(os.sched_getaffinity(0))
-            clock.fork_copy(cpus[plan.number % len(cpus)] if cpus else None)
+            world_clock.fork_copy(cpus[plan.number % len(cpus)] if cpus else None)
         else:
-            assert isinstance(clock, RealClock)
-            clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
-        self.clock: RealClock | VirtualClock = clock
+            assert isinstance(world_clock, RealClock)
+            world_clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
+        self.clock: RealClock | VirtualClock = world_clock
         self._stop_drain: bool | None = None  # the stop's drain flag, when the gate received it
         self._send_lock = threading.Lock()  # the control pipe: several threads may report
         self._up_lock = threading.Lock()  # the uplink ring has one producer at a time
@@ -235,8 +260,8 @@ class _Host:
             elif kind == "stop":
                 self._stop(drain=msg[1])
                 return 0
-            elif kind == "clock" and isinstance(self.clock, RealClock):  # the world paused, stepped or rescaled
-                self.clock.set_state(msg[1])
+            elif kind == "clock" and isinstance(real := self.clock, RealClock):  # the world paused, stepped, rescaled
+                real.set_state(msg[1])
 
     def _heartbeat(self) -> None:
         beats, n = self.plan.heartbeat, self.plan.number
@@ -252,8 +277,9 @@ class _Host:
         return thread
 
     def _start(self, origin: float) -> None:
-        assert isinstance(self.clock, RealClock)
-        self.clock.start_at(origin)
+        real = self.clock
+        assert isinstance(real, RealClock)
+        real.start_at(origin)
         self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
         sensors = self.run.sensors
         for feed in self.plan.feeds:
@@ -422,8 +448,6 @@ class _Host:
 
     def _stop(self, drain: bool) -> None:
         """End every thread (after the cycles released before the end, if ``drain``), then report once."""
-        from sim.runtime.run import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
-
         if drain:
             self.supervisor.wait_for(self.controller_threads, END_DRAIN_TIMEOUT, self.finished)
         self.finished.set()
@@ -432,7 +456,7 @@ class _Host:
         final = HostFinal(hung=alive, stuck=self.stuck, threads=self.threads)
         for index, task in self.tasks.items():
             final.stats[index] = task.stats
-            final.outcomes[index] = self.run._controller_status(task)
+            final.outcomes[index] = self.run.controller_status(task)
             final.last_commands[index] = task.last_command
             for rt in task.inputs.values():
                 final.sensors[self.run.sensors.index(rt)] = (rt.stats.age_at_use, rt.stats.stale_uses,

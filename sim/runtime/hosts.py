@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import RawArray
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sim.common.interrupt import blocked
 from sim.common.ring import Ring, RingWaiter
@@ -43,10 +43,8 @@ from sim.core.producers import Forwarded, SensorRuntime
 from sim.core.supervisor import Failure
 from sim.core.wire import COMMAND, CYCLE, NOTE, VISUAL, decode_command, decode_cycle, decode_note, encode_batch
 from sim.errors import HostError
-from sim.runtime.hostproc import Feed, HostFinal, HostPlan, host_main
-
-if TYPE_CHECKING:
-    from sim.runtime.run import Run
+from sim.runtime.hostproc import Feed, HostFinal, HostPlan, World, host_main
+from sim.runtime.limits import END_DRAIN_TIMEOUT
 
 READY_LIMIT = 30.0  # s real for every host to come up after the fork (a loaded machine forks slowly)
 STOP_LIMIT = 0.7  # s real a host has to send its final statistics after the stop (then it is killed)
@@ -103,7 +101,7 @@ def _reading_size(rts: list[SensorRuntime]) -> int:
 class HostSet:
     """Every robot host of one run, as the world process sees them."""
 
-    def __init__(self, run: Run, groups: list[list[int]]) -> None:
+    def __init__(self, run: World, groups: list[list[int]]) -> None:
         self.run = run
         self.plans: list[HostPlan] = []
         self.pids: list[int] = []
@@ -187,7 +185,7 @@ class HostSet:
         """The world's copies of the hosts' controllers: calls go to the host (notes come from it: ``serve``)."""
         for r, number in self.host_of.items():
             controller = self.run.controllers[r].controller
-            controller.handle_event = self._event_sender(number, r)  # type: ignore[method-assign,assignment]
+            controller.handle_event = self._event_sender(number, r)  # type: ignore[method-assign,assignment]  # on purpose: this copy forwards
 
     def _event_sender(self, number: int, index: int) -> Callable[[str, dict[str, Any]], None]:
         ring, clock = self.plans[number].events, self.run.clock
@@ -206,14 +204,14 @@ class HostSet:
         virtual clock (None), they wait for the lockstep's first step."""
         for number in range(len(self.conns)):
             self._send(number, ("start", origin))
-        clock = self.run.clock
-        if isinstance(clock, RealClock):  # the window pauses, steps or rescales the world's clock: hosts follow
-            clock.on_change = self._clock_changed
+        real = self.run.clock
+        if isinstance(real, RealClock):  # the window pauses, steps or rescales the world's clock: hosts follow
+            real.on_change = self._clock_changed
 
     def _clock_changed(self) -> None:
-        clock = self.run.clock
-        assert isinstance(clock, RealClock)
-        state = clock.state()
+        real = self.run.clock
+        assert isinstance(real, RealClock)
+        state = real.state()
         for number in range(len(self.conns)):
             self._send(number, ("clock", state))
 
@@ -353,7 +351,7 @@ class HostSet:
                     task.submit(index, command)
                 elif kind == VISUAL:
                     index, visual = decode_note(buf)
-                    tasks[index].controller.visual = visual  # type: ignore[assignment]
+                    tasks[index].controller.visual = visual  # type: ignore[assignment]  # a dict, pickled in the host
                 elif kind == NOTE:
                     index, stamped = decode_note(buf)
                     sent, note = cast(tuple[float, object], stamped)  # (the host's clock time, the note): _Outbox.put
@@ -371,8 +369,7 @@ class HostSet:
                     msg = conn.recv()
                     if msg[0] == "failure":
                         f: Failure = replace(msg[1], thread=f"{self.plans[number].name}/{msg[1].thread}")
-                        self.run.supervisor.failures.append(f)
-                        self.run._on_failure(f)
+                        self.run.report_failure(f)
                     elif msg[0] == "final":
                         self.finals[number] = msg[1]
                     else:
@@ -433,8 +430,6 @@ class HostSet:
         for number in range(len(self.conns)):
             self._send(number, ("stop", drain))
         self.closing.set()
-        from sim.runtime.run import END_DRAIN_TIMEOUT
-
         end = time.monotonic() + STOP_LIMIT + (END_DRAIN_TIMEOUT if drain else 0.0)
         while time.monotonic() < end and not all(n in self.finals or n in self.ended for n in range(len(self.plans))):
             if serving:

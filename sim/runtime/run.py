@@ -35,6 +35,7 @@ from sim.errors import (
 from sim.features.catalog import scenario_features
 from sim.features.cyclelog import CycleLog
 from sim.runtime.folder import run_folder
+from sim.runtime.limits import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
 from sim.runtime.parts import build_robots
 from sim.world import jit
 from sim.world.model import Bodies, StaticMap
@@ -47,10 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SHUTDOWN_TIMEOUT", "Run", "ThreadInfo", "make_clock", "run_folder"]  # run_folder: its old home
 
-SHUTDOWN_TIMEOUT = 1.0  # s real: every thread must be gone by then
-# s real: after a completed run, how long the cycles released before the end may take to
-# finish on their own (one cycle per controller; in virtual time this takes milliseconds).
-END_DRAIN_TIMEOUT = 5.0
 STUCK_AT = 0.5  # s wall in one plugin call when a run is interrupted: not waited for (see stop)
 START_LEAD = 0.1  # s real between starting the threads and simulated time 0
 # Who goes first when several threads are due at one instant (virtual time): the world
@@ -289,7 +286,8 @@ class Run:
         self.clock.start(lead=START_LEAD)
         hs = self.hostset
         if hs is not None:
-            hs.begin(self.clock.origin if isinstance(self.clock, RealClock) else None)
+            real = self.clock
+            hs.begin(real.origin if isinstance(real, RealClock) else None)
         self._spawn("physics", "physics", self.physics_task.run, ["all robots"])
         for p in self.producers:
             self._spawn(p.name, "producer", p.run, [rt.label for rt in p.sensors])
@@ -349,6 +347,15 @@ class Run:
         task.controller.handle_event(ev.action, data)
         self._timeline_slot.call = None
         self.timeline_log.append((env.now, f"{ev.action} {ev.robot}"))
+
+    def report_failure(self, failure: Failure) -> None:
+        """A failure seen elsewhere (a robot host's thread): one of the run's, ending it if fatal."""
+        self.supervisor.failures.append(failure)
+        self._on_failure(failure)
+
+    def controller_status(self, task: ControllerTask) -> dict[str, Any]:
+        """The controller's ``status()``, taken safely (a robot host asks it of its own controllers)."""
+        return self._controller_status(task)
 
     def _on_failure(self, failure: Failure) -> None:
         self.failures.append(failure)
