@@ -138,6 +138,14 @@ def test_a_load_fault_on_a_robot_runs_in_that_robots_host(tmp_path: Path, kind: 
     cpu = {p["name"]: p["cpu_seconds"] for p in rep["host"]["processes"]}
     assert cpu["host-1"] > 3 * cpu["main"] and cpu["host-1"] > 3 * cpu["host-2"], cpu
     assert rep["run"]["threads_not_stopped"] == [] and rep["run"]["failures"] == []
+    # the trace (real clock) puts the load threads and r1's cycles on host-1's process track
+    events = trace_of(res)
+    assert {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"} == {
+        1: "hostfaults (simulated time)", 2: "host-1 (r1)", 3: "host-2 (r2)", 4: "host-3 (r3)"}
+    tracks = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert {"fault:load-0 [fault]", "fault:load-1 [fault]", "controller:r1 [controller]"} <= {
+        n for (pid, _), n in tracks.items() if pid == 2}
+    assert {e["pid"] for e in events if e.get("cat") == "cycle" and e["args"]["robot"] == "r1"} == {2}
 
 
 @pytest.mark.slow
