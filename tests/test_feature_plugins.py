@@ -148,13 +148,13 @@ def test_a_fault_kind_defined_in_a_test_is_checked_like_the_built_ins(imu_bias: 
     assert "no sensor or sensor kind 'lidar'" in str(unknown.value)
     with pytest.raises(ScenarioError) as kinds:
         parse_scenario(SCENARIO.format(faults="  - {kind: imu_bais, start: 0.2, duration: 0.3}"))
-    assert str(kinds.value).rstrip().endswith("kill_worker, imu_bias")
+    assert str(kinds.value).rstrip().endswith("kill_worker, kill_host, imu_bias")
     assert "faults: ImuBias" in render()
 
 
 def test_an_unregistered_kind_is_unknown_again(imu_bias: type[ImuBias]) -> None:
     unregister_fault_kind("imu_bias")
-    with pytest.raises(ScenarioError, match=r"one of sensor_dropout, .*, kill_worker$"):
+    with pytest.raises(ScenarioError, match=r"one of sensor_dropout, .*, kill_host$"):
         parse_scenario(SCENARIO.format(faults="  - {kind: imu_bias, start: 0.2, duration: 0.3, bias: 1}"))
     assert "ImuBias" not in render()
 

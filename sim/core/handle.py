@@ -63,6 +63,8 @@ class OrderOutcomes(Protocol):
 
 
 TimelineHook = Callable[["simpy.Environment", "RunHandle"], None]
+# A load thread's body in a robot host: body(done, counters, key), counting its work in counters[key].
+HostBody = tuple[str, str, Callable[[Callable[[], bool], dict[str, int], str], None]]
 
 
 class RunHandle(Protocol):
@@ -99,3 +101,23 @@ class RunHandle(Protocol):
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL physics worker process ``index``."""
+
+    # Robot hosts (run.hosts other than shared): code that must run on a robot's own computer.
+    host_counters: list[dict[str, int]]
+    """Counters (a fault window's ``work``) that code forked into a robot host may bump: register one
+    before ``start``; at the stop each host's increments are added back here (else they stay in the host)."""
+
+    def robot_host(self, robot: str) -> str | None:
+        """The robot host process running ``robot``'s software ("host-1", ...); None if it runs in this process."""
+
+    def start_in_host(self, robot: str, label: str, end: float, counters: dict[str, int],
+                      bodies: list[HostBody]) -> None:
+        """Run each ``(thread, key, body)`` of ``bodies`` as a supervised thread of ``robot``'s host:
+        ``body(done, counters, key)``, ``done()`` true once simulated time reaches ``end``, the run stops or
+        ``stop_in_host(robot, label)`` is called; ``counters`` must be registered in ``host_counters``."""
+
+    def stop_in_host(self, robot: str, label: str) -> None:
+        """End the threads ``start_in_host(robot, label, ...)`` started (they see ``done()``)."""
+
+    def kill_host(self, robot: str) -> str:
+        """SIGKILL the robot host process running ``robot``; what was killed, in words."""

@@ -78,6 +78,11 @@ class _PhysicsSpec(Protocol):
     def workers(self) -> int: ...
 
 
+class _RunSpec(Protocol):
+    @property
+    def hosts(self) -> str | int: ...
+
+
 class ScenarioView(Protocol):
     """What a fault kind's ``check`` reads of the scenario (sim.scenario.load.Scenario, a layer above)."""
 
@@ -85,6 +90,8 @@ class ScenarioView(Protocol):
     def robots(self) -> Sequence[_RobotSpec]: ...
     @property
     def physics(self) -> _PhysicsSpec: ...
+    @property
+    def run(self) -> _RunSpec: ...
     @property
     def faults(self) -> Sequence[FaultKind]: ...
 

@@ -22,14 +22,14 @@ from sim.features.faultkind import (
     matches_sensor,
 )
 from sim.features.faultkinds import BUILTIN  # registers the built-in kinds, in order
-from sim.features.faultkinds.kill import KillWorker
+from sim.features.faultkinds.kill import KillHost, KillWorker
 from sim.features.faultkinds.load import CpuHog, NumpyLoad
 from sim.features.faultkinds.sensor import FrozenSensor, LatencySpike, NoiseBurst, SensorDropout
 from sim.features.faultkinds.stall import ControllerStall
 
-__all__ = ["BUILTIN", "FAULT_KINDS", "ControllerStall", "CpuHog", "Fault", "FaultKind", "FrozenSensor", "KillWorker",
-           "LatencySpike", "NoiseBurst", "NumpyLoad", "RobotFault", "SensorDropout", "SensorFault", "check_faults",
-           "fault_kinds", "fault_label", "fault_type", "matches_sensor"]
+__all__ = ["BUILTIN", "FAULT_KINDS", "ControllerStall", "CpuHog", "Fault", "FaultKind", "FrozenSensor", "KillHost",
+           "KillWorker", "LatencySpike", "NoiseBurst", "NumpyLoad", "RobotFault", "SensorDropout", "SensorFault",
+           "check_faults", "fault_kinds", "fault_label", "fault_type", "matches_sensor"]
 
 FAULT_KINDS = fault_kinds()  # the built-in kinds; fault_kinds() also lists kinds registered later
 Fault = fault_type()  # one entry of the built-in ``faults:`` list (the loader follows the registry)

@@ -1,7 +1,13 @@
 """``trace.json``: the run as a Chrome Trace Event file, to see *why* a cycle missed in Perfetto.
 
-One track per simulation thread (pid 1, one tid per thread, named by ``thread_name``
-metadata). Controller cycles are complete slices ("X") from start to finish with
+One track per simulation thread, per process: the world process is pid 1 (one tid per
+thread, named by ``thread_name`` metadata); with robot hosts (``run.hosts`` per_robot or N) each
+host process is a process of its own (pid 2, 3, ... for host-1, host-2, ..., named "host-1 (amr-1,
+amr-2)" by ``process_name`` metadata) whose controllers' cycles are on its own threads, so Perfetto
+groups each robot computer's activity. The cycles still reach the trace in the world process (the
+hosts' uplink delivers them to ``on_cycle``); only their track says where they ran.
+
+Controller cycles are complete slices ("X") from start to finish with
 their "input wait" and "compute" phases nested inside; misses are named
 "cycle MISS", coloured, and marked by a "deadline miss" instant at r_k + D.
 Sensor samples and publishes are instants on their producer thread's track.
@@ -23,6 +29,7 @@ import json
 import math
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -61,6 +68,10 @@ class TraceWriter(Feature):
         self._thinned: dict[str, int] = {}  # per sensor: instants left out by the stride (one writer each)
         self.capped = 0  # sensor instants left out by the overall cap
         self._tids: dict[str, int] = {}
+        self._run: RunHandle | None = None
+        self._placed: dict[str, tuple[int, int]] | None = None  # robot -> (pid, tid) of its controller's track
+        self._hosts: dict[str, tuple[int, str, dict[str, int]]] = {}  # host name -> (pid, title, thread -> tid)
+        self._place_lock = threading.Lock()
         self._sensor_tid: dict[str, int] = {}
         self._controller_tid: dict[str, int] = {}
         self._stride: dict[str, int] = {}
@@ -73,6 +84,7 @@ class TraceWriter(Feature):
 
     # ------------------------------------------------------------------ hooks (simulation threads)
     def on_start(self, run: RunHandle) -> None:
+        self._run = run
         self._tid("physics")
         for p in run.producers:
             tid = self._tid(p.name)
@@ -132,15 +144,26 @@ class TraceWriter(Feature):
         if self._closed or self._drain is None:
             return
         self._closed = True
+        placed = self._placement()
         roles = {t.name: t.role for t in getattr(run, "threads", [])}
+        remote = {f"controller:{robot}" for robot, (pid, _) in placed.items() if pid != PID}  # no track in pid 1
         for t in getattr(run, "threads", []):
-            self._tid(t.name)
+            host, _, thread = t.name.partition("/")
+            if thread and host in self._hosts:
+                self._host_tid(host, thread)
+            else:
+                self._tid(t.name)
         for name, tid in self._tids.items():
-            label = f"{name} [{roles[name]}]" if name in roles else name
-            self._push((INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
-                                  "args": {"name": label}}))
-            self._push((INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
-                                  "tid": tid, "args": {"sort_index": tid}}))
+            if name not in remote:
+                self._thread_metadata(PID, tid, f"{name} [{roles[name]}]" if name in roles else name)
+        for host, (pid, title, tids) in self._hosts.items():
+            self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": 0,
+                                  "args": {"name": title}}))
+            self._push((INSTANT, {"name": "process_sort_index", "ph": "M", "ts": 0, "pid": pid, "tid": 0,
+                                  "args": {"sort_index": pid}}))
+            for name, tid in tids.items():
+                full = f"{host}/{name}"
+                self._thread_metadata(pid, tid, f"{name} [{roles[full]}]" if full in roles else name)
         for t, event in getattr(run, "timeline_log", []):
             self._push((INSTANT, instant(event, t, self._tids["timeline"], "timeline", {})))
         physics = getattr(run, "physics", None)
@@ -215,14 +238,49 @@ class TraceWriter(Feature):
             self._tids[name] = len(self._tids) + 1
         return self._tids[name]
 
+    def _thread_metadata(self, pid: int, tid: int, label: str) -> None:
+        self._push((INSTANT, {"name": "thread_name", "ph": "M", "ts": 0, "pid": pid, "tid": tid,
+                              "args": {"name": label}}))
+        self._push((INSTANT, {"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": pid,
+                              "tid": tid, "args": {"sort_index": tid}}))
+
+    def _host_tid(self, host: str, thread: str) -> int:
+        tids = self._hosts[host][2]
+        if thread not in tids:
+            tids[thread] = len(tids) + 1
+        return tids[thread]
+
+    def _placement(self) -> dict[str, tuple[int, int]]:
+        """Each robot's controller track (pid, tid): pid 1 in the world process, else its host's own pid.
+
+        Asked at the first cycle (the hosts are running by then: ``host_processes()`` knows them) or at
+        the close; the same answer ever after.
+        """
+        with self._place_lock:
+            if self._placed is not None:
+                return self._placed
+            placed = {robot: (PID, tid) for robot, tid in self._controller_tid.items()}
+            ask = getattr(self._run, "host_processes", None)  # a test's stand-in run may not have it
+            processes = ask() if ask is not None else []
+            for n, proc in enumerate(p for p in processes if p.name != "main"):
+                pid = PID + 1 + n
+                self._hosts[proc.name] = (pid, f"{proc.name} ({', '.join(proc.robots)})", {})
+                for robot in proc.robots:
+                    placed[robot] = (pid, self._host_tid(proc.name, f"controller:{robot}"))
+            self._placed = placed
+            return placed
+
     def _send_batch(self, batch: list[tuple[Any, ...]]) -> None:
         """Cycles become plain tuples; everything goes down the pipe in one marshalled message."""
-        tids = self._controller_tid
-        out = [item if item[0] != CYCLE else _cycle_tuple(item[1], tids.get(item[1].robot, 0)) for item in batch]
+        placed = self._placed
+        if placed is None and any(item[0] == CYCLE for item in batch):
+            placed = self._placement()
+        out = [item if item[0] != CYCLE else _cycle_tuple(item[1], *(placed or {}).get(item[1].robot, (PID, 0)))
+               for item in batch]
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(frame(out))
 
 
-def _cycle_tuple(c: Cycle, tid: int) -> tuple[Any, ...]:
+def _cycle_tuple(c: Cycle, pid: int, tid: int) -> tuple[Any, ...]:
     return (CYCLE, tid, c.robot, c.k, c.release_time, c.start_time, c.inputs_time, c.finish_time, c.deadline,
-            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None)
+            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None, pid)

@@ -11,7 +11,8 @@ the formatter falls behind). This module imports nothing heavy, so it starts fas
 Messages are length-prefixed (4 bytes, little endian) ``marshal`` dumps of a batch of
 items; a zero length ends the file, and the counts come back as one JSON line on stdout:
 * ``(SAMPLE, label, seq, t, tid)`` and ``(PUBLISH, label, seq, t, tid, sample_time)``
-* ``(CYCLE, tid, robot, k, release, start, inputs, finish, deadline, cpu, miss, overrun, stale, cause)``
+* ``(CYCLE, tid, robot, k, release, start, inputs, finish, deadline, cpu, miss, overrun, stale, cause, pid)``
+  (pid: the process track, 1 for the world, one per robot host)
 * ``(INSTANT, event_dict)`` written as is.
 """
 
@@ -39,13 +40,14 @@ def us(t: float) -> float:
     return round(t * 1e9) / 1000.0
 
 
-def instant(name: str, t: float, tid: int, cat: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(t), "pid": PID, "tid": tid, "args": args}
+def instant(name: str, t: float, tid: int, cat: str, args: dict[str, Any], pid: int = PID) -> dict[str, Any]:
+    return {"name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(t), "pid": pid, "tid": tid, "args": args}
 
 
 def cycle_events(item: tuple[Any, ...]) -> list[dict[str, Any]]:
     """The cycle slice, its nested phases, and a deadline-miss instant if it missed."""
-    _, tid, robot, k, release, start_t, inputs_t, finish_t, deadline, cpu, miss, overrun, stale, cause = item
+    _, tid, robot, k, release, start_t, inputs_t, finish_t, deadline, cpu, miss, overrun, stale, cause = item[:14]
+    pid = item[14] if len(item) > 14 else PID
     start, inputs, finish = us(start_t), us(inputs_t), us(finish_t)
     args = {
         "robot": robot, "k": k, "release": release, "release_jitter": start_t - release,
@@ -53,19 +55,19 @@ def cycle_events(item: tuple[Any, ...]) -> list[dict[str, Any]]:
         "miss": miss, "overrun": overrun, "cause": cause, "safety_stop": stale,
     }
     cycle: dict[str, Any] = {"name": "cycle MISS" if miss else "cycle", "cat": "cycle", "ph": "X",
-                             "ts": start, "dur": round(finish - start, 3), "pid": PID, "tid": tid, "args": args}
+                             "ts": start, "dur": round(finish - start, 3), "pid": pid, "tid": tid, "args": args}
     if miss:
         cycle["cname"] = MISS_COLOUR
     out = [cycle]
     if inputs > start:
         out.append({"name": "input wait", "cat": "phase", "ph": "X", "ts": start, "dur": round(inputs - start, 3),
-                    "pid": PID, "tid": tid, "args": {"k": k}})
+                    "pid": pid, "tid": tid, "args": {"k": k}})
     if finish > inputs:
         out.append({"name": "compute", "cat": "phase", "ph": "X", "ts": inputs, "dur": round(finish - inputs, 3),
-                    "pid": PID, "tid": tid, "args": {"k": k}})
+                    "pid": pid, "tid": tid, "args": {"k": k}})
     if miss:
         late = instant("deadline miss", release + deadline, tid, "miss",
-                       {"k": k, "cause": cause, "late_by": finish_t - release - deadline})
+                       {"k": k, "cause": cause, "late_by": finish_t - release - deadline}, pid)
         late["cname"] = MISS_COLOUR
         out.append(late)
     return out

@@ -74,6 +74,7 @@ class World(Protocol):
     threads: list[ThreadInfo]
     hung_threads: list[str]
     stuck_calls: list[Stuck]
+    host_counters: list[dict[str, int]]  # fault tallies a host bumps too: its increments come back in HostFinal
 
     def report_failure(self, failure: Failure) -> None: ...
 
@@ -122,6 +123,7 @@ class HostFinal:
     stuck: list[Stuck] = field(default_factory=list)
     cpu_seconds: float = 0.0
     private_rss: int | None = None
+    counters: list[dict[str, int]] = field(default_factory=list)  # this host's copy of Run.host_counters
 
 
 def host_main(run: World, plan: HostPlan, world_pid: int) -> NoReturn:
@@ -192,6 +194,7 @@ class _Host:
         self.threads: list[ThreadInfo] = []
         self.controller_threads: list[threading.Thread] = []
         self.finished = threading.Event()
+        self._loads: dict[str, threading.Event] = {}  # fault label -> its load threads' stop (_fault_load)
 
     # ------------------------------------------------------------------ wiring
     def send_up(self, data: bytes) -> None:
@@ -262,6 +265,8 @@ class _Host:
                 return 0
             elif kind == "clock" and isinstance(real := self.clock, RealClock):  # the world paused, stepped, rescaled
                 real.set_state(msg[1])
+            elif kind in ("load", "unload"):
+                self._fault_load(msg)
 
     def _heartbeat(self) -> None:
         beats, n = self.plan.heartbeat, self.plan.number
@@ -331,6 +336,9 @@ class _Host:
             if msg[0] == "stop":
                 self._stop_drain = msg[1]
                 return
+            if msg[0] in ("load", "unload"):
+                self._fault_load(msg)
+                continue
             until = msg[1]
             self._pull()
             if not clock.sleep_until(until):
@@ -464,7 +472,28 @@ class _Host:
         t = os.times()
         final.cpu_seconds = t.user + t.system
         final.private_rss = private_rss()
+        final.counters = [dict(c) for c in self.run.host_counters]
         self._send(("final", final))
+
+    # ------------------------------------------------------------------ faults on this robot's computer
+    def _fault_load(self, msg: tuple[Any, ...]) -> None:
+        """("load", label, end, counter, bodies): start a fault's load threads here, each ``body(done, counts,
+        key)`` counting into ``run.host_counters[counter]``, until simulated ``end``, the stop or ("unload", label)."""
+        if msg[0] == "unload":
+            stop = self._loads.pop(msg[1], None)
+            if stop is not None:
+                stop.set()
+            return
+        _, label, end, counter, bodies = msg
+        stop = self._loads[label] = threading.Event()
+        clock, finished, counts = self.clock, self.finished, self.run.host_counters[counter]
+
+        def done() -> bool:
+            return stop.is_set() or finished.is_set() or clock.stopped or clock.now() >= end
+
+        for name, key, body in bodies:
+            self.threads.append(ThreadInfo(name, "fault", [label]))
+            self.supervisor.spawn(name, functools.partial(body, done, counts, key))
 
 
 def private_rss(pid: int | str = "self") -> int | None:

@@ -38,7 +38,7 @@ from sim.common.interrupt import blocked
 from sim.common.ring import Ring, RingWaiter
 from sim.core.clock import RealClock
 from sim.core.control import ControllerTask, Cycle
-from sim.core.handle import HostInfo
+from sim.core.handle import HostBody, HostInfo
 from sim.core.producers import Forwarded, SensorRuntime
 from sim.core.supervisor import Failure
 from sim.core.wire import COMMAND, CYCLE, NOTE, VISUAL, decode_command, decode_cycle, decode_note, encode_batch
@@ -468,6 +468,37 @@ class HostSet:
                 run.threads.append(replace(t, name=f"{name}/{t.name}"))
             run.hung_threads.extend(f"{name}/{t}" for t in final.hung)
             run.stuck_calls.extend(replace(s, thread=f"{name}/{s.thread}") for s in final.stuck)
+
+    # ------------------------------------------------------------------ faults in a host (sim.features.faultkinds)
+    def note_counters(self) -> None:
+        """Before the fork: the values of ``run.host_counters`` the hosts start from (``merge_counters``)."""
+        self._counter_base = [dict(c) for c in self.run.host_counters]
+
+    def merge_counters(self) -> None:
+        """Add what each host counted (its final copy of ``run.host_counters`` less the values at the fork)."""
+        base = getattr(self, "_counter_base", [])
+        for final in self.finals.values():
+            for mine, theirs, start in zip(self.run.host_counters, final.counters, base, strict=False):
+                for key, value in theirs.items():
+                    if value != start.get(key, 0):
+                        mine[key] = mine.get(key, 0) + value - start.get(key, 0)
+
+    def host_name(self, robot_index: int) -> str:
+        return self.plans[self.host_of[robot_index]].name
+
+    def load(self, robot_index: int, label: str, end: float, counter: int, bodies: list[HostBody]) -> None:
+        """Start load threads in the robot's host (``_Host._fault_load``): ("load", label, end, counter, bodies)."""
+        self._send(self.host_of[robot_index], ("load", label, end, counter, bodies))
+
+    def unload(self, robot_index: int, label: str) -> None:
+        self._send(self.host_of[robot_index], ("unload", label))
+
+    def kill(self, robot_index: int) -> str:
+        """SIGKILL the robot's host (the ``kill_host`` fault); the supervision reports it died."""
+        number = self.host_of[robot_index]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pids[number], signal.SIGKILL)
+        return self.describe(number)
 
     def is_remote(self, robot_index: int) -> bool:
         return robot_index in self.host_of

@@ -18,7 +18,7 @@ from sim.common.interrupt import end_reason, interruptible
 from sim.core.clock import Clock, RealClock
 from sim.core.control import ControllerTask
 from sim.core.feature import Feature
-from sim.core.handle import HostInfo, OrderOutcomes, ThreadInfo, TimelineHook
+from sim.core.handle import HostBody, HostInfo, OrderOutcomes, ThreadInfo, TimelineHook
 from sim.core.listeners import RunListener, fan_out
 from sim.core.outbox import StepOutbox
 from sim.core.physicstask import PhysicsTask
@@ -101,6 +101,7 @@ class Run:
         self._old_switch = sys.getswitchinterval()  # restored by stop(), even if start() failed early
         self.pool: WorkerPool | None = None  # while physics.workers > 0 (made by start)
         self.hostset: HostSet | None = None  # robot host processes (run.hosts other than shared; made by start)
+        self.host_counters: list[dict[str, int]] = []  # bumped in hosts too: their increments come back at the stop
         # Called once if numba compiles kernels while the run starts (the CLI prints a line).
         self.on_compile: Callable[[], None] | None = None
         self._build()
@@ -241,6 +242,7 @@ class Run:
         if groups is None:
             return
         self.hostset = HostSet(self, groups)
+        self.hostset.note_counters()
         self.hostset.fork()
 
     def kill_worker(self, index: int) -> None:
@@ -248,6 +250,39 @@ class Run:
         if self.pool is None:
             raise RuntimeError("no worker processes to kill: physics.workers is 0 (physics runs inline)")
         self.pool.kill(index)
+
+    def _hosted(self, robot: str) -> tuple[HostSet, int]:
+        """The host set and the index of ``robot``, which runs in a robot host (else a RuntimeError saying why)."""
+        index = next((c.robot_index for c in self.controllers if c.robot_name == robot), None)
+        if index is None:
+            raise RuntimeError(f"no robot {robot!r} in this run")
+        hs = self.hostset
+        if hs is None or not hs.is_remote(index):
+            raise RuntimeError(f"robot {robot} runs in the world process (run.hosts: shared): it has no host process")
+        return hs, index
+
+    def robot_host(self, robot: str) -> str | None:
+        """The host process running ``robot``'s software; None when it runs here (run.hosts: shared)."""
+        hs = self.hostset
+        index = next((c.robot_index for c in self.controllers if c.robot_name == robot), None)
+        if hs is None or index is None or not hs.is_remote(index):
+            return None
+        return hs.host_name(index)
+
+    def start_in_host(self, robot: str, label: str, end: float, counters: dict[str, int],
+                      bodies: list[HostBody]) -> None:
+        """Fault injection: run load threads in ``robot``'s host process (``RunHandle.start_in_host``)."""
+        hs, index = self._hosted(robot)
+        hs.load(index, label, end, self.host_counters.index(counters), bodies)
+
+    def stop_in_host(self, robot: str, label: str) -> None:
+        hs, index = self._hosted(robot)
+        hs.unload(index, label)
+
+    def kill_host(self, robot: str) -> str:
+        """Fault injection: SIGKILL the host running ``robot``; the hosts' supervision then ends the run, naming it."""
+        hs, index = self._hosted(robot)
+        return hs.kill(index)
 
     def start(self) -> None:
         """Start every thread. Ended already (a signal while building it), it starts none.
@@ -435,6 +470,7 @@ class Run:
             self.pool.close()  # workers gone within ~0.5 s, every shared-memory segment unlinked
         if hs is not None:
             hs.merge()
+            hs.merge_counters()
             hs.close()
         for x in self.listeners:
             try:

@@ -294,7 +294,7 @@ class Scenario(_Model):
                                    "null = no orders.")
     faults: list[Fault] = _f([], "Injected faults, each a window of simulated time on a target: "
                              "sensor_dropout, latency_spike, frozen_sensor, noise_burst, controller_stall, "
-                             "cpu_hog, numpy_load, kill_worker (sim/features/faults.py).")
+                             "cpu_hog, numpy_load, kill_worker, kill_host (sim/features/faults.py).")
 
     @property
     def source(self) -> Path | None:

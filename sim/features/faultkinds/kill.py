@@ -1,4 +1,5 @@
-"""``kill_worker``: SIGKILL one physics worker process; the run then ends with the failure named."""
+"""``kill_worker`` / ``kill_host``: SIGKILL a physics worker or a robot host process; the run then ends
+with the failure named (the process, its robots, how it ended)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from sim.errors import format_value, suggest
 from sim.features.faultkind import Duration, ErrorSink, FaultContext, FaultKind, NoBool, ScenarioView
 
 
@@ -32,3 +34,38 @@ class KillWorker(FaultKind):
     def apply(self, ctx: FaultContext) -> None:
         ctx.run.kill_worker(self.worker)
         ctx.window.notes.append(f"killed physics worker {self.worker}")
+
+
+class KillHost(FaultKind):
+    """SIGKILL the robot host process running ``robot`` at ``start``: the machine a robot's software runs on dies.
+
+    The hosts' supervision (sim.runtime.hosts) sees the process end and ends the run with exit 1, naming
+    the host, every robot it ran and "killed by SIGKILL"; the window is how long the report watches.
+    """
+
+    kind: Literal["kill_host"] = Field(
+        ..., description="kill_host: kill the robot host process running robot at start (needs run.hosts "
+        "per_robot or N).")
+    robot: str = Field(..., min_length=1, description="Robot whose host process is killed (with every robot "
+                       "that host runs).")
+    duration: Duration = Field(1.0, description="Seconds after the kill counted as the fault's window, "
+                               "in (0, 86400]. Unit: s. Default: 1.0.")
+
+    def target(self) -> str:
+        return self.robot
+
+    def robot_target(self) -> str:
+        return self.robot
+
+    def check(self, scn: ScenarioView, k: int, err: ErrorSink) -> None:
+        robots = {r.name for r in scn.robots}
+        if self.robot not in robots:
+            err(("faults", k, "robot"), f"fault names unknown robot {format_value(self.robot)}",
+                suggest(self.robot, robots))
+        elif scn.run.hosts == "shared":
+            err(("faults", k, "kind"), "kill_host needs robot host processes, but run.hosts is shared (every "
+                "robot runs in the world process); set run.hosts to per_robot or a number (or --hosts), or "
+                "remove this fault", None)
+
+    def apply(self, ctx: FaultContext) -> None:
+        ctx.window.notes.append(f"killed {ctx.run.kill_host(self.robot)}")

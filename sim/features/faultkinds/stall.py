@@ -2,7 +2,9 @@
 
 The stall is a compute hook of each targeted controller, added while the run is built and
 gated on the cycle's own inputs time: it hits exactly the cycles of its window, whatever the
-timeline thread is doing, so ``apply`` and ``remove`` have nothing to do.
+timeline thread is doing, so ``apply`` and ``remove`` have nothing to do. With robot hosts the
+hook is forked with the controller into its host, and runs there; its hit counts come back with
+the host's final statistics (``RunHandle.host_counters``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ControllerStall(RobotFault):
                                      "(0, 1]. Default: 1.0.")
 
     def prepare(self, ctx: FaultContext) -> None:
+        ctx.run.host_counters.append(ctx.window.work)  # with robot hosts the hook counts in the host: sent back
         for task in ctx.controllers:
             rng = ctx.stream("robot", task.robot_name, "stall")
             task.add_compute_hook(stall_hook(self, rng, ctx.window, task.robot_name))
