@@ -134,9 +134,10 @@ def test_a_load_fault_on_a_robot_runs_in_that_robots_host(tmp_path: Path, kind: 
     # the load is on r1's computer: its host burnt the CPU (its own figure, and the host section's samples
     # of /proc), not the world nor r2's host (a hog thread spins for the 2 s window: about 1 CPU second or more)
     procs = {p["name"]: p for p in rep["run"]["processes"]}
-    assert procs["host-1"]["cpu_seconds"] > 3 * procs["host-2"]["cpu_seconds"]
+    # the load threads are always runnable: whatever else loads the machine, their host out-runs the others
+    assert procs["host-1"]["cpu_seconds"] > 2 * procs["host-2"]["cpu_seconds"]
     cpu = {p["name"]: p["cpu_seconds"] for p in rep["host"]["processes"]}
-    assert cpu["host-1"] > 3 * cpu["main"] and cpu["host-1"] > 3 * cpu["host-2"], cpu
+    assert cpu["host-1"] > cpu["main"] and cpu["host-1"] > 2 * cpu["host-2"], cpu
     assert rep["run"]["threads_not_stopped"] == [] and rep["run"]["failures"] == []
     # the trace (real clock) puts the load threads and r1's cycles on host-1's process track
     events = trace_of(res)
