@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import select
 import signal
 import threading
 import time
@@ -180,6 +181,7 @@ class HostSet:
         self._world_side()
         self._pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
         self._waiter = RingWaiter([], [*self.pidfds, *(c.fileno() for c in self.conns)])
+        self._deaths = RingWaiter([], list(self.pidfds))  # lockstep: a host that died, looked at every step
 
     def _world_side(self) -> None:
         """The world's copies of the hosts' controllers: calls go to the host (notes come from it: ``serve``)."""
@@ -243,6 +245,12 @@ class HostSet:
             until = n * step
             if not clock.sleep_until(until):
                 return
+            for fd in self._deaths.wait(0):  # a host that died (a kill_host fault, a crash) ends the run now
+                died = self._pidfd_host[fd]
+                if died not in self.ended:
+                    self._read_control(died)
+                    self._exited(died)
+                    return
             due = [h for h in hosts if nothing_before[h] < until or h in self.events_sent
                    or until - ran_to[h] >= SYNC_AT_LEAST]
             self.events_sent.clear()
@@ -498,6 +506,10 @@ class HostSet:
         number = self.host_of[robot_index]
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pids[number], signal.SIGKILL)
+        if not isinstance(self.run.clock, RealClock):
+            # virtual time races ahead while the kernel takes the process down: wait for it (a SIGKILL is
+            # quick), so the lockstep sees it dead at the next step, not half a simulated second later
+            select.select([self.pidfds[number]], [], [], 1.0)
         return self.describe(number)
 
     def is_remote(self, robot_index: int) -> bool:

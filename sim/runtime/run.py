@@ -396,6 +396,8 @@ class Run:
         self.failures.append(failure)
         if failure.fatal:
             self.finish(f"failure in {failure.thread}")
+            if not isinstance(self.clock, RealClock):  # virtual time would race on until stop() is called
+                self.clock.request_stop()
 
     def _describe_call(self, thread: str) -> str | None:
         """The plugin call thread ``thread`` is in (so a failure inside it names it), if any."""
