@@ -295,3 +295,19 @@ def test_hosts_pause_with_the_world(tmp_path: Path) -> None:
     assert res.exit_status == 0 and rep["run"]["wall_seconds"] > 2.5
     assert rep["summary"]["stale_uses"] == 0 and rep["summary"]["safety_stops"] == 0
     assert {c["robot"]: c["cycles"] for c in rep["controllers"]} == {"r1": 40, "r2": 40, "r3": 20}
+
+
+@pytest.mark.slow
+def test_a_users_plugins_run_in_their_hosts_unchanged_and_the_recording_is_the_same(tmp_path: Path) -> None:
+    """examples/plugin_demo.yaml: a user's own sensor and controller classes, in robot hosts, virtual time."""
+    from sim.scenario.load import load_scenario
+
+    out = {}
+    for hosts in ("shared", "per_robot"):
+        scn = load_scenario(ROOT / "examples" / "plugin_demo.yaml",
+                            {"run": {"clock": "virtual", "duration": 5.0, "hosts": hosts}})
+        res = execute(scn, tmp_path / hosts, plot=False, record=True, trace=False, present=finish_within(120),
+                      started_at="test")
+        assert res.exit_status == 0, res.problems
+        out[hosts] = ((res.out / "cycles.csv").read_bytes(), res.report["recording"]["messages"])
+    assert out["per_robot"] == out["shared"]
