@@ -127,7 +127,10 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
     try:
         run.start()
         if echo:
-            print(f"running {scenario.name}: {len(scenario.robots)} robots, {len(run.threads)} threads, "
+            hosts = len(run.host_processes()) - 1
+            where = f" in {hosts} robot host process{'es' if hosts > 1 else ''}" if hosts else ""
+            here = " in this (the world) process" if hosts else ""
+            print(f"running {scenario.name}: {len(scenario.robots)} robots{where}, {len(run.threads)} threads{here}, "
                   f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
                   "(Ctrl-C stops the run and still writes the report)", flush=True)
         (present or _wait)(run)
