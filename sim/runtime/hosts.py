@@ -179,9 +179,9 @@ class HostSet:
             if msg[0] != "ready":
                 raise HostError(f"{self.describe(number)} failed while starting: {msg[1].error}")
         self._world_side()
-        self._pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
-        self._waiter = RingWaiter([], [*self.pidfds, *(c.fileno() for c in self.conns)])
-        self._deaths = RingWaiter([], list(self.pidfds))  # lockstep: a host that died, looked at every step
+        self.pidfd_host = {fd: n for n, fd in enumerate(self.pidfds)}
+        self.waiter = RingWaiter([], [*self.pidfds, *(c.fileno() for c in self.conns)])
+        self.deaths = RingWaiter([], list(self.pidfds))  # lockstep: a host that died, looked at every step
 
     def _world_side(self) -> None:
         """The world's copies of the hosts' controllers: calls go to the host (notes come from it: ``serve``)."""
@@ -205,7 +205,7 @@ class HostSet:
         """Start the hosts: real clock, simulated time 0 is at ``perf_counter()`` = ``origin`` in every process;
         virtual clock (None), they wait for the lockstep's first step."""
         for number in range(len(self.conns)):
-            self._send(number, ("start", origin))
+            self.send(number, ("start", origin))
         real = self.run.clock
         if isinstance(real, RealClock):  # the window pauses, steps or rescales the world's clock: hosts follow
             real.on_change = self._clock_changed
@@ -215,94 +215,11 @@ class HostSet:
         assert isinstance(real, RealClock)
         state = real.state()
         for number in range(len(self.conns)):
-            self._send(number, ("clock", state))
+            self.send(number, ("clock", state))
 
-    def _send(self, number: int, msg: tuple[Any, ...]) -> None:
+    def send(self, number: int, msg: tuple[Any, ...]) -> None:
         with self._conn_locks[number], contextlib.suppress(OSError):
             self.conns[number].send(msg)
-
-    # ------------------------------------------------------------------ virtual time: lockstep
-    def lockstep(self) -> None:
-        """The world's ``lockstep`` participant: at every physics step boundary, before physics, run the hosts up to it.
-
-        Conservative synchronisation: the world has run everything before the boundary ``T`` (its sensors
-        sampled and forwarded every reading published before ``T``, its timeline sent every event before
-        ``T``); each host then runs its robots up to ``T`` (in parallel), and their commands, cycles and notes
-        come back before physics steps at ``T``. Robots act on the world only through commands, which
-        physics takes at the next step anyway, so nothing depends on where a robot ran.
-        """
-        run, clock = self.run, self.run.clock
-        step, end = run.physics.step_size, run.duration
-        tasks = run.controllers
-        hosts = range(len(self.plans))
-        # Lookahead: a host reports, each time it stops, the earliest instant anything of it can happen
-        # (its next release). Before that it sends nothing, so the world need not wait for it: it runs only
-        # at a boundary past that instant, after an event was sent to it, or SYNC_AT_LEAST after it last ran.
-        nothing_before = [0.0] * len(self.plans)
-        ran_to = [0.0] * len(self.plans)
-        n = 1
-        while True:
-            until = n * step
-            if not clock.sleep_until(until):
-                return
-            for fd in self._deaths.wait(0):  # a host that died (a kill_host fault, a crash) ends the run now
-                died = self._pidfd_host[fd]
-                if died not in self.ended:
-                    self._read_control(died)
-                    self._exited(died)
-                    return
-            due = [h for h in hosts if nothing_before[h] < until or h in self.events_sent
-                   or until - ran_to[h] >= SYNC_AT_LEAST]
-            self.events_sent.clear()
-            for number in due:
-                self._send(number, ("advance", until))
-            reached = self._await_step(until, due)
-            if reached is None:  # a host failed or the run stopped
-                return
-            self.round_trips += len(due)
-            for number, next_at in reached.items():
-                nothing_before[number], ran_to[number] = next_at, until
-            alive = any(t < math.inf for t in nothing_before)
-            cycles: list[tuple[float, int, int, Cycle]] = []
-            self._drain_uplinks(cycles)
-            cycles.sort(key=lambda c: c[:3])
-            for _, index, _, cycle in cycles:
-                task = tasks[index]
-                _mirror(task, cycle)
-                if task.on_cycle is not None:
-                    task.on_cycle(cycle)
-            if until >= end and not alive:
-                return
-            n += 1
-
-    def _await_step(self, until: float, due: list[int]) -> dict[int, float] | None:
-        """Wait (real time, holding the world's token) until the hosts ``due`` reached ``until``; each one's
-        next possible activity. None if the run ended meanwhile (a failure, a host died or went silent, a stop)."""
-        reached: dict[int, float] = {}
-        limit = self.run.scenario.run.host_silence_limit
-        waiter = self._waiter
-        while len(reached) < len(due):
-            for number in due:
-                for msg in self._read_control(number):
-                    if msg[0] == "reached" and msg[1] == until:
-                        reached[number] = msg[2]
-            if len(reached) == len(due):
-                break
-            if self.run.finished.is_set() or self.run.clock.stopped:
-                return None
-            for fd in waiter.wait(0.05):
-                died = self._pidfd_host.get(fd)
-                if died is not None and died not in self.ended:
-                    self._read_control(died)
-                    self._exited(died)
-                    return None
-            now = time.monotonic()
-            for number in due:
-                if number not in reached and now - self.heartbeat[number] > limit:
-                    self._silent(number, now - self.heartbeat[number], limit)
-                    return None
-        return reached
-
 
     # ------------------------------------------------------------------ the transport thread
     def serve(self) -> None:
@@ -311,25 +228,25 @@ class HostSet:
         limit = self.run.scenario.run.host_silence_limit
         while True:
             ready = waiter.wait(0.05)
-            self._drain_uplinks()
+            self.drain_uplinks()
             for number in range(len(self.conns)):
-                self._read_control(number)
+                self.read_control(number)
             for fd in ready:
-                died = self._pidfd_host.get(fd)
+                died = self.pidfd_host.get(fd)
                 if died is not None and died not in self.ended:
-                    self._drain_uplinks()
-                    self._read_control(died)
-                    self._exited(died)
+                    self.drain_uplinks()
+                    self.read_control(died)
+                    self.exited(died)
             now = time.monotonic()
             for number in range(len(self.plans)):
                 if (number not in self.ended and number not in self.finals and number not in self.silenced
                         and now - self.heartbeat[number] > limit):
-                    self._silent(number, now - self.heartbeat[number], limit)
+                    self.silent(number, now - self.heartbeat[number], limit)
             if self.closing.is_set() and all(n in self.finals or n in self.ended for n in range(len(self.plans))):
-                self._drain_uplinks()
+                self.drain_uplinks()
                 return
 
-    def _drain_uplinks(self, cycles: list[tuple[float, int, int, Cycle]] | None = None) -> None:
+    def drain_uplinks(self, cycles: list[tuple[float, int, int, Cycle]] | None = None) -> None:
         """Everything the hosts sent: commands to physics, notes to the outboxes; cycles to the listeners, or
         (lockstep) into ``cycles`` as (finish, robot index, k, cycle), to be handed over in that order."""
         run = self.run
@@ -349,7 +266,7 @@ class HostSet:
                     if cycles is not None:
                         cycles.append((cycle.finish_time, index, cycle.k, cycle))
                         continue
-                    _mirror(task, cycle)
+                    mirror(task, cycle)
                     if task.on_cycle is not None:
                         task.on_cycle(cycle)
                 elif kind == COMMAND:
@@ -367,7 +284,7 @@ class HostSet:
                     if outbox is not None:
                         outbox.put_at(sent, note)
 
-    def _read_control(self, number: int) -> list[tuple[Any, ...]]:
+    def read_control(self, number: int) -> list[tuple[Any, ...]]:
         """Handle what host ``number`` sent on its pipe (failures, its final statistics); return the other messages."""
         other = []
         conn = self.conns[number]
@@ -386,7 +303,7 @@ class HostSet:
                 pass
         return other
 
-    def _exited(self, number: int) -> None:
+    def exited(self, number: int) -> None:
         how = self._reap(number) or "ended"
         if number not in self.finals and not self.closing.is_set() and number not in self.silenced:
             self._fail(number, HostError(f"{self.describe(number)} died ({how}) during the run"))
@@ -412,7 +329,7 @@ class HostSet:
         self.ended[number] = how
         return how
 
-    def _silent(self, number: int, silent: float, limit: float) -> None:
+    def silent(self, number: int, silent: float, limit: float) -> None:
         self.silenced.add(number)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pids[number], signal.SIGKILL)
@@ -436,7 +353,7 @@ class HostSet:
         ``serving``: the ``hosts`` thread (real clock) collects the final statistics; else (lockstep) this does.
         """
         for number in range(len(self.conns)):
-            self._send(number, ("stop", drain))
+            self.send(number, ("stop", drain))
         self.closing.set()
         end = time.monotonic() + STOP_LIMIT + (END_DRAIN_TIMEOUT if drain else 0.0)
         while time.monotonic() < end and not all(n in self.finals or n in self.ended for n in range(len(self.plans))):
@@ -444,11 +361,11 @@ class HostSet:
                 time.sleep(0.01)
                 continue
             for number in range(len(self.plans)):
-                self._read_control(number)
+                self.read_control(number)
                 self._reap(number)
             time.sleep(0.005)
         if not serving:
-            self._drain_uplinks()
+            self.drain_uplinks()
         for number, pid in enumerate(self.pids):
             if number not in self.finals and number not in self.ended:
                 with contextlib.suppress(ProcessLookupError):
@@ -496,10 +413,10 @@ class HostSet:
 
     def load(self, robot_index: int, label: str, end: float, counter: int, bodies: list[HostBody]) -> None:
         """Start load threads in the robot's host (``_Host._fault_load``): ("load", label, end, counter, bodies)."""
-        self._send(self.host_of[robot_index], ("load", label, end, counter, bodies))
+        self.send(self.host_of[robot_index], ("load", label, end, counter, bodies))
 
     def unload(self, robot_index: int, label: str) -> None:
-        self._send(self.host_of[robot_index], ("unload", label))
+        self.send(self.host_of[robot_index], ("unload", label))
 
     def kill(self, robot_index: int) -> str:
         """SIGKILL the robot's host (the ``kill_host`` fault); the supervision reports it died."""
@@ -540,7 +457,7 @@ class HostSet:
         self.pidfds = []
 
 
-def _mirror(task: ControllerTask, c: Cycle) -> None:
+def mirror(task: ControllerTask, c: Cycle) -> None:
     """The world's running view of a host's controller and its inputs (the window reads it); the host's own
     statistics replace it at the end."""
     st = task.stats

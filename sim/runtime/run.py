@@ -333,7 +333,9 @@ class Run:
         if hs is not None and isinstance(self.clock, RealClock):
             self._spawn("hosts", "transport", hs.serve, [p.name for p in hs.plans])
         elif hs is not None:  # virtual time: the hosts run a physics step at a time, in lockstep with the world
-            self._spawn("lockstep", "lockstep", hs.lockstep, [p.name for p in hs.plans])
+            from sim.runtime.lockstep import lockstep
+
+            self._spawn("lockstep", "lockstep", lambda: lockstep(hs), [p.name for p in hs.plans])
         self.clock.begin()
 
     def _warm_up_watched(self) -> bool:
