@@ -311,3 +311,18 @@ def test_a_users_plugins_run_in_their_hosts_unchanged_and_the_recording_is_the_s
         assert res.exit_status == 0, res.problems
         out[hosts] = ((res.out / "cycles.csv").read_bytes(), res.report["recording"]["messages"])
     assert out["per_robot"] == out["shared"]
+
+
+@pytest.mark.slow
+def test_a_sweep_over_hosts_gives_the_same_figures_for_every_placement(tmp_path: Path) -> None:
+    import csv
+
+    proc = subprocess.run([sys.executable, "run.py", "sweep", "scenarios/warehouse.yaml", "--seeds", "3",
+                           "--set", "run.hosts=shared,2,per_robot", "--duration", "4", "--workers", "1",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (results,) = tmp_path.glob("*/results.csv")
+    rows = list(csv.DictReader(results.read_text().splitlines()))
+    assert sorted(r["run.hosts"] for r in rows) == ["2", "per_robot", "shared"]
+    figures = {tuple((k, v) for k, v in r.items() if k not in ("key", "run.hosts", "wall_seconds")) for r in rows}
+    assert len(figures) == 1, figures
