@@ -74,7 +74,7 @@ def _plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def scenario(hosts: str | int = "per_robot", duration: float = 2.0, controller1: str = "waypoint",
-             extra1: str = ", waypoints: [[10.0, 1.0]]", silence: float = 2.0) -> Any:
+             extra1: str = ", waypoints: [[10.0, 1.0]]", silence: float = 5.0) -> Any:
     return parse_scenario(SCENARIO.format(hosts=hosts, duration=duration, controller1=controller1,
                                           extra1=extra1, silence=silence))
 

@@ -147,7 +147,7 @@ class Run(_Model):
         "process (one GIL); per_robot = each robot in its own host process; an integer N = robots dealt into "
         "N host processes. The world (physics, sensor sampling) always runs in the main process (docs/hosts.md).")
     host_silence_limit: Float = _f(
-        2.0, "Hosts: wall seconds a host process may go without its heartbeat (a controller stuck in a C call "
+        5.0, "Hosts: wall seconds a host process may go without its heartbeat (a controller stuck in a C call "
         "holding its GIL) before it is killed and the run ends naming it, in (0, 3600].", "s", gt=0, le=3600)
     call_limit: Float | None = _f(
         2.0, "Wall-time limit of one plugin call (a compute(), a sample_many(), a handle_event()), in "
