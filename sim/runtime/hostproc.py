@@ -32,17 +32,14 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sim.common.interrupt import child_ignores
 from sim.common.lifeline import die_with_parent
-from sim.common.ring import Ring
-from sim.core.channel import ChannelStats, Overflow
+from sim.core.channel import Overflow
 from sim.core.clock import RealClock
-from sim.core.control import ControllerStats, ControllerTask, Cycle
+from sim.core.control import ControllerTask, Cycle
 from sim.core.handle import ThreadInfo
 from sim.core.supervisor import Failure, Supervisor
 from sim.core.virtual import VirtualClock
@@ -50,80 +47,18 @@ from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note, encode_visual
 from sim.errors import StuckCallError
 from sim.interfaces.messages import Command, Reading
+from sim.runtime.hostgate import LockstepHost
+from sim.runtime.hostplan import Feed, HostFinal, HostPlan, World
 from sim.runtime.limits import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
 
 if TYPE_CHECKING:
-    from sim.core.clock import Clock
-    from sim.core.producers import ProducerTask, SensorRuntime
-    from sim.world.physics import Physics
+    pass
 
-
-class World(Protocol):
-    """What robot hosts use of the world's run (``sim.runtime.run.Run``; named here so hosts do not import it)."""
-
-    clock: Clock
-    controllers: list[ControllerTask]
-    sensors: list[SensorRuntime]
-    producers: list[ProducerTask]
-    duration: float
-    scenario: Any
-    supervisor: Supervisor
-    call_limit: float | None
-    physics: Physics
-    finished: threading.Event
-    threads: list[ThreadInfo]
-    hung_threads: list[str]
-    stuck_calls: list[Stuck]
-    host_counters: list[dict[str, int]]  # fault tallies a host bumps too: its increments come back in HostFinal
-
-    def report_failure(self, failure: Failure) -> None: ...
-
-    def controller_status(self, task: ControllerTask) -> dict[str, Any]: ...
 
 HEARTBEAT = 0.02  # s real between heartbeats
 VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
 SLICE = 0.05  # s real: the longest a thread waits before it looks at the stop flag
 _BLOCK = Overflow.BLOCK
-
-
-@dataclass
-class Feed:
-    """One ring of readings from the world: the sensors it carries (indices into ``Run.sensors``), in slot order."""
-
-    name: str
-    ring: Ring
-    sensors: list[int]
-
-
-@dataclass
-class HostPlan:
-    """What one host runs and how it talks to the world, made by the world before the fork."""
-
-    name: str
-    number: int
-    robots: list[int]  # indices into Run.controllers
-    feeds: list[Feed]
-    events: Ring  # world -> host: handle_event calls
-    uplink: Ring  # host -> world: commands, cycles, notes
-    conn: Connection | None = None  # the host's end of the control pipe (set just before the fork)
-    heartbeat: Any = None  # multiprocessing RawArray of doubles, one per host (time.monotonic())
-
-
-@dataclass
-class HostFinal:
-    """What a host sends back once, at the stop."""
-
-    stats: dict[int, ControllerStats] = field(default_factory=dict)  # robot index -> its statistics
-    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
-    last_commands: dict[int, tuple[float, float]] = field(default_factory=dict)
-    # sensor index -> (age at use, stale uses, channel statistics)
-    sensors: dict[int, tuple[Any, int, ChannelStats]] = field(default_factory=dict)
-    threads: list[ThreadInfo] = field(default_factory=list)
-    hung: list[str] = field(default_factory=list)
-    stuck: list[Stuck] = field(default_factory=list)
-    cpu_seconds: float = 0.0
-    private_rss: int | None = None
-    counters: list[dict[str, int]] = field(default_factory=list)  # this host's copy of Run.host_counters
 
 
 def host_main(run: World, plan: HostPlan, world_pid: int) -> NoReturn:
@@ -154,7 +89,7 @@ class _Outbox:
     put_nowait = put
 
 
-class _Host:
+class _Host(LockstepHost):
     def __init__(self, run: World, plan: HostPlan, world_pid: int) -> None:
         die_with_parent(world_pid)  # a SIGKILLed world runs no clean-up: its hosts must not outlive it
         child_ignores()  # the world ends hosts (pipe, or SIGKILL); Ctrl-C at the terminal reaches the world only
@@ -294,117 +229,6 @@ class _Host:
         for task in self.tasks.values():
             self.controller_threads.append(
                 self._spawn(f"controller:{task.robot_name}", "controller", task.run, [task.robot_name]))
-
-    # ------------------------------------------------------------------ virtual time: lockstep
-    def _start_virtual(self) -> threading.Thread:
-        """The host's threads on its virtual clock: the gate first at any instant, then drivers, controllers, events."""
-        clock = self.clock
-        self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
-        sensors = self.run.sensors
-        self._heaps: list[list[tuple[float, int, int, int, float, object]]] = [[] for _ in self.plan.feeds]
-        self._signals = [clock.signal() for _ in self.plan.feeds]
-        self._event_heap: list[tuple[float, int, int, str, dict[str, Any]]] = []
-        self._event_signal = clock.signal()
-        self._order = itertools.count()
-        gate = self._spawn("gate", "lockstep", clock.participant("gate", -1, self._gate), [self.plan.name])
-        for k, feed in enumerate(self.plan.feeds):
-            name = f"driver:{feed.name}"
-            self._spawn(name, "driver", clock.participant(name, 1, functools.partial(self._drive_virtual, k)),
-                        [sensors[i].label for i in feed.sensors])
-        for task in self.tasks.values():
-            name = f"controller:{task.robot_name}"
-            self.controller_threads.append(self._spawn(name, "controller", clock.participant(name, 2, task.run),
-                                                       [task.robot_name]))
-        self._spawn("events", "events", clock.participant("events", 3, self._events_virtual), ["handle_event calls"])
-        clock.begin()
-        return gate
-
-    def _gate(self) -> None:
-        """Holds the token at every step boundary: report the step done, wait for the world's next one, pull its input.
-
-        Between two boundaries the host's threads run on their own (in parallel with the other hosts);
-        the world runs while every host waits here. ``conn.recv`` blocks in real time holding the token,
-        so nothing of this host moves meanwhile.
-        """
-        clock, conn = self.clock, self.conn
-        while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                self._stop_drain = False
-                return
-            if msg[0] == "stop":
-                self._stop_drain = msg[1]
-                return
-            if msg[0] in ("load", "unload"):
-                self._fault_load(msg)
-                continue
-            until = msg[1]
-            self._pull()
-            if not clock.sleep_until(until):
-                self._stop_drain = False
-                return
-            # lookahead: nothing of this host happens before its next release (inf: its controllers ended)
-            self._send(("reached", until, min((t.pending_release for t in self.tasks.values()), default=math.inf)))
-
-    def _pull(self) -> None:
-        """Everything the world sent for this step: readings to their drivers' heaps, events to the events heap."""
-        order = self._order
-        for k, feed in enumerate(self.plan.feeds):
-            heap, got = self._heaps[k], False
-            while True:
-                try:
-                    buf = feed.ring.get_nowait()
-                except queue.Empty:
-                    break
-                for slot, seq, sample_time, publish_time, payload in decode_batch(buf):
-                    if publish_time < self.run.duration:
-                        heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
-                        got = True
-            if got:
-                self._signals[k].notify()
-        got = False
-        while True:
-            try:
-                buf = self.plan.events.get_nowait()
-            except queue.Empty:
-                break
-            index, action, data, t = pickle.loads(buf)
-            heappush(self._event_heap, (t, next(order), index, action, data))
-            got = True
-        if got:
-            self._event_signal.notify()
-
-    def _drive_virtual(self, k: int) -> None:
-        """Put each reading into its queue at its publish instant (as the world's producer does in a shared run)."""
-        clock, heap, signal_, end = self.clock, self._heaps[k], self._signals[k], self.run.duration
-        rts = [self.run.sensors[i] for i in self.plan.feeds[k].sensors]
-        while not clock.stopped:
-            now = clock.now()
-            while heap and heap[0][0] <= now:
-                _, _, slot, seq, sample_time, payload = heappop(heap)
-                rt = rts[slot]
-                channel = rt.channel
-                channel.put(Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload),
-                            now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
-            if now >= end and not heap:
-                return
-            signal_.wait_until(signal_.version(), heap[0][0] if heap else end)
-
-    def _events_virtual(self) -> None:
-        clock, heap, signal_, slot, end = self.clock, self._event_heap, self._event_signal, self.events_slot, \
-            self.run.duration
-        while not clock.stopped:
-            now = clock.now()
-            while heap and heap[0][0] <= now:
-                t, _, index, action, data = heappop(heap)
-                task = self.tasks[index]
-                slot.call = (action, task, t)
-                task.controller.handle_event(action, data)
-                slot.call = None
-            if now >= end and not heap:
-                return
-            signal_.wait_until(signal_.version(), heap[0][0] if heap else end)
 
     # ------------------------------------------------------------------ real time
     def _drive(self, feed: Feed) -> None:

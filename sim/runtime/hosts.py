@@ -44,7 +44,8 @@ from sim.core.producers import Forwarded, SensorRuntime
 from sim.core.supervisor import Failure
 from sim.core.wire import COMMAND, CYCLE, NOTE, VISUAL, decode_command, decode_cycle, decode_note, encode_batch
 from sim.errors import HostError
-from sim.runtime.hostproc import Feed, HostFinal, HostPlan, World, host_main
+from sim.runtime.hostplan import Feed, HostFinal, HostPlan, World
+from sim.runtime.hostproc import host_main
 from sim.runtime.limits import END_DRAIN_TIMEOUT
 
 READY_LIMIT = 30.0  # s real for every host to come up after the fork (a loaded machine forks slowly)
