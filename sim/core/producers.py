@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -178,6 +178,11 @@ class ProducerTask:
         self.cpu_time = 0.0
         # The plugin call in progress ((class, sensor runtimes, time) during sample_many()).
         self.slot = Slot(name, _describe_sample)
+        # Robot hosts: readings leave for their host at sample time (virtual time: the host's driver
+        # publishes them at their instant, and this thread need not wake for it) or, by default (real
+        # time), at their publish time, as one process would publish them: the host's driver then wakes
+        # once per reading instead of twice.
+        self.forward_at_sample = False
 
     def run(self) -> None:
         clock = self.clock
@@ -196,12 +201,23 @@ class ProducerTask:
                 # Publishes run as they come off the heap, samples after them: the order among
                 # samples (and among publishes) is the (time, insertion) order.
                 sample_due: list[tuple[float, list[int]]] = []
+                outgoing: dict[Outlet, list[Forwarded]] | None = None
                 while heap and heap[0][0] <= now:
                     t, _, what = heappop(heap)
                     if type(what) is list:
                         sample_due.append((t, what))
                     else:
-                        self._publish(*what)
+                        rt, seq, sample_time, payload = cast(_Pending, what)
+                        outlet = rt.outlet
+                        if outlet is None:
+                            self._publish(rt, seq, sample_time, payload)
+                        else:  # a robot host's: the readings published now leave together
+                            if outgoing is None:
+                                outgoing = {}
+                            outgoing.setdefault(outlet, []).append((rt, seq, sample_time, now, payload))
+                if outgoing is not None:
+                    for outlet, items in outgoing.items():
+                        self._forward(outlet, items)
                 if sample_due:
                     self._sample(sample_due, now)
         finally:
@@ -329,7 +345,7 @@ class ProducerTask:
             # The Reading itself is built once, at publish, with the publish time that really happened.
             seq = rt.seq
             rt.seq = seq + 1
-            if rt.outlet is not None:
+            if rt.outlet is not None and (latency <= 0.0 or self.forward_at_sample):
                 if outgoing is None:
                     outgoing = {}
                 outgoing.setdefault(rt.outlet, []).append((rt, seq, now, now + latency, payload))

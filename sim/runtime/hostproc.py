@@ -10,7 +10,7 @@ shared with the world until written). What it runs, all on its own GIL:
 - per robot the **controller thread** (``ControllerTask.run``, unchanged): its commands, cycles and
   the notes it sends the world (its ``outbox``) go back on one ring;
 - an **events thread** for the world's ``handle_event`` calls (scenario events, orders, faults);
-- a **heartbeat thread** writing the time into shared memory every 20 ms: a host stuck in a C call
+- a **heartbeat thread** writing the time into shared memory every 100 ms: a host stuck in a C call
   that holds its GIL stops writing, and the world kills it (``run.host_silence_limit``);
 - a watchdog over its plugin calls (``run.call_limit``), as in the world.
 
@@ -55,9 +55,10 @@ if TYPE_CHECKING:
     pass
 
 
-HEARTBEAT = 0.02  # s real between heartbeats
+HEARTBEAT = 0.1  # s real between heartbeats (the world's limit is seconds: run.host_silence_limit)
 VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
-SLICE = 0.05  # s real: the longest a thread waits before it looks at the stop flag
+SLICE = 0.05  # s real: the longest a driver waits before it looks at the stop flag
+IDLE = 0.2  # s real: the same for the events thread (events are rare; a stop is seen well within 1 s)
 _BLOCK = Overflow.BLOCK
 
 
@@ -269,7 +270,7 @@ class _Host(LockstepHost):
         clock, ring, slot = self.clock, self.plan.events, self.events_slot
         while not clock.stopped:
             try:
-                buf = ring.get(SLICE)
+                buf = ring.get(IDLE)
             except queue.Empty:
                 continue
             index, action, data, t = pickle.loads(buf)

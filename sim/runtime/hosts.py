@@ -120,6 +120,8 @@ class HostSet:
         self.heartbeat = RawArray("d", len(groups))
         self.host_of: dict[int, int] = {}  # robot index -> host number
         producer_of = {id(rt): p for p in run.producers for rt in p.sensors}
+        for p in run.producers:  # virtual time: at sample time (the world need not wake to publish)
+            p.forward_at_sample = not isinstance(run.clock, RealClock)
         sensor_index = {id(rt): i for i, rt in enumerate(run.sensors)}
         try:
             for number, robots in enumerate(groups):
