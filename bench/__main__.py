@@ -232,8 +232,9 @@ def hosts_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"bare queue.Queue {_pair(d['bare_queue'])}", f"p99 x{d['handoff_p99_ratio']:.2f}"))
     for key, t in h.get("processes", {}).items():
         cs = t.get("ctx_switches_per_s_total")
+        fork = "-" if t["fork_to_ready_s"] is None else f"{t['fork_to_ready_s']:.2f} s"
         rows.append((f"{t['robots']} robots, hosts = {key}: processes, fork to ready, private RSS per host",
-                     f"{t['processes']}, {t['fork_to_ready_s']:.2f} s, median {_mib(t['host_private_rss_median'])} "
+                     f"{t['processes']}, {fork}, median {_mib(t['host_private_rss_median'])} "
                      f"(max {_mib(t['host_private_rss_max'])}, all {_mib(t['host_private_rss_total'])})",
                      f"world RSS {_mib(t['world_rss'])}",
                      f"{'pass' if t['passed'] else 'FAIL'} (rtf {t['rtf']:.3f}, misses {t['miss_rate']:.2%})"))
@@ -242,6 +243,13 @@ def hosts_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          f"{cs:,.0f} (world {t['ctx_switches_per_s_world']:,.0f}, hosts "
                          f"{t['ctx_switches_per_s_hosts']:,.0f}, per host {t['ctx_switches_per_s_host_median']:,.0f})",
                          "", ""))
+        w, hc = t.get("world_threads_cpu_s_per_s"), t.get("host_threads_cpu_s_per_s")
+        if w:
+            rows.append((f"{t['robots']} robots, hosts = {key}: CPU s per s, world threads",
+                         f"{sum(w.values()):.2f}: " + ", ".join(f"{k.replace('sensor:', '')} {v:.2f}"
+                                                              for k, v in list(w.items())[:5]),
+                         "hosts' threads: " + ", ".join(f"{k.replace('sensor:', '')} {v:.2f}"
+                                                         for k, v in list((hc or {}).items())[:4]), ""))
     return rows
 
 

@@ -283,6 +283,69 @@ def virtual_speed(seconds: float = 60.0, repeats: int = 3, hosts: int | str = 2,
             "samples": factors, "profile": best, "profiles": profiles}
 
 
+def _top(stats: dict[Any, Any], steps: int, top: int) -> list[tuple[str, float, float]]:
+    """(function, own µs per round trip, calls per round trip) of the ``top`` functions by own time."""
+    rows = sorted(((f"{Path(k[0]).name}:{k[1]} {k[2]}", v[2], v[1]) for k, v in stats.items()), key=lambda r: -r[1])
+    return [(name, tt / steps * 1e6, calls / steps) for name, tt, calls in rows[:top]]
+
+
+def lockstep_cprofile(seconds: float = 10.0, hosts: int | str = 2, top: int = 12,
+                      scenario_file: Path | None = None) -> dict[str, Any]:
+    """Where the lockstep's own time goes: ``cProfile`` in the world's lockstep thread and each host's gate.
+
+    A separate run (the profiler slows the profiled threads ~2x): read the shares, not the absolute
+    times. Own time (``tottime``) per round trip of the most expensive functions.
+    """
+    import cProfile
+
+    from sim.report.outputs import run_listeners
+    from sim.runtime import hostproc
+    from sim.runtime import hosts as hosts_mod
+
+    path = scenario_file or ROOT / "scenarios" / "warehouse.yaml"
+    world: dict[str, Any] = {}
+    orig_lockstep, orig_gate, orig_send = hosts_mod.HostSet.lockstep, hostproc._Host._gate, hostproc._Host._send
+
+    def lockstep(hs: Any) -> None:
+        pr = cProfile.Profile()
+        pr.enable()
+        try:
+            orig_lockstep(hs)
+        finally:
+            pr.disable()
+            pr.create_stats()
+            world["stats"] = {k: v[:4] for k, v in pr.stats.items()}  # type: ignore[attr-defined]
+
+    def gate(h: Any) -> None:
+        pr = cProfile.Profile()
+        pr.enable()
+        try:
+            orig_gate(h)
+        finally:
+            pr.disable()
+            pr.create_stats()
+            _CHILD["gate_stats"] = {k: v[:4] for k, v in pr.stats.items()}  # type: ignore[attr-defined]
+
+    def send(h: Any, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "final":
+            msg[1].bench_gate = _CHILD.get("gate_stats", {})
+        orig_send(h, msg)
+
+    scenario = load_scenario(path, {"run.clock": "virtual", "run.duration": seconds, "run.hosts": hosts})
+    hosts_mod.HostSet.lockstep, hostproc._Host._gate = lockstep, gate  # type: ignore[method-assign]
+    hostproc._Host._send = send  # type: ignore[method-assign]
+    try:
+        run, wall = run_watched(scenario, run_listeners(trace=False), timeout=3600)
+    finally:
+        hosts_mod.HostSet.lockstep, hostproc._Host._gate = orig_lockstep, orig_gate  # type: ignore[method-assign]
+        hostproc._Host._send = orig_send  # type: ignore[method-assign]
+    steps = max(round(run.sim_seconds / run.physics.step_size), 1)
+    hs = run.hostset
+    gates = [_top(getattr(f, "bench_gate", {}), steps, top) for f in hs.finals.values()] if hs else []
+    return {"hosts": hosts, "simulated_seconds": seconds, "round_trips": steps, "wall": wall,
+            "world_lockstep": _top(world.get("stats", {}), steps, top), "host_gates": gates}
+
+
 # ------------------------------------------------------------------ delivery and hand-off
 def _feeder(name: str, count: int, gap: float, robots: int, ready: Any, go: Any) -> None:
     """The world's side (a spawned child): every ``gap`` s one batch of ``robots`` IMU readings, stamped."""
@@ -514,6 +577,19 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
 
     fork_s: list[float] = []
     orig = hosts_mod.HostSet.fork
+    samples: list[tuple[float, dict[int, int | None]]] = []
+    world_rss: list[int | None] = []
+    done = threading.Event()
+
+    def sample(pids: list[int], start: float) -> None:
+        # from the fork's end (simulated 0 is START_LEAD later): the world's own start may be starved
+        for at in (0.2, 0.9):
+            if done.wait(max(start + at * seconds - time.perf_counter(), 0.0)):
+                return
+            samples.append((time.perf_counter(), {p: context_switches(p) for p in pids}))
+        world_rss.append(rss())
+
+    sampler: list[threading.Thread] = []
 
     def fork(hs: Any) -> None:
         t0 = time.perf_counter()
@@ -521,26 +597,28 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
             orig(hs)
         finally:
             fork_s.append(time.perf_counter() - t0)
+        start_sampler([os.getpid(), *hs.pids])
 
-    samples: list[tuple[float, dict[int, int | None]]] = []
-    world_rss: list[int | None] = []
+    def start_sampler(pids: list[int]) -> None:
+        sampler.append(threading.Thread(target=sample, args=(pids, time.perf_counter()), daemon=True,
+                                        name="bench-sampler"))
+        sampler[0].start()
 
     def during(run: Any, t0: float) -> None:
-        hs = run.hostset
-        pids = [os.getpid(), *(hs.pids if hs is not None else [])]
-        for at in (0.2, 0.9):
-            if run.finished.wait(max(t0 + at * seconds - time.perf_counter(), 0.0)):
-                return
-            samples.append((time.perf_counter(), {p: context_switches(p) for p in pids}))
-        world_rss.append(rss())
+        if run.hostset is None:  # shared: no fork to start the sampler from
+            start_sampler([os.getpid()])
 
     hosts_mod.HostSet.fork = fork  # type: ignore[method-assign]
+    prof = Profile()
     try:
-        with physics_end_recorded():
+        with physics_end_recorded(), prof.active():
             run, wall = run_watched(warehouse_profile(n, duration=seconds, hosts=hosts), timeout=seconds * 3 + 120,
                                     during=during)
     finally:
         hosts_mod.HostSet.fork = orig  # type: ignore[method-assign]
+        done.set()
+        for t in sampler:
+            t.join(30)
     out = judge(run, n, 0, hosts)
     infos = run.host_processes()
     host_rss = [h.private_rss for h in infos[1:] if h.private_rss is not None]
@@ -549,16 +627,36 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
                 "host_private_rss_max": max(host_rss) if host_rss else None,
                 "host_private_rss_total": sum(host_rss) if host_rss else None,
                 "world_rss": world_rss[0] if world_rss else None,
-                "host_cpu_seconds": sum(h.cpu_seconds or 0.0 for h in infos[1:]), "wall": wall})
+                "host_cpu_seconds": sum(h.cpu_seconds or 0.0 for h in infos[1:]), "wall": wall,
+                "world_threads_cpu_s_per_s": _per_s(prof.world_cpu, run.sim_seconds),
+                "host_threads_cpu_s_per_s": _per_s(_by_role([getattr(f, "bench", {}).get("cpu", {})
+                                                            for f in (run.hostset.finals.values()
+                                                                      if run.hostset else [])]), run.sim_seconds)})
     if len(samples) == 2:
         (ta, a), (tb, b) = samples
         dt = tb - ta
         per = {p: (b[p] - a[p]) / dt for p in a if a[p] is not None and b.get(p) is not None}  # type: ignore[operator]
         world = per.pop(os.getpid(), None)
         out.update({"ctx_switches_per_s_world": world, "ctx_switches_per_s_hosts": sum(per.values()),
-                    "ctx_switches_per_s_host_median": median(list(per.values())) if per else None,
+                    "ctx_switches_per_s_host_median": median(list(per.values())) if per else 0.0,
                     "ctx_switches_per_s_total": (world or 0.0) + sum(per.values())})
     return out
+
+
+def _by_role(cpus: list[dict[str, float]]) -> dict[str, float]:
+    """Thread CPU summed over hosts and over threads of one kind (``controller:r7`` -> ``controller``)."""
+    out: dict[str, float] = {}
+    for cpu in cpus:
+        for name, x in cpu.items():
+            role = name.split(":")[0] if name.startswith("controller:") else name
+            out[role] = out.get(role, 0.0) + x
+    return out
+
+
+def _per_s(cpu: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU s per simulated s of each thread (controllers summed), largest first."""
+    merged = _by_role([cpu])
+    return {k: v / max(seconds, 1e-9) for k, v in sorted(merged.items(), key=lambda kv: -kv[1])}
 
 
 # ------------------------------------------------------------------ the item
@@ -582,8 +680,6 @@ def measure_hosts(parts: tuple[str, ...] = PARTS, capacity_seconds: float = 10.0
     if "processes" in parts:
         out["processes"] = {}
         for h in hosts:
-            if h == "shared":
-                continue
             t = processes_trial(process_robots, h, process_seconds)
             log(f"  processes hosts={h} n={process_robots}: {t['processes']} processes, fork {t['fork_to_ready_s']}")
             out["processes"][str(h)] = t
