@@ -581,10 +581,11 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
     world_rss: list[int | None] = []
     done = threading.Event()
 
-    def sample(pids: list[int], start: float) -> None:
-        # from the fork's end (simulated 0 is START_LEAD later): the world's own start may be starved
+    def sample(pids: list[int], start: float, ended: threading.Event) -> None:
+        # from the fork's end (simulated 0 is START_LEAD later): the world's own start may be starved.
+        # A run that ended before the second sample has no figure (its threads' counts are gone).
         for at in (0.2, 0.9):
-            if done.wait(max(start + at * seconds - time.perf_counter(), 0.0)):
+            if done.wait(max(start + at * seconds - time.perf_counter(), 0.0)) or ended.is_set():
                 return
             samples.append((time.perf_counter(), {p: context_switches(p) for p in pids}))
         world_rss.append(rss())
@@ -597,16 +598,16 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
             orig(hs)
         finally:
             fork_s.append(time.perf_counter() - t0)
-        start_sampler([os.getpid(), *hs.pids])
+        start_sampler([os.getpid(), *hs.pids], hs.run.finished)
 
-    def start_sampler(pids: list[int]) -> None:
-        sampler.append(threading.Thread(target=sample, args=(pids, time.perf_counter()), daemon=True,
+    def start_sampler(pids: list[int], ended: threading.Event) -> None:
+        sampler.append(threading.Thread(target=sample, args=(pids, time.perf_counter(), ended), daemon=True,
                                         name="bench-sampler"))
         sampler[0].start()
 
     def during(run: Any, t0: float) -> None:
         if run.hostset is None:  # shared: no fork to start the sampler from
-            start_sampler([os.getpid()])
+            start_sampler([os.getpid()], run.finished)
 
     hosts_mod.HostSet.fork = fork  # type: ignore[method-assign]
     prof = Profile()
@@ -632,6 +633,7 @@ def processes_trial(n: int, hosts: int | str, seconds: float) -> dict[str, Any]:
                 "host_threads_cpu_s_per_s": _per_s(_by_role([getattr(f, "bench", {}).get("cpu", {})
                                                             for f in (run.hostset.finals.values()
                                                                       if run.hostset else [])]), run.sim_seconds)})
+    out["ctx_switches_measured"] = len(samples) == 2
     if len(samples) == 2:
         (ta, a), (tb, b) = samples
         dt = tb - ta
@@ -664,7 +666,7 @@ PARTS = ("capacity", "virtual", "delivery", "processes")
 
 
 def measure_hosts(parts: tuple[str, ...] = PARTS, capacity_seconds: float = 10.0, resolution: float = 0.1,
-                  retries: int = 0, start: int = 100, limit: int = 512,
+                  retries: int = 0, start: int = 100, limit: int = 512, per_robot_start: int = 8,
                   hosts: tuple[str | int, ...] = HOSTS, virtual_seconds: float = 60.0, virtual_repeats: int = 3,
                   messages: int = 500, delivery_repeats: int = 7, handoff_seconds: float = 10.0,
                   handoff_repeats: int = 3, process_robots: int = 200, process_seconds: float = 10.0,
@@ -684,6 +686,8 @@ def measure_hosts(parts: tuple[str, ...] = PARTS, capacity_seconds: float = 10.0
             log(f"  processes hosts={h} n={process_robots}: {t['processes']} processes, fork {t['fork_to_ready_s']}")
             out["processes"][str(h)] = t
     if "capacity" in parts:
-        out["capacity"] = {str(h): search(0, capacity_seconds, start=start, limit=limit, resolution=resolution,
-                                          log=log, retries=retries, hosts=h) for h in hosts}
+        # per_robot: a process per robot passes only small fleets on 2 cores; start low, not to waste trials
+        out["capacity"] = {str(h): search(0, capacity_seconds, start=per_robot_start if h == "per_robot" else start,
+                                          limit=limit, resolution=resolution, log=log, retries=retries, hosts=h)
+                           for h in hosts}
     return out

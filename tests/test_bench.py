@@ -175,4 +175,6 @@ def test_hosts_item_on_tiny_runs() -> None:
     assert hr["2"]["transit"]["count"] > 0 and hr["shared"]["transit"]["count"] == 0
     t = out["processes"]["2"]
     assert t["processes"] == 3 and t["host_private_rss_median"] > 0 and t["ctx_switches_per_s_world"] > 0
+    assert t["world_threads_cpu_s_per_s"]["physics"] > 0 and t["host_threads_cpu_s_per_s"]["controller"] > 0
+    assert out["processes"]["shared"]["processes"] == 1 and out["processes"]["shared"]["ctx_switches_per_s_hosts"] == 0
     assert all(len(r) == 4 for r in table({"items": {"hosts": out}}))
