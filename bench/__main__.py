@@ -230,6 +230,9 @@ def hosts_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      _pair(d["delivery"]), "", ""))
         rows.append(("hand-off p50/p99, driver -> Channel -> controller (micro)", _pair(d["handoff"]),
                      f"bare queue.Queue {_pair(d['bare_queue'])}", f"p99 x{d['handoff_p99_ratio']:.2f}"))
+    for wait, x in h.get("ring_timer", {}).items():
+        rows.append((f"lateness of a {wait} timed wait p50/p99: Ring.get (the driver's timer)", _pair(x["ring_get"]),
+                     f"time.sleep {_pair(x['sleep'])}", ""))
     for key, t in h.get("processes", {}).items():
         cs = t.get("ctx_switches_per_s_total")
         fork = "-" if t["fork_to_ready_s"] is None else f"{t['fork_to_ready_s']:.2f} s"

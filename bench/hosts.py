@@ -428,6 +428,28 @@ def _bare_queue(count: int, gap: float) -> list[float]:
     return out
 
 
+def ring_timer_lateness(waits: tuple[float, ...] = (0.0001, 0.0003, 0.0007), tries: int = 30) -> dict[str, Any]:
+    """How late ``Ring.get(timeout)`` returns on an empty ring, against ``time.sleep`` of the same length.
+
+    Why: a host's driver thread waits for a reading's publish instant with ``Ring.get(left)`` (so that
+    a new message wakes it too); ``poll`` takes whole milliseconds, so a wait of 0.1-1 ms lasts 1-2 ms.
+    """
+    out: dict[str, Any] = {}
+    with Ring.create(4, 64) as ring:
+        for w in waits:
+            late_ring, late_sleep = [], []
+            for _ in range(tries):
+                t0 = time.perf_counter()
+                with contextlib.suppress(queue.Empty):
+                    ring.get(w)
+                late_ring.append(time.perf_counter() - t0 - w)
+                t0 = time.perf_counter()
+                time.sleep(w)
+                late_sleep.append(time.perf_counter() - t0 - w)
+            out[f"{w * 1e6:.0f}us"] = {"ring_get": percentiles(late_ring), "sleep": percentiles(late_sleep)}
+    return out
+
+
 def delivery_micro(messages: int = 500, gap: float = 0.002, robots: int = 1, repeats: int = 7) -> dict[str, Any]:
     """Ring + wire + Channel between two processes against the bare queue; p50/p99 are medians over repeats."""
     runs: dict[str, list[dict[str, Any]]] = {"delivery": [], "handoff": [], "bare_queue": []}
@@ -675,6 +697,7 @@ def measure_hosts(parts: tuple[str, ...] = PARTS, capacity_seconds: float = 10.0
     out: dict[str, Any] = {}
     if "delivery" in parts:
         out["delivery"] = delivery_micro(messages=messages, repeats=delivery_repeats)
+        out["ring_timer"] = ring_timer_lateness()
         out["handoff_in_run"] = handoff_in_run(seconds=handoff_seconds, repeats=handoff_repeats,
                                                baseline_seconds=min(2.0, handoff_seconds / 2))
     if "virtual" in parts:

@@ -173,6 +173,7 @@ def test_hosts_item_on_tiny_runs() -> None:
     assert out["delivery"]["delivery"]["p50"] > 0 and out["delivery"]["bare_queue"]["p99"] > 0
     hr = out["handoff_in_run"]
     assert hr["2"]["transit"]["count"] > 0 and hr["shared"]["transit"]["count"] == 0
+    assert all(x["ring_get"]["p50"] is not None for x in out["ring_timer"].values())
     t = out["processes"]["2"]
     assert t["processes"] == 3 and t["host_private_rss_median"] > 0 and t["ctx_switches_per_s_world"] > 0
     assert t["world_threads_cpu_s_per_s"]["physics"] > 0 and t["host_threads_cpu_s_per_s"]["controller"] > 0
