@@ -33,7 +33,8 @@ PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "hosts": ({"capacity_seconds": 3.0, "resolution": 0.5, "start": 16, "limit": 32, "virtual_seconds": 5.0,
                "virtual_repeats": 1, "messages": 200, "delivery_repeats": 1, "handoff_seconds": 3.0,
                "handoff_repeats": 1, "process_robots": 16, "process_seconds": 3.0},
-              {"capacity_seconds": 10.0, "resolution": 0.1, "start": 100, "limit": 512, "virtual_seconds": 60.0,
+              {"capacity_seconds": 10.0, "resolution": 0.1, "retries": 1, "start": 64, "limit": 512,
+               "virtual_seconds": 60.0,
                "virtual_repeats": 3, "messages": 500, "delivery_repeats": 7, "handoff_seconds": 10.0,
                "handoff_repeats": 3, "process_robots": 200, "process_seconds": 10.0}),
 }
