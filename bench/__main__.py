@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issue 7.
+"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issues 7 and 15.
 
 Every figure is a rate or a ratio measured side by side in this one run (this
 host is shared and noisy: never compare against numbers from another run).
