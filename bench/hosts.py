@@ -693,7 +693,7 @@ def measure_hosts(parts: tuple[str, ...] = PARTS, capacity_seconds: float = 10.0
                   messages: int = 500, delivery_repeats: int = 7, handoff_seconds: float = 10.0,
                   handoff_repeats: int = 3, process_robots: int = 200, process_seconds: float = 10.0,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every hosts figure of issue 15 that ``parts`` names (``bench/__main__`` item ``hosts``)."""
+    """Every hosts figure of issue 15 that ``parts`` names (item ``hosts`` of ``bench/__main__.py``)."""
     out: dict[str, Any] = {}
     if "delivery" in parts:
         out["delivery"] = delivery_micro(messages=messages, repeats=delivery_repeats)
