@@ -13,15 +13,18 @@ a neighbour's burst must hit both sides alike), medians of the repeats quoted.
 - **delivery**: world -> host reading delivery and driver -> controller hand-off, with the host's own
   pieces (``sim.common.ring.Ring``, ``sim.core.wire.encode_batch``/``decode_batch``, ``sim.core.channel
   .Channel``) between two processes, against a bare ``queue.Queue`` thread -> thread measured between
-  the repeats; and the whole path inside real runs (publish instant -> the controller holding the
-  reading, ``bench.latency.HandoffListener``) with hosts = shared and 2.
+  the repeats; inside real runs with hosts = shared and 2 (``handoff_in_run``): channel put -> the
+  controller holding the reading, publish instant -> holding it (``bench.latency.HandoffListener``),
+  sample instant -> decoded in the host; and how late ``Ring.get(timeout)`` wakes (the driver's timer).
 - **processes**: one real-clock trial of N robots per hosts value: fork-to-ready time, private RSS per
   host (``run.processes``), the world's RSS, process count, context switches per second of the world
   and of every host (``/proc/<pid>/task/*/status``, voluntary + involuntary, summed over threads: the
-  process's own status file counts its main thread only), between 20 % and 90 % of the run.
+  process's own status file counts its main thread only), between 20 % and 90 % of the run, and
+  each thread's CPU in the world and (summed by kind) in the hosts.
 
-The profiling wraps a few methods of this process's classes for one run (``Profile``); the forked
-hosts inherit the wrappers. Nothing in ``sim`` is changed.
+``lockstep_cprofile`` (not part of the item: the profiler slows what it measures) runs ``cProfile``
+in the world's lockstep thread and in each host's gate. The profiling wraps a few methods of this
+process's classes for one run (``Profile``); the forked hosts inherit the wrappers. Nothing in ``sim`` is changed.
 """
 
 from __future__ import annotations
