@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issue 7.
+"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issues 7 and 15.
 
 Every figure is a rate or a ratio measured side by side in this one run (this
 host is shared and noisy: never compare against numbers from another run).
@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import machine, median
 
-ITEMS = ("raycast", "latency", "transport", "view", "throughput", "virtual", "capacity")
+ITEMS = ("raycast", "latency", "transport", "view", "throughput", "virtual", "capacity", "hosts")
 
 # (quick, full) parameters of each item
 PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -30,6 +30,13 @@ PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "throughput": ({"seconds": 1.0, "robots": 24, "repeats": 1}, {"seconds": 3.0, "robots": 48, "repeats": 3}),
     "virtual": ({"seconds": 10.0}, {"seconds": 300.0}),
     "capacity": ({"seconds": 4.0, "resolution": 0.25}, {"seconds": 12.0, "resolution": 0.08, "retries": 1}),
+    "hosts": ({"capacity_seconds": 3.0, "resolution": 0.5, "start": 16, "limit": 32, "virtual_seconds": 5.0,
+               "virtual_repeats": 1, "messages": 200, "delivery_repeats": 1, "handoff_seconds": 3.0,
+               "handoff_repeats": 1, "process_robots": 16, "process_seconds": 3.0},
+              {"capacity_seconds": 10.0, "resolution": 0.1, "retries": 1, "start": 64, "limit": 512,
+               "virtual_seconds": 60.0,
+               "virtual_repeats": 3, "messages": 500, "delivery_repeats": 7, "handoff_seconds": 10.0,
+               "handoff_repeats": 3, "process_robots": 200, "process_seconds": 10.0}),
 }
 
 
@@ -77,9 +84,15 @@ def _capacity(seconds: float, resolution: float, retries: int = 0,
     return {f"workers_{w}": search(w, seconds, resolution=resolution, log=log, retries=retries) for w in (0, 2)}
 
 
+def _hosts(**kw: Any) -> dict[str, Any]:
+    from bench.hosts import measure_hosts
+
+    return measure_hosts(**kw)
+
+
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "raycast": _raycast, "latency": _latency, "transport": _transport, "view": _view, "throughput": _throughput,
-    "virtual": _virtual, "capacity": _capacity,
+    "virtual": _virtual, "capacity": _capacity, "hosts": _hosts,
 }
 
 
@@ -153,6 +166,94 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if "speed_factor_no_trace" in v:
             rows.append(("virtual speed, same, --no-trace", f"x{v['speed_factor_no_trace']:.1f} real time",
                          "target x30", "met" if v["speed_factor_no_trace"] >= 30 else "not met"))
+    if "hosts" in r:
+        rows += hosts_rows(r["hosts"])
+    return rows
+
+
+def _pair(s: dict[str, Any]) -> str:
+    return f"{_us(s.get('p50'))} / {_us(s.get('p99'))}"
+
+
+def _mib(x: float | None) -> str:
+    return "-" if x is None else f"{x / 2**20:.1f} MiB"
+
+
+def hosts_rows(h: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The hosts item's rows (issue 15): capacity, virtual speed and its profile, hand-off, processes."""
+    rows: list[tuple[str, str, str, str]] = []
+    for key, c in h.get("capacity", {}).items():
+        more = "+ (limit)" if c.get("bounded_by_limit") else f" (fails at {c.get('first_failure')})"
+        rows.append((f"capacity, hosts = {key}", f"{c['capacity']} robots{more}", "target >= 200 (aim 300)",
+                     "met" if c["capacity"] >= 200 else "not met"))
+    v = h.get("virtual")
+    if v:
+        k = str(v["hosts"])
+        n = len(v["samples"][k])
+        rows.append((f"virtual speed, {v['scenario']} ({v['simulated_seconds']:g} s, no trace), hosts = {k} vs shared",
+                     f"x{v['speed_hosts']:.1f} vs x{v['speed_shared']:.1f} real time (medians of {n})",
+                     "target x1.7 (aim x30 absolute)",
+                     f"x{v['ratio']:.2f} ({'met' if v['ratio'] >= 1.7 else 'not met'})"))
+        p, ps = v["profile"][k], v["profile"]["shared"]
+        if "round_trips" in p:
+            rt = p["await_per_round_trip_us"] or {}
+            rows.append((f"  where a simulated s goes, hosts = {k} (ms of wall)",
+                         f"{p['wall_ms']:.0f} = world alone {p['world_outside_await_ms']:.0f} + waiting for hosts "
+                         f"{p['await_ms']:.0f} (slowest host busy {p['slowest_host_busy_ms']:.0f}, sync "
+                         f"{p['sync_overhead_ms']:.0f})",
+                         f"shared: {ps['wall_ms']:.0f}",
+                         f"{p['round_trips_per_simulated_s']:.0f} round trips/sim s, p50 {rt.get('p50', 0):.0f} µs"))
+            top = list(p["world_threads_cpu_ms"].items())[:6]
+            cpu = ", ".join(f"{n.replace('sensor:', '')} {x:.0f}" for n, x in top)
+            rows.append(("  world CPU per simulated s (ms)", f"{p['world_process_cpu_ms']:.0f}: {cpu}",
+                         f"shared: {ps['world_process_cpu_ms']:.0f}", ""))
+            hcpu = ", ".join(f"{x['name']} {x['cpu_ms']:.0f}" for x in p["hosts"])
+            rows.append(("  hosts' CPU per simulated s (ms)", hcpu, "", ""))
+    hr = h.get("handoff_in_run")
+    if hr:
+        k = str(hr["hosts"])
+        floor = hr["bare_queue"]
+        for mode in ("shared", k):
+            s = hr[mode]
+            ratio = s["handoff_p99_ratio"]
+            rows.append((f"hand-off driver/producer -> controller p50/p99, hosts = {mode}", _pair(s["handoff"]),
+                         f"bare queue.Queue {_pair(floor)}",
+                         "-" if ratio is None else f"p99 x{ratio:.2f} ({'met' if ratio <= 2 else 'not met'}: <= 2)"))
+        for mode in ("shared", k):
+            rows.append((f"publish instant -> controller holds it p50/p99, hosts = {mode}",
+                         _pair(hr[mode]["publish_to_use"]),
+                         f"bare queue during the run {_pair(hr[mode]['bare_queue_loaded'])}", ""))
+        rows.append((f"world -> host delivery p50/p99 (sample instant -> decoded in the host), hosts = {k}",
+                     _pair(hr[k]["transit"]), "", ""))
+    d = h.get("delivery")
+    if d:
+        rows.append(("delivery p50/p99, ring + encode/decode_batch, process -> driver thread (micro)",
+                     _pair(d["delivery"]), "", ""))
+        rows.append(("hand-off p50/p99, driver -> Channel -> controller (micro)", _pair(d["handoff"]),
+                     f"bare queue.Queue {_pair(d['bare_queue'])}", f"p99 x{d['handoff_p99_ratio']:.2f}"))
+    for wait, x in h.get("ring_timer", {}).items():
+        rows.append((f"lateness of a {wait} timed wait p50/p99: Ring.get (the driver's timer)", _pair(x["ring_get"]),
+                     f"time.sleep {_pair(x['sleep'])}", ""))
+    for key, t in h.get("processes", {}).items():
+        cs = t.get("ctx_switches_per_s_total")
+        fork = "-" if t["fork_to_ready_s"] is None else f"{t['fork_to_ready_s']:.2f} s"
+        rows.append((f"{t['robots']} robots, hosts = {key}: processes, fork to ready, private RSS per host",
+                     f"{t['processes']}, {fork}, median {_mib(t['host_private_rss_median'])} "
+                     f"(max {_mib(t['host_private_rss_max'])}, all {_mib(t['host_private_rss_total'])})",
+                     f"world RSS {_mib(t['world_rss'])}",
+                     f"{'pass' if t['passed'] else 'FAIL'} (rtf {t['rtf']:.3f}, misses {t['miss_rate']:.2%})"))
+        if cs is not None:
+            rows.append((f"{t['robots']} robots, hosts = {key}: context switches/s",
+                         f"{cs:,.0f} (world {t['ctx_switches_per_s_world']:,.0f}, hosts "
+                         f"{t['ctx_switches_per_s_hosts']:,.0f}, per host {t['ctx_switches_per_s_host_median']:,.0f})",
+                         "", ""))
+        w, hc = t.get("world_threads_cpu_s_per_s"), t.get("host_threads_cpu_s_per_s")
+        if w:
+            rows.append((f"{t['robots']} robots, hosts = {key}: CPU s per s, world threads",
+                         f"{sum(w.values()):.2f}: " + ", ".join(f"{k.replace('sensor:', '')} {v:.2f}"
+                                                              for k, v in list(w.items())[:5]),
+                         "hosts' threads: " + ", ".join(f"{k.replace('sensor:', '')} {v:.2f}"
+                                                         for k, v in list((hc or {}).items())[:4]), ""))
     return rows
 
 

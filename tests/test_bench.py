@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
 
-from bench import capacity, latency, throughput, transport
+from bench import capacity, hosts, latency, throughput, transport
 from bench.__main__ import ITEMS, PARAMS, main, print_table, run_items, table
 from bench.profiles import layout, stress_profile, warehouse_dict, warehouse_profile
 
@@ -46,8 +47,8 @@ def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) ->
     assert set(t) >= {"robots", "workers", "passed", "rtf", "miss_rate", "worst_sensor_rate", "end_reason"}
     assert t["end_reason"] == "completed" and finite(t["rtf"]) and 0 <= t["miss_rate"] <= 1
 
-    def fake(n: int, workers: int, seconds: float) -> dict:  # capacity 37, to check the search alone
-        return {"robots": n, "workers": workers, "passed": n <= 37, "rtf": 1.0, "miss_rate": 0.0,
+    def fake(n: int, workers: int, seconds: float, hosts: str | int = "shared") -> dict:  # capacity 37: the search
+        return {"robots": n, "workers": workers, "hosts": hosts, "passed": n <= 37, "rtf": 1.0, "miss_rate": 0.0,
                 "worst_sensor_rate": 1.0}
 
     monkeypatch.setattr(capacity, "trial", fake)
@@ -56,9 +57,12 @@ def test_capacity_trial_and_search_structure(monkeypatch: pytest.MonkeyPatch) ->
     assert [t["robots"] for t in out["trials"]][:4] == [8, 16, 32, 64]
     assert capacity.search(0, 1.0, start=8, limit=20, log=lambda _: None)["bounded_by_limit"]
     flaky = iter([False, True] * 10)  # every size fails once, then passes: retries=1 finds the limit
-    monkeypatch.setattr(capacity, "trial", lambda n, w, s: {**fake(n, w, s), "passed": n <= 37 and next(flaky)})
+    monkeypatch.setattr(capacity, "trial", lambda n, w, s, h: {**fake(n, w, s, h), "passed": n <= 37 and next(flaky)})
     again = capacity.search(0, 1.0, start=8, resolution=0.01, log=lambda _: None, retries=1)
     assert again["capacity"] == 37 and len(again["trials"]) > len(out["trials"])
+    monkeypatch.setattr(capacity, "trial", fake)
+    per = capacity.search(0, 1.0, start=8, resolution=0.01, log=lambda _: None, hosts="per_robot")
+    assert per["hosts"] == "per_robot" and {t["hosts"] for t in per["trials"]} == {"per_robot"}
 
 
 @pytest.mark.slow
@@ -116,3 +120,62 @@ def test_transport_measurement_structure() -> None:
     assert all(out["wakeup"][k]["samples"][0]["count"] > 0 for k in ("fifo", "eventfd", "semaphore"))
     rows = table({"items": {"transport": out}})
     assert len(rows) == 9 and any("shared-memory ring" in r[0] and "of the floor" in r[2] for r in rows)
+
+
+def test_hosts_rows_from_a_fixed_result() -> None:
+    """The table's hosts rows read every figure the item writes (a fixed result: structure, not speed)."""
+    pct = {"p50": 4e-5, "p99": 2e-4, "max": 1e-3, "count": 10}
+    prof = {"wall_ms": 160.0, "world_process_cpu_ms": 80.0, "world_threads_cpu_ms": {"sensor:imu": 17.0},
+            "round_trips": 200, "round_trips_per_simulated_s": 100.0, "await_ms": 65.0,
+            "await_per_round_trip_us": {"p50": 460.0, "p99": 3600.0}, "slowest_host_busy_ms": 45.0,
+            "sync_overhead_ms": 20.0, "world_outside_await_ms": 95.0,
+            "hosts": [{"name": "host-1", "cpu_ms": 35.0}, {"name": "host-2", "cpu_ms": 30.0}]}
+    trial = {"robots": 200, "processes": 3, "fork_to_ready_s": 0.2, "host_private_rss_median": 5e6,
+             "host_private_rss_max": 6e6, "host_private_rss_total": 1.1e7, "world_rss": 2e8, "passed": True,
+             "rtf": 0.995, "miss_rate": 0.001, "ctx_switches_per_s_total": 3000.0, "ctx_switches_per_s_world": 1000.0,
+             "ctx_switches_per_s_hosts": 2000.0, "ctx_switches_per_s_host_median": 1000.0}
+    result = {
+        "capacity": {"shared": {"capacity": 96, "first_failure": 106}, "2": {"capacity": 208, "first_failure": 230}},
+        "virtual": {"hosts": 2, "scenario": "scenarios/warehouse.yaml", "simulated_seconds": 60.0, "ratio": 0.6,
+                    "speed_hosts": 6.0, "speed_shared": 10.0, "samples": {"shared": [10.0], "2": [6.0]},
+                    "profile": {"2": prof, "shared": {"wall_ms": 100.0, "world_process_cpu_ms": 95.0}}},
+        "handoff_in_run": {"hosts": 2, "bare_queue": pct, **{
+            k: {"handoff": pct, "publish_to_use": pct, "transit": pct, "bare_queue_loaded": pct,
+                "handoff_p99_ratio": 1.0} for k in ("shared", "2")}},
+        "delivery": {"delivery": pct, "handoff": pct, "bare_queue": pct, "handoff_p99_ratio": 1.0},
+        "processes": {"2": trial},
+    }
+    rows = table({"items": {"hosts": result}})
+    names = [r[0] for r in rows]
+    assert "capacity, hosts = shared" in names and any(r[3] == "met" for r in rows if r[0] == "capacity, hosts = 2")
+    assert any(r[0].startswith("virtual speed") and "x0.60 (not met)" in r[3] for r in rows)
+    assert any("95 + waiting for hosts 65" in r[1] for r in rows)
+    assert any("context switches/s" in r[0] and "3,000" in r[1] for r in rows)
+    assert all(len(r) == 4 for r in rows)
+
+
+def test_context_switches_and_rss_of_this_process() -> None:
+    assert (hosts.context_switches(os.getpid()) or 0) > 0 and (hosts.rss() or 0) > 0
+    assert hosts.context_switches(2**22 + 7) is None  # no such process
+
+
+@pytest.mark.slow
+def test_hosts_item_on_tiny_runs() -> None:
+    """Every part of the hosts item on tiny runs (processes are forked and spawned): the figures are there."""
+    out = hosts.measure_hosts(capacity_seconds=0.5, start=2, limit=2, hosts=("shared", 2), virtual_seconds=0.3,
+                              virtual_repeats=1, messages=30, delivery_repeats=1, handoff_seconds=0.6,
+                              handoff_repeats=1, process_robots=2, process_seconds=1.0, log=lambda _: None)
+    assert set(out["capacity"]) == {"shared", "2"} and all(c["trials"] for c in out["capacity"].values())
+    v = out["virtual"]
+    assert v["speed_shared"] > 0 and v["speed_hosts"] > 0 and finite(v["ratio"])
+    prof = v["profile"]["2"]
+    assert prof["round_trips"] > 0 and len(prof["hosts"]) == 2 and prof["hosts"][0]["threads_cpu_ms"]
+    assert out["delivery"]["delivery"]["p50"] > 0 and out["delivery"]["bare_queue"]["p99"] > 0
+    hr = out["handoff_in_run"]
+    assert hr["2"]["transit"]["count"] > 0 and hr["shared"]["transit"]["count"] == 0
+    assert all(x["ring_get"]["p50"] is not None for x in out["ring_timer"].values())
+    t = out["processes"]["2"]
+    assert t["processes"] == 3 and t["host_private_rss_median"] > 0 and t["ctx_switches_per_s_world"] > 0
+    assert t["world_threads_cpu_s_per_s"]["physics"] > 0 and t["host_threads_cpu_s_per_s"]["controller"] > 0
+    assert out["processes"]["shared"]["processes"] == 1 and out["processes"]["shared"]["ctx_switches_per_s_hosts"] == 0
+    assert all(len(r) == 4 for r in table({"items": {"hosts": out}}))
