@@ -117,7 +117,7 @@ _CHILD: dict[str, Any] = {"cpu": {}, "steps": []}  # filled inside a forked host
 class Profile:
     """Wrap the run's thread bodies and the lockstep for one run: where the wall time goes.
 
-    World: each thread's CPU (``time.thread_time`` around its body), each ``_await_step`` (the world
+    World: each thread's CPU (``time.thread_time`` around its body), each ``await_step`` (the world
     holds the token, waiting in real time for every host to reach the boundary) and the uplink drains.
     Host (inherited by the fork): each thread's CPU, and per step the wall time from taking the world's
     message to answering ``reached`` (what the host was busy with in that round trip). The host's
@@ -138,7 +138,7 @@ class Profile:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Profile]:
-        from sim.runtime import hostproc, hosts
+        from sim.runtime import hostproc, hosts, lockstep
         from sim.runtime.run import Run
 
         prof = self
@@ -157,10 +157,10 @@ class Profile:
             run, name, role, timed(target, name, prof.world_cpu, prof._lock), serves))
 
         def await_step(orig: Any) -> Any:
-            def wrapped(hs: Any, until: float) -> Any:
+            def wrapped(hs: Any, until: float, due: list[int]) -> Any:
                 t0 = time.perf_counter()
                 try:
-                    return orig(hs, until)
+                    return orig(hs, until, due)
                 finally:
                     prof.await_s.append(time.perf_counter() - t0)
             return wrapped
@@ -174,8 +174,8 @@ class Profile:
                     prof.drain_s += time.perf_counter() - t0
             return wrapped
 
-        self._patch(hosts.HostSet, "_await_step", await_step)
-        self._patch(hosts.HostSet, "_drain_uplinks", drain)
+        self._patch(lockstep, "await_step", await_step)
+        self._patch(hosts.HostSet, "drain_uplinks", drain)
         child_lock = threading.Lock()
         self._patch(hostproc._Host, "_spawn", lambda orig: lambda h, name, role, target, serves: orig(
             h, name, role, timed(target, name, _CHILD["cpu"], child_lock), serves))
@@ -303,11 +303,11 @@ def lockstep_cprofile(seconds: float = 10.0, hosts: int | str = 2, top: int = 12
 
     from sim.report.outputs import run_listeners
     from sim.runtime import hostproc
-    from sim.runtime import hosts as hosts_mod
+    from sim.runtime import lockstep as lockstep_mod
 
     path = scenario_file or ROOT / "scenarios" / "warehouse.yaml"
     world: dict[str, Any] = {}
-    orig_lockstep, orig_gate, orig_send = hosts_mod.HostSet.lockstep, hostproc._Host._gate, hostproc._Host._send
+    orig_lockstep, orig_gate, orig_send = lockstep_mod.lockstep, hostproc._Host._gate, hostproc._Host._send
 
     def lockstep(hs: Any) -> None:
         pr = cProfile.Profile()
@@ -335,12 +335,12 @@ def lockstep_cprofile(seconds: float = 10.0, hosts: int | str = 2, top: int = 12
         orig_send(h, msg)
 
     scenario = load_scenario(path, {"run.clock": "virtual", "run.duration": seconds, "run.hosts": hosts})
-    hosts_mod.HostSet.lockstep, hostproc._Host._gate = lockstep, gate  # type: ignore[method-assign]
+    lockstep_mod.lockstep, hostproc._Host._gate = lockstep, gate  # type: ignore[method-assign]
     hostproc._Host._send = send  # type: ignore[method-assign]
     try:
         run, wall = run_watched(scenario, run_listeners(trace=False), timeout=3600)
     finally:
-        hosts_mod.HostSet.lockstep, hostproc._Host._gate = orig_lockstep, orig_gate  # type: ignore[method-assign]
+        lockstep_mod.lockstep, hostproc._Host._gate = orig_lockstep, orig_gate  # type: ignore[method-assign]
         hostproc._Host._send = orig_send  # type: ignore[method-assign]
     steps = max(round(run.sim_seconds / run.physics.step_size), 1)
     hs = run.hostset

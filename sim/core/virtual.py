@@ -79,6 +79,11 @@ class VirtualClock(ClockBase):
         self.pace = None
         self._cpu = cpu
 
+    @property
+    def pinned_cpu(self) -> int | None:
+        """The CPU the participants run on (None until the first starts, or when not pinned)."""
+        return self._cpu
+
     # ------------------------------------------------------------------ time
     def now(self) -> float:
         return float(self.env.now)

@@ -15,7 +15,7 @@ import functools
 import itertools
 import math
 import pickle
-import queue
+import sys
 import threading
 from heapq import heappop, heappush
 from multiprocessing.connection import Connection
@@ -60,6 +60,7 @@ class LockstepHost:
         raise NotImplementedError
 
     def _start_virtual(self) -> threading.Thread:
+        sys.setswitchinterval(self.run.scenario.run.switch_interval)  # as the world's threads (Run.start)
         """The host's threads on its virtual clock: the gate first at any instant, then drivers, controllers, events."""
         clock = self.clock
         self.supervisor.spawn("watchdog", lambda: self.watchdog.run(self.finished))
@@ -114,25 +115,18 @@ class LockstepHost:
         """Everything the world sent for this step: readings to their drivers' heaps, events to the events heap."""
         order = self._order
         for k, feed in enumerate(self.plan.feeds):
-            heap, got = self._heaps[k], False
-            while True:
-                try:
-                    buf = feed.ring.get_nowait()
-                except queue.Empty:
-                    break
+            heap, got, ring = self._heaps[k], False, feed.ring
+            while len(ring):
+                buf = ring.get_nowait()
                 for slot, seq, sample_time, publish_time, payload in decode_batch(buf):
                     if publish_time < self.run.duration:
                         heappush(heap, (publish_time, next(order), slot, seq, sample_time, payload))
                         got = True
             if got:
                 self._signals[k].notify()
-        got = False
-        while True:
-            try:
-                buf = self.plan.events.get_nowait()
-            except queue.Empty:
-                break
-            index, action, data, t = pickle.loads(buf)
+        got, events = False, self.plan.events
+        while len(events):
+            index, action, data, t = pickle.loads(events.get_nowait())
             heappush(self._event_heap, (t, next(order), index, action, data))
             got = True
         if got:

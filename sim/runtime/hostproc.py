@@ -100,8 +100,7 @@ class _Host(LockstepHost):
         world_clock = run.clock  # a copy of the world's, made by the fork
         self.virtual = isinstance(world_clock, VirtualClock)
         if isinstance(world_clock, VirtualClock):  # lockstep with the world: see _gate
-            cpus = sorted(os.sched_getaffinity(0))
-            world_clock.fork_copy(cpus[plan.number % len(cpus)] if cpus else None)
+            world_clock.fork_copy(host_cpu(plan.number))
         else:
             assert isinstance(world_clock, RealClock)
             world_clock.stop_event = threading.Event()  # a fresh one: nothing of the world's threads is carried over
@@ -218,6 +217,7 @@ class _Host(LockstepHost):
         return thread
 
     def _start(self, origin: float) -> None:
+        sys.setswitchinterval(self.run.scenario.run.switch_interval)  # as the world's threads (Run.start)
         real = self.clock
         assert isinstance(real, RealClock)
         real.start_at(origin)
@@ -319,6 +319,12 @@ class _Host(LockstepHost):
         for name, key, body in bodies:
             self.threads.append(ThreadInfo(name, "fault", [label]))
             self.supervisor.spawn(name, functools.partial(body, done, counts, key))
+
+
+def host_cpu(number: int) -> int | None:
+    """The CPU host ``number`` pins its virtual-time threads to: the hosts spread over the CPUs allowed."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[number % len(cpus)] if cpus else None
 
 
 def private_rss(pid: int | str = "self") -> int | None:
