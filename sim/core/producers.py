@@ -178,10 +178,9 @@ class ProducerTask:
         self.cpu_time = 0.0
         # The plugin call in progress ((class, sensor runtimes, time) during sample_many()).
         self.slot = Slot(name, _describe_sample)
-        # Robot hosts: readings leave for their host at sample time (virtual time: the host's driver
-        # publishes them at their instant, and this thread need not wake for it) or, by default (real
-        # time), at their publish time, as one process would publish them: the host's driver then wakes
-        # once per reading instead of twice.
+        # Robot hosts: readings leave for their host at sample time, all of a sample instant in one message;
+        # the host's driver publishes each at its instant, so this thread need not wake for it (the world is
+        # the busiest process). False: at their publish time, as one process would publish them.
         self.forward_at_sample = False
 
     def run(self) -> None:

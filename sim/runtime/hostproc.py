@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     pass
 
 
+NICE = int(os.environ.get("SIM_HOST_NICE", "0"))  # experiment
 HEARTBEAT = 0.1  # s real between heartbeats (the world's limit is seconds: run.host_silence_limit)
 VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
 SLICE = 0.05  # s real: the longest a driver waits before it looks at the stop flag
@@ -94,6 +95,8 @@ class _Host(LockstepHost):
     def __init__(self, run: World, plan: HostPlan, world_pid: int) -> None:
         die_with_parent(world_pid)  # a SIGKILLed world runs no clean-up: its hosts must not outlive it
         child_ignores()  # the world ends hosts (pipe, or SIGKILL); Ctrl-C at the terminal reaches the world only
+        if NICE and isinstance(run.clock, RealClock):
+            os.nice(NICE)
         self.run, self.plan = run, plan
         assert plan.conn is not None
         self.conn = plan.conn
@@ -253,8 +256,14 @@ class _Host(LockstepHost):
             if not heap and clock.now() >= end:
                 return
             wait = SLICE if not heap else min(max(clock.real_seconds_until(heap[0][0]), 0.0), SLICE)
+            if 0 < wait < 0.001 and not len(ring):
+                # poll() counts whole milliseconds (it would wake up to 1 ms late): the last bit asleep
+                # instead; a reading arriving meanwhile is taken right after (at most this late).
+                time.sleep(wait)
+                continue
             try:
-                buf = get(wait) if wait > 0 else get_nowait()
+                # whole milliseconds, rounded down: the rest of the wait is the sleep above
+                buf = get(math.floor(wait * 1000) / 1000) if wait >= 0.001 else get_nowait()
             except empty:
                 continue
             while True:
