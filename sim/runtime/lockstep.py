@@ -115,7 +115,7 @@ def await_step(hs: HostSet, until: float, due: list[int]) -> dict[int, float] | 
     next possible activity. None if the run ended meanwhile (a failure, a host died or went silent, a stop)."""
     reached: dict[int, float] = {}
     limit = hs.run.scenario.run.host_silence_limit
-    waiter, pipe_host = hs.waiter, hs.pipe_host
+    waiter, pipe_host, awaited = hs.waiter, hs.pipe_host, set(due)
     while len(reached) < len(due):
         if hs.run.finished.is_set() or hs.run.clock.stopped:
             return None
@@ -123,7 +123,7 @@ def await_step(hs: HostSet, until: float, due: list[int]) -> dict[int, float] | 
             number = pipe_host.get(fd)
             if number is not None:
                 for msg in hs.read_control(number):
-                    if msg[0] == "reached" and msg[1] == until:
+                    if msg[0] == "reached" and msg[1] == until and number in awaited:
                         reached[number] = msg[2]
                 continue
             died = hs.pidfd_host.get(fd)
