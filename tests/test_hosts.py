@@ -326,3 +326,17 @@ def test_a_sweep_over_hosts_gives_the_same_figures_for_every_placement(tmp_path:
     assert sorted(r["run.hosts"] for r in rows) == ["2", "per_robot", "shared"]
     figures = {tuple((k, v) for k, v in r.items() if k not in ("key", "run.hosts", "wall_seconds")) for r in rows}
     assert len(figures) == 1, figures
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", "got 0; expected shared, per_robot or a number of host processes in [1, 1024]"),
+    ("per_robott", "(did you mean per_robot?)"),
+    ("2000", "got 2000; expected shared, per_robot"),
+    ("true", "got true; expected shared"),
+])
+def test_a_bad_hosts_setting_is_one_clear_line(value: str, expected: str) -> None:
+    text = SCENARIO.format(hosts=value, duration=1, controller1="waypoint", extra1=", waypoints: [[2, 1]]",
+                           silence=2)
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text)
+    assert expected in str(err.value) and "run.hosts" in str(err.value)

@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from sim.common.geometry import rect_polygon
 from sim.core.exectime import ExecutionModel, NoModel
-from sim.errors import PluginError
+from sim.errors import PluginError, suggest
 from sim.features.expect import Expect
 from sim.features.faults import Fault, fault_type
 from sim.features.orders import OrdersSpec
@@ -46,6 +46,17 @@ Point = tuple[Float, Float]
 Segment = tuple[Point, Point]
 Extent = Annotated[float, Field(gt=0, le=2000, json_schema_extra={"unit": "m"}), NoBool]
 Positive = Annotated[float, Field(gt=0, json_schema_extra={"unit": "m"}), NoBool]
+def _hosts_setting(value: Any) -> Any:
+    """One message for ``run.hosts`` instead of pydantic's one per branch of the union."""
+    if value in ("shared", "per_robot") or (type(value) is int and 1 <= value <= 1024):
+        return value
+    hint = ""
+    if isinstance(value, str):
+        close = suggest(value, ["shared", "per_robot"])
+        hint = f" (did you mean {close}?)" if close else ""
+    raise ValueError(f"expected shared, per_robot or a number of host processes in [1, 1024]{hint}")
+
+
 HostCount = Annotated[int, Field(ge=1, le=1024), NoBool]
 LatencyS = Annotated[float, Field(ge=0, le=10, json_schema_extra={"unit": "s"}), NoBool]
 # Names that reach a path (the run folder), a CSV field (cycles.csv input_ages: "name=age;...") or a
@@ -142,7 +153,7 @@ class Run(_Model):
         "real", "real = paced by wall time; virtual = as fast as possible, deterministic.")
     pin_cpu: bool = _f(True, "Virtual clock: keep the simulation threads on one CPU (they run one at a time; "
                        "a hand-off is then ~5x cheaper). false lets the OS move them.")
-    hosts: Literal["shared", "per_robot"] | HostCount = _f(
+    hosts: Annotated[Literal["shared", "per_robot"] | HostCount, BeforeValidator(_hosts_setting)] = _f(
         "shared", "Where the robots' software runs: shared = every controller and sensor queue in this one "
         "process (one GIL); per_robot = each robot in its own host process; an integer N = robots dealt into "
         "N host processes. The world (physics, sensor sampling) always runs in the main process (docs/hosts.md).")
