@@ -18,10 +18,11 @@ from typing import Any
 
 from bench.common import machine, median
 
-ITEMS = ("raycast", "latency", "transport", "view", "throughput", "virtual", "capacity", "hosts")
+ITEMS = ("calibrate", "raycast", "latency", "transport", "view", "throughput", "virtual", "capacity", "hosts")
 
 # (quick, full) parameters of each item
 PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "calibrate": ({"repeats": 5}, {"repeats": 15}),
     "raycast": ({"seconds": 0.4, "repeats": 3}, {"seconds": 1.0, "repeats": 5}),
     "latency": ({"seconds": 6.0, "baseline_seconds": 2.0}, {"seconds": 20.0, "baseline_seconds": 5.0}),
     "transport": ({"messages": 500, "throughput_messages": 10_000, "repeats": 3, "wake_messages": 500},
@@ -38,6 +39,12 @@ PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                "virtual_repeats": 3, "messages": 500, "delivery_repeats": 7, "handoff_seconds": 10.0,
                "handoff_repeats": 3, "process_robots": 200, "process_seconds": 10.0}),
 }
+
+
+def _calibrate(**kw: Any) -> dict[str, Any]:
+    from bench.calibrate import measure_calibration
+
+    return measure_calibration(**kw)
 
 
 def _raycast(seconds: float, repeats: int) -> dict[str, Any]:
@@ -91,7 +98,8 @@ def _hosts(**kw: Any) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "raycast": _raycast, "latency": _latency, "transport": _transport, "view": _view, "throughput": _throughput,
+    "calibrate": _calibrate, "raycast": _raycast, "latency": _latency, "transport": _transport, "view": _view,
+    "throughput": _throughput,
     "virtual": _virtual, "capacity": _capacity, "hosts": _hosts,
 }
 
@@ -118,6 +126,11 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, measured, compared with, verdict) rows."""
     r = results["items"]
     rows: list[tuple[str, str, str, str]] = []
+    if "calibrate" in r:
+        c = r["calibrate"]
+        rows.append(("machine factor (calibrate)", f"x{c['factor']:.2f} (python x{c['factors']['python']:.2f}, "
+                     f"numpy x{c['factors']['numpy']:.2f}; {c['ms']['python']:.1f} + {c['ms']['numpy']:.1f} ms)",
+                     "reference machine x1.00", "scale = factor(target) / factor(recording machine)"))
     if "capacity" in r:
         for key, c in r["capacity"].items():
             if not isinstance(c, dict):

@@ -100,6 +100,20 @@ def test_run_items_table_and_json(tmp_path: Path) -> None:
     assert json.loads(json.dumps(results, default=str))["quick"] is True
 
 
+def test_calibrate_prints_this_machines_time_over_the_reference() -> None:
+    from bench.calibrate import REFERENCE_MS, numpy_part, python_part
+
+    # the workload is fixed: a change would silently change what REFERENCE_MS stands for
+    assert python_part() == 1875036 and numpy_part() == pytest.approx(5505.1814693625065, rel=1e-9)
+    results = run_items(["calibrate"], quick=True, log=lambda _: None, params={"calibrate": {"repeats": 1}})
+    c = results["items"]["calibrate"]
+    assert all(finite(c["ms"][p]) and c["ms"][p] > 0 for p in ("python", "numpy"))
+    assert c["factor"] == pytest.approx(sum(c["ms"].values()) / sum(REFERENCE_MS.values()))
+    assert c["factors"]["numpy"] == pytest.approx(c["ms"]["numpy"] / REFERENCE_MS["numpy"])
+    (row,) = (r for r in table(results) if r[0] == "machine factor (calibrate)")
+    assert row[1].startswith(f"x{c['factor']:.2f} ") and "factor(target) / factor(recording machine)" in row[3]
+
+
 def test_command_line_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PARAMS, "raycast", ({"seconds": 0.02, "repeats": 1}, {"seconds": 0.02, "repeats": 1}))

@@ -27,7 +27,7 @@ class Spiky:
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
 
-    def sample(self, rng: object, cpu: float) -> float:
+    def sample(self, rng: object, cpu: float, k: int) -> float:
         return spiky_time(self.clock.now())
 
 

@@ -235,10 +235,12 @@ class ControllerTask:
         measured0 = clock.measured_cpu() if reads_cpu else 0.0
         if stale:
             v, w = 0.0, 0.0  # safety watchdog: stale or missing input -> stop
+            charged = 0.0  # compute() is not called: nothing declared
         else:
             slot = self.slot
             slot.call = (k,)
-            out = self.controller.compute(Inputs(inputs_time, dict(latest), fresh))
+            inputs = Inputs(inputs_time, dict(latest), fresh)
+            out = self.controller.compute(inputs)
             slot.call = None
             # Two finite numbers, or the controller failed (never clamped): isfinite rejects
             # str, None, complex; unpacking rejects anything but a pair.
@@ -251,8 +253,16 @@ class ControllerTask:
                 raise PluginOutputError(
                     f"compute() of robot {self.robot_name} ({self.component}) returned {format_value(out)} "
                     f"at cycle {k} (t={inputs_time:.3f} s); expected two finite numbers (v m/s, w rad/s)")
-        # Modelled compute time (execution-time model, injected stalls) counts as compute.
-        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0)
+            # compute() declared a cost (Inputs.charge): the total is NaN after a bad one
+            if (charged := inputs.charged) and inputs.bad_charge is not None:
+                raise PluginOutputError(
+                        f"compute() of robot {self.robot_name} ({self.component}) charged "
+                        f"{format_value(inputs.bad_charge[0])} s at cycle {k} (t={inputs_time:.3f} s); "
+                        "expected a finite number of seconds >= 0 (Inputs.charge)")
+        # Modelled compute time (execution-time model, cost declared by compute(), injected stalls) counts as compute.
+        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0, k)
+        if charged:
+            extra += charged
         if self.compute_hooks:
             added = 0.0
             for hook in self.compute_hooks:

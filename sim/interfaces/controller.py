@@ -8,6 +8,7 @@ under real and virtual time and in unit tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,11 +24,35 @@ if TYPE_CHECKING:  # the world sits above the interfaces: its types are only nam
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a controller sees in one cycle."""
+    """What a controller sees in one cycle, and where it declares what the cycle costs (``charge``)."""
 
     now: float  # s, simulated time the cycle's compute started
     readings: dict[str, Reading | None]  # sensor name -> newest reading received so far
     fresh: dict[str, bool]  # sensor name -> a new reading arrived since the previous cycle
+    # Declared cost (``charge``): class-level defaults, set on the instance only by a charge, so building
+    # Inputs every cycle costs no more than before. ``charged``: s declared so far this cycle (NaN once a bad
+    # charge was made); ``bad_charge``: the first bad value, in a 1-tuple (None: none).
+    charged: ClassVar[float] = 0.0
+    bad_charge: ClassVar[tuple[Any] | None] = None
+
+    def charge(self, seconds: float) -> None:
+        """Declare that this step costs ``seconds`` of compute on the robot (finite, >= 0; several add up).
+
+        The runtime adds the total to the cycle's modelled compute time, as it does an ``execution:``
+        model's: in virtual time it advances simulated time before the command is sent, in real time
+        it is added on top of the real compute. So an input-dependent cost (a plan on a new goal, a
+        scan with many points) is modelled deterministically. A negative, NaN or infinite charge is
+        the controller's error: the run fails, naming the robot and the cycle.
+        """
+        try:
+            s = float(seconds)
+        except (TypeError, ValueError):
+            s = math.nan
+        if not 0.0 <= s < math.inf:  # NaN fails both comparisons
+            if self.bad_charge is None:
+                object.__setattr__(self, "bad_charge", (seconds,))
+            s = math.nan  # sticky: the total stays NaN, so the runtime sees it with one test
+        object.__setattr__(self, "charged", self.charged + s)
 
     def data(self, name: str) -> Any:
         """Payload of the newest reading of ``name``, or None if none has arrived."""

@@ -75,7 +75,7 @@ class _ScriptedCompute:
         self._clock = clock
         self._seconds = seconds
 
-    def sample(self, rng: np.random.Generator, cpu: float) -> float:
+    def sample(self, rng: np.random.Generator, cpu: float, k: int) -> float:
         return float(self._seconds(self._clock.now()))
 
 
