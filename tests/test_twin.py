@@ -1,0 +1,50 @@
+"""The twin: matching a real run's cycles with its virtual twin's (sim.twin.match), and ``run.py twin``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.errors import UsageError
+from sim.twin.match import as_json, classify, read_cycles, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+HEADER = ("robot,k,release_time,start_time,inputs_time,finish_time,release_jitter,response_time,deadline,"
+          "cpu_time,miss,overrun,safety_stop,cause,input_ages\n")
+
+
+def cycles(path: Path, rows: list[tuple[str, int, int, str]]) -> Path:
+    """A cycles.csv with (robot, k, miss, cause) rows (the other columns do not matter here)."""
+    path.write_text(HEADER + "".join(f"{r},{k},0,0,0,0,0,0,0.05,0,{m},0,0,{c},\n" for r, k, m, c in rows))
+    return path
+
+
+def test_a_real_miss_is_the_designs_if_the_twin_missed_it_else_the_hosts(tmp_path: Path) -> None:
+    real = read_cycles(cycles(tmp_path / "real.csv", [
+        ("a", 0, 0, ""), ("a", 1, 1, "long_compute"), ("a", 2, 1, "late_release"), ("a", 3, 1, "interference"),
+        ("b", 0, 1, "late_release"), ("b", 1, 1, "long_compute"), ("b", 2, 0, "")]))
+    twin = read_cycles(cycles(tmp_path / "twin.csv", [
+        ("a", 0, 0, ""), ("a", 1, 1, "long_compute"), ("a", 2, 0, ""), ("a", 3, 0, ""),
+        ("b", 0, 0, ""), ("b", 2, 1, "long_compute")]))  # b's cycle 1 never ran in the twin (skipped)
+    robots = classify(real, twin)
+    assert [(n, r.real, r.virtual, r.design, r.host) for n, r in robots.items()] == [
+        ("a", 3, 1, 1, 2), ("b", 2, 1, 1, 1)]
+    assert robots["a"].host_causes == {"late_release": 1, "interference": 1}
+    assert robots["b"].design_causes == {"long_compute": 1}
+    data = as_json(robots, {"real_run": "x"})
+    assert data["misses"] == {"real": 5, "virtual": 2, "design": 2, "host": 3} and data["real_run"] == "x"
+    words = summary(robots)
+    assert words.startswith("60 % of the real run's 5 misses are the host's (3): the controller threads woke late")
+    assert "2 (40 %) are the design's" in words
+
+
+def test_no_misses_and_a_bad_file_say_so(tmp_path: Path) -> None:
+    real = read_cycles(cycles(tmp_path / "real.csv", [("a", 0, 0, "")]))
+    assert summary(classify(real, real)).startswith("No deadline misses in the real run")
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\n")
+    with pytest.raises(UsageError, match=r"not a cycles\.csv"):
+        read_cycles(tmp_path / "bad.csv")
+    with pytest.raises(UsageError, match="cannot read the cycles"):
+        read_cycles(tmp_path / "missing.csv")
