@@ -130,7 +130,8 @@ class ControllerTask:
         self.wait_for = wait_for
         self.on_cycle = on_cycle
         self.phase = phase
-        self.execution = execution if execution is not None else NoModel()
+        self.execution: Any = execution if execution is not None else NoModel()  # an exectime model (duck-typed)
+        self._reads_cycle = bool(getattr(self.execution, "reads_cycle", False))  # sample(rng, cpu, k): replay
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.stats = ControllerStats()
         # Extra compute seconds per cycle, each hook given the cycle's inputs time (faults add theirs
@@ -252,7 +253,9 @@ class ControllerTask:
                     f"compute() of robot {self.robot_name} ({self.component}) returned {format_value(out)} "
                     f"at cycle {k} (t={inputs_time:.3f} s); expected two finite numbers (v m/s, w rad/s)")
         # Modelled compute time (execution-time model, injected stalls) counts as compute.
-        extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0)
+        used_cpu = clock.measured_cpu() - measured0 if reads_cpu else 0.0
+        extra = (self.execution.sample(self.rng, used_cpu, k) if self._reads_cycle
+                 else self.execution.sample(self.rng, used_cpu))
         if self.compute_hooks:
             added = 0.0
             for hook in self.compute_hooks:
