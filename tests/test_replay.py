@@ -287,3 +287,22 @@ def test_a_real_clock_run_replayed_in_virtual_time_charges_what_it_measured(tmp_
     charged = cpu_by_k(replayed, "r1")
     assert {k: charged[k] for k in measured if k in charged} == measured
     assert set(measured) <= set(charged) | {max(charged) + 1}  # at most a cycle cut by the real run's stop
+
+
+def test_a_sweeps_cache_key_covers_the_recordings_bytes(tmp_path: Path) -> None:
+    from sim.sweep.grid import Sweep, parse_set
+
+    recording = spiky_recording(tmp_path)
+    scenario = write_scenario(tmp_path, "{model: replay, from: rec/costs.csv}")
+
+    def keys(sets: list | None = None) -> list[str]:
+        return [s.key for s in Sweep(scenario, [0, 1], sets or [], out=tmp_path / "sweeps").specs]
+
+    first = keys()
+    assert keys() == first  # stable while nothing changed
+    write_recording(recording, {"r1": costs(40, {6}), "r2": costs(20, R2_SPIKES)})
+    assert set(keys()).isdisjoint(first)  # other recorded costs: other runs, none reused from the cache
+    write_recording(tmp_path / "rec" / "other.csv", {"r1": costs(40, {7}), "r2": costs(20, R2_SPIKES)})
+    swept = keys([parse_set("robots.0.controller.execution.from=rec/costs.csv,rec/other.csv")])
+    (tmp_path / "rec" / "other.csv").write_text("robot,k,cpu_time\nr1,0,0.5\nr2,0,0.5\n")
+    assert set(keys([parse_set("robots.0.controller.execution.from=rec/costs.csv,rec/other.csv")])).isdisjoint(swept)
