@@ -306,3 +306,15 @@ def test_a_sweeps_cache_key_covers_the_recordings_bytes(tmp_path: Path) -> None:
     swept = keys([parse_set("robots.0.controller.execution.from=rec/costs.csv,rec/other.csv")])
     (tmp_path / "rec" / "other.csv").write_text("robot,k,cpu_time\nr1,0,0.5\nr2,0,0.5\n")
     assert set(keys([parse_set("robots.0.controller.execution.from=rec/costs.csv,rec/other.csv")])).isdisjoint(swept)
+
+
+@pytest.mark.slow
+def test_replay_charges_the_same_when_each_robot_runs_in_its_own_host_process(tmp_path: Path) -> None:
+    spiky_recording(tmp_path)
+    scenario = write_scenario(tmp_path, "{model: replay, from: rec/costs.csv}",
+                              "{model: empirical, from: rec/costs.csv}")
+    shared = run_virtual(scenario, tmp_path / "shared")
+    run, _ = run_scenario_virtual(load_scenario(scenario, {"run.hosts": "per_robot"}), tmp_path / "hosts")
+    assert run.hostset is not None  # the robots' controllers ran in host processes
+    assert (tmp_path / "shared" / "cycles.csv").read_bytes() == (tmp_path / "hosts" / "cycles.csv").read_bytes()
+    assert misses(shared, "r1") == R1_SPIKES
