@@ -130,7 +130,9 @@ class ControllerTask:
         self.wait_for = wait_for
         self.on_cycle = on_cycle
         self.phase = phase
-        self.execution = execution if execution is not None else NoModel()
+        self.execution: Any = execution if execution is not None else NoModel()  # an exectime model (duck-typed)
+        # replay/empirical charge a recording's cpu_time, which holds the costs compute() declared then
+        self._replays = bool(getattr(self.execution, "replays_recording", False))
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.stats = ControllerStats()
         # Extra compute seconds per cycle, each hook given the cycle's inputs time (faults add theirs
@@ -261,7 +263,7 @@ class ControllerTask:
                         "expected a finite number of seconds >= 0 (Inputs.charge)")
         # Modelled compute time (execution-time model, cost declared by compute(), injected stalls) counts as compute.
         extra = self.execution.sample(self.rng, clock.measured_cpu() - measured0 if reads_cpu else 0.0, k)
-        if charged:
+        if charged and not self._replays:  # a replayed recording holds the declared costs already
             extra += charged
         if self.compute_hooks:
             added = 0.0

@@ -6,6 +6,7 @@ Each problem is a ``ScenarioError`` located at the node it concerns (``_located`
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from sim.features.faults import check_faults
 from sim.scenario.goals import check_goals
 from sim.scenario.marks import MarkedDoc, format_path
 from sim.scenario.models import NAME_PATTERN, NAME_RULE, Scenario
+from sim.scenario.recording import bind_recordings
 
 __all__ = ["Loc", "check_scenario"]
 
@@ -28,8 +30,11 @@ def _located(doc: MarkedDoc, loc: Loc, message: str, **kw: Any) -> ScenarioError
     return ScenarioError(message, path=doc.source, line=line, column=col, field=format_path(loc) or None, **kw)
 
 
-def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
-    """Pass 3: cross-field rules pydantic cannot see (names, references, geometry)."""
+def check_scenario(scn: Scenario, doc: MarkedDoc, source: Path | None = None) -> list[ScenarioError]:
+    """Pass 3: cross-field rules pydantic cannot see (names, references, geometry, recordings).
+
+    ``source`` is the scenario file (relative recording paths are relative to its folder).
+    """
     errs: list[ScenarioError] = []
 
     def err(loc: Loc, message: str, suggestion: str | None = None) -> None:
@@ -92,6 +97,7 @@ def check_scenario(scn: Scenario, doc: MarkedDoc) -> list[ScenarioError]:
         errs += [_located(doc, ("orders", *loc), msg) for loc, msg in scn.orders.problems(kinds)]
     check_faults(scn, err)
     check_goals(scn, polys, err)
+    bind_recordings(scn, source, err)
     if isinstance(scn.run.hosts, int) and scn.run.hosts > len(scn.robots):
         err(("run", "hosts"), f"run.hosts is {scn.run.hosts} but the scenario has {len(scn.robots)} robot(s): "
             "at most one host per robot")

@@ -139,6 +139,11 @@ def _section(title: str, model: type[BaseModel], note: str = "") -> list[str]:
     return out + _rows(model) + [""]
 
 
+def _summary(model: type[BaseModel]) -> str:
+    """The first paragraph of a model's docstring, as one line (what the model does, for its section)."""
+    return " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
+
+
 def _plugins(kind: str, table: dict[str, str], resolve: Any) -> list[str]:
     out = []
     for name in sorted(table):
@@ -174,7 +179,7 @@ def render() -> str:
                       + WATCHDOG_NOTE)
     parts += _section("events[]", s.Event)
     for model in _models_in(s.ControllerSpec.model_fields["execution"].annotation):
-        parts += _section(f"robots[].controller.execution: {model.__name__}", model)
+        parts += _section(f"robots[].controller.execution: {model.__name__}", model, _summary(model))
     for name in ("expect", "orders", "faults"):
         field = s.Scenario.model_fields.get(name)
         for model in _models_in(field.annotation) if field else []:

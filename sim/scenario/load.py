@@ -82,7 +82,7 @@ def build_scenario(doc: MarkedDoc, overrides: dict[str, Any] | None = None, *,
         spec: PluginSpec = robot.sensors[int(loc[3])] if len(loc) == 4 else robot.controller
         spec.bind(cls, params)
     _fill_defaults(scenario, default_name)
-    _raise_first(check_scenario(scenario, doc), forced)
+    _raise_first(check_scenario(scenario, doc, source), forced)
     scenario._source = source
     return scenario
 

@@ -239,8 +239,8 @@ class ControllerSpec(PluginSpec):
     overrun: Literal["skip", "catch_up"] = _f(
         "skip", "After an overrun: skip missed cycles, or run them back to back.")
     execution: ExecutionModel = _f(
-        NoModel(), "Execution-time model of compute: none | fixed | normal | lognormal | measured "
-        "(see docs/virtual-time.md). In virtual time this is the only compute time there is.")
+        NoModel(), "Execution-time model of compute: none | fixed | normal | lognormal | measured | replay | "
+        "empirical (see docs/virtual-time.md). In virtual time this is the only compute time there is.")
     phase: Annotated[float, Field(ge=0, le=10), NoBool] = _f(
         0.0, "Offset of the first release: r_k = phase + k * period, in [0, 10]. Staggering "
         "robots' phases spreads their wake-ups (they share one GIL).", "s")

@@ -2,7 +2,8 @@
 
 A run's key (sim.sweep.grid) covers the scenario's hash, its settings, its seed, and the code
 that runs it (``code_digest``: the project's version and packages, and every plugin module the
-scenario names), so re-running a sweep skips what is done, and only what was done by the same code.
+scenario names) and the recordings it replays (``recordings_digest``), so re-running a sweep skips
+what is done, and only what was done by the same code on the same data.
 """
 
 from __future__ import annotations
@@ -51,6 +52,54 @@ def plugin_modules(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> l
         if path.rsplit(".", 1)[-1] == "type":
             found.update(v.partition(":")[0] for v in values if isinstance(v, str) and ":" in v)
     return sorted(m for m in found if m)
+
+
+def recording_sources(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> list[str]:
+    """The ``from`` of every ``replay``/``empirical`` execution model the scenario or a ``--set`` value names.
+
+    Read from the raw YAML, as ``plugin_modules``: a recording is data a run reads, so its bytes
+    belong in the run's cache key (``recordings_digest``).
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if node.get("model") in ("replay", "empirical") and isinstance(node.get("from"), str):
+                found.add(node["from"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    with contextlib.suppress(Exception):  # an unreadable scenario names no recording; loading reports it
+        walk(yaml.safe_load(scenario_text))
+    for path, values in sets:
+        if path.rsplit(".", 1)[-1] == "from":
+            found.update(v for v in values if isinstance(v, str))
+    return sorted(found)
+
+
+def recordings_digest(scenario: Path, sources: list[str]) -> str:
+    """SHA-256 over the bytes of each recording (``from`` resolved as the loader does; a folder: its cycles.csv)."""
+    from sim.scenario.recording import resolve_source
+
+    h = hashlib.sha256()
+    for source in sources:
+        path = resolve_source(source, scenario)
+        path = path / "cycles.csv" if path.is_dir() else path
+        h.update(source.encode() + b"\0")
+        try:
+            with path.open("rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+        except OSError:
+            h.update(b"\0missing")  # loading reports it; a file that appears later changes the key
+    return h.hexdigest()
 
 
 def _module_files(module: str) -> dict[str, Path]:

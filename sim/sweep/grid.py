@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError, UsageError, format_value
-from sim.sweep.cache import code_digest, plugin_modules
+from sim.sweep.cache import code_digest, plugin_modules, recording_sources, recordings_digest
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,14 @@ class Sweep:
         digest = hashlib.sha256(text).hexdigest()
         self.folder = self.out / f"{self.scenario.stem}-{digest[:10]}"
         self.code = code_digest(plugin_modules(text, self.sets))
+        sources = recording_sources(text, self.sets)  # replay/empirical: the recorded data a run reads
+        data = [recordings_digest(self.scenario, sources)] if sources else []
         names = [p for p, _ in self.sets]
         for values in itertools.product(*[v for _, v in self.sets]):
             settings = tuple(zip(names, values, strict=True))
             for seed in self.seeds:
-                ident = json.dumps([digest, settings, seed, self.clock, self.duration, self.code], default=str)
+                ident = json.dumps([digest, settings, seed, self.clock, self.duration, self.code, *data],
+                                   default=str)
                 key = hashlib.sha256(ident.encode()).hexdigest()[:16]
                 self.specs.append(RunSpec(str(self.scenario), settings, seed, self.clock, self.duration, key))
 
