@@ -48,3 +48,51 @@ def test_no_misses_and_a_bad_file_say_so(tmp_path: Path) -> None:
         read_cycles(tmp_path / "bad.csv")
     with pytest.raises(UsageError, match="cannot read the cycles"):
         read_cycles(tmp_path / "missing.csv")
+
+
+TWIN = """\
+name: twintest
+world: {size: [12.0, 8.0]}
+run: {duration: 3.0, seed: 4}
+robots:
+  - name: r1
+    start: [1.0, 1.0, 0.0]
+    sensors: [{type: odometry, rate_hz: 50}]
+    controller: {type: 'cost_plugins:Charging', period: 0.02, deadline: 0.008, every: 10, seconds: 0.012}
+  - name: r2
+    start: [1.0, 4.0, 0.0]
+    sensors: [{type: odometry, rate_hz: 50}]
+    controller: {type: waypoint, period: 0.02, deadline: 0.008, waypoints: [[10.0, 4.0]]}
+faults:
+  - {name: hog, kind: cpu_hog, start: 1.0, duration: 1.5, threads: 2}
+"""
+
+
+@pytest.mark.slow
+def test_twin_puts_the_codes_spikes_under_design_and_the_rest_under_host(tmp_path: Path) -> None:
+    """r1 charges 12 ms (deadline 8 ms) on every 10th cycle: those miss in both runs, the design's; the
+    real run also has a CPU hog (left out of the twin): whatever else missed is the host's."""
+    import csv
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "twin.yaml").write_text(TWIN)
+    proc = subprocess.run([sys.executable, "run.py", "twin", str(tmp_path / "twin.yaml"), "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(TESTS)))
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    data = json.loads((folder / "twin.json").read_text())
+    assert data["left_out_of_twin"] == ["cpu_hog"]
+    twin_rows = list(csv.DictReader((folder / "twin" / "cycles.csv").read_text().splitlines()))
+    twin_misses = {(r["robot"], int(r["k"])) for r in twin_rows if r["miss"] == "1"}
+    assert twin_misses and all(robot == "r1" and k % 10 == 0 for robot, k in twin_misses)  # exactly the spikes
+    r1, r2 = data["robots"]["r1"], data["robots"]["r2"]
+    # every spike missed in both (a release the hog made the real run skip has no row there: <=)
+    assert 12 <= r1["design"] <= len(twin_misses) and r1["host"] == r1["real"] - r1["design"]
+    assert r2["design"] == 0 and r2["host"] == r2["real"]
+    m = data["misses"]
+    assert m["real"] == m["design"] + m["host"] and m["virtual"] == len(twin_misses)
+    assert "== Twin: the host's misses and the design's ==" in proc.stdout and "are the design's" in proc.stdout

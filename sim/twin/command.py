@@ -72,7 +72,8 @@ def _twin(args: Any) -> int:
     t1 = time.perf_counter()
     twin = execute(twin_scenario, real.out / "twin", plot=False, trace=False)
     twin_wall = time.perf_counter() - t1
-    robots = classify(read_cycles(real.out / "cycles.csv"), read_cycles(twin.out / "cycles.csv"))
+    found = classify(read_cycles(real.out / "cycles.csv"), read_cycles(twin.out / "cycles.csv"))
+    robots = {r.name: found[r.name] for r in scenario.robots if r.name in found}  # scenario order
     data = as_json(robots, {"real_run": str(real.out), "twin_run": str(twin.out),
                             "wall_seconds": {"real": real_wall, "twin": twin_wall},
                             "left_out_of_twin": sorted({f.kind for f in scenario.faults} & NOT_IN_TWIN)})
