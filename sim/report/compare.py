@@ -110,9 +110,14 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_CLOCKS = {"RealClock": "real time", "VirtualClock": "virtual time"}
+
+
 def _name(r: dict[str, Any]) -> str:
+    """What a run was, for the header: scenario, seed, clock (real or virtual), when it started."""
     sc = r.get("scenario", {})
-    return f"{sc.get('name', '?')} seed {sc.get('seed', '?')} ({_get(r, 'run', 'started_at') or '?'})"
+    clock = _CLOCKS.get(str(sc.get("clock")), str(sc.get("clock") or "?"))
+    return f"{sc.get('name', '?')} seed {sc.get('seed', '?')}, {clock} ({_get(r, 'run', 'started_at') or '?'})"
 
 
 # ---------------------------------------------------------------------- printing
