@@ -90,12 +90,16 @@ def print_twin(data: dict[str, Any], out: Any = sys.stdout) -> None:
               for name, r in data["robots"].items()}
     print("\n== Twin: the host's misses and the design's ==", file=out)
     print(summary(robots), file=out)
-    rows = [["robot", "cycles", "real misses", "twin misses", "design", "host", "host, by real cause"]]
+    rows = [["robot", "cycles", "real misses", "twin misses", "design", "host", "design, by real cause",
+             "host, by real cause"]]
     for name, r in data["robots"].items():
-        causes = ", ".join(f"{c} {n}" for c, n in sorted(r["host_causes"].items(), key=lambda kv: -kv[1])) or "-"
         rows.append([name, str(r["cycles"]), str(r["real"]), str(r["virtual"]), str(r["design"]), str(r["host"]),
-                     causes])
+                     _causes(r["design_causes"]), _causes(r["host_causes"])])
     m = data["misses"]
     rows.append(["all", str(sum(r["cycles"] for r in data["robots"].values())), str(m["real"]), str(m["virtual"]),
-                 str(m["design"]), str(m["host"]), ""])
+                 str(m["design"]), str(m["host"]), "", ""])
     print_table(rows, out)
+
+
+def _causes(counts: dict[str, int]) -> str:
+    return ", ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
