@@ -62,8 +62,10 @@ def _twin(args: Any) -> int:
     t0 = time.perf_counter()
     real = execute(scenario, args.out, new_folder=True, plot=False, signals=True)
     real_wall = time.perf_counter() - t0
-    if real.end_reason not in ("completed",):
-        raise UsageError(f"the real run ended {real.end_reason}: no twin (see {real.out / 'report.json'})")
+    if real.end_reason != "completed":  # interrupted or failed: nothing complete to replay
+        print(f"twin: the real run ended {real.end_reason}, so no twin (report: {real.out / 'report.json'})",
+              file=sys.stderr)
+        return real.exit_status or 1
     replay = {"model": "replay", "from": str(real.out.resolve())}
     twin_scenario = load_scenario(args.scenario, {**overrides, "run.clock": "virtual",
                                                   "robots.*.controller.execution": replay})
