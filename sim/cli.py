@@ -31,8 +31,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
         "controller threads run under deadlines, and the run ends with a deadline-miss report.",
         epilog="Tools: 'run.py report RUN_DIR' re-prints and re-plots a finished run's report; "
-        "'run.py compare RUN_A RUN_B' shows two runs side by side. 'run.py twin SCENARIO' runs it in real time, "
-        "then replays its measured compute in virtual time, and tells the host's misses from the design's. "
+        "'run.py compare RUN_A RUN_B' shows two runs side by side; "
+        "'run.py sweep SCENARIO --seeds 0-9 --set PATH=V1,V2' runs many (docs/sweeps.md); "
+        "'run.py twin SCENARIO' runs it in real time, then replays its measured compute in virtual time, "
+        "and tells the host's misses from the design's. "
         "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input "
         "(scenario, option, path, plugin: one line), 1 with an 'internal error' line for a bug, "
         "130 interrupted.",

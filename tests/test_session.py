@@ -113,3 +113,18 @@ def test_the_cli_exit_status_is_the_sessions(tmp_path: Path, capsys: pytest.Capt
     assert capsys.readouterr().out.strip().endswith(f"report folder: {folder}")
     sc = load_scenario(TINY, {"run.clock": "virtual", "run.duration": 0.5})
     assert execute(sc, tmp_path / "again", write_report=False, plot=False).exit_status == EXIT_OK
+
+
+def test_a_progress_line_says_how_far_a_run_got() -> None:
+    """A long headless run prints one of these every PROGRESS_EVERY s (sim.session.execute._wait_telling)."""
+    from types import SimpleNamespace
+
+    from sim.core.clock import ManualClock
+    from sim.core.control import ControllerStats
+    from sim.session.execute import progress_line
+
+    clock = ManualClock(start=40.0)
+    stats = [ControllerStats(cycles=3200, misses=1), ControllerStats(cycles=3200, misses=2)]
+    run = SimpleNamespace(clock=clock, duration=300.0, controllers=[SimpleNamespace(stats=s) for s in stats])
+    line = progress_line(run)  # type: ignore[arg-type]  # the parts of a Run it reads
+    assert line.startswith("  t = 40.0 of 300 s simulated") and line.endswith(", 6,400 cycles, 3 misses")
