@@ -309,25 +309,20 @@ def lockstep_cprofile(seconds: float = 10.0, hosts: int | str = 2, top: int = 12
     world: dict[str, Any] = {}
     orig_lockstep, orig_gate, orig_send = lockstep_mod.lockstep, hostproc._Host._gate, hostproc._Host._send
 
-    def lockstep(hs: Any) -> None:
-        pr = cProfile.Profile()
-        pr.enable()
-        try:
-            orig_lockstep(hs)
-        finally:
-            pr.disable()
-            pr.create_stats()
-            world["stats"] = {k: v[:4] for k, v in pr.stats.items()}  # type: ignore[attr-defined]
+    def profiled(body: Callable[[Any], None], sink: dict[str, Any], key: str) -> Callable[[Any], None]:
+        """``body`` under cProfile; its stats (own time etc. per function) land in ``sink[key]``."""
+        def run(arg: Any) -> None:
+            pr = cProfile.Profile()
+            pr.enable()
+            try:
+                body(arg)
+            finally:
+                pr.disable()
+                pr.create_stats()
+                sink[key] = {k: v[:4] for k, v in pr.stats.items()}  # type: ignore[attr-defined]
+        return run
 
-    def gate(h: Any) -> None:
-        pr = cProfile.Profile()
-        pr.enable()
-        try:
-            orig_gate(h)
-        finally:
-            pr.disable()
-            pr.create_stats()
-            _CHILD["gate_stats"] = {k: v[:4] for k, v in pr.stats.items()}  # type: ignore[attr-defined]
+    lockstep, gate = profiled(orig_lockstep, world, "stats"), profiled(orig_gate, _CHILD, "gate_stats")
 
     def send(h: Any, msg: tuple[Any, ...]) -> None:
         if msg[0] == "final":

@@ -122,6 +122,16 @@ class SensorRuntime:
         """Stop applying ``effect`` (a fault window closing); an effect not applied is ignored."""
         self.effects = SampleEffects.of(tuple(e for e in self.effects.active if e is not effect))
 
+    def enqueue(self, seq: int, sample_time: float, now: float, payload: object) -> Reading:
+        """Publish a reading into this sensor's queue at ``now`` (a full ``block`` queue waits up to one period).
+
+        The producer thread does it in one process; a robot host's driver thread, for readings sampled in the world.
+        """
+        reading = Reading(self.robot_name, self.sensor.name, seq, sample_time, now, payload)
+        channel = self.channel
+        channel.put(reading, now + 1.0 / self.rate_hz if channel.policy is _BLOCK else None)
+        return reading
+
     @property
     def period(self) -> float:
         return 1.0 / self.rate_hz
@@ -378,10 +388,7 @@ class ProducerTask:
                 on_publish(rt, reading)
 
     def _publish(self, rt: SensorRuntime, seq: int, sample_time: float, payload: object) -> None:
-        now = self.clock.now()
-        reading = Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload)
-        channel = rt.channel
-        channel.put(reading, now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
+        reading = rt.enqueue(seq, sample_time, self.clock.now(), payload)
         rt.stats.published += 1
         rt.last = reading
         if self.on_publish is not None:

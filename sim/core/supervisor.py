@@ -7,8 +7,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.core.watchdog import short_frames
-from sim.errors import CallAborted, OutputError
+from sim.core.watchdog import Stuck, short_frames
+from sim.errors import CallAborted, OutputError, StuckCallError
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ class Supervisor:
         with self._lock:
             self.failures.append(failure)
         self.on_failure(failure)
+
+    def report_stuck(self, stuck: Stuck) -> None:
+        """The watchdog found a call past its limit: the stuck thread's failure, with where it was (it cannot raise)."""
+        where = f"; at {stuck.where[-1]}" if stuck.where else ""
+        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
+                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
+        self.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
 
     @staticmethod
     def wait_for(threads: list[threading.Thread], timeout: float, abort: threading.Event) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sim.core.control import Cause, Cycle
-from sim.interfaces.messages import Command, Reading
+from sim.interfaces.messages import Command
 from sim.interfaces.payloads import LaserScan
 
 NONE, FALSE, TRUE, FLOAT, ARRAY, SCAN, PICKLE = range(7)
@@ -163,12 +163,6 @@ def decode_batch(buf: bytes) -> list[tuple[int, int, float, float, object]]:
     return out
 
 
-def reading_from(robot: str, sensor: str, decoded: tuple[int, int, float, float, object]) -> Reading:
-    """The ``Reading`` a decoded message stands for, on the robot and sensor its slot names."""
-    _, seq, sample_time, publish_time, payload = decoded
-    return Reading(robot, sensor, seq, sample_time, publish_time, payload)
-
-
 def _names(pairs: tuple[tuple[str, float], ...]) -> bytes:
     out = []
     for name, value in pairs:
@@ -226,8 +220,3 @@ def decode_note(buf: bytes) -> tuple[int, object]:
     """A note or a visual (the same layout)."""
     _, index = _NOTE.unpack_from(buf)
     return index, pickle.loads(buf[_NOTE.size:])
-
-
-def robot_of(buf: bytes) -> int:
-    """The robot index an uplink message (command, cycle, note) is about."""
-    return int(struct.unpack_from("<I", buf, 1)[0])

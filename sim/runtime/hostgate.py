@@ -17,20 +17,17 @@ import math
 import pickle
 import sys
 import threading
+from collections.abc import Callable
 from heapq import heappop, heappush
 from multiprocessing.connection import Connection
 from typing import Any
 
-from sim.core.channel import Overflow
 from sim.core.control import ControllerTask
 from sim.core.handle import ThreadInfo
 from sim.core.supervisor import Supervisor
 from sim.core.watchdog import Slot, Watchdog
 from sim.core.wire import decode_batch
-from sim.interfaces.messages import Reading
 from sim.runtime.hostplan import HostPlan, World
-
-_BLOCK = Overflow.BLOCK
 
 
 class LockstepHost:
@@ -134,31 +131,35 @@ class LockstepHost:
 
     def _drive_virtual(self, k: int) -> None:
         """Put each reading into its queue at its publish instant (as the world's producer does in a shared run)."""
-        clock, heap, signal_, end = self.clock, self._heaps[k], self._signals[k], self.run.duration
         rts = [self.run.sensors[i] for i in self.plan.feeds[k].sensors]
-        while not clock.stopped:
-            now = clock.now()
-            while heap and heap[0][0] <= now:
-                _, _, slot, seq, sample_time, payload = heappop(heap)
-                rt = rts[slot]
-                channel = rt.channel
-                channel.put(Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload),
-                            now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
-            if now >= end and not heap:
-                return
-            signal_.wait_until(signal_.version(), heap[0][0] if heap else end)
+
+        def put(item: tuple[Any, ...], now: float) -> None:
+            _, _, slot, seq, sample_time, payload = item
+            rts[slot].enqueue(seq, sample_time, now, payload)
+
+        self._at_their_instants(self._heaps[k], self._signals[k], put)
 
     def _events_virtual(self) -> None:
-        clock, heap, signal_, slot, end = self.clock, self._event_heap, self._event_signal, self.events_slot, \
-            self.run.duration
+        """Call each ``handle_event`` at the event's instant, as the world's timeline does in a shared run."""
+        slot = self.events_slot
+
+        def call(item: tuple[Any, ...], now: float) -> None:
+            t, _, index, action, data = item
+            task = self.tasks[index]
+            slot.call = (action, task, t)
+            task.controller.handle_event(action, data)
+            slot.call = None
+
+        self._at_their_instants(self._event_heap, self._event_signal, call)
+
+    def _at_their_instants(self, heap: list[Any], signal_: Any, act: Callable[[tuple[Any, ...], float], None]) -> None:
+        """Act on each heap item (its instant first) when the clock reaches it; sleep until the next one, or until
+        the gate pulls new items in (``signal_``); end at the run's end."""
+        clock, end = self.clock, self.run.duration
         while not clock.stopped:
             now = clock.now()
             while heap and heap[0][0] <= now:
-                t, _, index, action, data = heappop(heap)
-                task = self.tasks[index]
-                slot.call = (action, task, t)
-                task.controller.handle_event(action, data)
-                slot.call = None
+                act(heappop(heap), now)
             if now >= end and not heap:
                 return
             signal_.wait_until(signal_.version(), heap[0][0] if heap else end)

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from sim.common.interrupt import child_ignores
 from sim.common.lifeline import die_with_parent
-from sim.core.channel import Overflow
 from sim.core.clock import RealClock
 from sim.core.control import ControllerTask, Cycle
 from sim.core.handle import ThreadInfo
@@ -45,8 +44,7 @@ from sim.core.supervisor import Failure, Supervisor
 from sim.core.virtual import VirtualClock
 from sim.core.watchdog import Slot, Stuck, Watchdog
 from sim.core.wire import decode_batch, encode_command, encode_cycle, encode_note, encode_visual
-from sim.errors import StuckCallError
-from sim.interfaces.messages import Command, Reading
+from sim.interfaces.messages import Command
 from sim.runtime.hostgate import LockstepHost
 from sim.runtime.hostplan import Feed, HostFinal, HostPlan, World
 from sim.runtime.limits import END_DRAIN_TIMEOUT, SHUTDOWN_TIMEOUT
@@ -55,12 +53,10 @@ if TYPE_CHECKING:
     pass
 
 
-NICE = int(os.environ.get("SIM_HOST_NICE", "0"))  # experiment
 HEARTBEAT = 0.1  # s real between heartbeats (the world's limit is seconds: run.host_silence_limit)
 VISUAL_PERIOD = 0.2  # s simulated between two copies of a controller's ``visual`` sent to the world (the window)
 SLICE = 0.05  # s real: the longest a driver waits before it looks at the stop flag
 IDLE = 0.2  # s real: the same for the events thread (events are rare; a stop is seen well within 1 s)
-_BLOCK = Overflow.BLOCK
 
 
 def host_main(run: World, plan: HostPlan, world_pid: int) -> NoReturn:
@@ -95,8 +91,6 @@ class _Host(LockstepHost):
     def __init__(self, run: World, plan: HostPlan, world_pid: int) -> None:
         die_with_parent(world_pid)  # a SIGKILLed world runs no clean-up: its hosts must not outlive it
         child_ignores()  # the world ends hosts (pipe, or SIGKILL); Ctrl-C at the terminal reaches the world only
-        if NICE and isinstance(run.clock, RealClock):
-            os.nice(NICE)
         self.run, self.plan = run, plan
         assert plan.conn is not None
         self.conn = plan.conn
@@ -173,11 +167,9 @@ class _Host(LockstepHost):
         return None if slot is None else slot.what()
 
     def _on_stuck(self, stuck: Stuck) -> None:
+        """The watchdog found a call past its limit: kept for the report, and the stuck thread's failure."""
         self.stuck.append(stuck)
-        where = f"; at {stuck.where[-1]}" if stuck.where else ""
-        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
-                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
-        self.supervisor.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
+        self.supervisor.report_stuck(stuck)
 
     # ------------------------------------------------------------------ life
     def serve(self) -> int:
@@ -248,11 +240,7 @@ class _Host(LockstepHost):
                 if clock.real_seconds_until(due) > 0:
                     break
                 _, _, slot, seq, sample_time, payload = heappop(heap)
-                rt = rts[slot]
-                now = clock.now()
-                channel = rt.channel
-                channel.put(Reading(rt.robot_name, rt.sensor.name, seq, sample_time, now, payload),
-                            now + 1.0 / rt.rate_hz if channel.policy is _BLOCK else None)
+                rts[slot].enqueue(seq, sample_time, clock.now(), payload)
             if not heap and clock.now() >= end:
                 return
             wait = SLICE if not heap else min(max(clock.real_seconds_until(heap[0][0]), 0.0), SLICE)

@@ -29,7 +29,6 @@ from sim.errors import (
     CallAborted,
     OutputError,
     PluginOutputError,
-    StuckCallError,
     format_value,
 )
 from sim.features.catalog import scenario_features
@@ -407,12 +406,9 @@ class Run:
         return None if slot is None else slot.what()
 
     def _on_stuck(self, stuck: Stuck) -> None:
-        """The watchdog found a call past its limit: the stuck thread's failure, with where it was."""
+        """The watchdog found a call past its limit: kept for the report, and the stuck thread's failure."""
         self.stuck_calls.append(stuck)
-        where = f"; at {stuck.where[-1]}" if stuck.where else ""
-        exc = StuckCallError(f"{stuck.call} still running after {stuck.seconds:.1f} s wall "
-                             f"(limit {stuck.limit:g} s, run.call_limit){where}")
-        self.supervisor.report(stuck.thread, exc, call=stuck.call, stack="".join(stuck.stack), where=stuck.where)
+        self.supervisor.report_stuck(stuck)
 
     def _sensor_failed(self, thread: str) -> Callable[[SensorRuntime, BaseException], None]:
         """A sensor with ``on_failure: continue`` raised: record it; the run goes on."""

@@ -23,13 +23,9 @@ PROJECT_PACKAGES = ("sim", "sensors", "controllers")
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def plugin_modules(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> list[str]:
-    """Modules of the plugin types (``pkg.module:Class``) the scenario or a ``--set`` value names.
-
-    Read from the raw YAML, so it needs no loading; an unreadable file names none (the
-    scenario's own validation reports it).
-    """
-    found: set[str] = set()
+def _mappings(scenario_text: bytes) -> list[dict[Any, Any]]:
+    """Every mapping in the raw YAML (aliases visited once); none if the file does not parse (loading reports it)."""
+    out: list[dict[Any, Any]] = []
     seen: set[int] = set()
 
     def walk(node: Any) -> None:
@@ -37,17 +33,26 @@ def plugin_modules(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> l
             return
         seen.add(id(node))
         if isinstance(node, dict):
-            kind = node.get("type")
-            if isinstance(kind, str) and ":" in kind:
-                found.add(kind.partition(":")[0])
+            out.append(node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
 
-    with contextlib.suppress(Exception):  # an unreadable scenario names no plugin; loading reports it
+    with contextlib.suppress(Exception):
         walk(yaml.safe_load(scenario_text))
+    return out
+
+
+def plugin_modules(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> list[str]:
+    """Modules of the plugin types (``pkg.module:Class``) the scenario or a ``--set`` value names.
+
+    Read from the raw YAML, so it needs no loading; an unreadable file names none (the
+    scenario's own validation reports it).
+    """
+    found = {kind.partition(":")[0] for node in _mappings(scenario_text)
+             if isinstance(kind := node.get("type"), str) and ":" in kind}
     for path, values in sets:
         if path.rsplit(".", 1)[-1] == "type":
             found.update(v.partition(":")[0] for v in values if isinstance(v, str) and ":" in v)
@@ -60,24 +65,8 @@ def recording_sources(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -
     Read from the raw YAML, as ``plugin_modules``: a recording is data a run reads, so its bytes
     belong in the run's cache key (``recordings_digest``).
     """
-    found: set[str] = set()
-    seen: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        if isinstance(node, dict):
-            if node.get("model") in ("replay", "empirical") and isinstance(node.get("from"), str):
-                found.add(node["from"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    with contextlib.suppress(Exception):  # an unreadable scenario names no recording; loading reports it
-        walk(yaml.safe_load(scenario_text))
+    found = {node["from"] for node in _mappings(scenario_text)
+             if node.get("model") in ("replay", "empirical") and isinstance(node.get("from"), str)}
     for path, values in sets:
         if path.rsplit(".", 1)[-1] == "from":
             found.update(v for v in values if isinstance(v, str))
