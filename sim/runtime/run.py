@@ -235,6 +235,8 @@ class Run:
 
     def _start_hosts(self) -> None:
         """``run.hosts`` other than shared: make the rings and fork the robot hosts (they wait for the clock)."""
+        if self.scenario.run.hosts == "shared":  # nothing to import on a shared run's start (a signal may land there)
+            return
         from sim.runtime.hosts import HostSet, deal
 
         groups = deal(self.scenario.run.hosts, len(self.controllers))
