@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.common.geometry import bounds_segments, polygon_segments
+from sim.world.occgrid import OccupancyGrid
 from sim.world.raycast import cast_scans
 from sim.world.segmap import SegmentMap
 
@@ -41,6 +42,7 @@ class StaticMap:
     places: dict[str, tuple[str, float, float, float]]  # name -> (kind, x, y, heading)
     segments: np.ndarray = field(repr=False)  # every collidable edge, (S, 4)
     segment_map: SegmentMap = field(repr=False)
+    grid: OccupancyGrid | None = field(default=None, repr=False)  # a map_server map (world.map), if any
     # The run's worker processes while it has them (``use_workers``): who casts, not what the map is.
     _workers: WorkerPool | None = field(default=None, init=False, repr=False, compare=False)
 
