@@ -230,9 +230,8 @@ CASES: list[Case] = [
          stderr=r"run\.seed: got -1; must be >= 0"),
     Case("determinism-negative-seed-in-file", ARGS, 2, files={"s.yaml": TWO.replace("seed: 11", "seed: -3")},
          stderr=r"s\.yaml:3:\d+: run\.seed: got -3"),
-    Case("determinism-cold-numba-cache", (*ARGS, "--no-trace"), 0, files={"s.yaml": TINY},
-         env={"NUMBA_CACHE_DIR": "{tmp}/numba"}, check=check_cold_then_warm(0), one_line=False,
-         timeout=600, slow=True),
+    # Without worker processes the same cold-then-warm check is tests/test_first_run.py's
+    # test_an_empty_numba_cache_says_it_compiles_and_changes_nothing_in_the_run (one cold compile less).
     Case("determinism-cold-numba-cache-workers", (*ARGS, "--no-trace"), 0,
          files={"s.yaml": TINY + "physics: {workers: 2}\n"}, env={"NUMBA_CACHE_DIR": "{tmp}/numba"},
          check=check_cold_then_warm(2), one_line=False, timeout=600, slow=True),
