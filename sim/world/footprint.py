@@ -15,6 +15,7 @@ strictly inside); exactly touching is not a collision. ``grow`` > 0 also counts 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -34,8 +35,6 @@ def footprint_problem(points: Sequence[Sequence[float]]) -> str | None:
     n = len(pts)
     if n < 3:
         return f"needs at least 3 points, got {n}"
-    if abs(_area(pts)) <= 1e-12:
-        return "has zero area"
     for i in range(n):
         a, b = pts[i], pts[(i + 1) % n]
         if a == b:
@@ -46,6 +45,8 @@ def footprint_problem(points: Sequence[Sequence[float]]) -> str | None:
             c, d = pts[j], pts[(j + 1) % n]
             if _segments_touch(a, b, c, d):
                 return f"self-intersects (edge {i} meets edge {j})"
+    if abs(_area(pts)) <= 1e-12:
+        return "has zero area"
     return None
 
 
@@ -128,13 +129,47 @@ def _strictly_inside(px: float, py: float, poly: Sequence[Pt]) -> bool:
     return inside
 
 
+def _enters(poly: Sequence[Pt], a: Pt, b: Pt) -> bool:
+    """Some point of segment a-b lies strictly inside the polygon.
+
+    The segment is cut where it meets the outline (crossing, touching or running along an
+    edge); each piece is then wholly inside or outside, so its midpoint decides. Exact for
+    the aligned cases a plain crossing test misses (two rectangles' edges on one line).
+    """
+    ex, ey = b[0] - a[0], b[1] - a[1]
+    cuts = [0.0, 1.0]
+    n = len(poly)
+    len2 = ex * ex + ey * ey
+    for i in range(n):
+        c, d = poly[i], poly[(i + 1) % n]
+        fx, fy = d[0] - c[0], d[1] - c[1]
+        den = ex * fy - ey * fx
+        wx, wy = c[0] - a[0], c[1] - a[1]
+        if den != 0.0:
+            t, u = (wx * fy - wy * fx) / den, (wx * ey - wy * ex) / den
+            if 0.0 <= t <= 1.0 and 0.0 <= u <= 1.0:
+                cuts.append(t)
+        elif wx * ey - wy * ex == 0.0 and len2 > 0.0:  # collinear: the edge's ends along a-b
+            for p in (c, d):
+                t = ((p[0] - a[0]) * ex + (p[1] - a[1]) * ey) / len2
+                if 0.0 < t < 1.0:
+                    cuts.append(t)
+    cuts.sort()
+    for t0, t1 in itertools.pairwise(cuts):
+        if t1 > t0:
+            t = (t0 + t1) / 2.0
+            if _strictly_inside(a[0] + t * ex, a[1] + t * ey, poly):
+                return True
+    return False
+
+
 def polygon_hits_segment(poly: Sequence[Pt], a: Pt, b: Pt, grow: float = 0.0) -> bool:
     """The polygon (world frame) overlaps segment a-b, or comes closer to it than ``grow``."""
     n = len(poly)
     for i in range(n):
         if _crosses(poly[i], poly[(i + 1) % n], a, b):
             return True
-    if _strictly_inside(*a, poly) or _strictly_inside(*b, poly):
+    if _enters(poly, a, b):
         return True
     if grow > 0.0:
         g2 = grow * grow
@@ -155,4 +190,11 @@ def polygons_overlap(p: Sequence[Pt], q: Sequence[Pt], grow: float = 0.0) -> boo
     """Two polygons overlap (an edge crosses, or one holds a vertex of the other), or are closer than ``grow``."""
     if any(polygon_hits_segment(p, q[j], q[(j + 1) % len(q)], grow) for j in range(len(q))):
         return True
-    return any(_strictly_inside(x, y, q) for x, y in p)
+    if any(_enters(q, p[i], p[(i + 1) % len(p)]) for i in range(len(p))):
+        return True
+    # Outlines that coincide (one robot exactly on another) have no edge inside the other: their centres are.
+    return _strictly_inside(*_mean(p), q) or _strictly_inside(*_mean(q), p)
+
+
+def _mean(pts: Sequence[Pt]) -> Pt:
+    return sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)
