@@ -79,10 +79,10 @@ def test_footprint_physics_is_the_same_with_and_without_numba() -> None:
     if not HAVE_NUMBA:
         pytest.skip("numba not installed")
     robots = [body("a", footprint=RECT), body("b"), body("c", footprint=[[-0.3, -0.3], [0.6, 0.0], [-0.3, 0.3]])]
-    starts = [(2.0, 2.0, 0.0), (4.0, 2.1, math.pi), (6.0, 1.0, 2.0)]
+    starts = [(2.0, 2.0, 0.0), (3.6, 2.1, math.pi), (6.0, 1.0, 2.0)]
     runs = [physics(robots, starts, compiled) for compiled in (False, True)]
     for ph in runs:
-        for k in range(600):
+        for k in range(250):
             for i in range(3):
                 ph.submit(i, Command(0.7, 0.8 * math.sin(0.01 * k + i)))
             ph.step()
@@ -252,3 +252,70 @@ def test_the_cli_says_a_bad_footprint_in_one_line_exit_2(tmp_path: Path, capsys:
     assert main([str(path), "--headless", "--clock", "virtual", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{path}:6" in err and "robots[0].footprint" in err, err
+
+
+# ---------------------------------------------------------------------------------------------- the view
+VIEW_SCENARIO = """\
+name: shapes-view
+world: {size: [20.0, 12.0]}
+run: {duration: 30.0, seed: 3}
+robots:
+  - name: tug
+    start: [10.0, 6.0, 0.0]
+    radius: 0.3
+    footprint: {length: 2.0, width: 0.8, offset: [0.5, 0.0]}
+    sensors:
+      - {type: lidar, rate_hz: 10, beams: 90, range_max: 15.0, noise_std: 0.0, mount: [1.4, 0.0, 0.0]}
+    controller: {type: waypoint, waypoints: [[15.0, 6.0]]}
+"""
+
+
+def test_the_view_draws_the_footprint_and_the_scan_from_the_mount(tmp_path: Path) -> None:
+    import pygame
+
+    from sim.core.clock import RealClock
+    from sim.runtime.run import Run
+    from sim.scenario.load import load_scenario
+    from sim.view import theme
+    from sim.view.app import ViewApp
+
+    path = tmp_path / "shapes.yaml"
+    path.write_text(VIEW_SCENARIO)
+    scenario = load_scenario(path)
+    clock = RealClock(1.0)
+    clock.pause()  # the world holds still at t = 0: one sample of each sensor, then nothing
+    run = Run(scenario, tmp_path / "out", clock=clock)
+    run.start()
+    try:
+        rt = run.sensors[0]
+        assert rt.sensor.mount == (1.4, 0.0, 0.0)
+        for _ in range(2000):
+            if rt.last is not None:
+                break
+            pygame.time.wait(5)
+        app = ViewApp(run, window=(1000, 640))
+        try:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_h, unicode="h", mod=0, scancode=0))
+            for event in pygame.event.get():
+                app.handle(event)  # no HUD over the map
+            app.frame()
+            surf = pygame.display.get_surface()
+            cam = app.camera
+            body = theme.HEALTH[app.telemetry.health[0]]
+            near_nose = cam.to_screen(11.3, 6.3)  # inside the footprint, far outside the 0.3 m disc
+            assert tuple(surf.get_at(tuple(round(v) for v in near_nose)))[:3] == body
+            outside = cam.to_screen(11.3, 6.6)  # beside it (the body is 0.8 m wide)
+            assert tuple(surf.get_at(tuple(round(v) for v in outside)))[:3] != body
+            scan = rt.last.data
+            ahead = int(np.argmin(np.abs(np.asarray(scan.angles))))
+            assert float(scan.ranges[ahead]) == pytest.approx(20.0 - 11.4, abs=1e-4)  # from the mount
+            ox = 11.4  # the mount, 1.4 m ahead of base_link at x = 10
+            hits = [(ox + r * math.cos(a), 6.0 + r * math.sin(a))
+                    for a, r in zip(scan.angles, scan.ranges, strict=True) if math.isfinite(r)]
+            on_dot = sum(tuple(surf.get_at(tuple(round(v) for v in cam.to_screen(hx, hy))))[:3] == theme.RAY_HIT
+                         for hx, hy in hits)
+            assert on_dot >= 0.8 * len(hits)
+        finally:
+            app.close()
+    finally:
+        run.stop()
