@@ -24,6 +24,12 @@ The rule (documented in docs/architecture.md, "Contacts and collisions"):
   Pushing on, sliding along, or turning while touching is the same contact; backing away
   more than ``CONTACT_GAP`` and driving in again is a new one.
 
+Robots with a footprint (``sim.world.footprint``) follow one more rule (``Contacts._resolve_shaped``):
+a polygon's corners sweep as it turns, so a footprint robot neither slides nor always turns; its step
+becomes the first of (new position, new heading), (old position, new heading), (old position, old
+heading) that overlaps nothing. A disc slides along a footprint robot's outline as along a wall.
+Without footprints (``footprints=None``) none of that code runs.
+
 The geometry here runs only for the few robots whose step overlapped something, in plain
 Python floats (the same code with and without numba), so the compiled and the numpy
 physics paths give bitwise-identical poses.
