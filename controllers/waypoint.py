@@ -20,6 +20,7 @@ from sim.interfaces.controller import Controller, Inputs
 Point = tuple[float, float]
 
 _TWO_PI = 2.0 * math.pi
+_CAR_MIN_SHARE = 0.3  # of the cruise speed: an Ackermann robot turning round a waypoint behind it
 _MARGIN = 0.1  # m each side of the body: the corridor of ``pursuit.avoid`` (its default margin)
 
 
@@ -45,6 +46,9 @@ class WaypointController(Controller):
     params: WaypointParams  # the validated Params instance (set by the base __init__)
     goal_params = ("waypoints",)
     needs = ("localization", "odometry", "lidar")
+    # Ackermann: it never turns on the spot (a car cannot); it drives on at a share of the speed while
+    # steering round to a waypoint behind it (a waypoint inside its turning circle may be circled).
+    kinematics = ("diff_drive", "ackermann")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,7 +108,10 @@ class WaypointController(Controller):
         max_w = self.robot.max_yaw_rate
         w = max(-max_w, min(max_w, p.heading_gain * err))
         speed = min(p.cruise_speed, self.robot.max_speed)
-        v = 0.0 if abs(err) > p.turn_in_place else speed * math.cos(err) * min(1.0, dist)
+        if self.robot.min_turn_radius > 0.0:  # car-like: no turning in place
+            v = speed * max(math.cos(err), _CAR_MIN_SHARE) * min(1.0, dist)
+        else:
+            v = 0.0 if abs(err) > p.turn_in_place else speed * math.cos(err) * min(1.0, dist)
         state = "drive"
         if v > 0 and self._lidar:
             scan = inputs.data(self._lidar)

@@ -71,10 +71,13 @@ class Lidar(Sensor):
         if batch is None or batch[0] != members:  # the same lidars are due together at every tick
             batch = lidars[0]._batch = (members, _layout_groups(lidars))
         out: list[LaserScan] = [None] * len(lidars)  # type: ignore[list-item]  # every slot is filled below
-        for rows, idx, std, all_noisy in batch[1]:
+        for rows, idx, std, all_noisy, mounts in batch[1]:
             first = lidars[rows[0]]
             p = first.params
-            ranges = first.static.cast_scans(snap, idx, first.beam_angles, p.range_max, p.range_min)
+            if mounts is None:  # every lidar of the group at base_link: the call as before mounts existed
+                ranges = first.static.cast_scans(snap, idx, first.beam_angles, p.range_max, p.range_min)
+            else:
+                ranges = first.static.cast_scans(snap, idx, first.beam_angles, p.range_max, p.range_min, mounts)
             # Noise for the whole group at once; each sensor draws from its own generator the
             # numbers normal(0.0, std, n) would, 0.0 + std * z, with z drawn as standard normals.
             n = ranges.shape[1]
@@ -95,10 +98,11 @@ class Lidar(Sensor):
         return out
 
 
-def _layout_groups(lidars: list[Lidar]) -> list[tuple[list[int], np.ndarray, np.ndarray, bool]]:
+def _layout_groups(lidars: list[Lidar]) -> list[tuple[list[int], np.ndarray, np.ndarray, bool, np.ndarray | None]]:
     """Lidars with the same beam layout, cast together.
 
-    Per group: positions in ``lidars``, robot indices, noise std as a column, all noisy?
+    Per group: positions in ``lidars``, robot indices, noise std as a column, all noisy?, and
+    the mounts (M, 3) (None when every one is at base_link).
     """
     groups: dict[tuple, list[int]] = {}
     for k, s in enumerate(lidars):
@@ -107,5 +111,7 @@ def _layout_groups(lidars: list[Lidar]) -> list[tuple[list[int], np.ndarray, np.
     out = []
     for rows in groups.values():
         std = np.array([[lidars[k].params.noise_std] for k in rows])
-        out.append((rows, np.array([lidars[k].robot.index for k in rows]), std, bool((std > 0).all())))
+        mounts = np.array([lidars[k].mount for k in rows], dtype=float).reshape(-1, 3)
+        out.append((rows, np.array([lidars[k].robot.index for k in rows]), std, bool((std > 0).all()),
+                    mounts if mounts.any() else None))
     return out

@@ -78,6 +78,9 @@ class Controller:
     # sensor of its robot is watched, as before there was a choice (a safe default: a stop too
     # many shows in the report; a stale input driven on does not). See ``inputs_needed``.
     needs: ClassVar[tuple[str, ...] | None] = None
+    # The robots[].kinematics types it can drive. A robot of another kind is refused at load (exit 2):
+    # an Ackermann robot cannot turn in place, which a controller written for diff drive may rely on.
+    kinematics: ClassVar[tuple[str, ...]] = ("diff_drive",)
 
     def __init__(self, params: BaseModel, robot: RobotInfo, static: StaticMap,
                  sensor_kinds: dict[str, str], rng: np.random.Generator) -> None:

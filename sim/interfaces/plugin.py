@@ -25,3 +25,5 @@ class RobotInfo:
     max_yaw_rate: float  # rad/s
     wheel_base: float  # m
     start_pose: tuple[float, float, float]  # m, m, rad
+    kinematics: str = "diff_drive"  # or "ackermann" (the scenario's robots[].kinematics.type)
+    min_turn_radius: float = 0.0  # m; 0 = turns in place (diff_drive), else wheelbase / tan(max_steer)

@@ -33,6 +33,10 @@ class Sensor:
     # A reading never holds NaN; inf only where the kind means "no return" by it (the lidar).
     # A pose, a twist, an acceleration is finite, so by default inf is a failure too.
     allows_inf: ClassVar[bool] = False
+    # Where the sensor sits on its robot: [x, y, yaw] in base_link (m, m, rad), the scenario's
+    # ``sensors[].mount``, set by the runtime after construction (a recorder reads it for the
+    # base_link -> sensor transform). The lidar casts from it; the other built-ins ignore it.
+    mount: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # A batch's stacked constants, kept by its first sensor for the next sample_many of the
     # same sensors (see Imu); dropped from copies, which must not drag the whole batch along.
     _batch: Any = None

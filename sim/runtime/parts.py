@@ -35,7 +35,8 @@ def build_robots(sc: Scenario, clock: Clock, static: StaticMap, submit: Callable
     controllers: list[ControllerTask] = []
     for index, robot in enumerate(sc.robots):
         info = RobotInfo(index, robot.name, robot.radius, robot.max_speed, robot.max_accel,
-                         robot.max_yaw_rate, robot.wheel_base, (robot.start[0], robot.start[1], robot.start[2]))
+                         robot.max_yaw_rate, robot.wheel_base, (robot.start[0], robot.start[1], robot.start[2]),
+                         robot.kinematics.type, robot.kinematics.min_turn_radius)
         runtimes = []
         for j, spec in enumerate(robot.sensors):
             assert spec.name is not None  # the loader names every sensor
@@ -43,6 +44,8 @@ def build_robots(sc: Scenario, clock: Clock, static: StaticMap, submit: Callable
                                 spec.name, info, spec.params,
                                 stream(seed, "robot", robot.name, "sensor", spec.name, "noise"),
                                 static)
+            if spec.mount != (0.0, 0.0, 0.0):
+                sensor.mount = (float(spec.mount[0]), float(spec.mount[1]), float(spec.mount[2]))
             max_age = spec.max_age if spec.max_age is not None else 3.0 / spec.rate_hz
             rt = SensorRuntime(
                 sensor=sensor, robot_name=robot.name, rate_hz=spec.rate_hz,

@@ -18,6 +18,13 @@ from sim.scenario.goals import check_goals
 from sim.scenario.marks import MarkedDoc, format_path
 from sim.scenario.models import NAME_PATTERN, NAME_RULE, Scenario
 from sim.scenario.recording import bind_recordings
+from sim.world.footprint import (
+    footprint_problem,
+    polygon_hits_disc,
+    polygon_hits_segment,
+    polygons_overlap,
+    to_world,
+)
 
 __all__ = ["Loc", "check_scenario"]
 
@@ -69,6 +76,16 @@ def check_scenario(scn: Scenario, doc: MarkedDoc, source: Path | None = None) ->
     for i, robot in enumerate(scn.robots):
         if (first := robots.setdefault(robot.name, i)) != i:
             err(("robots", i, "name"), f"duplicate robot name {format_value(robot.name)} (also robots[{first}])")
+        shape = robot.footprint_polygon()
+        if shape is not None and (why := footprint_problem(shape.tolist())) is not None:
+            err(("robots", i, "footprint"), f"footprint of robot {format_value(robot.name)} {why}")
+        if robot.kinematics.type != "diff_drive":
+            can = getattr(robot.controller.cls, "kinematics", ("diff_drive",))
+            if robot.kinematics.type not in can:
+                err(("robots", i, "kinematics"),
+                    f"controller {format_value(robot.controller.type)} of robot {format_value(robot.name)} cannot "
+                    f"drive {robot.kinematics.type} kinematics (it drives {', '.join(can)}); use waypoint or spiky, "
+                    f"or a controller whose class lists {format_value(robot.kinematics.type)} in 'kinematics'")
         sensors: dict[str, int] = {}
         for j, sensor in enumerate(robot.sensors):
             if not re.match(NAME_PATTERN, str(sensor.name)):  # a default name, from a plugin's class name
@@ -101,6 +118,8 @@ def check_scenario(scn: Scenario, doc: MarkedDoc, source: Path | None = None) ->
     if isinstance(scn.run.hosts, int) and scn.run.hosts > len(scn.robots):
         err(("run", "hosts"), f"run.hosts is {scn.run.hosts} but the scenario has {len(scn.robots)} robot(s): "
             "at most one host per robot")
+    if any(e.field and e.field.endswith("footprint") for e in errs):
+        return errs  # the start checks need valid footprints
     return errs + _check_starts(scn, polys, doc)
 
 
@@ -118,6 +137,9 @@ def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> lis
     for i, robot in enumerate(scn.robots):
         (x, y), r, loc = pos[i], rad[i], ("robots", i, "start")
         where = f"robot {format_value(robot.name)} at ({x:g}, {y:g}) with radius {r:g} m"
+        if robot.footprint is not None:
+            errs += _check_footprint_start(scn, i, polys, walls, doc)
+            continue
         if not (r <= x <= w - r and r <= y <= h - r):
             errs.append(_located(doc, loc, f"{where} is not inside the map (0, 0)-({w:g}, {h:g})"))
         near = (boxes[:, 0] - r <= x) & (x <= boxes[:, 2] + r) & (boxes[:, 1] - r <= y) & (y <= boxes[:, 3] + r)
@@ -126,6 +148,44 @@ def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> lis
             errs.append(_located(doc, loc, f"{where} overlaps obstacle {format_value(scn.world.obstacles[hit].name)}"))
         if near_wall[i]:
             errs.append(_located(doc, loc, f"{where} overlaps a wall"))
-        if (other := np.flatnonzero(gap[i, :i] < 0)).size:  # report each pair once, at the later robot
-            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(scn.robots[other[0]].name)}"))
+        other = np.flatnonzero(gap[i, :i] < 0)  # report each pair once, at the later robot
+        if (k := next((int(j) for j in other if scn.robots[j].footprint is None), None)) is not None:
+            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(scn.robots[k].name)}"))
+    return errs
+
+
+def _outline(robot: Any) -> list[tuple[float, float]]:
+    poly = robot.footprint_polygon()
+    return to_world(poly, *map(float, robot.start))
+
+
+def _check_footprint_start(scn: Scenario, i: int, polys: list[np.ndarray], walls: np.ndarray,
+                           doc: MarkedDoc) -> list[ScenarioError]:
+    """A footprint robot's start: its outline inside the map, clear of obstacles, walls and earlier robots."""
+    w, h = scn.world.size
+    robot = scn.robots[i]
+    poly = _outline(robot)
+    loc = ("robots", i, "start")
+    where = f"robot {format_value(robot.name)} at ({robot.start[0]:g}, {robot.start[1]:g}) with its footprint"
+    errs: list[ScenarioError] = []
+    if not all(0 <= x <= w and 0 <= y <= h for x, y in poly):
+        errs.append(_located(doc, loc, f"{where} is not inside the map (0, 0)-({w:g}, {h:g})"))
+    for k, obstacle in enumerate(polys):
+        if polygons_overlap(poly, [(float(x), float(y)) for x, y in obstacle.tolist()]):
+            errs.append(_located(doc, loc, f"{where} overlaps obstacle {format_value(scn.world.obstacles[k].name)}"))
+            break
+    if any(polygon_hits_segment(poly, (ax, ay), (bx, by)) for ax, ay, bx, by in walls.tolist()):
+        errs.append(_located(doc, loc, f"{where} overlaps a wall"))
+    for j, other in enumerate(scn.robots):
+        if j == i:
+            continue
+        if other.footprint is None:
+            hit = polygon_hits_disc(poly, float(other.start[0]), float(other.start[1]), float(other.radius))
+        elif j < i:  # two footprints: reported once, at the later robot
+            hit = polygons_overlap(poly, _outline(other))
+        else:
+            continue
+        if hit:
+            errs.append(_located(doc, loc, f"{where} overlaps robot {format_value(other.name)}"))
+            break
     return errs

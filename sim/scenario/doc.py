@@ -172,6 +172,13 @@ def render() -> str:
     parts += _section("physics", s.Physics, PHYSICS_NOTE)
     parts += _section("run", s.Run)
     parts += _section("robots[]", s.Robot)
+    parts += _section("robots[].footprint (rectangle form)", s.FootprintRect,
+                      "Or a polygon `[[x, y], ...]` in base_link. Checked at load: at least 3 points, non-zero area, "
+                      "no self-intersection, and the outline at the start pose inside the map and clear of "
+                      "obstacles, walls and other robots. Details: docs/architecture.md, \"Robot shapes, sensor "
+                      "mounts and kinematics\".")
+    parts += _section("robots[].kinematics", s.Kinematics,
+                      "`kinematics: diff_drive` is short for `{type: diff_drive}`.")
     parts += _section("robots[].sensors[]", s.SensorSpec,
                       "Plus the sensor type's own parameters, flat in the same mapping (below).")
     parts += _section("robots[].controller", s.ControllerSpec,

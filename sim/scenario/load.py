@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from sim.errors import ScenarioError
@@ -94,6 +95,10 @@ def _fill_defaults(scenario: Scenario, default_name: str) -> None:
     for i, obstacle in enumerate(scenario.world.obstacles):
         obstacle.name = obstacle.name or f"obstacle-{i}"
     for robot in scenario.robots:
+        poly = robot.footprint_polygon()
+        if poly is not None and "radius" not in robot.model_fields_set and len(poly):
+            # A footprint robot's radius (what planners inflate by): its circumscribed radius unless given.
+            robot.radius = float(np.hypot(poly[:, 0], poly[:, 1]).max()) or robot.radius
         for sensor in robot.sensors:
             if sensor.name is None:
                 sensor.name = sensor.cls.__name__.lower() if ":" in sensor.type else sensor.type

@@ -26,7 +26,8 @@ from sim.features.orders import OrdersSpec
 from sim.scenario.registry import controller_names, resolve_controller, resolve_sensor, sensor_names
 
 __all__ = [
-    "NAME_PATTERN", "NAME_RULE", "ControllerSpec", "Event", "Latency", "Obstacle", "Physics", "Place", "PluginSpec",
+    "NAME_PATTERN", "NAME_RULE", "ControllerSpec", "Event", "FootprintRect", "Kinematics", "Latency",
+    "Obstacle", "Physics", "Place", "PluginSpec",
     "QueueSpec", "Robot", "Run", "Scenario", "SensorSpec", "World", "scenario_json_schema",
 ]
 
@@ -228,6 +229,10 @@ class SensorSpec(PluginSpec):
     on_failure: Literal["stop", "continue"] = _f(
         "stop", "If sampling raises: stop the run, or mark this sensor failed (no more readings; its "
         "controller then sees stale data and safety-stops) and go on. Either way the report names it.")
+    mount: tuple[Float, Float, Float] = _f(
+        (0.0, 0.0, 0.0), "Sensor pose [x, y, yaw] in the robot's base_link (m, m, rad; x forward, y left): "
+        "the lidar casts from there along yaw (its scan is in that frame); recordings name it as the "
+        "base_link -> sensor transform. Other built-in sensors report in base_link whatever the mount.")
 
 
 class ControllerSpec(PluginSpec):
@@ -253,12 +258,72 @@ class ControllerSpec(PluginSpec):
         "Stale uses are counted for every sensor either way.")
 
 
+class FootprintRect(_Model):
+    """A rectangular footprint: length along x, width along y, its centre offset from base_link."""
+
+    length: Positive = _f(..., "Extent along x (forward), in (0, 50].", "m", le=50)
+    width: Positive = _f(..., "Extent along y (left), in (0, 50].", "m", le=50)
+    offset: Point = _f((0.0, 0.0), "The rectangle's centre [x, y] in base_link (e.g. a tugger's axle at the "
+                       "rear: [length / 2 - overhang, 0]).", "m")
+
+    def polygon(self) -> np.ndarray:
+        """Its corners counter-clockwise from rear right, (4, 2)."""
+        cx, cy = self.offset
+        hl, hw = self.length / 2, self.width / 2
+        return np.array([[cx - hl, cy - hw], [cx + hl, cy - hw], [cx + hl, cy + hw], [cx - hl, cy + hw]])
+
+
+def _kinematics_name(value: Any) -> Any:
+    """``kinematics: diff_drive`` is short for ``{type: diff_drive}``."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+class Kinematics(_Model):
+    """How the robot turns: diff_drive (spins in place) or ackermann (car-like, bicycle model)."""
+
+    type: Literal["diff_drive", "ackermann"] = _f("diff_drive", "diff_drive or ackermann.")
+    wheelbase: Annotated[float, Field(gt=0, le=20), NoBool] | None = _f(
+        None, "Ackermann: distance from the rear (driven, at base_link) to the front (steered) axle, in (0, 20]; "
+        "required for ackermann.", "m")
+    max_steer: Annotated[float, Field(gt=0, lt=1.5), NoBool] = _f(
+        0.6, "Ackermann: largest steering angle, in (0, 1.5). Minimum turning radius = wheelbase / tan(max_steer).",
+        "rad")
+    max_steer_rate: Annotated[float, Field(gt=0, le=20), NoBool] = _f(
+        1.0, "Ackermann: fastest steering change, in (0, 20].", "rad/s")
+
+    @model_validator(mode="after")
+    def _wheelbase_for_ackermann(self) -> Kinematics:
+        if self.type == "ackermann" and self.wheelbase is None:
+            raise ValueError("ackermann needs 'wheelbase'")
+        if self.type == "diff_drive" and self.wheelbase is not None:
+            raise ValueError("'wheelbase' only applies to ackermann (diff_drive uses the robot's wheel_base)")
+        return self
+
+    @property
+    def min_turn_radius(self) -> float:
+        """m; 0 for diff_drive (turns in place)."""
+        if self.type != "ackermann" or self.wheelbase is None:
+            return 0.0
+        return self.wheelbase / float(np.tan(self.max_steer))
+
+
 class Robot(_Model):
-    """One differential-drive robot: body limits, sensors and controller."""
+    """One robot: body (a disc, or a footprint), kinematics, limits, sensors and controller."""
 
     name: str = _f(..., f"Unique robot name, {NAME_RULE}.", pattern=NAME_PATTERN)
     start: tuple[Float, Float, Float] = _f(..., "Start pose [x, y, theta] (m, m, rad).")
-    radius: Float = _f(0.3, "Body radius, in (0, 5].", "m", gt=0, le=5)
+    radius: Float = _f(0.3, "Body radius, in (0, 5]: the disc the robot is without a footprint; with one, the "
+                       "radius planners and avoidance inflate by (default then: the footprint's circumscribed "
+                       "radius about base_link).", "m", gt=0, le=5)
+    footprint: list[Point] | FootprintRect | None = _f(
+        None, "Body outline in base_link (x forward, y left): a polygon [[x, y], ...] (at least 3 points, in "
+        "order, not self-intersecting), or a rectangle {length, width, offset}. Collisions, the lidars of other "
+        "robots and the view use it; null = a disc of radius.", "m")
+    kinematics: Annotated[Kinematics, BeforeValidator(_kinematics_name)] = _f(
+        Kinematics(), "diff_drive, or {type: ackermann, wheelbase, max_steer, max_steer_rate}: a commanded (v, w) "
+        "becomes a steering angle atan(w * wheelbase / v), clamped and rate limited; no turning at v = 0 "
+        "(max_yaw_rate/max_yaw_accel do not apply). The controller must support it (waypoint, spiky do; "
+        "warehouse does not).")
     max_speed: Float = _f(1.0, "Top linear speed, in (0, 20].", "m/s", gt=0, le=20)
     max_accel: Float = _f(1.0, "Linear acceleration limit, in (0, 50].", "m/s^2", gt=0, le=50)
     max_yaw_rate: Float = _f(2.0, "Top turn rate, in (0, 20].", "rad/s", gt=0, le=20)
@@ -266,6 +331,14 @@ class Robot(_Model):
     wheel_base: Float = _f(0.4, "Distance between the wheels (odometry), in (0, 5].", "m", gt=0, le=5)
     sensors: list[SensorSpec] = _f([], "Sensors; names unique per robot.")
     controller: ControllerSpec = _f(..., "The controller driving this robot.")
+
+    def footprint_polygon(self) -> np.ndarray | None:
+        """The footprint as vertices (V, 2) in base_link, whichever form was written; None: a disc."""
+        if self.footprint is None:
+            return None
+        if isinstance(self.footprint, FootprintRect):
+            return self.footprint.polygon()
+        return np.asarray(self.footprint, dtype=float).reshape(-1, 2)
 
 
 class Event(_Model):

@@ -66,6 +66,13 @@ class Scene:
         self._scan_cache: dict[int, tuple[Any, tuple[Any, ...], list[list[float]], np.ndarray]] = {}
         self._overlay: pygame.Surface | None = None
         self.robot_px = np.zeros(n)  # robot radii on screen, this frame
+        # Per robot, the lidars mounted off base_link, in robot radii (drawn at that spot on the body).
+        radius = run.bodies.radius if getattr(run, "bodies", None) is not None else np.ones(n)
+        self._mounts: dict[int, list[tuple[float, float]]] = {}
+        for i, rt in telemetry.lidars:
+            mx, my, _ = getattr(rt.sensor, "mount", (0.0, 0.0, 0.0))
+            if mx or my:
+                self._mounts.setdefault(i, []).append((mx / float(radius[i]), my / float(radius[i])))
 
     # ------------------------------------------------------------------ state
     def update(self, snap: Any) -> None:
@@ -309,7 +316,7 @@ class Scene:
         ranges = getattr(scan, "ranges", None)
         if angles is None or ranges is None or len(ranges) == 0:
             return None
-        pose = self.pose_at(i, reading.sample_time, snap)
+        pose = _sensor_pose(self.pose_at(i, reading.sample_time, snap), rt.sensor)
         r = np.asarray(ranges, dtype=float)
         finite = np.isfinite(r)
         rmax = getattr(scan, "range_max", None)
@@ -335,6 +342,7 @@ class Scene:
         w, h = s.get_size()
         pose = snap.pose
         contact = snap.contact
+        shapes = getattr(snap, "footprints", ())
         for i in range(len(pts)):
             cx, cy = float(pts[i, 0]), float(pts[i, 1])
             r = float(self.robot_px[i])
@@ -352,8 +360,14 @@ class Scene:
             body = theme.HEALTH.get(tel.health[i], theme.HEALTH["idle"])
             th = float(pose[i, 2])
             c, sn = math.cos(th), math.sin(th)
-            pygame.draw.circle(s, body, (cx, cy), r)
-            pygame.draw.circle(s, theme.ROBOT_EDGE, (cx, cy), r, max(1, round(r / 7)))
+            shape = shapes[i] if shapes else None
+            if shape is None:
+                pygame.draw.circle(s, body, (cx, cy), r)
+                pygame.draw.circle(s, theme.ROBOT_EDGE, (cx, cy), r, max(1, round(r / 7)))
+            else:  # its footprint, as the physics and the other lidars see it
+                outline = self._outline(shape, pose[i], cam_scale=r / max(float(snap.radius[i]), 1e-9), centre=(cx, cy))
+                pygame.draw.polygon(s, body, outline)
+                pygame.draw.polygon(s, theme.ROBOT_EDGE, outline, max(1, round(r / 7)))
             # Heading: a dark arrowhead inside the body, pointing forward (screen y is flipped).
             tip = (cx + 0.9 * r * c, cy - 0.9 * r * sn)
             if r >= 6:
@@ -364,12 +378,28 @@ class Scene:
                 pygame.draw.polygon(s, theme.HEADING, [tip, left, notch, right])
             else:
                 pygame.draw.line(s, theme.HEADING, (cx, cy), tip, 2)
-            if contact[i]:
+            for mx, my in self._mounts.get(i, ()):  # lidars off base_link: a dot where each sits
+                pygame.draw.circle(s, theme.HEADING, (cx + (c * mx - sn * my) * r, cy - (sn * mx + c * my) * r),
+                                   max(2.0, r / 6))
+            if shape is not None:  # rings that follow the outline
+                if contact[i]:
+                    pygame.draw.polygon(s, theme.CONTACT, outline, 3)
+                if i == opts.selected:
+                    pygame.draw.polygon(s, theme.SELECTED, _grown(outline, (cx, cy), 4.0), 2)
+            elif contact[i]:
                 pygame.draw.circle(s, theme.CONTACT, (cx, cy), r + 2, 2)
-            if i == opts.selected:
+            if shape is None and i == opts.selected:
                 pygame.draw.circle(s, theme.SELECTED, (cx, cy), r + 5, 2)
             if opts.show_names or i == opts.selected or i == opts.hovered:
                 self._label(s, tel.names[i], (cx, cy - r - 6), self.colors[i])
+
+    @staticmethod
+    def _outline(shape: np.ndarray, pose: np.ndarray, cam_scale: float,
+                 centre: tuple[float, float]) -> list[tuple[float, float]]:
+        """A footprint (base_link, m) on screen around the robot's drawn centre, ``cam_scale`` px/m."""
+        c, sn = math.cos(float(pose[2])), math.sin(float(pose[2]))
+        cx, cy = centre
+        return [(cx + (c * px - sn * py) * cam_scale, cy - (sn * px + c * py) * cam_scale) for px, py in shape.tolist()]
 
     def _label(self, s: pygame.Surface, name: str, pos: tuple[float, float], color: theme.Color) -> None:
         """A name tag with a dark backing so it reads over shelves and rays alike."""
@@ -400,3 +430,22 @@ def _dots(s: pygame.Surface, pts: np.ndarray, color: theme.Color) -> None:
     px[xs, ys + 1] = c
     px[xs + 1, ys + 1] = c
     del px  # unlock the surface
+
+
+def _sensor_pose(pose: np.ndarray, sensor: Any) -> np.ndarray:
+    """The world pose (x, y, heading) of ``sensor`` mounted on a robot at ``pose`` (its ``mount`` in base_link)."""
+    mx, my, myaw = getattr(sensor, "mount", (0.0, 0.0, 0.0))
+    if not (mx or my or myaw):
+        return pose
+    c, sn = math.cos(float(pose[2])), math.sin(float(pose[2]))
+    return np.array([pose[0] + c * mx - sn * my, pose[1] + sn * mx + c * my, pose[2] + myaw])
+
+
+def _grown(outline: list[tuple[float, float]], centre: tuple[float, float], px: float) -> list[tuple[float, float]]:
+    """``outline`` pushed ``px`` pixels further from ``centre`` at each vertex (a ring just outside it)."""
+    cx, cy = centre
+    out = []
+    for x, y in outline:
+        d = math.hypot(x - cx, y - cy) or 1.0
+        out.append((x + (x - cx) / d * px, y + (y - cy) / d * px))
+    return out

@@ -24,6 +24,12 @@ The rule (documented in docs/architecture.md, "Contacts and collisions"):
   Pushing on, sliding along, or turning while touching is the same contact; backing away
   more than ``CONTACT_GAP`` and driving in again is a new one.
 
+Robots with a footprint (``sim.world.footprint``) follow one more rule (``Contacts._resolve_shaped``):
+a polygon's corners sweep as it turns, so a footprint robot neither slides nor always turns; its step
+becomes the first of (new position, new heading), (old position, new heading), (old position, old
+heading) that overlaps nothing. A disc slides along a footprint robot's outline as along a wall.
+Without footprints (``footprints=None``) none of that code runs.
+
 The geometry here runs only for the few robots whose step overlapped something, in plain
 Python floats (the same code with and without numba), so the compiled and the numpy
 physics paths give bitwise-identical poses.
@@ -36,6 +42,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.world.footprint import circumradius, edges, polygon_hits_disc, polygon_hits_segment, polygons_overlap, to_world
 from sim.world.segmap import SegmentMap
 
 __all__ = ["CONTACT_GAP", "PUSHES", "SKIN", "STATIC", "Contacts", "slide"]
@@ -129,10 +136,16 @@ def _obstacles(segments: list[list[float]], i: int, p0: np.ndarray, reach: float
 class Contacts:
     """Resolves overlapping steps (``resolve``) and tracks who touches whom (``update``)."""
 
-    def __init__(self, smap: SegmentMap, radius: np.ndarray, check: Check) -> None:
+    def __init__(self, smap: SegmentMap, radius: np.ndarray, check: Check,
+                 footprints: tuple[np.ndarray | None, ...] | None = None) -> None:
         self.smap = smap
         self.radius = np.asarray(radius, dtype=float)
         self.check = check  # the physics' collision check (inline or in a worker)
+        # None: every robot a disc (the disc rules only). Else per robot its footprint or None.
+        self.footprints = footprints
+        self._bound = self.radius if footprints is None else np.array(
+            [r if f is None else max(r, circumradius(f))
+             for r, f in zip(self.radius.tolist(), footprints, strict=True)])
         self.touching: set[tuple[int, int]] = set()  # (robot, other robot or STATIC)
         self._free = np.ones(len(self.radius))  # keep = made = 1.0 for every robot: a step that touched nothing
 
@@ -158,6 +171,8 @@ class Contacts:
         hits.update((int(i), STATIC) for i in np.flatnonzero(static_hit))
         if not flagged.any():
             return keep, made, hits
+        if self.footprints is not None:
+            return self._resolve_shaped(old, new, flagged, keep, made, hits)
         wanted = new[:, :2].copy()
         pos = new[:, :2]  # robots not yet resolved are at their old place meanwhile
         pos[flagged] = old[flagged, :2]
@@ -203,6 +218,103 @@ class Contacts:
                 if (mx * wx + my * wy) / (length * length) < STALL_SHARE:
                     keep[i] = 0.0
         return keep, made, hits
+
+    def _resolve_shaped(self, old: np.ndarray, new: np.ndarray, flagged: np.ndarray, keep: np.ndarray,
+                        made: np.ndarray, hits: set[tuple[int, int]]
+                        ) -> tuple[np.ndarray, np.ndarray, set[tuple[int, int]]]:
+        """``resolve`` when some robots have footprints.
+
+        A disc robot slides as always, along walls and other discs and along footprint robots'
+        outlines (their edges are segments to keep its radius from). A footprint robot does not
+        slide and may not turn into something (a rectangle's corner sweeps): it takes the first of
+        (new position, new heading), (old position, new heading), (old position, old heading)
+        that overlaps nothing; its wheels stall unless it moved.
+        """
+        assert self.footprints is not None
+        shapes = self.footprints
+        wanted = new.copy()
+        pos = new  # the poses of the moment: robots not yet resolved stay where they were
+        shaped = np.array([f is not None for f in shapes])
+        pos[flagged, :2] = old[flagged, :2]
+        pos[flagged & shaped, 2] = old[flagged & shaped, 2]  # a disc's turn always happens, a footprint's may not
+        order = np.flatnonzero(flagged)
+        # ignore: mypy cannot count two *lists followed by a positional argument (python/mypy#14648)
+        reach = {i: _reach(*old[i, :2].tolist(), *wanted[i, :2].tolist(), float(self._bound[i]))  # type: ignore[call-arg]
+                 for i in order.tolist()}
+        near: dict[int, list[list[float]]] = {i: [] for i in reach}
+        if self.smap.n_segments:
+            span = np.array([reach[i] for i in order.tolist()])[:, None]
+            box, sid = self.smap.candidates_in_boxes(old[order, :2] - span, old[order, :2] + span)
+            for k in np.unique(box).tolist():
+                near[int(order[k])] = self.smap.segments[np.unique(sid[box == k])].tolist()
+        for i in order.tolist():
+            others = np.flatnonzero(np.hypot(pos[:, 0] - old[i, 0], pos[:, 1] - old[i, 1]) - self._bound
+                                    < reach[i]).tolist()
+            others = [j for j in others if j != i]
+            f = shapes[i]
+            if f is None:
+                r = float(self.radius[i])
+                found: list[Obstacle] = [(STATIC, ax, ay, bx, by, r) for ax, ay, bx, by in near[i]]
+                for j in others:
+                    fj = shapes[j]
+                    if fj is None:
+                        cx, cy = pos[j, :2].tolist()
+                        found.append((j, cx, cy, cx, cy, r + float(self.radius[j])))
+                    else:
+                        outline = edges(to_world(fj, *pos[j].tolist())).tolist()
+                        found += [(j, ax, ay, bx, by, r) for ax, ay, bx, by in outline]
+                x, y, touched = slide(*old[i, :2].tolist(), *wanted[i, :2].tolist(), found)  # type: ignore[call-arg]  # as above
+                pos[i, :2] = (x, y)
+            else:
+                x0, y0, th0 = old[i].tolist()
+                x1, y1, th1 = wanted[i].tolist()
+                touched = self._overlaps(f, (x1, y1, th1), near[i], others, pos)
+                for cand in ((x1, y1, th1), (x0, y0, th1), (x0, y0, th0)):
+                    if cand == (x0, y0, th0) or not self._overlaps(f, cand, near[i], others, pos):
+                        pos[i] = cand
+                        break
+            for other in touched:
+                hits.add((i, other))
+                if other != STATIC:
+                    hits.add((other, i))
+        while True:  # whoever still overlaps (a robot placed where another just went) goes back
+            static_hit, pairs = self.check(new, self.radius)
+            back = static_hit.copy()
+            for i, j in pairs:
+                back[i] = back[j] = True
+                hits.update(((i, j), (j, i)))
+            hits.update((int(i), STATIC) for i in np.flatnonzero(static_hit))
+            back &= (pos[:, :2] != old[:, :2]).any(axis=1) | (shaped & (pos[:, 2] != old[:, 2]))
+            if not back.any():
+                break
+            pos[back, :2] = old[back, :2]
+            pos[back & shaped, 2] = old[back & shaped, 2]
+        moved = pos[:, :2] - old[:, :2]
+        want = wanted[:, :2] - old[:, :2]
+        for i in np.flatnonzero(flagged | (moved != want).any(axis=1)).tolist():
+            (mx, my), (wx, wy) = moved[i].tolist(), want[i].tolist()
+            length = math.hypot(wx, wy)
+            if length > 0.0:
+                made[i] = min(math.hypot(mx, my) / length, 1.0)
+                if (mx * wx + my * wy) / (length * length) < STALL_SHARE:
+                    keep[i] = 0.0
+        return keep, made, hits
+
+    def _overlaps(self, footprint: np.ndarray, pose: tuple[float, float, float], segments: list[list[float]],
+                  others: list[int], pos: np.ndarray) -> list[int]:
+        """What a footprint robot at ``pose`` would overlap: STATIC for the map, and other robots' indices."""
+        assert self.footprints is not None
+        poly = to_world(footprint, *pose)
+        found = [STATIC] if any(polygon_hits_segment(poly, (ax, ay), (bx, by)) for ax, ay, bx, by in segments) else []
+        for j in others:
+            fj = self.footprints[j]
+            if fj is None:
+                cx, cy = pos[j, :2].tolist()
+                if polygon_hits_disc(poly, cx, cy, float(self.radius[j])):
+                    found.append(j)
+            elif polygons_overlap(poly, to_world(fj, *pos[j].tolist())):
+                found.append(j)
+        return found
 
     def update(self, pose: np.ndarray, hits: set[tuple[int, int]]) -> list[tuple[int, int]]:
         """New contacts this step, sorted: those hit now and not touching before.

@@ -7,6 +7,7 @@ one consistent instant, never a half-updated one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.common.geometry import bounds_segments, polygon_segments
+from sim.world.footprint import circumradius, edges, to_world
 from sim.world.occgrid import OccupancyGrid
-from sim.world.raycast import cast_scans
+from sim.world.raycast import cast_scans, cast_segments
 from sim.world.segmap import SegmentMap
 
 if TYPE_CHECKING:
@@ -55,21 +57,43 @@ class StaticMap:
         object.__setattr__(self, "_workers", pool)  # frozen for everything else: only who casts changes
 
     def cast_scans(self, snap: WorldSnapshot, index: np.ndarray, beam_angles: np.ndarray,
-                   range_max: float, range_min: float) -> np.ndarray:
-        """Ranges (M, K) from robots ``index`` of ``snap`` along ``beam_angles`` (rad, from each heading).
+                   range_max: float, range_min: float, mounts: np.ndarray | None = None) -> np.ndarray:
+        """Ranges (M, K) from robots ``index`` of ``snap`` along ``beam_angles`` (rad, from each sensor's heading).
 
-        A beam ends at the first wall, obstacle edge or other robot's disc; ``inf`` where none is
-        within ``range_max``, and hits closer than ``range_min`` are not seen. The sensors' one
-        way to ray cast (the lidar's): in the run's worker processes when it has them, else
+        A beam ends at the first wall, obstacle edge or other robot (its disc, or its footprint's
+        outline); ``inf`` where none is within ``range_max``, and hits closer than ``range_min`` are
+        not seen. ``mounts`` (M, 3): each sensor's [x, y, yaw] in its robot's base_link (None: all
+        at base_link, heading ahead). The sensors' one way to ray cast (the lidar's): in the run's
+        worker processes when it has them (every robot a disc, every lidar at base_link), else
         here; the ranges are the same either way.
         """
         pool = self._workers
-        if pool is not None:  # None back from the pool: the request does not fit its shared block
+        shaped = any(f is not None for f in snap.footprints)
+        if pool is not None and mounts is None and not shaped:  # None back: the request does not fit its block
             ranges = pool.cast_scans(snap.pose, snap.radius, index, beam_angles, range_max, range_min)
             if ranges is not None:
                 return ranges
-        return cast_scans(self.segment_map, snap.pose[index, :2], snap.pose[index, 2], beam_angles, range_max,
-                          range_min, circles=(snap.pose[:, :2], snap.radius), self_index=index)
+        if mounts is None and not shaped:
+            return cast_scans(self.segment_map, snap.pose[index, :2], snap.pose[index, 2], beam_angles, range_max,
+                              range_min, circles=(snap.pose[:, :2], snap.radius), self_index=index)
+        origins, headings = sensor_poses(snap.pose[index], mounts)
+        if not shaped:
+            return cast_scans(self.segment_map, origins, headings, beam_angles, range_max, range_min,
+                              circles=(snap.pose[:, :2], snap.radius), self_index=index)
+        # Footprint robots: their outlines as moving segments, the others as circles.
+        discs = np.array([k for k, f in enumerate(snap.footprints) if f is None], dtype=np.int64)
+        slot = np.full(snap.count, -1, dtype=np.int64)
+        slot[discs] = np.arange(len(discs))
+        ranges = cast_scans(self.segment_map, origins, headings, beam_angles, range_max, range_min,
+                            circles=(snap.pose[discs, :2], snap.radius[discs]), self_index=slot[index])
+        outlines, owners = [], []
+        for k, f in enumerate(snap.footprints):
+            if f is not None:
+                outlines.append(edges(to_world(f, *snap.pose[k].tolist())))
+                owners.append(np.full(len(f), k, dtype=np.int64))
+        moving = cast_segments(np.vstack(outlines), np.concatenate(owners), origins, headings, beam_angles,
+                               range_max, range_min, np.asarray(index, dtype=np.int64).reshape(-1))
+        return np.minimum(ranges, moving)
 
     @classmethod
     def from_scenario(cls, world: Any) -> StaticMap:  # scenario's world: a layer above, read by attribute
@@ -110,12 +134,19 @@ class Bodies:
     max_yaw_rate: np.ndarray
     max_yaw_accel: np.ndarray
     wheel_base: np.ndarray
+    # Per robot: footprint polygon (V, 2) in base_link, or None for a disc of ``radius`` (sim.world.footprint).
+    footprints: tuple[np.ndarray | None, ...] = ()
+    # Ackermann steering per robot (NaN wheelbase: differential drive): wheelbase (m), max steer (rad),
+    # max steer rate (rad/s). Empty: every robot differential drive.
+    steering: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     @classmethod
     def from_robots(cls, robots: Sequence[Any]) -> Bodies:  # scenario's robots, read by attribute
         def col(attr: str) -> np.ndarray:
             return np.array([float(getattr(r, attr)) for r in robots])
 
+        footprints = tuple(_footprint(r) for r in robots)
+        steering = np.array([_steering(r) for r in robots]).reshape(-1, 3)
         return cls(
             names=tuple(r.name for r in robots),
             radius=col("radius"),
@@ -124,7 +155,23 @@ class Bodies:
             max_yaw_rate=col("max_yaw_rate"),
             max_yaw_accel=col("max_yaw_accel"),
             wheel_base=col("wheel_base"),
+            footprints=footprints if any(f is not None for f in footprints) else (),
+            steering=steering if not np.isnan(steering[:, 0]).all() else np.zeros((0, 3)),
         )
+
+    @property
+    def shaped(self) -> bool:
+        """Some robot has a polygon footprint (else every robot is a disc: the disc-only code paths)."""
+        return bool(self.footprints)
+
+    @property
+    def bound(self) -> np.ndarray:
+        """Per robot: the radius of a disc at base_link that holds its body (its radius, or the
+        footprint's circumscribed radius if larger): the broad phase of the footprint checks."""
+        if not self.footprints:
+            return self.radius
+        return np.array([r if f is None else max(r, circumradius(f))
+                         for r, f in zip(self.radius.tolist(), self.footprints, strict=True)])
 
     def __len__(self) -> int:
         return len(self.names)
@@ -144,7 +191,40 @@ class WorldSnapshot:
     collisions: np.ndarray  # (N,) int, collision onsets so far
     odometer: np.ndarray  # (N,) m driven so far
     radius: np.ndarray  # (N,) m, the bodies' radii (shared, constant)
+    footprints: tuple[np.ndarray | None, ...] = ()  # the bodies' footprints (shared, constant); () = all discs
 
     @property
     def count(self) -> int:
         return len(self.pose)
+
+
+def _footprint(robot: Any) -> np.ndarray | None:
+    """The robot's footprint polygon (V, 2) in base_link, or None (a disc); read by attribute."""
+    shape = getattr(robot, "footprint_polygon", None)
+    poly = shape() if callable(shape) else None
+    if poly is None:
+        return None
+    poly = np.asarray(poly, dtype=float).reshape(-1, 2).copy()
+    poly.flags.writeable = False
+    return poly
+
+
+def _steering(robot: Any) -> tuple[float, float, float]:
+    """(wheelbase, max steer, max steer rate) of an Ackermann robot; NaNs for differential drive."""
+    kin = getattr(robot, "kinematics", None)
+    if kin is None or getattr(kin, "type", "diff_drive") != "ackermann":
+        return (math.nan, math.nan, math.nan)
+    return (float(kin.wheelbase), float(kin.max_steer), float(kin.max_steer_rate))
+
+
+def sensor_poses(pose: np.ndarray, mounts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """World origins (M, 2) and headings (M,) of sensors mounted at ``mounts`` (M, 3) [x, y, yaw] in
+    base_link on robots at ``pose`` (M, 3); None: at base_link itself."""
+    if mounts is None:
+        return pose[:, :2], pose[:, 2]
+    m = np.asarray(mounts, dtype=float).reshape(-1, 3)
+    c = np.fromiter(map(math.cos, pose[:, 2].tolist()), dtype=float, count=len(pose))
+    s = np.fromiter(map(math.sin, pose[:, 2].tolist()), dtype=float, count=len(pose))
+    ox = pose[:, 0] + c * m[:, 0] - s * m[:, 1]
+    oy = pose[:, 1] + s * m[:, 0] + c * m[:, 1]
+    return np.column_stack([ox, oy]), pose[:, 2] + m[:, 2]

@@ -54,7 +54,7 @@ import math
 import numpy as np
 
 from sim.world.raycast_numba import _cast_numba, _numba
-from sim.world.raycast_numpy import _cast_culled, _cast_plain, _wrap
+from sim.world.raycast_numpy import _cast_culled, _cast_plain, _segment_hits, _wrap
 from sim.world.raycast_python import _cast_python
 from sim.world.segmap import SegmentMap, point_segment_distance_sq
 
@@ -65,6 +65,7 @@ __all__ = [
     "SegmentMap",
     "available_methods",
     "cast_scans",
+    "cast_segments",
     "point_segment_distance_sq",
     "warm_up",
 ]
@@ -145,6 +146,38 @@ def cast_scans(
     if method == "numba":
         return _cast_numba(smap, o, dxs, dys, rmin, rmax, circ, sidx)
     return _cast_python(smap, o, dxs, dys, rmin, rmax, circ, sidx)
+
+
+def cast_segments(segments: np.ndarray, owners: np.ndarray, origins: np.ndarray, headings: np.ndarray,
+                  beam_angles: np.ndarray, range_max: float, range_min: float, self_index: np.ndarray) -> np.ndarray:
+    """Ranges (M, K) to a few moving segments (E, 4) (footprint outlines), ``inf`` = none.
+
+    ``owners[e]`` is the robot segment ``e`` belongs to; beams of robot ``self_index[m]`` skip
+    its own. The beam directions and the hit rules are those of :func:`cast_scans` (the same
+    formula, in numpy, whichever method cast the map), so its result can be combined with it
+    by ``np.minimum``. Dense: every beam against every segment, for the handful of footprint
+    robots a scene has.
+    """
+    o = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+    head = _wrap(np.asarray(headings, dtype=np.float64).reshape(-1))
+    rel = _wrap(np.asarray(beam_angles, dtype=np.float64).reshape(-1))
+    ang = head[:, None] + rel[None, :]
+    dxs, dys = np.cos(ang), np.sin(ang)
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
+    ex, ey = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
+    tol = 1e-12 * np.hypot(ex, ey)  # the map's parallel tolerance (sim.world.segmap)
+    out = np.full((o.shape[0], rel.shape[0]), np.inf)
+    for m in range(o.shape[0]):
+        keep = owners != self_index[m]
+        if not keep.any():
+            continue
+        wx = (seg[keep, 0] - o[m, 0])[None, :]
+        wy = (seg[keep, 1] - o[m, 1])[None, :]
+        kx, ky = ex[keep][None, :], ey[keep][None, :]
+        t = _segment_hits(wx, wy, wx * ky - wy * kx, kx, ky, tol[keep][None, :], dxs[m][:, None], dys[m][:, None],
+                          float(range_min), float(range_max))
+        out[m] = t.min(axis=1)
+    return out
 
 
 def warm_up() -> None:
