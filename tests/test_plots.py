@@ -324,3 +324,11 @@ def test_a_robot_has_one_colour_in_every_panel(tmp_path: Path) -> None:
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:6] == [t for t in legend if t.split(":")[0] in colours.shown]
     assert any(t.startswith("6 other robots") for t in legend)
+
+
+def test_close_limits_share_one_label() -> None:
+    from sim.report.plotdata import label_groups
+
+    groups = label_groups([30.0, 50.0, 50.0, 1000.0], 0.1, 2000.0)  # 4.3 decades: 30 and 50 are 5 % apart
+    assert groups == [(pytest.approx(38.73, rel=1e-3), [30.0, 50.0]), (1000.0, [1000.0])]
+    assert [g for _, g in label_groups([30.0, 50.0], 20.0, 60.0)] == [[30.0], [50.0]]  # far apart on a short axis

@@ -128,6 +128,22 @@ def shared_lines(items: list[tuple[float, str]]) -> list[SharedLine]:
     return out
 
 
+def label_groups(values: list[float], lo: float, hi: float, gap: float = 0.12) -> list[tuple[float, list[float]]]:
+    """Labels for vertical lines on a log axis [lo, hi]: values closer than ``gap`` of its width share one.
+
+    Returns (x to centre the label on, the distinct values it names), left to right;
+    the label of a group sits at the geometric middle of its first and last value.
+    """
+    span = math.log(hi / lo) if lo > 0 and hi > lo else 1.0
+    groups: list[list[float]] = []
+    for v in sorted({round(v, 9) for v in values if v > 0}):
+        if groups and math.log(v / groups[-1][0]) / span < gap:
+            groups[-1].append(v)
+        else:
+            groups.append([v])
+    return [(math.sqrt(g[0] * g[-1]), g) for g in groups]
+
+
 @dataclass(frozen=True)
 class TimeBins:
     """Misses per time bin: ``edges`` (s, one more than bins), ``width`` (s) and counts per key."""

@@ -191,18 +191,20 @@ def _ccdf_axes(ax: Any, lo: float, hi: float, n_max: int, xlabel: str, ylabel: s
 
 
 def _vlines(ax: Any, items: list[tuple[float, str]], tag: str) -> None:
-    """Each robot's limit in its colour (interleaved dashes where robots share one), named above the axes."""
+    """Each robot's limit in its colour (interleaved dashes where robots share one), named above the axes.
+
+    Call after the x limits are set: limits closer than a tenth of the axis share one label.
+    """
     from matplotlib.transforms import blended_transform_factory
 
-    seen: set[float] = set()
     top = blended_transform_factory(ax.transData, ax.transAxes)
     for line in plotdata.shared_lines(items):
         ax.axvline(line.value * 1000, color=line.colour, linestyle=line.dashes, linewidth=1.6, zorder=4,
                    gid=f"{tag} {line.value:g}")
-        if line.value not in seen:
-            seen.add(line.value)
-            ax.text(line.value * 1000, 1.01, f"{tag} {_ms(line.value)}", transform=top, ha="center", va="bottom",
-                    fontsize=7, color="0.2")
+    lo, hi = ax.get_xlim()
+    for x, values in plotdata.label_groups([v * 1000 for v, _ in items], lo, hi):
+        text = " / ".join(f"{v:.3g}" for v in values)
+        ax.text(x, 1.01, f"{tag} {text} ms", transform=top, ha="center", va="bottom", fontsize=7, color="0.2")
 
 
 def _response_panel(ax: Any, controllers: list[dict[str, Any]], colours: RobotColours, clock: str) -> None:
@@ -215,10 +217,10 @@ def _response_panel(ax: Any, controllers: list[dict[str, Any]], colours: RobotCo
                if controllers else "no controller", title)
         return
     deadlines = [(float(c["deadline"]), colours.of(c["robot"])) for c in controllers if c.get("deadline")]
-    _vlines(ax, deadlines, "D")
     hi = max([hi] + [d * 1000 for d, _ in deadlines])
     _ccdf_axes(ax, lo, hi, n_max, "t: response time = finish − release (ms, log)"
                + below_note("cycles", below, "robots"), "P[response > t]")
+    _vlines(ax, deadlines, "D")
     ax.set_title(title + "   (dashed: each robot's deadline D)", fontsize=10, loc="left", pad=14)
 
 
@@ -250,10 +252,10 @@ def _age_panel(ax: Any, kind: str, sensors: list[dict[str, Any]], colours: Robot
         _empty(ax, "every use under 1 µs old" if used else "never used", title)
         return
     limits = [(float(s["max_age"]), colours.of(s["robot"])) for s in sensors if s.get("max_age")]
-    _vlines(ax, limits, "max")
     hi = max([hi] + [a * 1000 for a, _ in limits])
     _ccdf_axes(ax, lo, hi, n_max, "t: age = use − sample (ms, log)" + below_note("uses", below, "sensors"),
                "P[age > t]")
+    _vlines(ax, limits, "max")
     if len(names) > 1:
         title += "  (" + ", ".join(f"{n}: {_style_word(style[n])}" for n in names) + ")"
     ax.set_title(title, fontsize=10, loc="left", pad=14)
