@@ -44,29 +44,6 @@ def test_png_exists_and_is_not_blank(slow: Any, tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def big_fleet(report: dict[str, Any], cycles_csv: Path, tmp_path: Path, n: int = 12) -> tuple[dict[str, Any], Path]:
-    """The report and cycles.csv of one robot copied to ``n`` robots (enough to force grouping)."""
-    big = copy.deepcopy(report)
-    big["controllers"] = [{**c, "robot": f"amr-{i}"} for i in range(n) for c in report["controllers"]]
-    big["sensors"] = [{**s, "robot": f"amr-{i}"} for i in range(n) for s in report["sensors"]]
-    with open(cycles_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    path = tmp_path / "cycles.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for i in range(n):
-            w.writerows({**r, "robot": f"amr-{i}"} for r in rows)
-    return big, path
-
-
-def test_many_robots_are_grouped(slow: Any, tmp_path: Path) -> None:
-    out, report = slow
-    big, cycles = big_fleet(report, out / "cycles.csv", tmp_path)
-    png = write_report_png(big, cycles, tmp_path / "big.png")
-    assert distinct_colours(png) > 100
-
-
 def test_missing_cycles_csv_and_old_report_still_plot(slow: Any, tmp_path: Path) -> None:
     _, report = slow
     old = copy.deepcopy(report)
@@ -233,9 +210,8 @@ def test_below_note_says_how_many_values_the_log_axis_cannot_show() -> None:
     from sim.report.plots import below_note
 
     assert below_note("cycles", [0.0, 0.0], "robots") == ""
-    assert below_note("uses", [0.5], "sensors") == "\n50 % of uses < 1 µs: counted, not drawn"
-    assert below_note("cycles", [1.0, 0.25, 0.0], "robots") == (
-        "\n25-100 % of cycles < 1 µs: counted, not drawn\n(in 2 of 3 robots)")
+    assert below_note("uses", [0.5], "sensors") == "\n50 % of uses < 1 µs,\nnot drawn"
+    assert below_note("cycles", [1.0, 0.25, 0.0], "robots") == "\n25-100 % of cycles < 1 µs,\nnot drawn (2 of 3 robots)"
 
 
 # ---------------------------------------------------------------------- the figure (Agg, no pixels)
@@ -288,7 +264,7 @@ def test_the_figure_reads_log_tails_with_legends_outside_every_panel(tmp_path: P
         xs = [ln.get_xdata()[0] for ln in ax[name].get_lines() if ln.get_gid() and " " not in ln.get_gid()]
         assert min(xs) > 1e-3 * 1.01  # no curve starts at 1 µs
     # the zeros are said, not drawn
-    assert "\n30 % of cycles < 1 µs: counted, not drawn\n(in each of the 4 robots)" in ax["jitter"].get_xlabel()
+    assert "\n30 % of cycles < 1 µs,\nnot drawn (each of the 4 robots)" in ax["jitter"].get_xlabel()
     assert ax["causes"].get_ylabel() == "misses per 0.4 s bin"
     deadline_gids = {ln.get_gid() for ln in ax["response"].get_lines() if ln.get_gid().startswith("D ")}
     assert deadline_gids == {"D 0.03", "D 0.05"}
@@ -332,3 +308,13 @@ def test_close_limits_share_one_label() -> None:
     groups = label_groups([30.0, 50.0, 50.0, 1000.0], 0.1, 2000.0)  # 4.3 decades: 30 and 50 are 5 % apart
     assert groups == [(pytest.approx(38.73, rel=1e-3), [30.0, 50.0]), (1000.0, [1000.0])]
     assert [g for _, g in label_groups([30.0, 50.0], 20.0, 60.0)] == [[30.0], [50.0]]  # far apart on a short axis
+
+
+def test_log_ticks_thin_out_as_a_panel_narrows() -> None:
+    from sim.report.plotdata import log_ticks
+
+    assert log_ticks(1.0, 100.0, 6.0) == (10.0, (1.0, 2.0, 3.0, 5.0))  # 3 in a decade
+    assert log_ticks(1.0, 100.0, 3.0) == (10.0, (1.0, 2.0, 5.0))
+    assert log_ticks(0.1, 1000.0, 3.0) == (10.0, (1.0, 3.0))
+    assert log_ticks(0.01, 1000.0, 2.0) == (10.0, (1.0,))
+    assert log_ticks(0.001, 10000.0, 1.5) == (100.0, (1.0,))  # every other decade

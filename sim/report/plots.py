@@ -29,7 +29,13 @@ from sim.report.plotdata import GREY, RobotColours, TimeBins
 CAUSE_STYLE = {"late_release": ("#9ecae1", "//"), "input_wait": ("#fdd0a2", ".."),
                "long_compute": ("#c7c7c7", "xx"), "interference": ("#dadaeb", "\\\\")}
 SENSOR_STYLES = ["-", "-.", ":", (0, (8, 2)), (0, (1, 1, 4, 1))]  # several sensors of one kind on one robot
-FIG_SIZE = (16.0, 11.0)  # inches
+FIG_WIDTH = 16.0  # inches; the height grows with the rows of age panels
+PANELS_TOP_IN = 1.2  # inches from the top: the title above
+UPPER_IN = 6.7  # inches from the top to the bottom of the upper four panels
+AGE_TOP_IN = 1.1  # inches from there to the first age panels' top (the x labels above, the titles)
+AGE_AXES_IN = 2.3  # inches: the height of an age panel
+AGE_ROW_IN = 3.8  # inches per row of age panels (axes, x label and its note, the next row's titles)
+AGES_PER_ROW = 5
 LEGEND_X = 0.855  # figure x where the legend column starts; every axes ends left of it
 AXES_RIGHT = 0.835
 VIRTUAL_HINT = {"VirtualClock": "\n(virtual clock: compute takes no simulated time unless the controller\n"
@@ -54,17 +60,22 @@ def draw_report(report: dict[str, Any], cycles_csv: Path) -> Any:
     sensors = report.get("sensors", [])
     colours = plotdata.robot_colours(controllers)
     kinds = sorted({s["kind"] for s in sensors})
+    rows = max(1, math.ceil(len(kinds) / AGES_PER_ROW))
+    height = UPPER_IN + AGE_TOP_IN + rows * AGE_ROW_IN - 0.35  # inches: a row of age panels per AGES_PER_ROW kinds
     # fixed margins rather than a layout engine: a layout engine draws everything twice
-    fig = Figure(figsize=FIG_SIZE, dpi=100)
+    fig = Figure(figsize=(FIG_WIDTH, height), dpi=100)
     FigureCanvasAgg(fig)
-    upper = fig.add_gridspec(2, 2, left=0.05, right=AXES_RIGHT, top=0.89, bottom=0.39, wspace=0.17, hspace=0.5,
-                             width_ratios=[1.15, 1.0])
-    lower = fig.add_gridspec(1, max(len(kinds), 1), left=0.05, right=AXES_RIGHT, top=0.29, bottom=0.07,
-                             wspace=0.42)
+    upper = fig.add_gridspec(2, 2, left=0.05, right=AXES_RIGHT, top=1 - PANELS_TOP_IN / height,
+                             bottom=1 - UPPER_IN / height, wspace=0.17, hspace=0.5, width_ratios=[1.15, 1.0])
+    per_row = min(max(len(kinds), 1), AGES_PER_ROW)
+    lower = [fig.add_gridspec(1, per_row, left=0.05, right=AXES_RIGHT, wspace=0.42,
+                              top=1 - (UPPER_IN + AGE_TOP_IN + r * AGE_ROW_IN) / height,
+                              bottom=1 - (UPPER_IN + AGE_TOP_IN + AGE_AXES_IN + r * AGE_ROW_IN) / height)
+             for r in range(rows)]
     # gids name the panels for the tests (and anyone post-processing the figure)
     ax_resp, ax_cause = fig.add_subplot(upper[0, 0], gid="response"), fig.add_subplot(upper[0, 1], gid="causes")
     ax_jit, ax_robot = fig.add_subplot(upper[1, 0], gid="jitter"), fig.add_subplot(upper[1, 1], gid="robots")
-    fig.suptitle(_title(report), fontsize=12, x=0.05, ha="left")
+    fig.suptitle(_title(report), fontsize=12, x=0.05, y=1 - 0.15 / height, ha="left", va="top")
 
     _response_panel(ax_resp, controllers, colours, str(report.get("scenario", {}).get("clock") or ""))
     _jitter_panel(ax_jit, controllers, colours)
@@ -73,9 +84,10 @@ def draw_report(report: dict[str, Any], cycles_csv: Path) -> Any:
     _robot_panel(ax_robot, plotdata.robot_bins(cycles_csv, robots, _duration(report)), colours)
     for i, kind in enumerate(kinds):
         of_kind = [s for s in sensors if s["kind"] == kind]
-        _age_panel(fig.add_subplot(lower[0, i], gid=f"age:{kind}"), kind, of_kind, colours)
+        cell = lower[i // AGES_PER_ROW][0, i % AGES_PER_ROW]
+        _age_panel(fig.add_subplot(cell, gid=f"age:{kind}"), kind, of_kind, colours)
     if not kinds:
-        _empty(fig.add_subplot(lower[0, 0]), "no sensors", "Age at use")
+        _empty(fig.add_subplot(lower[0][0, 0]), "no sensors", "Age at use")
     _robot_legend(fig, controllers, colours)
     return fig
 
@@ -114,17 +126,16 @@ def _empty(ax: Any, text: str, title: str) -> None:
 
 
 # ---------------------------------------------------------------------- axes
-def _ms_log_axis(axis: Any, lo_ms: float, hi_ms: float) -> None:
-    """A log axis in ms with plain-number labels, few enough that none collide."""
+def _ms_log_axis(ax: Any, lo_ms: float, hi_ms: float) -> None:
+    """A log x axis in ms with plain-number labels, as many per decade as the panel's width leaves room for."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    decades = math.log10(hi_ms / lo_ms) if lo_ms > 0 and hi_ms > lo_ms else 1.0
-    subs: tuple[float, ...] = ((1.0,) if decades > 4.5 else (1.0, 3.0) if decades > 2.4 else (1.0, 2.0, 5.0)
-                               if decades > 1.2 else (1.0, 2.0, 3.0, 5.0))
-    axis.set_major_locator(LogLocator(base=10, subs=subs))
-    axis.set_minor_locator(LogLocator(base=10, subs=tuple(float(k) for k in range(1, 10))))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+    width_in = ax.get_position().width * ax.figure.get_figwidth()
+    base, subs = plotdata.log_ticks(lo_ms, hi_ms, width_in)
+    ax.xaxis.set_major_locator(LogLocator(base=base, subs=subs))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(k) for k in range(1, 10))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _share_axis(axis: Any, floor: float) -> None:
@@ -172,9 +183,9 @@ def below_note(what: str, shares: list[float], per: str) -> str:
         return ""
     lo, hi = 100 * min(some), 100 * max(some)
     share = f"{lo:.3g} %" if math.isclose(lo, hi, rel_tol=0.005) else f"{lo:.3g}-{hi:.3g} %"
-    which = ("" if len(shares) == 1 else f"\n(in each of the {len(shares)} {per})" if len(some) == len(shares)
-             else f"\n(in {len(some)} of {len(shares)} {per})")
-    return f"\n{share} of {what} < 1 µs: counted, not drawn{which}"
+    which = ("" if len(shares) == 1 else f" (each of the {len(shares)} {per})" if len(some) == len(shares)
+             else f" ({len(some)} of {len(shares)} {per})")
+    return f"\n{share} of {what} < 1 µs,\nnot drawn{which}"
 
 
 def _ccdf_axes(ax: Any, lo: float, hi: float, n_max: int, xlabel: str, ylabel: str) -> None:
@@ -182,7 +193,7 @@ def _ccdf_axes(ax: Any, lo: float, hi: float, n_max: int, xlabel: str, ylabel: s
     ax.set_yscale("log", nonpositive="clip")
     lo, hi = lo / 1.25, hi * 1.3
     ax.set_xlim(lo, hi)
-    _ms_log_axis(ax.xaxis, lo, hi)
+    _ms_log_axis(ax, lo, hi)
     _share_axis(ax.yaxis, 0.5 / n_max)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
@@ -333,5 +344,6 @@ def _robot_legend(fig: Any, controllers: list[dict[str, Any]], colours: RobotCol
     labels += ["robot's deadline D /\n  sensor's max_age\n  (dashes in its colour)"]
     header = ("robots (every panel)" if not colours.greyed else
               f"robots: {len(colours.shown)} worst\n(most misses, then p99)")
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(LEGEND_X, 0.89), fontsize=8, title=header,
+    top = 1 - PANELS_TOP_IN / fig.get_figheight()
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(LEGEND_X, top), fontsize=8, title=header,
                title_fontsize=9, frameon=False, alignment="left", labelspacing=0.9, handlelength=1.8)
