@@ -140,6 +140,8 @@ def test_clean_run_says_so_and_exports_histograms(tmp_path: Path, clock: ManualC
     assert rep["misses"]["total"] == 0 and rep["misses"]["by_cause"] == {}
     hist = rep["controllers"][0]["response_time"]["hist"]
     assert sum(n for _, n in hist) == 20 and all(e > 0 for e, _ in hist)
+    jitter = rep["controllers"][0]["release_jitter"]
+    assert jitter["hist"] == [[0.0, 20]] and jitter["max"] == 0.0  # on time: all in the under-1-µs bin
     assert rep["schema_version"] == 2 and rep["expect"] == {"checked": False, "gates": {}, "breaches": [],
                                                             "passed": True}
 

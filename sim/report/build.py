@@ -23,7 +23,7 @@ from sim.features.outcomes import build_outcomes, print_outcomes
 from sim.report import hists
 from sim.runtime.run import Run
 
-SCHEMA_VERSION = 2  # 2: histograms, misses, chains_by_kind, expect/trace/recording sections
+SCHEMA_VERSION = 2  # 2: histograms, misses, chains_by_kind, expect/trace/recording sections (+ jitter hist)
 # Fields that are wall-clock by nature and differ between identical runs.
 WALL_CLOCK_FIELDS = ["run.started_at", "run.wall_seconds", "run.real_time_factor", "run.host"]
 
@@ -46,7 +46,7 @@ def _controller(task: ControllerTask) -> dict[str, Any]:
         "safety_stops": st.safety_stops,
         "watched": list(task.watched),
         "response_time": {**st.response.summary(), "hist": hists.compact(st.response)},
-        "release_jitter": st.jitter.summary(),
+        "release_jitter": {**st.jitter.summary(), "hist": hists.compact(st.jitter)},
         "compute_cpu": st.compute_cpu.summary(),
         "lateness": st.lateness.summary(),
         "causes": dict(st.causes),

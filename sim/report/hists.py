@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sim.common.stats import Histogram
 
@@ -61,6 +62,48 @@ def dense(pairs: Pairs, factor: int = FACTOR) -> tuple[list[float], list[int]]:
     lo, hi = min(groups), max(groups)
     edges = [_LO * math.exp(g * step) for g in range(lo - 1, hi + 1)]
     return edges, [groups.get(g, 0) for g in range(lo, hi + 1)]
+
+
+@dataclass(frozen=True)
+class Ccdf:
+    """P[X > x] at the bin edges of an exported histogram, for a log-log plot.
+
+    ``x`` runs from the lower edge of the first bin above 1 µs to the upper edge of
+    the last bin (s); ``y[i]`` is the fraction of all ``n`` values above ``x[i]``, so
+    ``y[-1]`` is 0. Values below 1 µs (the ``0.0`` bin: ``below`` of them) have no
+    place on a log axis: they are counted in ``n`` but never drawn, so the curve
+    starts at ``1 - below / n`` rather than pretending they were 1 µs.
+    """
+
+    x: list[float]
+    y: list[float]
+    n: int
+    below: int
+
+    @property
+    def below_share(self) -> float:
+        """Fraction of the values under 1 µs (0 when there are none)."""
+        return self.below / self.n if self.n else 0.0
+
+
+def ccdf(pairs: Pairs, factor: int = FACTOR) -> Ccdf:
+    """The complementary CDF of an exported histogram, exact at its bin edges.
+
+    A bin holds (lower, upper]; drawn as steps after each edge, the curve is within a
+    bin the share above its lower edge: an upper bound on the tail, never below it.
+    """
+    n = sum(int(c) for _, c in pairs)
+    below = sum(int(c) for e, c in pairs if e <= 0.0)
+    positive = [p for p in pairs if p[0] > 0.0]
+    if not n or not positive:
+        return Ccdf([], [], n, below)
+    edges, counts = dense(positive, factor)
+    above, y = n - below, []
+    for c in counts:
+        y.append(above / n)
+        above -= c
+    y.append(0.0)
+    return Ccdf(edges, y, n, below)
 
 
 def quantile(pairs: Pairs, q: float) -> float | None:
