@@ -15,6 +15,7 @@ import numpy as np
 
 from sim.common.stats import Histogram
 from sim.interfaces.messages import Command
+from sim.world.collide import bodies_hit_grid
 from sim.world.contact import STATIC, Contacts
 from sim.world.kernels import HAVE_NUMBA, advance, collide, settle
 from sim.world.model import Bodies, StaticMap, WorldSnapshot
@@ -50,7 +51,7 @@ class Physics:
         self._half_base = bodies.wheel_base / 2.0
         self.compiled = HAVE_NUMBA  # False: the numpy kernels (identical results, slower)
         self.pool: WorkerPool | None = None  # set by the Run when physics.workers > 0
-        self.contacts = Contacts(static.segment_map, bodies.radius, self.check_collisions)
+        self.contacts = Contacts(static.segment_map, bodies.radius, self.check_collisions, static.grid)
         self.snapshot = self._make_snapshot()
 
     # ------------------------------------------------------------------ commands
@@ -118,11 +119,15 @@ class Physics:
         a look at the workers' sentinels still notices a dead one at every step.
         """
         radius = self.bodies.radius if radius is None else radius
-        if self.pool is not None:
-            if not self.compiled or self.pool.collide_in_pool:
-                return self.pool.collide(pose, radius)
-            self.pool.check_alive()
-        return collide(self.static.segment_map, pose[:, :2], radius, compiled=self.compiled)
+        if self.pool is not None and (not self.compiled or self.pool.collide_in_pool):
+            static, pairs = self.pool.collide(pose, radius)
+        else:
+            if self.pool is not None:
+                self.pool.check_alive()
+            static, pairs = collide(self.static.segment_map, pose[:, :2], radius, compiled=self.compiled)
+        if self.static.grid is not None:  # a map_server map's occupied cells, checked here (not in the workers)
+            static = static | bodies_hit_grid(self.static.grid, pose, radius)
+        return static, pairs
 
     def _log_collision(self, i: int, j: int) -> None:
         if len(self.collision_log) < self.collision_log_limit:
