@@ -2,7 +2,7 @@
 
 The world (its grid map if it has one, walls and obstacles burnt in: ``sim.world.occgrid.rasterize``)
 becomes a trinary PGM + YAML with the thresholds this simulator loads with (occupied 0.65,
-free 0.25), so the same floor loads into a navigation stack, or back into a scenario
+free 0.196), so the same floor loads into a navigation stack, or back into a scenario
 (``world.map``) with the same occupied cells.
 """
 
@@ -20,7 +20,10 @@ from sim.world.occgrid import UNKNOWN, rasterize
 
 __all__ = ["export_map", "main"]
 
-OCCUPIED_THRESH, FREE_THRESH = 0.65, 0.25  # map_saver's defaults; written into the YAML
+# ROS map_server's classic thresholds, written into the YAML: with them map_saver's unknown grey (205:
+# p = 1 - 205/255 = 0.19608) is just above free_thresh, so unknown loads back as unknown. (nav2's map_saver
+# defaults to free_thresh 0.25, under which its own 205 would load as free.)
+OCCUPIED_THRESH, FREE_THRESH = 0.65, 0.196
 
 
 def export_map(scenario: Path, out: Path, resolution: float | None = None) -> tuple[Path, str]:

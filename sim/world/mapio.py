@@ -115,14 +115,18 @@ def _trinary_pixels(grid: OccupancyGrid, occupied_thresh: float, free_thresh: fl
 
 
 def write_map(grid: OccupancyGrid, yaml_path: Path, *, occupied_thresh: float = 0.65,
-              free_thresh: float = 0.25) -> Path:
+              free_thresh: float = 0.196) -> Path:
     """Write ``grid`` as a ``map_server`` trinary map: ``<stem>.pgm`` (P5) beside ``yaml_path``; the image path.
 
     The thresholds written are those the pixels were made for, so loading the pair (here or in
-    ``nav2_map_server``) gives back the same free, occupied and unknown cells.
+    ``nav2_map_server``) gives back the same free, occupied and unknown cells: unknown's 205 is
+    p = 0.19608, free only below ``free_thresh`` (0.196 keeps it unknown; 0.25 would not).
     """
     if not 0.0 <= free_thresh < occupied_thresh <= 1.0:
         raise ValueError("thresholds must satisfy 0 <= free_thresh < occupied_thresh <= 1")
+    if not (1.0 - FREE_PIXEL / 255.0 < free_thresh <= 1.0 - UNKNOWN_PIXEL / 255.0 and occupied_thresh < 1.0):
+        raise ValueError(f"thresholds {free_thresh:g}/{occupied_thresh:g} would not read the trinary pixels back "
+                         "(free_thresh must be in (0.004, 0.196], occupied_thresh below 1)")
     yaml_path = Path(yaml_path)
     image_path = yaml_path.with_suffix(".pgm")
     px = _trinary_pixels(grid, occupied_thresh, free_thresh)
