@@ -439,3 +439,33 @@ def test_the_office_map_is_the_generators_output_and_its_places_are_reachable() 
     for name, _, x, y in gen.PLACES:
         path = plan(grid, parks[0][2:], (x, y))
         assert path[-1] == (x, y), name
+
+
+def test_a_sweeps_cache_key_covers_the_map_files(tmp_path: Path) -> None:
+    from sim.sweep import cache
+
+    _map(tmp_path, _room())
+    path = _scenario(tmp_path, "  map: floor.yaml\n")
+    sources = cache.map_sources(path.read_bytes(), [])
+    assert sources == ["floor.yaml"]
+    assert cache.map_sources(b"world: {size: [1, 1]}", [("world.map", ["a.yaml"])]) == ["a.yaml"]
+    before = cache.maps_digest(path, sources)
+    assert cache.maps_digest(path, sources) == before
+    px = _room()
+    px[10, 10] = 0  # one more occupied pixel: a different map, a different key
+    _pgm(tmp_path / "floor.pgm", px)
+    assert cache.maps_digest(path, sources) != before
+
+
+@pytest.mark.slow  # runs a scenario: ~5 s of wall time on a busy 2-core host
+def test_the_office_scenario_runs_clean_and_its_robots_reach_places(tmp_path: Path) -> None:
+    import json
+
+    argv = [str(ROOT / "scenarios" / "office_map.yaml"), "--headless", "--clock", "virtual", "--duration", "30",
+            "--out", str(tmp_path), "--no-plot", "--no-trace"]
+    assert cli.main(argv) == 0
+    (folder,) = tmp_path.iterdir()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["outcomes"]["collisions"] == 0 and report["summary"]["misses"] == 0
+    picked = [o for o in report["outcomes"]["orders"]["orders"] if o["picked"] is not None]
+    assert len(picked) >= 2 and all(o["picked"] > o["assigned"] + 5.0 for o in picked)  # driven there, not skipped
