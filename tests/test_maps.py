@@ -107,6 +107,13 @@ def test_raw_mode_takes_the_value_and_trinary_averages_alpha_in() -> None:
     assert v.tolist() == [[-1]]
 
 
+def test_a_16_bit_pgm_reads_as_its_8_bit_shades(tmp_path: Path) -> None:
+    path = tmp_path / "wide.pgm"
+    path.write_bytes(b"P5\n3 1\n1000\n" + np.array([0, 500, 1000], dtype=">u2").tobytes())
+    channels, alpha = read_pixels(path)
+    assert alpha is None and channels[:, :, 0].tolist() == [[0, 128, 255]]
+
+
 @pytest.mark.parametrize("kind", ["p5", "p2", "png", "png-rgba"])
 def test_image_formats_read_alike(tmp_path: Path, kind: str) -> None:
     px = _room(8, 10)
@@ -172,6 +179,7 @@ def _error(tmp_path: Path, world: str, robots: str | None = None) -> ScenarioErr
 @pytest.mark.parametrize(("edit", "field", "words"), [
     (lambda t: (t / "floor.pgm").unlink(), "image", "cannot read image"),
     (lambda t: (t / "floor.pgm").write_bytes(b"not an image at all"), "image", "cannot read image"),
+    (lambda t: (t / "floor.pgm").write_bytes(b"P5\n10 10\n255\n\0\0"), "image", "truncated"),
     (lambda t: _map(t, _room(), res=-0.1), "resolution", "must be > 0"),
     (lambda t: _map(t, _room(), res=0), "resolution", "must be > 0"),
     (lambda t: (t / "floor.yaml").write_text("image: floor.pgm\nresolution: 0.1\norigin: [0, 0, 0]\nnegate: 0\n"

@@ -197,7 +197,7 @@ def bodies_hit_grid(grid: OccupancyGrid, pose: np.ndarray, radius: np.ndarray) -
     p = np.asarray(pose, dtype=np.float64)
     c, r = _as_discs(p[:, :2] if p.ndim == 2 else p.reshape(-1, 2), radius)
     n = c.shape[0]
-    if n == 0 or not grid.occupied.any():
+    if n == 0:
         return np.zeros(n, dtype=bool)
     res, (ox, oy) = grid.resolution, grid.origin
     r = np.abs(r)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,20 +53,27 @@ def read_pixels(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             raise ValueError(f"{w} x {h} pixels: at most {MAX_SIDE:,} x {MAX_SIDE:,}")
         if w == 0 or h == 0:
             raise ValueError(f"{w} x {h} pixels: the image is empty")
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit PGM: scaled to 8 bits, as a quantum would be
-            wide = np.asarray(img, dtype=np.float64)
-            top = 65535.0 if wide.max(initial=0) > 255 else 255.0
-            return np.rint(wide / top * 255.0).astype(np.uint8)[:, :, None], None
-        transparent = "transparency" in img.info
-        if img.mode in ("1", "L", "LA", "La"):  # a palette image goes as RGB: the mean of a grey's channels is the grey
-            if img.mode in ("LA", "La") or transparent:
-                la = np.asarray(img.convert("LA"), dtype=np.uint8)
-                return la[:, :, :1], la[:, :, 1]
-            return np.asarray(img.convert("L"), dtype=np.uint8)[:, :, None], None
-        if img.mode in ("RGBA", "RGBa", "PA") or transparent:
-            rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
-            return rgba[:, :, :3], rgba[:, :, 3]
-        return np.asarray(img.convert("RGB"), dtype=np.uint8), None
+        try:
+            return _decode(img)
+        except (ValueError, SyntaxError, EOFError, MemoryError) as exc:  # a damaged file, however Pillow words it
+            raise OSError(str(exc) or type(exc).__name__) from exc
+
+
+def _decode(img: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pixels of an opened Pillow image (see ``read_pixels``)."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit grey: Pillow scales it to 0..65535 (any maxval)
+        wide = np.clip(np.asarray(img, dtype=np.float64), 0.0, 65535.0)
+        return np.rint(wide / 65535.0 * 255.0).astype(np.uint8)[:, :, None], None
+    transparent = "transparency" in img.info
+    if img.mode in ("1", "L", "LA", "La"):  # a palette image goes as RGB: the mean of a grey's channels is the grey
+        if img.mode in ("LA", "La") or transparent:
+            la = np.asarray(img.convert("LA"), dtype=np.uint8)
+            return la[:, :, :1], la[:, :, 1]
+        return np.asarray(img.convert("L"), dtype=np.uint8)[:, :, None], None
+    if img.mode in ("RGBA", "RGBa", "PA") or transparent:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+        return rgba[:, :, :3], rgba[:, :, 3]
+    return np.asarray(img.convert("RGB"), dtype=np.uint8), None
 
 
 def occupancy_from_pixels(channels: np.ndarray, alpha: np.ndarray | None, *, mode: MapMode, negate: bool,
