@@ -24,7 +24,7 @@ from sim.errors import NoPathError, ScenarioError
 from sim.scenario.load import load_scenario
 from sim.scenario.mapexport import export_map
 from sim.scenario.mapfile import load_map
-from sim.world import mapio
+from sim.world import kernels, mapio
 from sim.world.collide import bodies_hit_grid, discs_hit_segments, grid_edges
 from sim.world.mapio import occupancy_from_pixels, read_pixels, write_map
 from sim.world.model import Bodies, StaticMap
@@ -268,6 +268,22 @@ def test_disc_cell_collisions_match_brute_force_and_touching_is_not_a_hit() -> N
     one = OccupancyGrid.from_values(np.array([[0, 100]]), 1.0, (0.0, 0.0))  # cell [1, 2] x [0, 1]
     pose = np.array([[0.7, 0.5, 0.0], [0.7000001, 0.5, 0.0], [2.5, 1.5, 0.0]])
     assert bodies_hit_grid(one, pose, np.array([0.3, 0.3, 0.70711])).tolist() == [False, True, True]
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba not installed: only the numpy check runs")
+def test_the_compiled_grid_check_gives_the_numpy_checks_answers() -> None:
+    rng = np.random.default_rng(2)
+    occ = rng.random((60, 80)) < 0.03
+    grid = OccupancyGrid.from_values(np.where(occ, 100, 0), 0.05, (1.0, 0.5))
+    pose = np.column_stack([rng.uniform(0.0, 6.0, 2000), rng.uniform(0.0, 4.5, 2000), rng.uniform(-3, 3, 2000)])
+    r = rng.uniform(0.0, 0.5, 2000)
+    fast = kernels.grid_hits(grid, pose, r, compiled=True)
+    assert (fast == kernels.grid_hits(grid, pose, r, compiled=False)).all() and 100 < fast.sum() < 1900
+    # exactly touching a cell's face: neither counts it
+    one = OccupancyGrid.from_values(np.array([[0, 100]]), 0.25, (0.0, 0.0))
+    edge = np.array([[0.25 - 0.125, 0.125, 0.0]])
+    assert not kernels.grid_hits(one, edge, np.array([0.125]), compiled=True)[0]
+    assert not kernels.grid_hits(one, edge, np.array([0.125]), compiled=False)[0]
 
 
 def test_grid_edges_are_the_faces_towards_free_cells() -> None:

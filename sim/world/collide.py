@@ -203,8 +203,9 @@ def bodies_hit_grid(grid: OccupancyGrid, pose: np.ndarray, radius: np.ndarray) -
     r = np.abs(r)
     j0 = np.floor((c[:, 0] - r - ox) / res).astype(np.int64)
     i0 = np.floor((c[:, 1] - r - oy) / res).astype(np.int64)
-    side = int(np.max(np.floor((c[:, 0] + r - ox) / res).astype(np.int64) - j0)) + 1
-    side = max(side, int(np.max(np.floor((c[:, 1] + r - oy) / res).astype(np.int64) - i0)) + 1)
+    j1 = np.floor((c[:, 0] + r - ox) / res).astype(np.int64)
+    i1 = np.floor((c[:, 1] + r - oy) / res).astype(np.int64)
+    side = int(max(np.max(j1 - j0), np.max(i1 - i0))) + 1
     k = np.arange(side)
     jj = j0[:, None] + k[None, :]  # (N, K) columns
     ii = i0[:, None] + k[None, :]  # (N, K) rows
@@ -214,7 +215,9 @@ def bodies_hit_grid(grid: OccupancyGrid, pose: np.ndarray, radius: np.ndarray) -
     dx = np.maximum(np.maximum(x0 - c[:, 0:1], c[:, 0:1] - (x0 + res)), 0.0)
     dy = np.maximum(np.maximum(y0 - c[:, 1:2], c[:, 1:2] - (y0 + res)), 0.0)
     near = dy[:, :, None] ** 2 + dx[:, None, :] ** 2 < (r * r)[:, None, None]  # (N, K rows, K cols)
-    inside = ((ii >= 0) & (ii < grid.rows))[:, :, None] & ((jj >= 0) & (jj < grid.cols))[:, None, :]
+    # Each disc's own box only (as the compiled kernel, sim.world.kernels.grid_hits, walks it), inside the grid.
+    inside = ((ii >= 0) & (ii < grid.rows) & (ii <= i1[:, None]))[:, :, None] & (
+        (jj >= 0) & (jj < grid.cols) & (jj <= j1[:, None]))[:, None, :]
     rows = np.broadcast_to(np.clip(ii, 0, grid.rows - 1)[:, :, None], near.shape)
     cols = np.broadcast_to(np.clip(jj, 0, grid.cols - 1)[:, None, :], near.shape)
     occ = grid.occupied[rows, cols] & inside

@@ -15,9 +15,8 @@ import numpy as np
 
 from sim.common.stats import Histogram
 from sim.interfaces.messages import Command
-from sim.world.collide import bodies_hit_grid
 from sim.world.contact import STATIC, Contacts
-from sim.world.kernels import HAVE_NUMBA, advance, collide, settle
+from sim.world.kernels import HAVE_NUMBA, advance, collide, grid_hits, settle
 from sim.world.model import Bodies, StaticMap, WorldSnapshot
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ class Physics:
                 self.pool.check_alive()
             static, pairs = collide(self.static.segment_map, pose[:, :2], radius, compiled=self.compiled)
         if self.static.grid is not None:  # a map_server map's occupied cells, checked here (not in the workers)
-            static = static | bodies_hit_grid(self.static.grid, pose, radius)
+            static = static | grid_hits(self.static.grid, pose, radius, compiled=self.compiled)
         return static, pairs
 
     def _log_collision(self, i: int, j: int) -> None:
