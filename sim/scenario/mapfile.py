@@ -133,7 +133,7 @@ def load_map(path: Path) -> MapFile:
     except ValueError as exc:
         raise fail("image", f"{shorten(str(image), 120)} is {exc}") from None
     except (OSError, SyntaxError) as exc:  # Pillow: OSError (UnidentifiedImageError) for what it cannot decode
-        what = describe_os_error(exc) if isinstance(exc, OSError) and exc.strerror else one_reason(exc)
+        what = describe_os_error(exc) if isinstance(exc, OSError) and exc.strerror else _one_reason(exc)
         raise fail("image", f"cannot read image {shorten(str(image), 120)}: {what}") from None
     values, occupied = occupancy_from_pixels(channels, alpha, mode=meta.mode, negate=meta.negate,
                                              occupied_thresh=meta.occupied_thresh, free_thresh=meta.free_thresh)
@@ -141,7 +141,7 @@ def load_map(path: Path) -> MapFile:
     return MapFile(path, image, meta, grid)
 
 
-def one_reason(exc: BaseException) -> str:
+def _one_reason(exc: BaseException) -> str:
     """An exception's text cut to one short line (Pillow's messages name the whole path again)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return shorten(text, 120)
