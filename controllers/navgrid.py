@@ -32,9 +32,14 @@ _lock = threading.Lock()
 
 
 def map_key(static: StaticMap) -> str:
-    """Content digest of a map (size + every collidable edge): equal maps share grids."""
+    """Content digest of a map (size + every collidable edge + its grid map's cells): equal maps share grids."""
     h = hashlib.sha1(np.asarray([static.width, static.height], dtype=float).tobytes())
     h.update(np.ascontiguousarray(static.segments, dtype=float).tobytes())
+    grid = getattr(static, "grid", None)  # a map_server map (world.map): its cells are the map too
+    if grid is not None:
+        h.update(np.asarray([grid.resolution, *grid.origin, *grid.values.shape], dtype=float).tobytes())
+        h.update(np.ascontiguousarray(grid.values).tobytes())
+        h.update(np.packbits(grid.occupied).tobytes())
     return h.hexdigest()
 
 
@@ -48,7 +53,7 @@ def shared_grid(static: StaticMap, inflate: float, resolution: float) -> Occupan
             return grid
         grid = OccupancyGrid.from_world(
             (static.width, static.height), [o.polygon for o in static.obstacles], static.walls,
-            resolution=resolution, inflate=inflate,
+            resolution=resolution, inflate=inflate, cells=getattr(static, "grid", None),
         ).prepare()
         _cache[key] = grid
         while len(_cache) > _CACHE_SIZE:

@@ -21,6 +21,7 @@ import heapq
 import math
 from array import array
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,7 @@ class OccupancyGrid:
         *,
         resolution: float = 0.1,
         inflate: float,
+        cells: Any = None,
     ) -> OccupancyGrid:
         """Rasterise polygons and wall segments, inflated by ``inflate`` (robot radius + margin).
 
@@ -110,7 +112,10 @@ class OccupancyGrid:
         ``inflate``, so the cost scales with the obstacle area, not the map.
         The map boundary always counts as a wall. The effective inflation is at
         least half a cell diagonal so that thin walls can never be slipped
-        through between two cell centres.
+        through between two cell centres. ``cells`` is a ``map_server`` map's
+        grid (``StaticMap.grid``: ``occupied``, ``values``, ``resolution``,
+        ``origin``): its occupied *and unknown* cells block, inflated the same
+        way (see ``_grid_blocked``).
         """
         width, height = float(size[0]), float(size[1])
         if width <= 0 or height <= 0:
@@ -157,6 +162,8 @@ class OccupancyGrid:
                 continue
             hit = _min_distance(pts, seg[None, :]) <= reach
             occ[rows, cols] |= hit.reshape(occ[rows, cols].shape)
+        if cells is not None:
+            occ |= _grid_blocked(cells, reach, xs, ys)
         return cls(occ, res, float(inflate))
 
     def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
@@ -212,6 +219,40 @@ class OccupancyGrid:
         if self._labels is None:
             self._labels = _label_components(self.occupied)
         return self._labels
+
+
+def _grid_blocked(cells: Any, reach: float, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Planning cells (centres ``xs`` x ``ys``) within ``reach`` of a blocked cell of a map grid.
+
+    Blocked = occupied or unknown (value < 0): a planner must not route through space the map
+    does not know. The blocked squares are grown on the map's own grid by ``reach`` (a map cell
+    is marked when any of its points is within ``reach`` of a blocked square: conservative by at
+    most one map-cell diagonal), then each planning cell takes the mark of the map cell holding
+    its centre. One row shift and one running-sum window per row offset: O(cells x reach / res).
+    """
+    blocked = np.asarray(cells.occupied, dtype=bool) | (np.asarray(cells.values) < 0)
+    res = float(cells.resolution)
+    ox, oy = float(cells.origin[0]), float(cells.origin[1])
+    rows, cols = blocked.shape
+    k = math.ceil(reach / res) + 1
+    padded = np.pad(blocked, k)
+    grown = np.zeros_like(blocked)
+    for di in range(-k, k + 1):
+        gap_i = max(abs(di) - 1, 0) * res
+        if gap_i > reach:
+            continue
+        half = math.floor(math.sqrt(max(reach * reach - gap_i * gap_i, 0.0)) / res + 1e-9) + 1
+        half = min(half, k)
+        band = padded[k + di:k + di + rows, :].astype(np.int32)  # this row offset, columns still padded
+        run = np.concatenate([np.zeros((rows, 1), np.int32), np.cumsum(band, axis=1, dtype=np.int32)], axis=1)
+        j = np.arange(cols) + k  # padded column of each map column
+        grown |= (run[:, j + half + 1] - run[:, j - half]) > 0
+    out = np.zeros((len(ys), len(xs)), dtype=bool)
+    j = np.floor((xs - ox) / res).astype(np.intp)
+    i = np.floor((ys - oy) / res).astype(np.intp)
+    ok_j, ok_i = (j >= 0) & (j < cols), (i >= 0) & (i < rows)
+    out[np.ix_(ok_i, ok_j)] = grown[np.ix_(i[ok_i], j[ok_j])]
+    return out
 
 
 def _label_components(occupied: np.ndarray) -> np.ndarray:

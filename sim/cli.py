@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         "'run.py compare RUN_A RUN_B' shows two runs side by side; "
         "'run.py sweep SCENARIO --seeds 0-9 --set PATH=V1,V2' runs many (docs/sweeps.md); "
         "'run.py twin SCENARIO' runs it in real time, then replays its measured compute in virtual time, "
-        "and tells the host's misses from the design's. "
+        "and tells the host's misses from the design's; "
+        "'run.py map SCENARIO --out floor.yaml' writes its world as a ROS map_server map (docs/maps.md). "
         "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input "
         "(scenario, option, path, plugin: one line), 1 with an 'internal error' line for a bug, "
         "130 interrupted.",
@@ -130,6 +131,10 @@ def _dispatch(argv: list[str]) -> int:
         from sim.sweep.command import main as sweep_main
 
         return sweep_main(argv[1:])
+    if argv and argv[0] == "map":
+        from sim.scenario.mapexport import main as map_main
+
+        return map_main(argv[1:])
     if argv and argv[0] == "twin":
         from sim.twin.command import main as twin_main
 

@@ -31,6 +31,7 @@ def signatures() -> dict[str, list]:
     (TINY, 1.0, 0),
     (ROOT / "scenarios" / "warehouse.yaml", 1.0, 0),
     (ROOT / "scenarios" / "stress.yaml", 0.5, 0),
+    (ROOT / "scenarios" / "office_map.yaml", 1.0, 0),  # a world.map: the grid collision kernel too
     (TINY, 0.5, 2),  # the worker pool warms the kernels up in this process before spawning
 ])
 def test_a_run_calls_no_kernel_with_types_the_warm_up_did_not_compile(

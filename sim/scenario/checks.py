@@ -15,6 +15,7 @@ from sim.common.geometry import circle_hits_polygon, point_in_polygon, point_seg
 from sim.errors import ScenarioError, format_value, suggest
 from sim.features.faults import check_faults
 from sim.scenario.goals import check_goals
+from sim.scenario.mapfile import bind_map, check_on_grid
 from sim.scenario.marks import MarkedDoc, format_path
 from sim.scenario.models import NAME_PATTERN, NAME_RULE, Scenario
 from sim.scenario.recording import bind_recordings
@@ -47,6 +48,8 @@ def check_scenario(scn: Scenario, doc: MarkedDoc, source: Path | None = None) ->
     def err(loc: Loc, message: str, suggestion: str | None = None) -> None:
         errs.append(_located(doc, loc, message, suggestion=suggestion))
 
+    if not bind_map(scn, source, err) or scn.world.size is None:
+        return errs  # no size to check positions against: the map's problem comes first
     w, h = scn.world.size
     box = f"the map (0, 0)-({w:g}, {h:g})"
 
@@ -120,11 +123,14 @@ def check_scenario(scn: Scenario, doc: MarkedDoc, source: Path | None = None) ->
             "at most one host per robot")
     if any(e.field and e.field.endswith("footprint") for e in errs):
         return errs  # the start checks need valid footprints
+    if scn.world.grid is not None:
+        check_on_grid(scn, scn.world.grid, err)
     return errs + _check_starts(scn, polys, doc)
 
 
 def _check_starts(scn: Scenario, polys: list[np.ndarray], doc: MarkedDoc) -> list[ScenarioError]:
     """Every robot disc must start inside the map, clear of obstacles, walls and other robots."""
+    assert scn.world.size is not None  # check_scenario returned before this without one
     w, h = scn.world.size
     pos = np.array([r.start[:2] for r in scn.robots], dtype=float)
     rad = np.array([r.radius for r in scn.robots], dtype=float)
@@ -162,6 +168,7 @@ def _outline(robot: Any) -> list[tuple[float, float]]:
 def _check_footprint_start(scn: Scenario, i: int, polys: list[np.ndarray], walls: np.ndarray,
                            doc: MarkedDoc) -> list[ScenarioError]:
     """A footprint robot's start: its outline inside the map, clear of obstacles, walls and earlier robots."""
+    assert scn.world.size is not None  # check_scenario returned before this without one
     w, h = scn.world.size
     robot = scn.robots[i]
     poly = _outline(robot)

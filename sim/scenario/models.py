@@ -124,13 +124,36 @@ class Place(_Model):
 
 
 class World(_Model):
-    """The static map: a rectangle from (0, 0) to (width, height)."""
+    """The static map: a rectangle from (0, 0) to (width, height), optionally with an occupancy-grid map."""
 
-    size: tuple[Extent, Extent] = _f(..., "[width, height], each in (0, 2000].", "m")
+    _grid: Any = PrivateAttr(None)  # the loaded map's sim.world.occgrid.OccupancyGrid (set by the loader)
+
+    size: tuple[Extent, Extent] | None = _f(
+        None, "[width, height], each in (0, 2000]. Required unless 'map' is given: then it defaults to the map's "
+        "far corner (origin + image size x resolution), and when given must hold the map's grid.", "m")
+    map: str | None = _f(
+        None, "A ROS map_server map: the path of its YAML (image, resolution, origin, negate, occupied_thresh, "
+        "free_thresh, mode), relative to this file; occupied cells block robots and planned paths, unknown "
+        "cells block planned paths (docs/maps.md). null = no grid map.", min_length=1)
     boundary_walls: bool = _f(True, "Add the 4 outer walls of the map rectangle.")
     walls: list[Segment] = _f([], "Thin walls, each [[x1, y1], [x2, y2]].", "m")
     obstacles: list[Obstacle] = _f([], "Solid obstacles (shelves, pillars, stations).")
     places: list[Place] = _f([], "Named spots (pick, packing, parking, charging, waypoint).")
+
+    @model_validator(mode="after")
+    def _sized(self) -> World:
+        if self.size is None and self.map is None:
+            raise PydanticCustomError("size_or_map", "missing required key 'size' (or a 'map' that gives it)")
+        return self
+
+    @property
+    def grid(self) -> Any:
+        """The loaded ``world.map`` as an ``OccupancyGrid``, or None (no map, or not loaded yet)."""
+        return self._grid
+
+    def set_grid(self, grid: Any) -> None:
+        """Attach the loaded map's grid (``sim.scenario.mapfile.bind_map``)."""
+        self._grid = grid
 
 
 class Physics(_Model):

@@ -91,6 +91,37 @@ def recordings_digest(scenario: Path, sources: list[str]) -> str:
     return h.hexdigest()
 
 
+def map_sources(scenario_text: bytes, sets: list[tuple[str, list[Any]]]) -> list[str]:
+    """The ``world.map`` the scenario or a ``--set`` value names (docs/maps.md): data a run reads, like a recording."""
+    found = {node["map"] for node in _mappings(scenario_text) if isinstance(node.get("map"), str)}
+    for path, values in sets:
+        if path == "world.map":
+            found.update(v for v in values if isinstance(v, str))
+    return sorted(found)
+
+
+def maps_digest(scenario: Path, sources: list[str]) -> str:
+    """SHA-256 over each map YAML's bytes and its image's (``image:`` resolved as the loader does)."""
+    import yaml
+
+    from sim.scenario.mapfile import resolve_map
+
+    h = hashlib.sha256()
+    for source in sources:
+        path = resolve_map(source, scenario)
+        h.update(source.encode() + b"\0")
+        try:
+            text = path.read_bytes()
+            h.update(text)
+            meta = yaml.safe_load(text)
+            image = Path(str(meta.get("image", ""))).expanduser() if isinstance(meta, dict) else None
+            if image is not None and image.name:
+                h.update((image if image.is_absolute() else path.parent / image).read_bytes())
+        except (OSError, yaml.YAMLError):
+            h.update(b"\0missing")  # loading reports it; a file that appears later changes the key
+    return h.hexdigest()
+
+
 def _module_files(module: str) -> dict[str, Path]:
     """The source files of a plugin module's top-level package (all of it), or of the module itself,
     by a name relative to the folder it is imported from.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError, UsageError, format_value
-from sim.sweep.cache import code_digest, plugin_modules, recording_sources, recordings_digest
+from sim.sweep.cache import code_digest, map_sources, maps_digest, plugin_modules, recording_sources, recordings_digest
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Sweep:
         self.code = code_digest(plugin_modules(text, self.sets))
         sources = recording_sources(text, self.sets)  # replay/empirical: the recorded data a run reads
         data = [recordings_digest(self.scenario, sources)] if sources else []
+        if maps := map_sources(text, self.sets):  # world.map: the map files a run reads
+            data.append(maps_digest(self.scenario, maps))
         names = [p for p, _ in self.sets]
         for values in itertools.product(*[v for _, v in self.sets]):
             settings = tuple(zip(names, values, strict=True))

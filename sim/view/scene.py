@@ -57,6 +57,7 @@ class Scene:
         n = telemetry.count
         self.colors = [theme.robot_color(i) for i in range(n)]
         self._static_surface: pygame.Surface | None = None
+        self._cells_surface: pygame.Surface | None = None  # the grid map, one pixel a cell (built once)
         self._static_key: tuple[Any, ...] | None = None
         self._trail = np.full((TRAIL_POINTS, n, 2), np.nan)
         self._trail_head = 0
@@ -141,6 +142,7 @@ class Scene:
         floor = pygame.Rect(round(x0), round(y0), round(x1 - x0), round(y1 - y0))
         s.fill(theme.FLOOR, floor)
         self._render_grid(s, cam)
+        self._render_cells(s, cam)
         for ob in m.obstacles:
             poly = cam.world_to_screen(ob.polygon).tolist()
             pygame.draw.polygon(s, theme.OBSTACLE_FILL.get(ob.kind, theme.OBSTACLE_FILL["other"]), poly)
@@ -174,6 +176,48 @@ class Scene:
         x0, y0 = cam.to_screen(0.0, m.height)
         x1, y1 = cam.to_screen(m.width, 0.0)
         pygame.draw.rect(s, theme.MAP_EDGE, pygame.Rect(round(x0), round(y0), round(x1 - x0), round(y1 - y0)), 1)
+
+    def _cells(self) -> pygame.Surface | None:
+        """The world's grid map (``world.map``) as one surface, one pixel a cell, built once.
+
+        Occupied cells in the wall colour (the dark theme draws what blocks light), unknown
+        cells grey, free cells and scale-mode values in between see-through, so the floor and
+        its metre grid show through free space.
+        """
+        grid = getattr(self.static, "grid", None)
+        if grid is None:
+            return None
+        if self._cells_surface is None:
+            rgba = np.zeros((grid.rows, grid.cols, 4), dtype=np.uint8)
+            rgba[grid.values < 0] = (*theme.MAP_UNKNOWN, 255)
+            rgba[grid.occupied] = (*theme.WALL, 255)
+            image = np.ascontiguousarray(rgba[::-1].transpose(1, 0, 2))  # top row first; pygame indexes [x, y]
+            surf = pygame.Surface((grid.cols, grid.rows), pygame.SRCALPHA, 32)
+            pygame.surfarray.pixels3d(surf)[:] = image[:, :, :3]
+            pygame.surfarray.pixels_alpha(surf)[:] = image[:, :, 3]
+            self._cells_surface = surf
+        return self._cells_surface
+
+    def _render_cells(self, s: pygame.Surface, cam: Camera) -> None:
+        """The visible part of the grid map, scaled to the camera (smoothly when shrunk, so thin walls stay)."""
+        cells, grid = self._cells(), self.static.grid
+        if cells is None or grid is None:
+            return
+        res, (ox, oy) = grid.resolution, grid.origin
+        vx0, vy0, vx1, vy1 = cam.visible_world()
+        j0 = max(0, math.floor((vx0 - ox) / res))
+        j1 = min(grid.cols, math.ceil((vx1 - ox) / res))
+        i0 = max(0, math.floor((vy0 - oy) / res))
+        i1 = min(grid.rows, math.ceil((vy1 - oy) / res))
+        if j1 <= j0 or i1 <= i0:
+            return
+        part = cells.subsurface(pygame.Rect(j0, grid.rows - i1, j1 - j0, i1 - i0))
+        left, top = cam.to_screen(ox + j0 * res, oy + i1 * res)
+        right, bottom = cam.to_screen(ox + j1 * res, oy + i0 * res)
+        size = (max(1, round(right - left)), max(1, round(bottom - top)))
+        shrink = size[0] < part.get_width()
+        scaled = pygame.transform.smoothscale(part, size) if shrink else pygame.transform.scale(part, size)
+        s.blit(scaled, (round(left), round(top)))
 
     def _render_labels(self, s: pygame.Surface, cam: Camera) -> None:
         """Obstacle names inside their outline, once zoomed in far enough to fit them."""

@@ -17,6 +17,7 @@ GRID_MINOR: Color = (30, 35, 44)
 GRID_MAJOR: Color = (40, 47, 58)
 MAP_EDGE: Color = (70, 80, 95)
 WALL: Color = (215, 220, 228)
+MAP_UNKNOWN: Color = (52, 58, 68)  # a grid map's unknown cells (occupied ones are drawn as WALL)
 
 OBSTACLE_FILL: dict[str, Color] = {
     "shelf": (176, 184, 196),

@@ -14,17 +14,24 @@ radii); exactly touching is not a collision.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.world.segmap import SegmentMap, _ranges, point_segment_distance_sq
 
+if TYPE_CHECKING:
+    from sim.world.occgrid import OccupancyGrid
+
 __all__ = [
+    "bodies_hit_grid",
     "disc_pairs_overlapping",
     "disc_pairs_overlapping_plain",
     "discs_hit_segments",
     "discs_hit_segments_plain",
+    "grid_edges",
     "nearest_obstacle_distance",
 ]
 
@@ -165,3 +172,75 @@ def nearest_obstacle_distance(smap: SegmentMap, point: np.ndarray, max_range: fl
         return float("inf")
     d = float(np.sqrt(point_segment_distance_sq(p[0, 0], p[0, 1], smap.segments[sid]).min()))
     return d if d <= max_range else float("inf")
+
+
+# ---------------------------------------------------------------------- occupancy grids (world.map)
+def _grid_window(grid: OccupancyGrid, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int, int, int]:
+    """Row and column bounds [i0, i1) x [j0, j1) of the cells touching the box lo..hi, clipped to the grid."""
+    res, (ox, oy) = grid.resolution, grid.origin
+    j0 = max(0, math.floor((float(lo[0]) - ox) / res))
+    j1 = min(grid.cols, math.floor((float(hi[0]) - ox) / res) + 1)
+    i0 = max(0, math.floor((float(lo[1]) - oy) / res))
+    i1 = min(grid.rows, math.floor((float(hi[1]) - oy) / res) + 1)
+    return i0, max(i0, i1), j0, max(j0, j1)
+
+
+def bodies_hit_grid(grid: OccupancyGrid, pose: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """True for each body overlapping an occupied cell of ``grid``, shape (N,).
+
+    The body is a disc of ``radius`` at ``pose[:, :2]`` (``pose`` carries the heading so another
+    footprint can add its own exact test here). Exact disc/square test, same contact rule as the
+    segments: the distance from the centre to a cell's square strictly less than the radius.
+    Every disc looks at the cells of its bounding box at once (one (N, K, K) numpy pass, K the
+    largest box's side in cells); cells outside the grid are not occupied.
+    """
+    p = np.asarray(pose, dtype=np.float64)
+    c, r = _as_discs(p[:, :2] if p.ndim == 2 else p.reshape(-1, 2), radius)
+    n = c.shape[0]
+    if n == 0:
+        return np.zeros(n, dtype=bool)
+    res, (ox, oy) = grid.resolution, grid.origin
+    r = np.abs(r)
+    j0 = np.floor((c[:, 0] - r - ox) / res).astype(np.int64)
+    i0 = np.floor((c[:, 1] - r - oy) / res).astype(np.int64)
+    j1 = np.floor((c[:, 0] + r - ox) / res).astype(np.int64)
+    i1 = np.floor((c[:, 1] + r - oy) / res).astype(np.int64)
+    side = int(max(np.max(j1 - j0), np.max(i1 - i0))) + 1
+    k = np.arange(side)
+    jj = j0[:, None] + k[None, :]  # (N, K) columns
+    ii = i0[:, None] + k[None, :]  # (N, K) rows
+    # Distance along x from the centre to each column's interval [x0, x0 + res], likewise along y.
+    x0 = ox + jj * res
+    y0 = oy + ii * res
+    dx = np.maximum(np.maximum(x0 - c[:, 0:1], c[:, 0:1] - (x0 + res)), 0.0)
+    dy = np.maximum(np.maximum(y0 - c[:, 1:2], c[:, 1:2] - (y0 + res)), 0.0)
+    near = dy[:, :, None] ** 2 + dx[:, None, :] ** 2 < (r * r)[:, None, None]  # (N, K rows, K cols)
+    # Each disc's own box only (as the compiled kernel, sim.world.kernels.grid_hits, walks it), inside the grid.
+    inside = ((ii >= 0) & (ii < grid.rows) & (ii <= i1[:, None]))[:, :, None] & (
+        (jj >= 0) & (jj < grid.cols) & (jj <= j1[:, None]))[:, None, :]
+    rows = np.broadcast_to(np.clip(ii, 0, grid.rows - 1)[:, :, None], near.shape)
+    cols = np.broadcast_to(np.clip(jj, 0, grid.cols - 1)[:, None, :], near.shape)
+    occ = grid.occupied[rows, cols] & inside
+    return (near & occ).reshape(n, -1).any(axis=1)
+
+
+def grid_edges(grid: OccupancyGrid, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The edges (K, 4) of occupied cells in the box lo..hi that face a cell that is not occupied.
+
+    A disc outside the occupied cells is nearest to them on these edges, so the contacts
+    (``sim.world.contact``) slide along them as along walls. Row by row, then column by column.
+    """
+    i0, i1, j0, j1 = _grid_window(grid, lo, hi)
+    if i0 >= i1 or j0 >= j1:
+        return np.zeros((0, 4))
+    occ = np.pad(grid.occupied, 1, constant_values=False)[i0:i1 + 2, j0:j1 + 2]
+    core = occ[1:-1, 1:-1]
+    res, (ox, oy) = grid.resolution, grid.origin
+    out = []
+    for di, dj, ax, ay, bx, by in ((-1, 0, 0, 0, 1, 0), (1, 0, 0, 1, 1, 1), (0, -1, 0, 0, 0, 1), (0, 1, 1, 0, 1, 1)):
+        face = core & ~occ[1 + di:occ.shape[0] - 1 + di, 1 + dj:occ.shape[1] - 1 + dj]
+        i, j = np.nonzero(face)
+        x = ox + (j + j0) * res
+        y = oy + (i + i0) * res
+        out.append(np.column_stack([x + ax * res, y + ay * res, x + bx * res, y + by * res]))
+    return np.vstack(out)

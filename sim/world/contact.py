@@ -42,7 +42,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.world.collide import grid_edges
 from sim.world.footprint import circumradius, edges, polygon_hits_disc, polygon_hits_segment, polygons_overlap, to_world
+from sim.world.occgrid import OccupancyGrid
 from sim.world.segmap import SegmentMap
 
 __all__ = ["CONTACT_GAP", "PUSHES", "SKIN", "STATIC", "Contacts", "slide"]
@@ -137,8 +139,9 @@ class Contacts:
     """Resolves overlapping steps (``resolve``) and tracks who touches whom (``update``)."""
 
     def __init__(self, smap: SegmentMap, radius: np.ndarray, check: Check,
-                 footprints: tuple[np.ndarray | None, ...] | None = None) -> None:
+                 footprints: tuple[np.ndarray | None, ...] | None = None, grid: OccupancyGrid | None = None) -> None:
         self.smap = smap
+        self.grid = grid  # a map_server map's cells: their faces towards free space are walls here
         self.radius = np.asarray(radius, dtype=float)
         self.check = check  # the physics' collision check (inline or in a worker)
         # None: every robot a disc (the disc rules only). Else per robot its footprint or None.
@@ -186,6 +189,10 @@ class Contacts:
             box, sid = self.smap.candidates_in_boxes(old[order, :2] - span, old[order, :2] + span)
             for k in np.unique(box).tolist():
                 near_segments[int(order[k])] = self.smap.segments[np.unique(sid[box == k])].tolist()
+        if self.grid is not None:  # after the map's segments: the order stays deterministic
+            for i in order.tolist():
+                lo, hi = old[i, :2] - reach[i], old[i, :2] + reach[i]
+                near_segments[i] += grid_edges(self.grid, lo, hi).tolist()
         for i in order.tolist():
             x0, y0 = old[i, :2].tolist()
             x1, y1 = wanted[i].tolist()

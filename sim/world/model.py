@@ -98,6 +98,7 @@ class StaticMap:
     @classmethod
     def from_scenario(cls, world: Any) -> StaticMap:  # scenario's world: a layer above, read by attribute
         width, height = world.size
+        grid = getattr(world, "grid", None)  # world.map's OccupancyGrid, loaded by the scenario loader
         walls = [np.asarray(w, dtype=float).reshape(1, 4) for w in world.walls]
         if world.boundary_walls:
             walls.append(bounds_segments(width, height))
@@ -120,6 +121,7 @@ class StaticMap:
             places=places,
             segments=segments,
             segment_map=SegmentMap(segments),
+            grid=grid,
         )
 
 

@@ -18,7 +18,7 @@ from sim.common.stats import Histogram
 from sim.interfaces.messages import Command
 from sim.world.contact import STATIC, Contacts
 from sim.world.footprint import polygon_hits_disc, polygon_hits_segment, polygons_overlap, to_world
-from sim.world.kernels import HAVE_NUMBA, advance, collide, settle
+from sim.world.kernels import HAVE_NUMBA, advance, collide, grid_hits, settle
 from sim.world.model import Bodies, StaticMap, WorldSnapshot
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Physics:
         self.compiled = HAVE_NUMBA  # False: the numpy kernels (identical results, slower)
         self.pool: WorkerPool | None = None  # set by the Run when physics.workers > 0
         self.contacts = Contacts(static.segment_map, bodies.radius, self.check_collisions,
-                                 bodies.footprints if bodies.shaped else None)
+                                 bodies.footprints if bodies.shaped else None, static.grid)
         self._bound = bodies.bound  # discs holding each body: the broad phase of the footprint checks
         self.steer = np.zeros(n)  # rad, Ackermann robots' steering angles (0 for the others)
         self._steered = [] if len(bodies.steering) == 0 else np.flatnonzero(~np.isnan(bodies.steering[:, 0])).tolist()
@@ -125,10 +125,17 @@ class Physics:
         a worker takes 100-500 µs on a busy 2-core host;
         a look at the workers' sentinels still notices a dead one at every step.
         """
-        if self.bodies.shaped:
-            return self._check_shapes(pose, self.bodies.radius if radius is None else radius)
         radius = self.bodies.radius if radius is None else radius
-        return self._check_discs(pose, radius)
+        if self.bodies.shaped:
+            static, pairs = self._check_shapes(pose, radius)
+            # Footprint robots meet a map_server grid as their bounding discs: conservative (docs/maps.md).
+            reach = self._bound + (radius - self.bodies.radius)
+        else:
+            static, pairs = self._check_discs(pose, radius)
+            reach = radius
+        if self.static.grid is not None:  # a map_server map's occupied cells, checked here (not in the workers)
+            static = static | grid_hits(self.static.grid, pose, reach, compiled=self.compiled)
+        return static, pairs
 
     def _check_discs(self, pose: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
         if self.pool is not None:
