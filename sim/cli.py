@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--foxglove", metavar="[HOST:]PORT",
                    help="serve the run live over the Foxglove WebSocket protocol on HOST (default 127.0.0.1), "
                    "PORT (0: any free port), with the same channels as --record; a virtual-clock run is then paced "
-                   "by --time-scale as with the window (docs/outputs.md)")
+                   "by --time-scale as with the window (docs/report.md)")
     p.add_argument("--foxglove-wait", type=float, metavar="S", default=0.0,
                    help="with --foxglove: hold the run's start until a client subscribes (at most S real seconds)")
     p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
