@@ -94,6 +94,37 @@ def test_every_channel_is_protobuf_in_its_schema_and_counts_match_the_report(rec
     assert {t: e[2] for t, e in enc.items()} == SCHEMAS
 
 
+def test_well_known_channels_match_foxglove_s_published_schemas(recorded: Any) -> None:
+    """Each foxglove.* schema in the file is the published one (foxglove-schemas-protobuf), field for field,
+    and every message on those channels parses with the published class into the same bytes."""
+    import importlib
+
+    from google.protobuf import descriptor_pb2
+
+    out, _, _ = recorded
+    with open(out / "recording.mcap", "rb") as f:
+        reader = make_reader(f)
+        summary = reader.get_summary()
+        assert summary is not None
+        checked = set()
+        for schema, channel, message in reader.iter_messages():
+            assert schema is not None
+            if not schema.name.startswith("foxglove."):
+                continue
+            name = schema.name.removeprefix("foxglove.")
+            published = getattr(importlib.import_module(f"foxglove_schemas_protobuf.{name}_pb2"), name)
+            if schema.name not in checked:
+                ours = {m.name: m for fd in descriptor_pb2.FileDescriptorSet.FromString(schema.data).file
+                        for m in fd.message_type if fd.package == "foxglove"}
+                theirs = descriptor_pb2.DescriptorProto()
+                published.DESCRIPTOR.CopyToProto(theirs)
+                assert [(x.name, x.number, x.type, x.label) for x in ours[name].field] == [
+                    (x.name, x.number, x.type, x.label) for x in theirs.field], schema.name
+                checked.add(schema.name)
+            assert published.FromString(message.data).SerializeToString() == message.data, channel.topic
+    assert checked == {s for s in SCHEMAS.values() if s.startswith("foxglove.")}
+
+
 def test_laser_scans_have_every_beam_and_inf_where_no_return(recorded: Any) -> None:
     _, report, by_topic = recorded
     scans = [m for _, _, m in by_topic["/r1/lidar"]]
