@@ -252,15 +252,14 @@ def test_cli_record_on_a_real_run(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- live
 def test_live_with_no_client_builds_nothing_and_stops_with_the_run(tmp_path: Path) -> None:
-    """No client: no channel has a sink, so no message is even built (memory cannot grow); the port is freed."""
+    """No client: no channel has a sink, so no message is even built (memory cannot grow); the server is stopped."""
     live = LiveServer("127.0.0.1", 0)
-    port = live.port
+    port, server = live.port, live.server
+    assert server is not None and server.app_url() is not None
     _, report = virtual_run(tmp_path, [FoxgloveRecorder(None, live=live)], {"run.duration": 1.0})
     assert report["recording"]["live"] == f"ws://127.0.0.1:{port}"
     assert report["recording"]["messages"] == 0 and not (tmp_path / "recording.mcap").exists()
-    assert live.server is None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # free again
+    assert live.server is None and server.app_url() is None  # the SDK: None once the server has been stopped
 
 
 def test_record_and_live_together_write_the_whole_recording(tmp_path: Path) -> None:

@@ -371,6 +371,7 @@ class FoxgloveRecorder(Feature):
         from sim.features import foxmsgs as fm
 
         t = snap.time
+        self._now = max(self._now, fm.ns(t))  # the simulated time broadcast to live clients
         transforms = []
         for i, name in enumerate(self._robots):
             x, y, th = (float(v) for v in snap.pose[i, :3])
