@@ -271,6 +271,16 @@ def test_record_and_live_together_write_the_whole_recording(tmp_path: Path) -> N
     assert {t: e[2] for t, e in enc.items()} == SCHEMAS
 
 
+def test_waiting_for_a_client_ends_when_the_run_is_ended() -> None:
+    """--foxglove-wait holds the start, but a run ended meanwhile (Ctrl-C) is not held (cancel already set)."""
+    import threading
+
+    with LiveServer("127.0.0.1", 0, wait=600) as live:
+        ended = threading.Event()
+        ended.set()
+        assert live.wait_for_client(cancel=ended) is False
+
+
 @pytest.mark.parametrize(("text", "expected"), [("8765", ("127.0.0.1", 8765)), ("0.0.0.0:9", ("0.0.0.0", 9)),
                                                 ("[::1]:8765", ("::1", 8765)), (":0", ("127.0.0.1", 0))])
 def test_address_parsing(text: str, expected: tuple[str, int]) -> None:

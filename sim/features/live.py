@@ -16,6 +16,7 @@ the run never waits for it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -95,9 +96,18 @@ class LiveServer(ServerListener):
         if self.on_ready is not None:
             self.on_ready(self)
 
-    def wait_for_client(self) -> bool:
-        """Hold (up to ``wait`` real seconds) until a client subscribes to a channel; True if one did."""
-        return self.wait > 0 and self._subscribed.wait(self.wait)
+    def wait_for_client(self, cancel: threading.Event | None = None) -> bool:
+        """Hold (up to ``wait`` real seconds) until a client subscribes to a channel; True if one did.
+
+        ``cancel`` set (the run ended: Ctrl-C while waiting) stops the wait at once.
+        """
+        if self.wait <= 0:
+            return False
+        end = time.monotonic() + self.wait
+        while (left := end - time.monotonic()) > 0 and not (cancel is not None and cancel.is_set()):
+            if self._subscribed.wait(min(left, 0.1)):
+                return True
+        return self._subscribed.is_set()
 
     def broadcast_time(self, nanoseconds: int) -> None:
         """Tell clients the simulated time (the Time capability: Foxglove's clock follows the run's)."""

@@ -165,7 +165,8 @@ class FoxgloveRecorder(Feature):
         self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
         if self.live is not None:
             self.live.ready()
-            self.live.wait_for_client()  # before any thread starts: a fast virtual run is not over before it
+            # before any thread starts, so a fast virtual run is not over before the client is there
+            self.live.wait_for_client(cancel=run.finished)
         self._drain = BackgroundDrain("foxglove-writer", self._write_batch)
         self._drain.report_errors_to(run)
         self._push = self._drain.push
