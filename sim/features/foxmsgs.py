@@ -55,7 +55,9 @@ from foxglove.messages import (
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.message import Message
 
-__all__ = ["FLEET_SCHEMAS", "fleet_message", "fleet_schema", "grid_message", "jsonable", "pose", "stamp"]
+__all__ = ["FLEET_SCHEMAS", "compose", "fleet_message", "fleet_schema", "footprint", "footprints", "frame_transforms",
+           "grid_message", "inverse", "jsonable", "laser_scan", "ns", "odometry", "path_message", "pose",
+           "pose_in_frame", "reading_json", "stamp", "transform", "yaw"]
 
 _D = descriptor_pb2.FieldDescriptorProto
 _DOUBLE, _BOOL, _STRING, _UINT64, _MSG = _D.TYPE_DOUBLE, _D.TYPE_BOOL, _D.TYPE_STRING, _D.TYPE_UINT64, _D.TYPE_MESSAGE
@@ -170,12 +172,14 @@ def inverse(a: tuple[float, float, float]) -> tuple[float, float, float]:
 
 
 def transform(t: float, parent: str, child: str, xyt: tuple[float, float, float]) -> FrameTransform:
+    """``child``'s planar pose ``xyt`` in ``parent`` at ``t`` as a FrameTransform."""
     x, y, th = xyt
     return FrameTransform(timestamp=stamp(t), parent_frame_id=parent, child_frame_id=child,
                           translation=Vector3(x=x, y=y, z=0.0), rotation=yaw(th))
 
 
 def frame_transforms(transforms: list[FrameTransform]) -> FrameTransforms:
+    """The /tf message: every robot's transforms of one instant."""
     return FrameTransforms(transforms=transforms)
 
 
@@ -218,6 +222,7 @@ def odometry(t: float, robot: str, x: float, y: float, th: float, v: float, w: f
 
 
 def pose_in_frame(t: float, frame: str, x: float, y: float, th: float) -> PoseInFrame:
+    """A planar pose in ``frame`` at ``t`` (true poses, localization readings)."""
     return PoseInFrame(timestamp=stamp(t), frame_id=frame, pose=pose(x, y, th))
 
 
@@ -249,6 +254,7 @@ def footprint(robot: Any) -> SceneEntity:
 
 
 def footprints(robots: Any) -> SceneUpdate:
+    """/footprints: one ``footprint`` entity per robot (the scenario's robots, read by attribute)."""
     return SceneUpdate(entities=[footprint(r) for r in robots])
 
 
@@ -267,4 +273,5 @@ def grid_message(grid: Any) -> Grid:
 
 
 def reading_json(data: Any) -> str:
+    """A payload with no schema of its own as compact JSON (``fleet.SensorReading.data_json``)."""
     return json.dumps(jsonable(data), separators=(",", ":"), allow_nan=False)
