@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
     p.add_argument("--record", action="store_true",
                    help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
+    p.add_argument("--foxglove", metavar="[HOST:]PORT",
+                   help="serve the run live over the Foxglove WebSocket protocol on HOST (default 127.0.0.1), "
+                   "PORT (0: any free port), with the same channels as --record; a virtual-clock run is then paced "
+                   "by --time-scale as with the window (docs/report.md)")
+    p.add_argument("--foxglove-wait", type=float, metavar="S", default=0.0,
+                   help="with --foxglove: hold the run's start until a client subscribes (at most S real seconds)")
     p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
     p.add_argument("--version", action="version", version=f"fleet-timing-sim {__version__}")
@@ -164,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["run.clock"] = args.clock
     if args.hosts is not None:
         overrides["run.hosts"] = int(args.hosts) if args.hosts.isdigit() else args.hosts
+    address = _foxglove_address(args)
     scenario = load_scenario(args.scenario, overrides)
     _choose_display(args)
     window = _window_size(args.window)
@@ -171,8 +178,32 @@ def _run(args: argparse.Namespace) -> int:
     from sim.session import execute
 
     present = None if args.headless else _window(window, args.screenshot)
-    return execute(scenario, args.out, new_folder=True, paced=not args.headless, trace=not args.no_trace,
-                   record=args.record, plot=not args.no_plot, present=present, echo=True, signals=True).exit_status
+    live = None
+    if address is not None:
+        from sim.features.live import LiveServer
+
+        live = LiveServer(*address, wait=args.foxglove_wait)
+        waiting = f"; waiting up to {args.foxglove_wait:g} s for a client" if args.foxglove_wait > 0 else ""
+        live.on_ready = lambda s: print(f"Foxglove live: {s.url} (open it in Foxglove as a WebSocket connection"
+                                        f"{waiting})", flush=True)
+    try:  # a live view paces a virtual run as the window does: a stream of the run, not a fast-forward
+        return execute(scenario, args.out, new_folder=True, paced=not args.headless or live is not None,
+                       trace=not args.no_trace, record=args.record, live=live, plot=not args.no_plot,
+                       present=present, echo=True, signals=True).exit_status
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _foxglove_address(args: argparse.Namespace) -> tuple[str, int] | None:
+    """``--foxglove``'s (host, port), checked before anything loads; None without it."""
+    if args.foxglove_wait < 0 or args.foxglove_wait != args.foxglove_wait:
+        raise UsageError(f"--foxglove-wait: {args.foxglove_wait:g} is not a number of seconds >= 0")
+    if args.foxglove is None:
+        return None
+    from sim.features.live import parse_address
+
+    return parse_address(args.foxglove)
 
 
 def _window(window: tuple[int, int], screenshot: Path | None) -> Presenter:

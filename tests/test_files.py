@@ -30,7 +30,7 @@ from sim.core.control import Cycle
 from sim.errors import OutputError
 from sim.features import tracefmt
 from sim.features.cyclelog import CycleLog
-from sim.features.record import McapRecorder
+from sim.features.record import FoxgloveRecorder
 from sim.report.outputs import write_plot
 from sim.runtime.run import Run
 from sim.scenario.load import load_scenario
@@ -148,12 +148,12 @@ def test_recording_on_a_full_disk_is_removed_and_named(tmp_path: Path, monkeypat
     import sim.features.record
 
     _full_disk(monkeypatch, sim.features.record, room=2000)
-    run, report = virtual_run(tmp_path, [McapRecorder()], {"run.duration": 0.5})
+    run, report = virtual_run(tmp_path, [FoxgloveRecorder()], {"run.duration": 0.5})
     (err,) = run.output_errors
     _says_full(err, "recording.mcap")
     assert "recording" not in report and "recording.mcap" not in _only(tmp_path)
     assert not [n for n in _only(tmp_path) if n.endswith(".tmp")]
-    assert any(f.thread == "listener:McapRecorder" and f.traceback == "" for f in run.failures)
+    assert any(f.thread == "listener:FoxgloveRecorder" and f.traceback == "" for f in run.failures)
 
 
 def test_report_png_on_a_full_disk_raises_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,7 +195,7 @@ def test_outputs_follow_the_umask(tmp_path: Path, mask: int) -> None:
 
     old = os.umask(mask)
     try:
-        _, report = virtual_run(tmp_path, [TraceWriter(), McapRecorder()], {"run.duration": 0.5})
+        _, report = virtual_run(tmp_path, [TraceWriter(), FoxgloveRecorder()], {"run.duration": 0.5})
         write_json(tmp_path / "report.json", report)
     finally:
         os.umask(old)

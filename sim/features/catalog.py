@@ -6,15 +6,18 @@ Importing this module also registers the built-in report sections' printers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.core.feature import Feature
 from sim.features.faultrun import FaultInjector
 from sim.features.hostload import HostLoad
 from sim.features.misses import MissTimeline
 from sim.features.orders import OrdersFeature
-from sim.features.record import McapRecorder
+from sim.features.record import FoxgloveRecorder
 from sim.features.trace import TraceWriter
+
+if TYPE_CHECKING:
+    from sim.features.live import LiveServer
 
 __all__ = ["output_features", "scenario_features"]
 
@@ -29,14 +32,15 @@ def scenario_features(scenario: Any) -> list[Feature]:
     return features
 
 
-def output_features(trace: bool = True, record: bool = False) -> list[Feature]:
-    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``.
+def output_features(trace: bool = True, record: bool = False, live: LiveServer | None = None) -> list[Feature]:
+    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, FoxgloveRecorder if ``record``
+    (recording.mcap) or ``live`` (a started ``sim.features.live.LiveServer``: ``--foxglove``), one recorder for both.
 
     HostLoad too: it attaches itself to real-clock runs only (the ``host`` section; none in virtual time).
     """
     features: list[Feature] = [MissTimeline(), HostLoad()]
     if trace:
         features.append(TraceWriter())
-    if record:
-        features.append(McapRecorder())
+    if record or live is not None:
+        features.append(FoxgloveRecorder("recording.mcap" if record else None, live=live))
     return features

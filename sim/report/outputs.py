@@ -20,11 +20,13 @@ from sim.features.expect import expect_section
 
 if TYPE_CHECKING:
     from sim.core.handle import RunHandle
+    from sim.features.live import LiveServer
 
 
-def run_listeners(trace: bool = True, record: bool = False) -> list[RunListener]:
-    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``."""
-    return list(output_features(trace, record))
+def run_listeners(trace: bool = True, record: bool = False, live: LiveServer | None = None) -> list[RunListener]:
+    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, FoxgloveRecorder if ``record`` or
+    ``live`` (a started LiveServer, ``--foxglove``)."""
+    return list(output_features(trace, record, live))
 
 
 def finish_report(report: dict[str, Any], run: RunHandle) -> dict[str, Any]:

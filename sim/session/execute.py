@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sim.core.listeners import RunListener
     from sim.core.supervisor import Failure
     from sim.errors import OutputError
+    from sim.features.live import LiveServer
     from sim.runtime.run import Run
     from sim.scenario.models import Scenario
 
@@ -49,14 +50,16 @@ class Result:
 
 def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
             paced: bool = False, listeners: list[RunListener] | None = None, trace: bool = True,
-            record: bool = False, write_report: bool = True, plot: bool = True, present: Presenter | None = None,
+            record: bool = False, live: LiveServer | None = None, write_report: bool = True, plot: bool = True,
+            present: Presenter | None = None,
             started_at: str | None = None, echo: bool = False, signals: bool = False) -> Result:
     """Run ``scenario`` (loaded: ``sim.scenario.load``) from start to its report; return its Result.
 
     ``out``: the run folder, or with ``new_folder`` the folder a fresh run folder is made in
     (``out/<name>-<date>-<time>-seed<seed>``, as ``--out``). ``clock``: default the scenario's
     (``run.clock``), ``paced`` for a viewer. ``listeners``: default the run folder's outputs
-    (sim.report.outputs.run_listeners: the miss timeline, ``trace`` and ``record``); ``[]`` for
+    (sim.report.outputs.run_listeners: the miss timeline, ``trace`` and ``record``; ``live``, a started
+    ``sim.features.live.LiveServer``, streams the recording's channels, and is stopped with the run); ``[]`` for
     none. ``write_report``/``plot``: write report.json / draw report.png. ``present``: watches
     the run on this thread (the window); default waits for its end. ``started_at``: the report's
     start stamp, default now. ``echo``: print the progress lines, the report and the verdict as
@@ -78,7 +81,7 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
     with interrupt.deferred(stop_run) if signals else contextlib.nullcontext():
         folder, made = _folder(scenario, out, new_folder)
         try:
-            run = _build(scenario, folder, clock, paced, listeners, trace, record, echo)
+            run = _build(scenario, folder, clock, paced, listeners, trace, record, live, echo)
         except BaseException:
             if made:
                 _remove_if_empty(folder)  # nothing of this run was written: no empty folder stays behind
@@ -98,14 +101,14 @@ def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool
 
 
 def _build(scenario: Scenario, folder: Path, clock: Clock | None, paced: bool, listeners: list[RunListener] | None,
-           trace: bool, record: bool, echo: bool) -> Run:
+           trace: bool, record: bool, live: LiveServer | None, echo: bool) -> Run:
     from sim.report.outputs import run_listeners
     from sim.runtime.run import Run, make_clock
 
     if clock is None:
         clock = make_clock(scenario.run.clock, scenario.run.time_scale, paced=paced, pin_cpu=scenario.run.pin_cpu)
     run = Run(scenario, folder, clock=clock,
-              listeners=run_listeners(trace=trace, record=record) if listeners is None else listeners)
+              listeners=run_listeners(trace=trace, record=record, live=live) if listeners is None else listeners)
     if echo:
         from sim.world.jit import COMPILE_NOTICE
 
