@@ -385,3 +385,22 @@ def test_foxglove_websocket_serves_the_recordings_channels(tmp_path: Path) -> No
     _, enc = read(folder / "recording.mcap")
     assert {c["topic"]: c["schemaName"] for c in channels} == {t: e[2] for t, e in enc.items()} == SCHEMAS
     assert f"Foxglove live: served on {url}" in out
+
+
+def test_mounted_sensors_get_their_own_frame_and_footprints_their_outline(tmp_path: Path) -> None:
+    """scenarios/shapes.yaml: a tugger's lidar 1.5 m ahead of base_link, a rectangular AMR, a disc."""
+    virtual_run(tmp_path, [FoxgloveRecorder()], {"run.duration": 0.5}, scenario=ROOT / "scenarios" / "shapes.yaml")
+    by_topic, _ = read(tmp_path / "recording.mcap")
+    (_, _, scan), *_ = by_topic["/tug-1/lidar"]
+    assert scan.frame_id == "tug-1/lidar"
+    (_, _, tf), *_ = by_topic["/tf"]
+    mounts = {(t.parent_frame_id, t.child_frame_id): t.translation for t in tf.transforms
+              if not t.child_frame_id.endswith(("odom", "base_link"))}
+    assert set(mounts) == {("tug-1/base_link", "tug-1/lidar"), ("amr-1/base_link", "amr-1/lidar")}
+    assert (mounts["tug-1/base_link", "tug-1/lidar"].x, mounts["amr-1/base_link", "amr-1/lidar"].x) == (1.5, 0.45)
+    ((_, _, scene),) = by_topic["/footprints"]
+    shapes = {e.id: e for e in scene.entities}
+    amr = [(p.x, p.y) for p in shapes["amr-1"].lines[0].points]
+    assert amr == [(-0.5, -0.35), (0.5, -0.35), (0.5, 0.35), (-0.5, 0.35)]
+    assert len(shapes["tug-1"].lines[0].points) == 4 and not shapes["amr-2"].lines
+    assert shapes["amr-2"].cylinders[0].size.x == pytest.approx(2 * 0.3)

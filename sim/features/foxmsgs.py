@@ -39,9 +39,12 @@ from foxglove.messages import (
     Grid,
     KeyValuePair,
     LaserScan,
+    LinePrimitive,
+    LinePrimitiveLineType,
     Odometry,
     PackedElementField,
     PackedElementFieldNumericType,
+    Point3,
     Pose,
     PoseInFrame,
     PosesInFrame,
@@ -241,15 +244,25 @@ def path_message(t: float, points: Any) -> PosesInFrame:
 def footprint(robot: Any) -> SceneEntity:
     """The robot's body, drawn in its own ``<robot>/base_link`` frame (frame-locked, so it follows /tf).
 
-    Today a disc of the robot's ``radius`` (a 0.2 m high cylinder); a polygon footprint changes only this.
+    A disc robot is a 0.2 m high cylinder of its ``radius``; a robot with ``robots[].footprint`` is that
+    polygon's outline (a line loop at 0.1 m) in base_link. ``robot`` is the scenario's, read by attribute.
     """
     r = float(robot.radius)
     name = str(robot.name)
+    outline = robot.footprint_polygon() if hasattr(robot, "footprint_polygon") else None
+    colour = Color(r=0.2, g=0.5, b=0.9, a=0.6)
+    if outline is not None:
+        points = [Point3(x=float(x), y=float(y), z=0.1) for x, y in np.asarray(outline, dtype=float).tolist()]
+        return SceneEntity(timestamp=stamp(0.0), frame_id=f"{name}/base_link", id=name, frame_locked=True,
+                           lines=[LinePrimitive(type=LinePrimitiveLineType.LineLoop, pose=pose(0.0, 0.0, 0.0),
+                                                thickness=0.03, scale_invariant=False, points=points, color=colour)],
+                           metadata=[KeyValuePair(key="radius", value=repr(r)),
+                                     KeyValuePair(key="footprint", value=repr(np.asarray(outline).tolist()))])
     return SceneEntity(timestamp=stamp(0.0), frame_id=f"{name}/base_link", id=name, frame_locked=True,
                        cylinders=[CylinderPrimitive(pose=Pose(position=Vector3(x=0.0, y=0.0, z=0.1),
                                                               orientation=Quaternion(w=1.0)),
                                                     size=Vector3(x=2 * r, y=2 * r, z=0.2), bottom_scale=1.0,
-                                                    top_scale=1.0, color=Color(r=0.2, g=0.5, b=0.9, a=0.6))],
+                                                    top_scale=1.0, color=colour)],
                        metadata=[KeyValuePair(key="radius", value=repr(r))])
 
 

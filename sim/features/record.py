@@ -7,7 +7,8 @@ publish time, a command's and a cycle's finish time, a pose's step time.
 
 Channels:
 
-* ``/<robot>/<sensor>`` - one per sensor, by kind: lidar ``foxglove.LaserScan`` (frame ``<robot>/base_link``,
+* ``/<robot>/<sensor>`` - one per sensor, by kind: lidar ``foxglove.LaserScan`` (frame ``<robot>/base_link``, or
+  ``<robot>/<sensor>`` when mounted off it,
   ``+inf`` for a beam with no return); odometry ``foxglove.Odometry`` (pose in ``<robot>/odom``, velocity in
   ``<robot>/base_link`` - Foxglove's own odometry schema, the same shape as nav_msgs/Odometry); localization
   ``foxglove.PoseInFrame`` in ``map``; imu ``fleet.Imu`` (Foxglove has no IMU schema: sensor_msgs/Imu's
@@ -17,7 +18,9 @@ Channels:
 * ``/<robot>/pose_true`` - ``foxglove.PoseInFrame`` of the true pose in ``map``, at ``pose_hz``.
 * ``/<robot>/plan`` - the controller's planned path as ``foxglove.PosesInFrame`` in ``map``, written when it
   changes; only for controllers that show one (``Controller.visual["path"]``, which the window draws too).
-* ``/tf`` - ``foxglove.FrameTransforms`` at ``pose_hz``, REP 105: ``map -> <robot>/odom -> <robot>/base_link``.
+* ``/tf`` - ``foxglove.FrameTransforms`` at ``pose_hz``, REP 105: ``map -> <robot>/odom -> <robot>/base_link``,
+  and ``<robot>/base_link -> <robot>/<sensor>`` for each sensor mounted off base_link (``sensors[].mount``;
+  its readings are in that frame; a sensor at base_link keeps ``<robot>/base_link``).
   ``odom -> base_link`` is the robot's odometry estimate (its first odometry sensor's newest reading;
   identity before the first, or without one), ``map -> odom`` the correction that puts ``base_link`` at
   the true pose - so scans are drawn where the robot really is, and the odometry drift is visible.
@@ -100,6 +103,8 @@ class FoxgloveRecorder(Feature):
         self._last_finish: dict[str, float] = {}
         self._next_pose = 0.0
         self._sensors: dict[str, tuple[Channel, str, int]] = {}  # label -> (channel, kind, robot index)
+        self._frames: dict[str, str] = {}  # label -> the sensor's frame (base_link, or its own when mounted off it)
+        self._mounts: list[tuple[str, str, tuple[float, float, float]]] = []  # (parent, child, mount) each
         self._robot_channels: list[tuple[Channel, Channel]] = []  # per robot index: (cmd_vel, pose_true)
         self._plans: dict[str, tuple[Any, Channel]] = {}  # robot -> (its controller, its plan channel)
         self._last_path: dict[str, Any] = {}
@@ -142,6 +147,11 @@ class FoxgloveRecorder(Feature):
             schema = KIND_SCHEMA.get(kind, GENERIC_SCHEMA)
             i = index[rt.robot_name]
             self._sensors[rt.label] = (self._channel(context, f"/{rt.robot_name}/{rt.sensor.name}", schema), kind, i)
+            mx, my, myaw = (float(v) for v in getattr(rt.sensor, "mount", (0.0, 0.0, 0.0)))
+            self._frames[rt.label] = f"{rt.robot_name}/base_link"
+            if (mx, my, myaw) != (0.0, 0.0, 0.0):  # sensors[].mount: readings in its own frame, fixed on base_link
+                self._frames[rt.label] = f"{rt.robot_name}/{rt.sensor.name}"
+                self._mounts.append((f"{rt.robot_name}/base_link", self._frames[rt.label], (mx, my, myaw)))
             if kind == "odometry" and i not in self._odom_source.values():
                 self._odom_source[rt.label] = i
         for name in self._robots:
@@ -327,7 +337,7 @@ class FoxgloveRecorder(Feature):
         data: bytes | None = None
         try:
             if kind == "lidar":
-                data = fm.laser_scan(r.sample_time, f"{robot}/base_link", d.angles, d.ranges).encode()
+                data = fm.laser_scan(r.sample_time, self._frames[label], d.angles, d.ranges).encode()
             elif kind == "odometry":
                 x, y, th, v, w = (float(a) for a in d[:5])
                 data = fm.odometry(r.sample_time, robot, x, y, th, v, w).encode()
@@ -382,6 +392,8 @@ class FoxgloveRecorder(Feature):
             odom = self._odom_est[i]
             transforms.append(fm.transform(t, "map", f"{name}/odom", fm.compose((x, y, th), fm.inverse(odom))))
             transforms.append(fm.transform(t, f"{name}/odom", f"{name}/base_link", odom))
+        # Mounted sensors: fixed on base_link, sent with every /tf message so a late live client has them too.
+        transforms += [fm.transform(t, parent, child, mount) for parent, child, mount in self._mounts]
         if self._tf.has_sinks():
             self._emit(self._tf, t, fm.frame_transforms(transforms).encode())
 
