@@ -6,17 +6,24 @@ Importing this module also registers the built-in report sections' printers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sim.core.feature import Feature
+from sim.errors import UsageError
 from sim.features.faultrun import FaultInjector
 from sim.features.hostload import HostLoad
 from sim.features.misses import MissTimeline
 from sim.features.orders import OrdersFeature
 from sim.features.record import McapRecorder
+from sim.features.record_ros2 import Ros2Recorder
 from sim.features.trace import TraceWriter
 
-__all__ = ["output_features", "scenario_features"]
+__all__ = ["RECORD_FORMATS", "output_features", "record_formats", "scenario_features"]
+
+# --record FORMAT[,FORMAT]: each format's recorder (bare --record = foxglove, the first)
+RECORD_FORMATS: dict[str, type[Feature]] = {"foxglove": McapRecorder, "ros2": Ros2Recorder}
+Record = bool | str | Sequence[str] | None
 
 
 def scenario_features(scenario: Any) -> list[Feature]:
@@ -29,14 +36,30 @@ def scenario_features(scenario: Any) -> list[Feature]:
     return features
 
 
-def output_features(trace: bool = True, record: bool = False) -> list[Feature]:
-    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``.
+def record_formats(record: Record) -> tuple[str, ...]:
+    """The recording formats ``record`` asks for: True = ``("foxglove",)``, False/None/"" = none, a string
+    ``"foxglove,ros2"`` or a sequence of names = those (each once, in order); an unknown name raises
+    ``UsageError`` (one line naming the known ones)."""
+    if record is None or record is False:
+        return ()
+    if record is True:
+        return ("foxglove",)
+    names = [n.strip() for n in record.split(",")] if isinstance(record, str) else [str(n) for n in record]
+    for n in names:
+        if n not in RECORD_FORMATS:
+            raise UsageError(f"--record: unknown format {n!r}; expected one or more of "
+                             f"{', '.join(RECORD_FORMATS)}, comma-separated (e.g. --record foxglove,ros2)")
+    return tuple(dict.fromkeys(names))
+
+
+def output_features(trace: bool = True, record: Record = False) -> list[Feature]:
+    """A run folder's observers: MissTimeline always, TraceWriter if ``trace``, one recorder per format of
+    ``record`` (``record_formats``: True = McapRecorder, ``"ros2"`` = Ros2Recorder, ...).
 
     HostLoad too: it attaches itself to real-clock runs only (the ``host`` section; none in virtual time).
     """
     features: list[Feature] = [MissTimeline(), HostLoad()]
     if trace:
         features.append(TraceWriter())
-    if record:
-        features.append(McapRecorder())
+    features.extend(RECORD_FORMATS[f]() for f in record_formats(record))
     return features

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 from sim.core.feature import report_sections
 from sim.core.listeners import RunListener
 from sim.errors import OutputError
-from sim.features.catalog import output_features
+from sim.features.catalog import Record, output_features
 from sim.features.expect import expect_section
 
 if TYPE_CHECKING:
     from sim.core.handle import RunHandle
 
 
-def run_listeners(trace: bool = True, record: bool = False) -> list[RunListener]:
-    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, McapRecorder if ``record``."""
+def run_listeners(trace: bool = True, record: Record = False) -> list[RunListener]:
+    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, a recorder per format of ``record``
+    (True = foxglove; ``("foxglove", "ros2")``, ``"ros2"``: sim.features.catalog.record_formats)."""
     return list(output_features(trace, record))
 
 
