@@ -166,6 +166,10 @@ def msgdef(type_name: str) -> str:
 
 
 # ---------------------------------------------------------------------- CDR (little endian, XCDR1)
+_F64 = [struct.Struct(f"<{n}d") for n in range(10)]
+_F32 = [struct.Struct(f"<{n}f") for n in range(10)]
+
+
 class _Cdr:
     """Appends CDR fields with their alignment (relative to the end of the 4-byte encapsulation header)."""
 
@@ -181,11 +185,16 @@ class _Cdr:
 
     def f64(self, *values: float) -> None:
         self._align(8)
-        self.b += struct.pack(f"<{len(values)}d", *values)
+        self.b += _F64[len(values)].pack(*values)
 
     def f32(self, *values: float) -> None:
         self._align(4)
-        self.b += struct.pack(f"<{len(values)}f", *values)
+        self.b += _F32[len(values)].pack(*values)
+
+    def raw(self, data: bytes, align: int) -> None:
+        """Bytes already encoded (a constant block), after aligning to ``align``."""
+        self._align(align)
+        self.b += data
 
     def u32(self, value: int) -> None:
         self._align(4)
@@ -227,9 +236,9 @@ class _Cdr:
         return bytes(self.b)
 
 
-_ZERO9 = (0.0,) * 9
-_ZERO36 = (0.0,) * 36
-_IMU_ORIENTATION_UNKNOWN = (-1.0,) + (0.0,) * 8  # sensor_msgs/Imu: element 0 = -1: no orientation estimate
+_ZERO36 = bytes(36 * 8)  # float64[36] of zeros: a covariance not estimated
+# sensor_msgs/Imu: orientation (identity, unused) and its covariance with element 0 = -1: no orientation estimate
+_IMU_NO_ORIENTATION = struct.pack("<4d9d", 0.0, 0.0, 0.0, 1.0, -1.0, *(0.0,) * 8)
 
 
 def ns(t: float) -> int:
@@ -237,8 +246,7 @@ def ns(t: float) -> int:
     return max(round(t * 1e9), 0)
 
 
-def _diag3(var: tuple[float, float, float]) -> tuple[float, ...]:
-    return (var[0], 0.0, 0.0, 0.0, var[1], 0.0, 0.0, 0.0, var[2])
+_IMU_REST = struct.Struct("<3d9d3d9d")  # angular_velocity, its covariance, linear_acceleration, its covariance
 
 
 def encode_scan(stamp: int, frame: str, angles: np.ndarray, ranges: np.ndarray, range_min: float, range_max: float,
@@ -263,9 +271,9 @@ def encode_odometry(stamp: int, frame: str, child: str, x: float, y: float, thet
     w.header(stamp, frame)
     w.string(child)
     w.pose(x, y, theta)
-    w.f64(*_ZERO36)
+    w.raw(_ZERO36, 8)
     w.f64(v, 0.0, 0.0, 0.0, 0.0, wz)
-    w.f64(*_ZERO36)
+    w.raw(_ZERO36, 8)
     return w.bytes_()
 
 
@@ -273,12 +281,9 @@ def encode_imu(stamp: int, frame: str, ax: float, ay: float, wz: float, gyro_var
     """sensor_msgs/Imu: no orientation (covariance[0] = -1), yaw rate, planar acceleration plus gravity on z."""
     w = _Cdr()
     w.header(stamp, frame)
-    w.f64(0.0, 0.0, 0.0, 1.0)
-    w.f64(*_IMU_ORIENTATION_UNKNOWN)
-    w.f64(0.0, 0.0, wz)
-    w.f64(*_diag3((0.0, 0.0, gyro_var)))
-    w.f64(ax, ay, GRAVITY)
-    w.f64(*_diag3((accel_var, accel_var, 0.0)))
+    w.raw(_IMU_NO_ORIENTATION, 8)
+    w.b += _IMU_REST.pack(0.0, 0.0, wz, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, gyro_var,
+                          ax, ay, GRAVITY, accel_var, 0.0, 0.0, 0.0, accel_var, 0.0, 0.0, 0.0, 0.0)
     return w.bytes_()
 
 
@@ -287,7 +292,7 @@ def encode_pose_cov(stamp: int, frame: str, x: float, y: float, theta: float) ->
     w = _Cdr()
     w.header(stamp, frame)
     w.pose(x, y, theta)
-    w.f64(*_ZERO36)
+    w.raw(_ZERO36, 8)
     return w.bytes_()
 
 
