@@ -302,3 +302,17 @@ def test_a_bare_record_before_the_scenario_is_foxglove(tmp_path: Path) -> None:
     assert status == 0
     [folder] = tmp_path.iterdir()
     assert (folder / "recording.mcap").is_file() and not (folder / FILENAME).exists()
+
+
+@pytest.mark.parametrize("room", [2000, 20_000])  # full while the map is written / at close
+def test_a_full_disk_removes_the_recording_and_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        room: int) -> None:
+    import sim.features.record_ros2
+    from tests.test_files import _full_disk, _only, _says_full
+
+    _full_disk(monkeypatch, sim.features.record_ros2, room=room)
+    run, report = virtual_run(tmp_path, [Ros2Recorder()], {"run.duration": 1.0})
+    (err,) = run.output_errors
+    _says_full(err, FILENAME)
+    assert "recording_ros2" not in report and FILENAME not in _only(tmp_path)
+    assert not [n for n in _only(tmp_path) if n.endswith(".tmp")]

@@ -375,7 +375,7 @@ def _qos(durability: int) -> str:
 
 QOS_VOLATILE, QOS_LATCHED = _qos(2), _qos(1)
 
-_READING, _COMMAND, _STEP, _CYCLE = 0, 1, 2, 3
+_READING, _COMMAND, _STEP, _CYCLE, _START = 0, 1, 2, 3, 4
 KIND_TYPE = {"lidar": "sensor_msgs/msg/LaserScan", "odometry": "nav_msgs/msg/Odometry", "imu": "sensor_msgs/msg/Imu",
              "localization": "geometry_msgs/msg/PoseWithCovarianceStamped"}
 RESERVED = ("cmd_vel", "pose_true")  # per-robot topics besides the sensors'
@@ -423,6 +423,7 @@ class Ros2Recorder(Feature):
         self._last_finish: dict[str, float] = {}
         self._next_pose = 0.0
         self._step_time = -1.0
+        self._static: tuple[int, bytes] | None = None  # /tf_static's channel and its one message
 
     # ------------------------------------------------------------------ start
     def on_start(self, run: RunHandle) -> None:
@@ -431,8 +432,24 @@ class Ros2Recorder(Feature):
         out = Path(run.out_dir)
         self.path = out / self.filename
         self._out = AtomicFile(self.path, binary=True)
-        self._writer = Writer(self._out.file, compression=CompressionType.ZSTD)
-        self._writer.start(profile="ros2", library=f"fleet-timing-sim {_version('fleet-timing-sim')}; "
+        try:
+            self._open(run, Writer(self._out.file, compression=CompressionType.ZSTD))
+        except OSError as exc:  # the header or a schema could not be written: nothing of it stays
+            self._out.discard()
+            raise OutputError(self.path, exc) from exc
+        snap = run.physics.snapshot  # the state at t = 0, before the first step
+        self._history.append((snap.time, snap.pose))
+        self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
+        self._drain = BackgroundDrain("mcap-ros2-writer", self._write_batch)
+        self._drain.report_errors_to(run)
+        self._push = self._drain.push
+        # the map, the scenario file and the run's metadata: written by the writer thread, as everything else
+        self._push((_START, run))
+
+    def _open(self, run: RunHandle, writer: Writer) -> None:
+        """Start the MCAP (profile ros2) and register a schema per type, a channel per topic."""
+        self._writer = writer
+        writer.start(profile="ros2", library=f"fleet-timing-sim {_version('fleet-timing-sim')}; "
                            f"mcap-ros2-support {_version('mcap-ros2-support')}")
         schemas: dict[str, int] = {}
 
@@ -471,22 +488,17 @@ class Ros2Recorder(Feature):
         self._cycles = channel("/cycles", "fleet_timing_msgs/msg/Cycle")
         no_odom = [i for i in range(len(robots)) if i not in self._odom_for]
         if no_odom:  # their odom frame is the map frame; odom -> base_link follows the true pose
-            static = channel("/tf_static", "tf2_msgs/msg/TFMessage", QOS_LATCHED)
-            self._write(static, 0, encode_tf([(0, "map", self._frames[i][0], 0.0, 0.0, 0.0) for i in no_odom]))
+            self._static = (channel("/tf_static", "tf2_msgs/msg/TFMessage", QOS_LATCHED),
+                            encode_tf([(0, "map", self._frames[i][0], 0.0, 0.0, 0.0) for i in no_odom]))
+
+    def _write_start(self, run: RunHandle) -> None:
+        """/map at t = 0; the scenario file as an attachment; seed, clock, versions and the names as metadata."""
         from sim.world.occgrid import rasterize
 
-        self._write(self._map, 0, encode_grid(rasterize(run.static), "map"))
-        self._write_run_info(run)
-        snap = run.physics.snapshot  # the state at t = 0, before the first step
-        self._history.append((snap.time, snap.pose))
-        self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
-        self._drain = BackgroundDrain("mcap-ros2-writer", self._write_batch)
-        self._drain.report_errors_to(run)
-        self._push = self._drain.push
-
-    def _write_run_info(self, run: RunHandle) -> None:
-        """The scenario file as an attachment; seed, clock, versions and the name mapping as metadata."""
         assert self._writer is not None
+        self._write(self._map, 0, encode_grid(rasterize(run.static), "map"))
+        if self._static is not None:
+            self._write(self._static[0], 0, self._static[1])
         sc = run.scenario
         source = getattr(sc, "source", None)
         if source is not None and Path(source).is_file():
@@ -630,6 +642,8 @@ class Ros2Recorder(Feature):
                 self._write(self._robot_cids[item[1]][0], ns(cmd.issued_at), encode_twist(cmd.v, cmd.w))
             elif kind == _STEP:
                 self._step(item[1])
+            elif kind == _START:
+                self._write_start(item[1])
             else:
                 c = item[1]
                 self._hold(self._cycles, ns(c.finish_time), encode_cycle(c))
