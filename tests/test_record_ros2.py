@@ -4,6 +4,7 @@ against what the run produced; ROS names, message definitions, rosbag2 metadata,
 from __future__ import annotations
 
 import math
+import struct
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sim.features.record_ros2 import (
     FILENAME,
     MSGDEFS,
     Ros2Recorder,
+    check_encoders,
     compose,
     msgdef,
     ros_names,
@@ -316,3 +318,10 @@ def test_a_full_disk_removes_the_recording_and_names_it(tmp_path: Path, monkeypa
     _says_full(err, FILENAME)
     assert "recording_ros2" not in report and FILENAME not in _only(tmp_path)
     assert not [n for n in _only(tmp_path) if n.endswith(".tmp")]
+
+
+def test_an_encoder_that_does_not_match_its_definition_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    check_encoders(["geometry_msgs/msg/Twist", "nav_msgs/msg/OccupancyGrid", "fleet_timing_msgs/msg/Cycle"])
+    monkeypatch.setitem(MSGDEFS, "geometry_msgs/Twist", "Vector3 linear\nVector3 angular\nstring frame\n")
+    with pytest.raises(struct.error):  # the decoder runs out of bytes
+        check_encoders(["geometry_msgs/msg/Twist"])

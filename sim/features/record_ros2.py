@@ -9,8 +9,8 @@ Hooks in as ``sim.features.record`` does: callbacks on the simulation's threads 
 tuple (``BackgroundDrain``); a writer thread encodes and writes; the file is written under a
 temp name and renamed at close. Messages are encoded here (``struct``/numpy, a few µs each:
 mcap-ros2-support's generic encoder takes ~250 µs per 360-beam scan, time the writer thread
-would take from the simulation's); the first message of every type is decoded back with
-mcap-ros2-support's decoder before the file goes on, so encoder and schema cannot drift apart.
+would take from the simulation's); before the run starts, a probe message of every type is
+decoded with mcap-ros2-support's decoder, so an encoder and its schema cannot drift apart.
 """
 
 from __future__ import annotations
@@ -350,6 +350,47 @@ def encode_cycle(c: Cycle) -> bytes:
     return w.bytes_()
 
 
+def _probe_grid() -> bytes:
+    from sim.world.occgrid import OccupancyGrid
+
+    return encode_grid(OccupancyGrid.from_values(np.array([[0, 100, -1]]), 0.5, (-1.0, 2.0)), "map")
+
+
+def _probe_cycle() -> bytes:
+    from sim.core.control import Cycle
+
+    return encode_cycle(Cycle("r", 3, 0.1, 0.1, 0.1, 0.12, 0.15, 0.01, False, False, False, None, ()))
+
+
+# A small message of every type, from the same encoders: decoded with mcap-ros2-support's decoder
+# (``check_encoders``) before a recording starts, so an encoder and its schema cannot drift apart.
+_PROBES: dict[str, Callable[[], bytes]] = {
+    "sensor_msgs/msg/LaserScan": lambda: encode_scan(1, "r/base_link", np.array([-0.5, 0.0, 0.5]),
+                                                     np.array([1.0, np.inf, 2.0], np.float32), 0.1, 5.0, 0.1),
+    "nav_msgs/msg/Odometry": lambda: encode_odometry(1, "r/odom", "r/base_link", 1.0, 2.0, 0.3, 0.5, 0.1),
+    "sensor_msgs/msg/Imu": lambda: encode_imu(1, "r/base_link", 0.1, 0.2, 0.3, 1e-4, 1e-3),
+    "geometry_msgs/msg/PoseWithCovarianceStamped": lambda: encode_pose_cov(1, "map", 1.0, 2.0, 0.3),
+    "geometry_msgs/msg/Twist": lambda: encode_twist(0.5, 0.1),
+    "geometry_msgs/msg/PoseStamped": lambda: encode_pose_stamped(1, "map", 1.0, 2.0, 0.3),
+    "tf2_msgs/msg/TFMessage": lambda: encode_tf([(1, "map", "r/odom", 0.1, 0.2, 0.3)]),
+    "nav_msgs/msg/OccupancyGrid": _probe_grid,
+    "fleet_timing_msgs/msg/Cycle": _probe_cycle,
+}
+
+
+def check_encoders(type_names: Iterable[str]) -> None:
+    """Decode a probe message of each type with mcap-ros2-support's decoder; raises on any mismatch."""
+    from mcap.records import Schema
+    from mcap_ros2.decoder import DecoderFactory
+
+    factory = DecoderFactory()
+    for k, name in enumerate(sorted(set(type_names))):
+        decoder = factory.decoder_for("cdr", Schema(id=k + 1, name=name, encoding="ros2msg",
+                                                    data=msgdef(name).encode()))
+        assert decoder is not None
+        decoder(_PROBES[name]())
+
+
 def compose(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
     """Planar transform ``a`` then ``b`` (``b`` given in ``a``'s frame)."""
     ca, sa = math.cos(a[2]), math.sin(a[2])
@@ -410,7 +451,6 @@ class Ros2Recorder(Feature):
         self._topics: dict[int, str] = {}
         self._types: dict[int, str] = {}
         self._seqs: dict[int, int] = {}
-        self._checked: set[str] = set()  # types whose first message was decoded back
         self._first = self._last = -1
         self._sensor: dict[str, tuple[int, str, int, str, Any]] = {}  # label -> (cid, kind, robot, frame, sensor)
         self._odom_for: dict[int, str] = {}  # robot index -> label of the odometry sensor driving its TF
@@ -437,6 +477,7 @@ class Ros2Recorder(Feature):
         except OSError as exc:  # the header or a schema could not be written: nothing of it stays
             self._out.discard()
             raise OutputError(self.path, exc) from exc
+        check_encoders(self._types.values())  # before the clock starts: ~10 ms, off the timed path
         snap = run.physics.snapshot  # the state at t = 0, before the first step
         self._history.append((snap.time, snap.pose))
         self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
@@ -581,9 +622,6 @@ class Ros2Recorder(Feature):
     # ------------------------------------------------------------------ writer thread
     def _write(self, cid: int, log_ns: int, data: bytes) -> None:
         assert self._writer is not None
-        type_name = self._types[cid]
-        if type_name not in self._checked:
-            self._check(type_name, data)
         self._writer.add_message(cid, log_time=log_ns, publish_time=log_ns, sequence=self._seqs[cid], data=data)
         self._seqs[cid] += 1
         self.counts[self._topics[cid]] += 1
@@ -591,16 +629,6 @@ class Ros2Recorder(Feature):
             self._first = log_ns
         self._last = max(self._last, log_ns)
 
-    def _check(self, type_name: str, data: bytes) -> None:
-        """Decode the first message of a type with mcap-ros2-support: the encoder matches the schema."""
-        from mcap.records import Schema
-        from mcap_ros2.decoder import DecoderFactory
-
-        schema = Schema(id=1, name=type_name, encoding="ros2msg", data=msgdef(type_name).encode())
-        decoder = DecoderFactory().decoder_for("cdr", schema)
-        assert decoder is not None
-        decoder(data)  # raises on a mismatch
-        self._checked.add(type_name)
 
     def _hold(self, cid: int, log_ns: int, data: bytes) -> None:
         heapq.heappush(self._held, (log_ns, next(self._order), cid, data))
