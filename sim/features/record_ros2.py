@@ -464,6 +464,8 @@ class Ros2Recorder(Feature):
         self._next_pose = 0.0
         self._step_time = -1.0
         self._static: tuple[int, bytes] | None = None  # /tf_static's channel and its one message
+        self._map_msg = b""  # /map's one message, encoded before the run starts
+        self._scenario_file: tuple[str, bytes] | None = None  # the attachment: file name, bytes
 
     # ------------------------------------------------------------------ start
     def on_start(self, run: RunHandle) -> None:
@@ -478,6 +480,12 @@ class Ros2Recorder(Feature):
             self._out.discard()
             raise OutputError(self.path, exc) from exc
         check_encoders(self._types.values())  # before the clock starts: ~10 ms, off the timed path
+        from sim.world.occgrid import rasterize
+
+        self._map_msg = encode_grid(rasterize(run.static), "map")  # here too: rasterising is not a writer's job
+        source = getattr(run.scenario, "source", None)
+        self._scenario_file = (Path(source).name, Path(source).read_bytes()) \
+            if source is not None and Path(source).is_file() else None
         snap = run.physics.snapshot  # the state at t = 0, before the first step
         self._history.append((snap.time, snap.pose))
         self._last_finish = {c.robot_name: -1.0 for c in run.controllers}
@@ -534,17 +542,15 @@ class Ros2Recorder(Feature):
 
     def _write_start(self, run: RunHandle) -> None:
         """/map at t = 0; the scenario file as an attachment; seed, clock, versions and the names as metadata."""
-        from sim.world.occgrid import rasterize
-
         assert self._writer is not None
-        self._write(self._map, 0, encode_grid(rasterize(run.static), "map"))
+        self._write(self._map, 0, self._map_msg)
         if self._static is not None:
             self._write(self._static[0], 0, self._static[1])
         sc = run.scenario
         source = getattr(sc, "source", None)
-        if source is not None and Path(source).is_file():
-            self._writer.add_attachment(create_time=0, log_time=0, name=Path(source).name,
-                                        media_type="application/yaml", data=Path(source).read_bytes())
+        if self._scenario_file is not None:
+            name, data = self._scenario_file
+            self._writer.add_attachment(create_time=0, log_time=0, name=name, media_type="application/yaml", data=data)
         self._writer.add_metadata("fleet_timing_sim", {
             "scenario": str(sc.name), "source": str(source) if source else "", "seed": str(sc.run.seed),
             "duration_s": repr(run.duration), "clock": type(run.clock).__name__, "time_scale": repr(sc.run.time_scale),
