@@ -49,6 +49,7 @@ __all__ = ["MSGDEFS", "Ros2Recorder", "msgdef", "ros_names", "ros_token"]
 FILENAME = "recording-ros2.mcap"
 POSE_HZ = 20.0  # true poses (and the truth-driven odom of robots without odometry) per simulated second
 TF_HOLD = 0.5  # s simulated: /tf is held this long behind physics so messages from every thread go out in order
+HOLD_LIMIT = 50_000  # messages held for ordering (a robot with no cycles holds /cycles back) before the oldest goes
 HISTORY = 2.0  # s simulated of true poses kept to place odometry readings that arrive late
 GRAVITY = 9.80665  # m/s^2: a level IMU's z acceleration at rest (REP 145: gravity is not removed)
 
@@ -643,7 +644,7 @@ class Ros2Recorder(Feature):
         """Write held /tf and /cycles messages logged by ``upto`` (s; None = all), oldest first."""
         held = self._held
         limit = None if upto is None else ns(upto)
-        while held and (limit is None or held[0][0] <= limit):
+        while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
             log_ns, _, cid, data = heapq.heappop(held)
             self._write(cid, log_ns, data)
 
