@@ -59,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with the window: save a PNG of it after --duration, then exit")
     p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
     p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
-    p.add_argument("--record", action="store_true",
-                   help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
+    p.add_argument("--record", nargs="?", const="foxglove", metavar="FORMAT[,FORMAT]",
+                   help="also record the run: foxglove (the default: recording.mcap, open in Foxglove), ros2 "
+                   "(recording-ros2.mcap, rosbag2 MCAP: ros2 bag play), or foxglove,ros2 (both)")
     p.add_argument("--foxglove", metavar="[HOST:]PORT",
                    help="serve the run live over the Foxglove WebSocket protocol on HOST (default 127.0.0.1), "
                    "PORT (0: any free port), with the same channels as --record; a virtual-clock run is then paced "
@@ -157,6 +158,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(scenario_json_schema(), indent=2))
         return EXIT_OK
+    if args.scenario is None and args.record is not None and _looks_like_path(args.record):
+        args.scenario, args.record = Path(args.record), "foxglove"  # `--record SCENARIO`: a bare --record
+    from sim.features.catalog import record_formats
+
+    record = record_formats(args.record)  # an unknown format: one line, exit 2, before anything runs
     if args.scenario is None:
         raise UsageError("run.py: give a scenario file, e.g. scenarios/warehouse.yaml (see run.py --help)")
     overrides: dict[str, Any] = {}
@@ -188,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
                                         f"{waiting})", flush=True)
     try:  # a live view paces a virtual run as the window does: a stream of the run, not a fast-forward
         return execute(scenario, args.out, new_folder=True, paced=not args.headless or live is not None,
-                       trace=not args.no_trace, record=args.record, live=live, plot=not args.no_plot,
+                       trace=not args.no_trace, record=record, live=live, plot=not args.no_plot,
                        present=present, echo=True, signals=True).exit_status
     finally:
         if live is not None:
@@ -204,6 +210,11 @@ def _foxglove_address(args: argparse.Namespace) -> tuple[str, int] | None:
     from sim.features.live import parse_address
 
     return parse_address(args.foxglove)
+
+
+def _looks_like_path(text: str) -> bool:
+    """A value after a bare ``--record`` that is the scenario, not a format list (a path or a YAML file)."""
+    return "/" in text or text.endswith((".yaml", ".yml")) or Path(text).is_file()
 
 
 def _window(window: tuple[int, int], screenshot: Path | None) -> Presenter:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sim.core.feature import report_sections
 from sim.core.listeners import RunListener
 from sim.errors import OutputError
-from sim.features.catalog import output_features
+from sim.features.catalog import Record, output_features
 from sim.features.expect import expect_section
 
 if TYPE_CHECKING:
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from sim.features.live import LiveServer
 
 
-def run_listeners(trace: bool = True, record: bool = False, live: LiveServer | None = None) -> list[RunListener]:
-    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, FoxgloveRecorder if ``record`` or
-    ``live`` (a started LiveServer, ``--foxglove``)."""
+def run_listeners(trace: bool = True, record: Record = False, live: LiveServer | None = None) -> list[RunListener]:
+    """Listeners for a run: MissTimeline always, TraceWriter if ``trace``, a recorder per format of ``record``
+    (True = foxglove; ``("foxglove", "ros2")``, ``"ros2"``: sim.features.catalog.record_formats); ``live`` (a
+    started LiveServer, ``--foxglove``) streams the Foxglove recorder's channels."""
     return list(output_features(trace, record, live))
 
 

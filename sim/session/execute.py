@@ -50,16 +50,17 @@ class Result:
 
 def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
             paced: bool = False, listeners: list[RunListener] | None = None, trace: bool = True,
-            record: bool = False, live: LiveServer | None = None, write_report: bool = True, plot: bool = True,
-            present: Presenter | None = None,
-            started_at: str | None = None, echo: bool = False, signals: bool = False) -> Result:
+            record: bool | str | tuple[str, ...] = False, live: LiveServer | None = None, write_report: bool = True,
+            plot: bool = True, present: Presenter | None = None, started_at: str | None = None, echo: bool = False,
+            signals: bool = False) -> Result:
     """Run ``scenario`` (loaded: ``sim.scenario.load``) from start to its report; return its Result.
 
     ``out``: the run folder, or with ``new_folder`` the folder a fresh run folder is made in
     (``out/<name>-<date>-<time>-seed<seed>``, as ``--out``). ``clock``: default the scenario's
     (``run.clock``), ``paced`` for a viewer. ``listeners``: default the run folder's outputs
-    (sim.report.outputs.run_listeners: the miss timeline, ``trace`` and ``record``; ``live``, a started
-    ``sim.features.live.LiveServer``, streams the recording's channels, and is stopped with the run); ``[]`` for
+    (sim.report.outputs.run_listeners: the miss timeline, ``trace`` and ``record``: True or
+    ``("foxglove",)`` = recording.mcap, ``("ros2",)`` = recording-ros2.mcap, both = both; ``live``, a started
+    ``sim.features.live.LiveServer``, streams the Foxglove recording's channels, and is stopped with the run); ``[]`` for
     none. ``write_report``/``plot``: write report.json / draw report.png. ``present``: watches
     the run on this thread (the window); default waits for its end. ``started_at``: the report's
     start stamp, default now. ``echo``: print the progress lines, the report and the verdict as
@@ -101,7 +102,7 @@ def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool
 
 
 def _build(scenario: Scenario, folder: Path, clock: Clock | None, paced: bool, listeners: list[RunListener] | None,
-           trace: bool, record: bool, live: LiveServer | None, echo: bool) -> Run:
+           trace: bool, record: bool | str | tuple[str, ...], live: LiveServer | None, echo: bool) -> Run:
     from sim.report.outputs import run_listeners
     from sim.runtime.run import Run, make_clock
 
