@@ -18,7 +18,7 @@ from mcap_ros2.decoder import DecoderFactory
 from sim.cli import main
 from sim.core.listeners import RunListener
 from sim.features.catalog import output_features, record_formats
-from sim.features.record import McapRecorder
+from sim.features.record import FoxgloveRecorder
 from sim.features.record_ros2 import (
     FILENAME,
     MSGDEFS,
@@ -276,7 +276,7 @@ def test_record_formats_and_the_flag(capsys: pytest.CaptureFixture[str]) -> None
     assert record_formats("ros2") == ("ros2",) and record_formats("foxglove,ros2,ros2") == ("foxglove", "ros2")
     assert record_formats(("ros2",)) == ("ros2",)
     kinds = [type(f) for f in output_features(trace=False, record="foxglove,ros2")]
-    assert McapRecorder in kinds and Ros2Recorder in kinds
+    assert FoxgloveRecorder in kinds and Ros2Recorder in kinds
     assert main([str(TINY), "--record", "ros3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown format 'ros3'" in err and "foxglove, ros2" in err
@@ -325,3 +325,16 @@ def test_an_encoder_that_does_not_match_its_definition_is_caught(monkeypatch: py
     monkeypatch.setitem(MSGDEFS, "geometry_msgs/Twist", "Vector3 linear\nVector3 angular\nstring frame\n")
     with pytest.raises(struct.error):  # the decoder runs out of bytes
         check_encoders(["geometry_msgs/msg/Twist"])
+
+
+def test_a_lidar_mounted_off_base_link_scans_in_its_own_frame_on_tf_static(tmp_path: Path) -> None:
+    """scenarios/shapes.yaml: tug-1's lidar 1.5 m ahead of base_link, amr-1's 0.45 m, amr-2's at base_link."""
+    virtual_run(tmp_path, [Ros2Recorder()], {"run.duration": 0.3},
+                scenario=Path(__file__).resolve().parents[1] / "scenarios" / "shapes.yaml")
+    by_topic, _, _ = read(tmp_path / FILENAME)
+    assert by_topic["/tug_1/lidar"][0][1].header.frame_id == "tug_1/lidar"
+    assert by_topic["/amr_2/lidar"][0][1].header.frame_id == "amr_2/base_link"
+    [(_, static)] = by_topic["/tf_static"]
+    mounts = {(t.header.frame_id, t.child_frame_id): t.transform.translation.x for t in static.transforms
+              if t.header.frame_id != "map"}  # shapes' robots have no odometry: map -> odom is static too
+    assert mounts == {("tug_1/base_link", "tug_1/lidar"): 1.5, ("amr_1/base_link", "amr_1/lidar"): 0.45}

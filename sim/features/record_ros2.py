@@ -518,6 +518,7 @@ class Ros2Recorder(Feature):
         self._map = channel("/map", "nav_msgs/msg/OccupancyGrid", QOS_LATCHED)
         self._tf = channel("/tf", "tf2_msgs/msg/TFMessage")
         by_robot: dict[str, list[SensorRuntime]] = {r: [] for r in robots}
+        statics: list[Transform] = []  # /tf_static: base_link -> a lidar mounted off it, map -> odom without odometry
         for rt in run.sensors:
             by_robot[rt.robot_name].append(rt)
         for i, robot in enumerate(robots):
@@ -529,6 +530,10 @@ class Ros2Recorder(Feature):
                     self.left_out.append(rt.label)
                     continue
                 frame = "map" if kind == "localization" else self._frames[i][1]
+                mx, my, myaw = (float(v) for v in getattr(rt.sensor, "mount", (0.0, 0.0, 0.0)))
+                if kind == "lidar" and (mx, my, myaw) != (0.0, 0.0, 0.0):  # sensors[].mount: scans in its own frame
+                    frame = f"{self.names[robot]}/{sensor_names[rt.sensor.name]}"
+                    statics.append((0, self._frames[i][1], frame, mx, my, myaw))
                 cid = channel(f"/{self.names[robot]}/{sensor_names[rt.sensor.name]}", KIND_TYPE[kind])
                 self._sensor[rt.label] = (cid, kind, i, frame, rt)
                 if kind == "odometry" and i not in self._odom_for:
@@ -537,9 +542,10 @@ class Ros2Recorder(Feature):
                                      channel(f"/{self.names[robot]}/pose_true", "geometry_msgs/msg/PoseStamped")))
         self._cycles = channel("/cycles", "fleet_timing_msgs/msg/Cycle")
         no_odom = [i for i in range(len(robots)) if i not in self._odom_for]
-        if no_odom:  # their odom frame is the map frame; odom -> base_link follows the true pose
-            self._static = (channel("/tf_static", "tf2_msgs/msg/TFMessage", QOS_LATCHED),
-                            encode_tf([(0, "map", self._frames[i][0], 0.0, 0.0, 0.0) for i in no_odom]))
+        # without odometry, a robot's odom frame is the map frame; odom -> base_link follows the true pose
+        statics += [(0, "map", self._frames[i][0], 0.0, 0.0, 0.0) for i in no_odom]
+        if statics:
+            self._static = (channel("/tf_static", "tf2_msgs/msg/TFMessage", QOS_LATCHED), encode_tf(statics))
 
     def _write_start(self, run: RunHandle) -> None:
         """/map at t = 0; the scenario file as an attachment; seed, clock, versions and the names as metadata."""

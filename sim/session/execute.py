@@ -59,8 +59,9 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
     (``out/<name>-<date>-<time>-seed<seed>``, as ``--out``). ``clock``: default the scenario's
     (``run.clock``), ``paced`` for a viewer. ``listeners``: default the run folder's outputs
     (sim.report.outputs.run_listeners: the miss timeline, ``trace`` and ``record``: True or
-    ``("foxglove",)`` = recording.mcap, ``("ros2",)`` = recording-ros2.mcap, both = both; ``live``, a started
-    ``sim.features.live.LiveServer``, streams the Foxglove recording's channels, and is stopped with the run); ``[]`` for
+    ``("foxglove",)`` = recording.mcap, ``("ros2",)`` = recording-ros2.mcap, both = both; ``live``, a
+    started ``sim.features.live.LiveServer``, streams the Foxglove recording's channels, and is stopped with the
+    run); ``[]`` for
     none. ``write_report``/``plot``: write report.json / draw report.png. ``present``: watches
     the run on this thread (the window); default waits for its end. ``started_at``: the report's
     start stamp, default now. ``echo``: print the progress lines, the report and the verdict as
