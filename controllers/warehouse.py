@@ -193,6 +193,8 @@ class WarehouseController(Controller):
             self._show("no pose")
             return 0.0, 0.0
         self.pose = pose
+        if self.mode == "unplanned" and self.leg is not None:
+            self._begin(self.leg, now)  # (before: the leg ran with no path and "picked" where the robot stood)
         scan = inputs.data(self._lidar) if self._lidar else None
         if self._lidar and scan is None:
             self._show("no scan")
@@ -335,8 +337,8 @@ class WarehouseController(Controller):
         self._blocked_since = None
         self._progress_ref = None
         self._replan = None
-        if self.pose is None:
-            self.mode = "idle"
+        if self.pose is None:  # an order before the first pose: planned on the first cycle with one
+            self.mode = "unplanned"
             return
         self.counts["plans"] += 1
         try:

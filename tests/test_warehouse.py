@@ -245,3 +245,16 @@ def test_boxed_in_robot_counts_a_stuck_event_and_never_collides() -> None:
     assert status["stuck_events"] >= 1 and status["max_blocked_s"] >= 5.9
     assert h.physics.collisions.sum() == 0
     assert set(h.states[0][-20:]) <= {"wait", "replan", "backoff"}
+
+
+def test_an_order_given_before_the_first_pose_is_picked_at_the_pick_place(warehouse: StaticMap) -> None:
+    """The order reaches the controller's inbox before its first cycle: it plans once it has a pose
+    (it used to run the leg with no path and report "picked" where it stood)."""
+    places = warehouse.places
+    h = Harness(warehouse, warehouse, [(1.5, 3.0, 0.0)])
+    pick, pack = places["pick-B3-e"][1:3], places["pack-2"][1:3]
+    h.ctl[0].handle_event("assign_order", order(pick, pack))
+    h.run(120.0, until=lambda h: not h.ctl[0].outbox.empty())
+    (first,) = h.messages(0)
+    assert first["event"] == "picked"
+    assert math.dist(h.physics.pose[0, :2], pick) < 0.3, "picked away from the pick place"
