@@ -1,4 +1,5 @@
-"""trace.json: valid Trace Event Format, one named track per thread, slices equal to cycles.csv rows.
+"""trace.json: valid Trace Event Format, one named track per thread, slices equal to cycles.csv rows,
+flows from each used reading to its cycle, counter tracks for misses and queue depth, gzip when large.
 
 Runs use virtual time, so every figure is the same on every host.
 """
@@ -6,6 +7,8 @@ Runs use virtual time, so every figure is the same on every host.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import math
 from collections import Counter
@@ -15,15 +18,17 @@ from typing import Any
 import pytest
 
 from sim.features.trace import TraceWriter
+from sim.features.tracefmt import PUBLISH, Formatter, read_trace
 from tests.scripted_run import SLOW, virtual_run
 
 SCOPES = {"g", "p", "t"}
+METADATA = {"process_name", "process_sort_index", "thread_name", "thread_sort_index"}
 
 
 def check_event(e: dict[str, Any]) -> None:
-    """The fields the Trace Event Format requires for each phase used."""
+    """The fields the Trace Event Format requires for each phase used (and Perfetto's JSON importer reads)."""
     assert isinstance(e.get("name"), str) and e["name"], e
-    assert e.get("ph") in {"X", "i", "M"}, e
+    assert e.get("ph") in {"X", "i", "M", "C"}, e
     assert isinstance(e.get("pid"), int) and isinstance(e.get("tid"), int), e
     assert isinstance(e.get("ts"), (int, float)) and math.isfinite(e["ts"]) and e["ts"] >= 0, e
     if e["ph"] == "X":
@@ -31,8 +36,45 @@ def check_event(e: dict[str, Any]) -> None:
     if e["ph"] == "i":
         assert e.get("s") in SCOPES, e
     if e["ph"] == "M":
-        assert e["name"] in {"process_name", "thread_name", "thread_sort_index"}, e
+        assert e["name"] in METADATA, e
         assert "name" in e["args"] or "sort_index" in e["args"], e
+    if e["ph"] == "C":  # one counter track per arg: every value a finite number
+        assert isinstance(e.get("args"), dict) and e["args"], e
+        assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in e["args"].values()), e
+    if "bind_id" in e:  # v2 flows: only on complete events (Perfetto binds them to that slice), one direction
+        assert e["ph"] == "X" and isinstance(e["bind_id"], int) and 0 <= e["bind_id"] < 2**53, e
+        assert (e.get("flow_out") is True) != (e.get("flow_in") is True), e
+    assert "id" not in e and e["ph"] not in {"s", "t", "f"}, e  # no v1 flows (their binding is by position)
+
+
+def check_flows(events: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """Every flow: one start (a publish on a producer track) before one end (a ``use`` slice on the
+    controller track inside the cycle that used the reading); returns bind_id -> (start, end)."""
+    starts = {e["bind_id"]: e for e in events if e.get("flow_out")}
+    ends = {e["bind_id"]: e for e in events if e.get("flow_in")}
+    assert len(starts) == sum(1 for e in events if e.get("flow_out"))  # ids are unique
+    assert len(ends) == sum(1 for e in events if e.get("flow_in"))
+    assert starts.keys() == ends.keys()
+    cycles = {(e["pid"], e["tid"], e["args"]["k"]): e for e in events if e.get("cat") == "cycle"}
+    for flow, s in starts.items():
+        f = ends[flow]
+        assert s["name"] == f"publish {s['args']['sensor']}" and f["name"] == f"use {s['args']['sensor']}"
+        assert s["args"]["seq"] == f["args"]["seq"]
+        assert s["ts"] <= f["ts"], (s, f)  # published before it was used
+        c = cycles[(f["pid"], f["tid"], f["args"]["k"])]  # lands inside the cycle that used it
+        assert c["ts"] <= f["ts"] <= c["ts"] + c["dur"] + 1e-3, (c, f)
+        assert f["args"]["age"] == pytest.approx((f["ts"] - s["args"]["sample_time"] * 1e6) / 1e6, abs=1e-6)
+    return {flow: (starts[flow], ends[flow]) for flow in starts}
+
+
+def counters(events: list[dict[str, Any]], prefix: str) -> dict[str, list[tuple[float, float]]]:
+    """Counter samples by track name (``name`` + arg), in time order."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for e in events:
+        if e["ph"] == "C" and e["name"].startswith(prefix):
+            for key, value in e["args"].items():
+                out.setdefault(f"{e['name']} {key}", []).append((e["ts"], value))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def load(out: Path) -> list[dict[str, Any]]:
@@ -56,6 +98,8 @@ def test_every_event_has_the_fields_its_phase_requires(slow_run: Any) -> None:
     for e in events:
         check_event(e)
     assert report["trace"]["events"] == len(events) and not report["trace"]["thinned"]
+    assert len(check_flows(events)) == report["trace"]["flows"] > 0
+    assert report["trace"]["file"] == "trace.json" and not report["trace"]["gzip"]  # small: plain JSON
 
 
 def test_one_named_track_per_thread(slow_run: Any) -> None:
@@ -66,11 +110,11 @@ def test_one_named_track_per_thread(slow_run: Any) -> None:
     assert len(set(names)) == len(names)  # distinct tids
     tid_of = {v.split(" [")[0]: k for k, v in names.items()}
     for e in events:
-        if e["ph"] == "X":
-            assert e["tid"] == tid_of[f"controller:{e['args'].get('robot', 'r1')}"]
-        elif e.get("cat") == "sensor":
-            kind = e["args"]["sensor"].split("/")[1]
-            assert e["tid"] == tid_of[f"sensor:{kind}"]  # per_kind producer threads
+        if e.get("cat") == "sensor" or e["name"].startswith("queue "):
+            kind = (e["args"].get("sensor") or e["name"].split()[1]).split("/")[1]
+            assert e["tid"] == tid_of[f"sensor:{kind}"], e  # per_kind producer threads
+        elif e["ph"] in {"X", "C"}:  # cycles, their phases and used inputs; the misses counter
+            assert e["tid"] == tid_of["controller:r1"], e
 
 
 def test_cycle_slices_match_cycles_csv(slow_run: Any) -> None:
@@ -94,11 +138,12 @@ def test_cycle_slices_match_cycles_csv(slow_run: Any) -> None:
         assert e["args"]["cause"] == (row["cause"] or None)
         assert e["args"]["safety_stop"] is (row["safety_stop"] == "1")
     assert 0 < misses < len(rows) and misses == report["summary"]["misses"]
-    marks = [e for e in events if e["name"] == "deadline miss"]
+    marks = [e for e in events if e.get("cat") == "miss"]
     assert len(marks) == misses
     by_k = {int(r["k"]): r for r in rows}
-    for m in marks:
+    for m in marks:  # named so that Perfetto (which ignores cname) shows and finds them: "MISS r1 k=12 cause"
         r = by_k[m["args"]["k"]]
+        assert m["name"] == f"MISS r1 k={r['k']} {r['cause']}"
         assert m["ts"] == pytest.approx((float(r["release_time"]) + float(r["deadline"])) * 1e6, abs=1.0)
 
 
@@ -142,6 +187,117 @@ def test_overall_cap_keeps_every_cycle(tmp_path: Path) -> None:
     assert t["sensor_instants"] == 50 == sum(1 for e in events if e.get("cat") == "sensor")
     assert t["thinned"] and t["instants_left_out_by_cap"] > 0
     assert sum(1 for e in events if e.get("cat") == "cycle") == report["summary"]["cycles"] == 20
+
+
+def used_readings(out: Path) -> dict[tuple[str, float], tuple[str, int]]:
+    """From cycles.csv: each reading a cycle used (sensor label, sample time in µs) -> the first cycle (robot, k)."""
+    first: dict[tuple[str, float], tuple[str, int]] = {}
+    with open(out / "cycles.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            inputs = float(row["inputs_time"])
+            for part in filter(None, row["input_ages"].split(";")):
+                name, age = part.split("=")
+                key = (f"{row['robot']}/{name}", round((inputs - float(age)) * 1e6))
+                first.setdefault(key, (row["robot"], int(row["k"])))
+    return first
+
+
+def test_a_flow_goes_from_each_used_reading_to_the_first_cycle_that_used_it(slow_run: Any) -> None:
+    out, _, report = slow_run
+    flows = check_flows(load(out))
+    drawn = {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)): (f["args"]["sensor"].split("/")[0],
+                                                                          f["args"]["k"])
+             for s, f in flows.values()}
+    assert drawn == used_readings(out)  # every reading used, exactly once, to the cycle that took it
+    assert len(drawn) == report["trace"]["flows"]
+    assert {label for label, _ in drawn} == {"r1/lidar", "r1/odometry", "r1/imu", "r1/bumper"}
+
+
+def test_thinned_publishes_a_cycle_used_are_kept_for_their_flow(tmp_path: Path) -> None:
+    _, report = virtual_run(tmp_path, [TraceWriter(instants_per_sensor_second=20)], {"run.duration": 1.0})
+    events = load(tmp_path)
+    flows = check_flows(events)
+    assert {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)) for s, _ in flows.values()} == set(
+        used_readings(tmp_path))
+    publishes = Counter(e["args"]["sensor"] for e in events if e["name"].startswith("publish "))
+    imu = next(s for s in report["sensors"] if s["kind"] == "imu")
+    # every 10th imu publish by the stride, and the ones the 20 Hz controller used (every 5th, half of them new)
+    assert math.ceil(imu["published"] / 10) < publishes["r1/imu"] < imu["published"]
+    t = report["trace"]
+    assert t["instants_left_out_by_stride"] == sum(  # the kept-for-a-flow ones are not counted as left out
+        s["produced"] + s["published"] for s in report["sensors"]) - t["sensor_instants"]
+
+
+def test_misses_counter_per_robot_steps_at_each_deadline(slow_run: Any) -> None:
+    out, _, report = slow_run
+    events = load(out)
+    tracks = counters(events, "r1 deadline misses")
+    samples = tracks["r1 deadline misses total"]
+    assert samples[0] == (0.0, 0)
+    values = [v for _, v in samples]
+    assert values == list(range(len(values)))  # cumulative: +1 per miss, in time order
+    assert values[-1] == report["summary"]["misses"] > 0
+    marks = sorted(e["ts"] for e in events if e.get("cat") == "miss")
+    assert [ts for ts, _ in samples[1:]] == marks  # each step at its miss's deadline
+
+
+def test_queue_depth_counters_give_the_peak_per_window(slow_run: Any) -> None:
+    out, _, report = slow_run
+    tracks = counters(load(out), "queue ")
+    queues = {f"{s['robot']}/{s['name']}": s["queue"] for s in report["sensors"]}
+    assert set(tracks) == {f"queue {label} depth" for label in queues}
+    for name, samples in tracks.items():
+        label = name.split()[1]
+        values = [v for _, v in samples]
+        assert all(0 <= v <= queues[label]["capacity"] for v in values), name
+        assert max(values) == queues[label]["peak_depth"], name  # the channel's own peak is in the track
+        assert all(a != b for a, b in itertools.pairwise(values)), name  # written on change only
+        assert all(ts % 100_000 == pytest.approx(0, abs=1e-3) or ts % 100_000 == pytest.approx(100_000, abs=1e-3)
+                   for ts, _ in samples)  # at window starts (0.1 s)
+    # the 100 Hz imu waits for the slow cycles (up to 0.2 s): its queue fills up (8), then drains
+    imu = [v for _, v in tracks["queue r1/imu depth"]]
+    assert queues["r1/imu"]["dropped"] > 0 and 8 in imu and imu.index(8) < len(imu) - 1
+
+
+def _publish(t: float, depth: int, seq: int = 0) -> tuple[Any, ...]:
+    return (PUBLISH, "r/s", seq, t, 2, t, True, depth)
+
+
+def test_queue_depth_window_peaks_and_zero_after_an_empty_window() -> None:
+    out = io.StringIO()
+    fmt = Formatter(out, 100)
+    fmt.write([_publish(0.01, 1), _publish(0.05, 3), _publish(0.08, 2),  # window 0: peak 3
+               _publish(0.12, 3),  # window 1: peak 3 again: nothing written
+               _publish(0.35, 1)])  # windows 2 empty: 0 at 0.2; window 3: 1
+    fmt.finish()
+    events = json.loads("[" + out.getvalue() + "]")
+    depth = [(e["ts"], e["args"]["depth"]) for e in events if e["ph"] == "C"]
+    assert depth == [(0.0, 3), (200_000.0, 0), (300_000.0, 1)]
+    assert all(e["name"] == "queue r/s" for e in events if e["ph"] == "C")
+
+
+def test_a_large_trace_is_written_gzipped_and_named_so(tmp_path: Path) -> None:
+    _, report = virtual_run(tmp_path, [TraceWriter(gzip_above=10_000)], {"run.duration": 0.5})
+    assert not (tmp_path / "trace.json").exists() and not list(tmp_path.glob(".*"))
+    data = (tmp_path / "trace.json.gz").read_bytes()
+    assert data[:2] == b"\x1f\x8b" and data[4:8] == b"\0\0\0\0"  # gzip, no time in the header: same run, same bytes
+    events = read_trace(tmp_path)
+    assert events == read_trace(tmp_path / "trace.json.gz")
+    for e in events:
+        check_event(e)
+    check_flows(events)
+    t = report["trace"]
+    assert t["file"] == "trace.json.gz" and t["gzip"] and t["events"] == len(events)
+    text = io.StringIO()
+    TraceWriter.print_section(t, text)
+    assert "Trace: trace.json.gz (" in text.getvalue()
+
+
+def test_read_trace_reads_a_plain_folder_too(slow_run: Any) -> None:
+    out, _, _ = slow_run
+    assert read_trace(out) == load(out)
+    with pytest.raises(FileNotFoundError):
+        read_trace(out / "nowhere")
 
 
 class _KilledFormatter(TraceWriter):

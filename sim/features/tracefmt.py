@@ -10,20 +10,37 @@ the formatter falls behind). This module imports nothing heavy, so it starts fas
 
 Messages are length-prefixed (4 bytes, little endian) ``marshal`` dumps of a batch of
 items; a zero length ends the file, and the counts come back as one JSON line on stdout:
-* ``(SAMPLE, label, seq, t, tid)`` and ``(PUBLISH, label, seq, t, tid, sample_time)``
-* ``(CYCLE, tid, robot, k, release, start, inputs, finish, deadline, cpu, miss, overrun, stale, cause, pid)``
-  (pid: the process track, 1 for the world, one per robot host)
+* ``(CONFIG, {"labels": [...], "queue_window": s, "gzip_above": bytes})`` first (optional): the
+  sensor labels in a fixed order (flow ids are made from them, so they do not depend on arrival order)
+* ``(SAMPLE, label, seq, t, tid)`` and ``(PUBLISH, label, seq, t, tid, sample_time, kept, depth)``
+  (kept: False if the stride thinned it, written only if a cycle uses it; depth: the queue's depth
+  right after the put, -1 if unknown, as for a robot host's queue, which lives in the host process)
+* ``(CYCLE, tid, robot, k, release, start, inputs, finish, deadline, cpu, miss, overrun, stale, cause, pid,
+  ages)`` (pid: the process track, 1 for the world, one per robot host; ages: ((sensor, age at use), ...))
 * ``(INSTANT, event_dict)`` written as is.
+
+Flows (reading -> the cycle that used it): a publish is held back (``_Pending``, a few per sensor)
+until a cycle's input ages show that it used that reading (its sample time = inputs time - age) or a
+newer one; it is then written as a zero-length complete event carrying ``bind_id`` + ``flow_out``,
+and the cycle gets a zero-length ``use <sensor>`` slice at its inputs time with the same ``bind_id`` +
+``flow_in``. Perfetto's JSON importer binds such v2 flow ids to the very slice that carries them
+(``MaybeAddFlow`` after the slice is made), so the arrow lands right whatever the event order in the
+file; instants ("i") cannot carry flows there, and v1 "s"/"f" events bind to whatever slice is on top
+of the track at that time, which is ambiguous when eight robots publish at the same instant.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import marshal
+import math
 import os
+import shutil
 import struct
 import sys
+from collections import deque
 from typing import IO, Any
 
 from sim.common.interrupt import child_ignores
@@ -31,8 +48,13 @@ from sim.common.lifeline import die_with_parent
 from sim.errors import describe_os_error as _why
 
 PID = 1
-MISS_COLOUR = "terrible"  # a Chrome trace viewer reserved colour name (red)
-SAMPLE, PUBLISH, CYCLE, INSTANT = 0, 1, 2, 3
+MISS_COLOUR = "terrible"  # chrome://tracing's reserved red; Perfetto ignores cname (misses are named "MISS ...")
+SAMPLE, PUBLISH, CYCLE, INSTANT, CONFIG = 0, 1, 2, 3, 4
+QUEUE_WINDOW = 0.1  # s: queue depth counters give the peak depth per window of this length
+GZIP_ABOVE = 16 * 1024 * 1024  # bytes of JSON above which the file is written as trace.json.gz
+GZIP_LEVEL = 6
+PENDING_PER_SENSOR = 256  # publishes held back per sensor waiting for a cycle to use them
+_MATCH = 1e-9  # s: a cycle's sample time (inputs time - age) matches a publish's within this
 
 
 def us(t: float) -> float:
@@ -45,7 +67,7 @@ def instant(name: str, t: float, tid: int, cat: str, args: dict[str, Any], pid: 
 
 
 def cycle_events(item: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """The cycle slice, its nested phases, and a deadline-miss instant if it missed."""
+    """The cycle slice, its nested phases, and a ``MISS <robot> k=<k> <cause>`` instant if it missed."""
     _, tid, robot, k, release, start_t, inputs_t, finish_t, deadline, cpu, miss, overrun, stale, cause = item[:14]
     pid = item[14] if len(item) > 14 else PID
     start, inputs, finish = us(start_t), us(inputs_t), us(finish_t)
@@ -66,11 +88,20 @@ def cycle_events(item: tuple[Any, ...]) -> list[dict[str, Any]]:
         out.append({"name": "compute", "cat": "phase", "ph": "X", "ts": inputs, "dur": round(finish - inputs, 3),
                     "pid": pid, "tid": tid, "args": {"k": k}})
     if miss:
-        late = instant("deadline miss", release + deadline, tid, "miss",
+        late = instant(f"MISS {robot} k={k} {cause}", release + deadline, tid, "miss",
                        {"k": k, "cause": cause, "late_by": finish_t - release - deadline}, pid)
         late["cname"] = MISS_COLOUR
         out.append(late)
     return out
+
+
+def counter(name: str, t: float, value: float, key: str, pid: int, tid: int) -> dict[str, Any]:
+    """A counter sample ("C"): Perfetto draws one track per process and ``name`` + ``key``."""
+    return {"name": name, "cat": "counter", "ph": "C", "ts": us(t), "pid": pid, "tid": tid, "args": {key: value}}
+
+
+# A publish held back until a cycle uses it or a newer one: (seq, sample_time, publish_time, tid, kept)
+_Pending = tuple[int, float, float, int, bool]
 
 
 class Formatter:
@@ -80,10 +111,31 @@ class Formatter:
         self.file = file
         self.max_instants = max_instants
         self.events = self.cycles = self.instants = self.capped = 0
+        self.flows = 0  # reading -> cycle arrows
+        self.rescued = 0  # publishes the stride had thinned, written because a cycle used them
+        self.queue_window = QUEUE_WINDOW
+        self.gzip_above = GZIP_ABOVE
         self._first = True
+        self._label_index: dict[str, int] = {}
+        self._pending: dict[str, deque[_Pending]] = {}
+        self._queues: dict[str, list[Any]] = {}  # label -> [window, peak, last written, tid]
+        self._misses: dict[str, int] = {}  # robot -> deadline misses so far
 
     def write(self, batch: list[tuple[Any, ...]]) -> None:
-        lines = [json.dumps(e, separators=(",", ":")) for item in batch for e in self._events(item)]
+        self._lines([e for item in batch for e in self._events(item)])
+
+    def finish(self) -> None:
+        """Write what is still held back: publishes no cycle used, the last queue-depth window."""
+        out: list[dict[str, Any]] = []
+        for label, pending in self._pending.items():
+            while pending:
+                out.extend(self._publish(label, pending.popleft(), None))
+        for label, state in self._queues.items():
+            out.extend(self._close_window(label, state[0] + 1))
+        self._lines(out)
+
+    def _lines(self, events: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(e, separators=(",", ":")) for e in events]
         if lines:
             self.file.write(("" if self._first else ",\n") + ",\n".join(lines))
             self._first = False
@@ -93,21 +145,122 @@ class Formatter:
         kind = item[0]
         if kind == CYCLE:
             self.cycles += 1
-            return cycle_events(item)
+            return cycle_events(item) + self._cycle_extras(item)
         if kind == INSTANT:
             return [item[1]]
-        if self.instants >= self.max_instants:
-            self.capped += 1
+        if kind == CONFIG:
+            config = item[1]
+            self._label_index = {label: n for n, label in enumerate(config.get("labels", ()))}
+            self.queue_window = config.get("queue_window", self.queue_window)
+            self.gzip_above = config.get("gzip_above", self.gzip_above)
             return []
-        self.instants += 1
         label, seq, t, tid = item[1], item[2], item[3], item[4]
         if kind == SAMPLE:
+            if self._capped():
+                return []
             return [instant(f"sample {label}", t, tid, "sensor", {"sensor": label, "seq": seq})]
-        return [instant(f"publish {label}", t, tid, "sensor",
-                        {"sensor": label, "seq": seq, "sample_time": item[5], "latency": t - item[5]})]
+        kept, depth = (item[6], item[7]) if len(item) > 7 else (True, -1)
+        out = self._queue_depth(label, t, depth, tid) if depth >= 0 else []
+        pending = self._pending.setdefault(label, deque())
+        pending.append((seq, item[5], t, tid, kept))
+        if len(pending) > PENDING_PER_SENSOR:  # never used (yet): write it without a flow
+            out.extend(self._publish(label, pending.popleft(), None))
+        return out
+
+    def _capped(self) -> bool:
+        """Count one sensor instant; False if the overall cap leaves it out."""
+        if self.instants >= self.max_instants:
+            self.capped += 1
+            return True
+        self.instants += 1
+        return False
+
+    def _publish(self, label: str, p: _Pending, flow: int | None) -> list[dict[str, Any]]:
+        """A publish as a zero-length complete event (it can carry a flow); nothing if thinned or capped."""
+        seq, sample_time, t, tid, kept = p
+        if not kept and flow is None:
+            return []  # the stride left it out and no cycle used it
+        if self._capped():
+            return []
+        self.rescued += not kept
+        e = {"name": f"publish {label}", "cat": "sensor", "ph": "X", "ts": us(t), "dur": 0, "pid": PID, "tid": tid,
+             "args": {"sensor": label, "seq": seq, "sample_time": sample_time, "latency": t - sample_time}}
+        if flow is not None:
+            e["bind_id"] = flow
+            e["flow_out"] = True
+        return [e]
+
+    def _flow_id(self, label: str, seq: int) -> int:
+        """Unique per reading, whatever order the events arrive in: 2^32 * sensor index + seq (< 2^53)."""
+        index = self._label_index.setdefault(label, len(self._label_index))
+        return (index << 32) | (seq & 0xFFFFFFFF)
+
+    def _cycle_extras(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """The cycle's incoming flows (one per reading it was the first to use) and its misses counter."""
+        _, tid, robot, k, release, _, inputs_t, _, deadline, _, miss = item[:11]
+        pid = item[14] if len(item) > 14 else PID
+        out: list[dict[str, Any]] = []
+        if robot not in self._misses:  # the counter starts at 0 at the robot's first cycle
+            self._misses[robot] = 0
+            out.append(counter(f"{robot} deadline misses", 0.0, 0, "total", pid, tid))
+        if miss:
+            self._misses[robot] += 1
+            out.append(counter(f"{robot} deadline misses", release + deadline, self._misses[robot], "total", pid, tid))
+        for name, age in item[15] if len(item) > 15 else ():
+            label = f"{robot}/{name}"
+            pending = self._pending.get(label)
+            if not pending:
+                continue
+            sample_time = inputs_t - age
+            for i in range(len(pending) - 1, -1, -1):  # the newest first: a cycle takes the newest reading
+                if abs(pending[i][1] - sample_time) <= _MATCH:
+                    break
+            else:
+                continue  # used before (no new flow), thinned away, or not seen
+            for _ in range(i):  # older ones: superseded, no cycle will use them
+                out.extend(self._publish(label, pending.popleft(), None))
+            used = pending.popleft()
+            flow = self._flow_id(label, used[0])
+            publish = self._publish(label, used, flow)
+            if not publish:
+                continue  # capped: no arrow without its start
+            out.extend(publish)
+            out.append({"name": f"use {label}", "cat": "flow", "ph": "X", "ts": us(inputs_t), "dur": 0,
+                        "pid": pid, "tid": tid, "bind_id": flow, "flow_in": True,
+                        "args": {"sensor": label, "seq": used[0], "k": k, "age": age}})
+            self.flows += 1
+        return out
+
+    def _queue_depth(self, label: str, t: float, depth: int, tid: int) -> list[dict[str, Any]]:
+        """The queue's peak depth per window, written when it differs from the last value written."""
+        state = self._queues.get(label)
+        window = math.floor(t / self.queue_window)
+        if state is None:
+            self._queues[label] = [window, depth, None, tid]
+            return []
+        out = self._close_window(label, window) if window != state[0] else []
+        if window != state[0]:
+            state[0], state[1] = window, depth
+        elif depth > state[1]:
+            state[1] = depth
+        return out
+
+    def _close_window(self, label: str, next_window: float) -> list[dict[str, Any]]:
+        """The finished window's peak, and 0 for the first empty window after it (nothing was put there)."""
+        window, peak, last, tid = self._queues[label]
+        name, out = f"queue {label}", []
+        if peak != last:
+            out.append(counter(name, window * self.queue_window, peak, "depth", PID, tid))
+            last = peak
+        if next_window > window + 1 and last != 0:
+            out.append(counter(name, (window + 1) * self.queue_window, 0, "depth", PID, tid))
+            last = 0
+        self._queues[label][2] = last
+        return out
 
     def counts(self) -> dict[str, int]:
-        return {"events": self.events, "cycles": self.cycles, "instants": self.instants, "capped": self.capped}
+        return {"events": self.events, "cycles": self.cycles, "instants": self.instants, "capped": self.capped,
+                "flows": self.flows, "rescued": self.rescued}
 
 
 HEADER = struct.Struct("<I")
@@ -122,9 +275,10 @@ def frame(batch: list[tuple[Any, ...]]) -> bytes:
 def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, int] | None, str | None]:
     """Format messages from ``source`` into ``path`` until the end message: (counts, None) on success.
 
-    (None, why) when writing failed: the rest of the input is still read (the parent never
-    meets a broken pipe) and ``path`` is removed. (None, None) when the input broke off
-    (the parent is gone or gave up): ``path`` is removed too, so nothing half-written stays.
+    A file larger than the configured ``gzip_above`` is compressed into ``path + ".gz"`` and ``path``
+    removed; the counts then say ``"gzip": 1``. (None, why) when writing failed: the rest of the input
+    is still read (the parent never meets a broken pipe) and ``path`` is removed. (None, None) when the
+    input broke off (the parent is gone or gave up): ``path`` is removed too, so nothing half-written stays.
     """
     fmt: Formatter | None = None
     error: str | None = None
@@ -155,13 +309,19 @@ def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, in
                 except OSError as exc:
                     error = _why(exc)
         if complete and error is None and f is not None and fmt is not None:
+            fmt.finish()
             f.write("\n]\n")
             f.flush()
             os.fsync(f.fileno())
             f.close()
-            return fmt.counts(), None
+            counts = fmt.counts()
+            if os.path.getsize(path) > fmt.gzip_above:
+                compress(path, path + GZ)
+                counts["gzip"] = 1
+            return counts, None
     except OSError as exc:
         error = _why(exc)
+        _remove(path + GZ)
     finally:
         if f is not None:
             try:
@@ -170,6 +330,34 @@ def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, in
                 error = error or _why(exc)
     _remove(path)
     return None, error
+
+
+GZ = ".gz"
+
+
+def compress(plain: str, target: str) -> None:
+    """gzip ``plain`` into ``target`` (no name or time in the header: the same run gives the same bytes),
+    fsync it, remove ``plain``."""
+    with open(plain, "rb") as src, open(target, "xb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.unlink(plain)
+
+
+def read_trace(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The events of a trace file, ``trace.json`` or ``trace.json.gz``; a run folder finds the one it holds."""
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        found = [os.path.join(p, n) for n in ("trace.json", "trace.json.gz") if os.path.exists(os.path.join(p, n))]
+        if not found:
+            raise FileNotFoundError(os.path.join(p, "trace.json"))
+        p = found[0]
+    opener = gzip.open if p.endswith(GZ) else open
+    with opener(p, "rt", encoding="utf-8") as f:
+        events: list[dict[str, Any]] = json.load(f)
+    return events
 
 
 def _open(path: str) -> IO[str]:
