@@ -6,6 +6,7 @@ Runs use virtual time, so every figure is the same on every host.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import itertools
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from sim.features.trace import TraceWriter
-from sim.features.tracefmt import PUBLISH, Formatter, read_trace
+from sim.features.tracefmt import CONFIG, CYCLE, PUBLISH, Formatter, read_trace
 from tests.scripted_run import SLOW, virtual_run
 
 SCOPES = {"g", "p", "t"}
@@ -47,24 +48,33 @@ def check_event(e: dict[str, Any]) -> None:
     assert "id" not in e and e["ph"] not in {"s", "t", "f"}, e  # no v1 flows (their binding is by position)
 
 
-def check_flows(events: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
-    """Every flow: one start (a publish on a producer track) before one end (a ``use`` slice on the
-    controller track inside the cycle that used the reading); returns bind_id -> (start, end)."""
+def check_flows(events: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """Every flow: one start (a publish on a producer track) before one end (a ``use`` slice on a
+    controller track, inside the cycle that used the reading); returns bind_id -> (start, end, cycle)."""
     starts = {e["bind_id"]: e for e in events if e.get("flow_out")}
     ends = {e["bind_id"]: e for e in events if e.get("flow_in")}
     assert len(starts) == sum(1 for e in events if e.get("flow_out"))  # ids are unique
     assert len(ends) == sum(1 for e in events if e.get("flow_in"))
     assert starts.keys() == ends.keys()
-    cycles = {(e["pid"], e["tid"], e["args"]["k"]): e for e in events if e.get("cat") == "cycle"}
+    cycles: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for e in sorted((e for e in events if e.get("cat") == "cycle"), key=lambda e: e["ts"]):
+        cycles.setdefault((e["pid"], e["tid"]), []).append(e)
+    out = {}
     for flow, s in starts.items():
         f = ends[flow]
-        assert s["name"] == f"publish {s['args']['sensor']}" and f["name"] == f"use {s['args']['sensor']}"
+        label = s["args"]["sensor"]
+        assert s["name"] == f"publish {label}" and f["name"] == f"use {label}"
+        assert s["ph"] == f["ph"] == "X" and s["dur"] == f["dur"] == 0
         assert s["args"]["seq"] == f["args"]["seq"]
         assert s["ts"] <= f["ts"], (s, f)  # published before it was used
-        c = cycles[(f["pid"], f["tid"], f["args"]["k"])]  # lands inside the cycle that used it
+        track = cycles[(f["pid"], f["tid"])]  # lands on an existing cycle slice of its track: the one that used it
+        i = bisect.bisect_right([c["ts"] for c in track], f["ts"]) - 1
+        c = track[i]
         assert c["ts"] <= f["ts"] <= c["ts"] + c["dur"] + 1e-3, (c, f)
+        assert c["args"]["robot"] == label.split("/")[0]
         assert f["args"]["age"] == pytest.approx((f["ts"] - s["args"]["sample_time"] * 1e6) / 1e6, abs=1e-6)
-    return {flow: (starts[flow], ends[flow]) for flow in starts}
+        out[flow] = (s, f, c)
+    return out
 
 
 def counters(events: list[dict[str, Any]], prefix: str) -> dict[str, list[tuple[float, float]]]:
@@ -205,9 +215,8 @@ def used_readings(out: Path) -> dict[tuple[str, float], tuple[str, int]]:
 def test_a_flow_goes_from_each_used_reading_to_the_first_cycle_that_used_it(slow_run: Any) -> None:
     out, _, report = slow_run
     flows = check_flows(load(out))
-    drawn = {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)): (f["args"]["sensor"].split("/")[0],
-                                                                          f["args"]["k"])
-             for s, f in flows.values()}
+    drawn = {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)): (c["args"]["robot"], c["args"]["k"])
+             for s, _, c in flows.values()}
     assert drawn == used_readings(out)  # every reading used, exactly once, to the cycle that took it
     assert len(drawn) == report["trace"]["flows"]
     assert {label for label, _ in drawn} == {"r1/lidar", "r1/odometry", "r1/imu", "r1/bumper"}
@@ -217,7 +226,7 @@ def test_thinned_publishes_a_cycle_used_are_kept_for_their_flow(tmp_path: Path) 
     _, report = virtual_run(tmp_path, [TraceWriter(instants_per_sensor_second=20)], {"run.duration": 1.0})
     events = load(tmp_path)
     flows = check_flows(events)
-    assert {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)) for s, _ in flows.values()} == set(
+    assert {(s["args"]["sensor"], round(s["args"]["sample_time"] * 1e6)) for s, _, _ in flows.values()} == set(
         used_readings(tmp_path))
     publishes = Counter(e["args"]["sensor"] for e in events if e["name"].startswith("publish "))
     imu = next(s for s in report["sensors"] if s["kind"] == "imu")
@@ -274,6 +283,44 @@ def test_queue_depth_window_peaks_and_zero_after_an_empty_window() -> None:
     depth = [(e["ts"], e["args"]["depth"]) for e in events if e["ph"] == "C"]
     assert depth == [(0.0, 3), (200_000.0, 0), (300_000.0, 1)]
     assert all(e["name"] == "queue r/s" for e in events if e["ph"] == "C")
+
+
+def _cycle(k: int, inputs: float, ages: tuple[tuple[str, float], ...], miss: bool = False) -> tuple[Any, ...]:
+    release = 0.05 * k
+    return (CYCLE, 5, "r", k, release, release, inputs, inputs + 0.01, 0.05, 0.0, miss, False, False,
+            "long_compute" if miss else None, 1, ages)
+
+
+def _formatted(batch: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    fmt = Formatter(out, 1000)
+    fmt.write(batch)
+    fmt.finish()
+    events: list[dict[str, Any]] = json.loads("[" + out.getvalue() + "]")
+    return events
+
+
+def test_a_flow_is_drawn_when_the_publish_hook_comes_after_the_cycle_that_used_it() -> None:
+    """Real clock: the producer's hook runs just after the put; the controller may take the reading and
+    finish its cycle first. The use waits for its publish; the next cycle reusing it draws nothing."""
+    reading = (PUBLISH, "r/s", 3, 0.06, 2, 0.05, True, 1)
+    late = _formatted([(CONFIG, {"labels": ["r/s"]}), _cycle(2, 0.1, (("s", 0.05),)), reading,
+                       _cycle(3, 0.15, (("s", 0.1),))])
+    early = _formatted([(CONFIG, {"labels": ["r/s"]}), reading, _cycle(2, 0.1, (("s", 0.05),)),
+                        _cycle(3, 0.15, (("s", 0.1),))])
+    for events in (late, early):
+        flows = check_flows(events)
+        assert [(s["args"]["seq"], c["args"]["k"]) for s, _, c in flows.values()] == [(3, 2)]
+        assert list(flows) == [3]  # bind_id: 2^32 * sensor index 0 + seq
+    assert sorted(map(str, late)) == sorted(map(str, early))  # the same events whatever the arrival order
+
+
+def test_misses_counter_from_formatted_cycles() -> None:
+    events = _formatted([_cycle(0, 0.0, ()), _cycle(1, 0.05, (), miss=True), _cycle(2, 0.1, ()),
+                         _cycle(3, 0.15, (), miss=True)])
+    assert counters(events, "r deadline")["r deadline misses total"] == [(0.0, 0), (100_000.0, 1), (200_000.0, 2)]
+    assert [e["name"] for e in events if e.get("cat") == "miss"] == ["MISS r k=1 long_compute",
+                                                                     "MISS r k=3 long_compute"]
 
 
 def test_a_large_trace_is_written_gzipped_and_named_so(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import marshal
 import math
@@ -54,6 +55,7 @@ QUEUE_WINDOW = 0.1  # s: queue depth counters give the peak depth per window of 
 GZIP_ABOVE = 16 * 1024 * 1024  # bytes of JSON above which the file is written as trace.json.gz
 GZIP_LEVEL = 6
 PENDING_PER_SENSOR = 256  # publishes held back per sensor waiting for a cycle to use them
+PARKED_PER_SENSOR = 16  # uses per sensor waiting for their publish (its hook runs just after the put)
 _MATCH = 1e-9  # s: a cycle's sample time (inputs time - age) matches a publish's within this
 
 
@@ -102,6 +104,8 @@ def counter(name: str, t: float, value: float, key: str, pid: int, tid: int) -> 
 
 # A publish held back until a cycle uses it or a newer one: (seq, sample_time, publish_time, tid, kept)
 _Pending = tuple[int, float, float, int, bool]
+# A cycle's use of a reading whose publish has not arrived yet: (sample_time, inputs_time, age, pid, tid)
+_Use = tuple[float, float, float, int, int]
 
 
 class Formatter:
@@ -118,6 +122,8 @@ class Formatter:
         self._first = True
         self._label_index: dict[str, int] = {}
         self._pending: dict[str, deque[_Pending]] = {}
+        self._parked: dict[str, deque[_Use]] = {}
+        self._used: dict[str, float] = {}  # label -> sample time of the newest reading a flow was drawn for
         self._queues: dict[str, list[Any]] = {}  # label -> [window, peak, last written, tid]
         self._misses: dict[str, int] = {}  # robot -> deadline misses so far
 
@@ -163,6 +169,12 @@ class Formatter:
         out = self._queue_depth(label, t, depth, tid) if depth >= 0 else []
         pending = self._pending.setdefault(label, deque())
         pending.append((seq, item[5], t, tid, kept))
+        parked = self._parked.get(label)
+        if parked:  # a cycle already used it (its publish hook ran after the cycle ended): draw that flow now
+            while parked and parked[0][0] < item[5] - _MATCH:
+                parked.popleft()  # used readings whose publish never came: no arrow
+            if parked and abs(parked[0][0] - item[5]) <= _MATCH:
+                out.extend(self._flow(label, len(pending) - 1, parked.popleft()))
         if len(pending) > PENDING_PER_SENSOR:  # never used (yet): write it without a flow
             out.extend(self._publish(label, pending.popleft(), None))
         return out
@@ -197,7 +209,7 @@ class Formatter:
 
     def _cycle_extras(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
         """The cycle's incoming flows (one per reading it was the first to use) and its misses counter."""
-        _, tid, robot, k, release, _, inputs_t, _, deadline, _, miss = item[:11]
+        _, tid, robot, _, release, _, inputs_t, _, deadline, _, miss = item[:11]
         pid = item[14] if len(item) > 14 else PID
         out: list[dict[str, Any]] = []
         if robot not in self._misses:  # the counter starts at 0 at the robot's first cycle
@@ -208,28 +220,43 @@ class Formatter:
             out.append(counter(f"{robot} deadline misses", release + deadline, self._misses[robot], "total", pid, tid))
         for name, age in item[15] if len(item) > 15 else ():
             label = f"{robot}/{name}"
-            pending = self._pending.get(label)
-            if not pending:
-                continue
             sample_time = inputs_t - age
+            if sample_time <= self._used.get(label, -math.inf) + _MATCH:
+                continue  # used by an earlier cycle: its flow is drawn
+            use: _Use = (sample_time, inputs_t, age, pid, tid)
+            pending = self._pending.get(label) or ()
             for i in range(len(pending) - 1, -1, -1):  # the newest first: a cycle takes the newest reading
                 if abs(pending[i][1] - sample_time) <= _MATCH:
+                    out.extend(self._flow(label, i, use))
                     break
-            else:
-                continue  # used before (no new flow), thinned away, or not seen
-            for _ in range(i):  # older ones: superseded, no cycle will use them
-                out.extend(self._publish(label, pending.popleft(), None))
-            used = pending.popleft()
-            flow = self._flow_id(label, used[0])
-            publish = self._publish(label, used, flow)
-            if not publish:
-                continue  # capped: no arrow without its start
-            out.extend(publish)
-            out.append({"name": f"use {label}", "cat": "flow", "ph": "X", "ts": us(inputs_t), "dur": 0,
-                        "pid": pid, "tid": tid, "bind_id": flow, "flow_in": True,
-                        "args": {"sensor": label, "seq": used[0], "k": k, "age": age}})
-            self.flows += 1
+            else:  # not published yet as far as we know (its hook still to come): wait for it, a little
+                parked = self._parked.setdefault(label, deque())
+                if not parked or abs(parked[-1][0] - sample_time) > _MATCH:  # the first cycle to use it only
+                    parked.append(use)
+                    if len(parked) > PARKED_PER_SENSOR:
+                        parked.popleft()
         return out
+
+    def _flow(self, label: str, index: int, use: _Use) -> list[dict[str, Any]]:
+        """The publish ``pending[index]`` with its flow out, and the cycle's ``use`` slice with its flow in.
+
+        The older publishes still held back are written without a flow: a cycle takes the newest
+        reading, so no later cycle will use them."""
+        pending = self._pending[label]
+        out: list[dict[str, Any]] = []
+        for _ in range(index):
+            out.extend(self._publish(label, pending.popleft(), None))
+        reading = pending.popleft()
+        sample_time, inputs_t, age, pid, tid = use
+        self._used[label] = sample_time
+        flow = self._flow_id(label, reading[0])
+        publish = self._publish(label, reading, flow)
+        if not publish:
+            return out  # capped: no arrow without its start
+        self.flows += 1
+        return [*out, *publish, {"name": f"use {label}", "cat": "flow", "ph": "X", "ts": us(inputs_t), "dur": 0,
+                                 "pid": pid, "tid": tid, "bind_id": flow, "flow_in": True,
+                                 "args": {"seq": reading[0], "age": age}}]
 
     def _queue_depth(self, label: str, t: float, depth: int, tid: int) -> list[dict[str, Any]]:
         """The queue's peak depth per window, written when it differs from the last value written."""
@@ -272,26 +299,78 @@ def frame(batch: list[tuple[Any, ...]]) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
+class _Sink:
+    """The file being written: plain JSON, switched to gzip (``path + ".gz"``) once it grows past a size.
+
+    The switch compresses what is written so far and streams the rest through the compressor, so a
+    large trace costs no extra pass at the end (the formatter compresses while the run goes on).
+    """
+
+    def __init__(self, file: IO[str], path: str) -> None:
+        self.file = file
+        self.path = path
+        self.size = 0  # characters written (JSON is ASCII: bytes)
+        self._raw: IO[bytes] | None = None  # the .gz file once switched
+
+    @property
+    def gzipped(self) -> bool:
+        return self._raw is not None
+
+    def write(self, text: str) -> None:
+        self.file.write(text)
+        self.size += len(text)
+
+    def switch_to_gzip(self) -> None:
+        self.file.close()
+        self._raw = _create(self.path + GZ)
+        out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=GZIP_LEVEL, mtime=0)
+        with open(self.path, "rb") as src:  # no name or time in the header: the same run gives the same bytes
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.unlink(self.path)
+        self.file = io.TextIOWrapper(out, encoding="ascii")
+
+    def finish(self) -> None:
+        """Flush, fsync, close."""
+        self.file.flush()
+        if self._raw is not None:
+            self.file.close()  # ends the gzip stream (the raw file stays open: it was handed in)
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+        else:
+            os.fsync(self.file.fileno())
+            self.file.close()
+
+    def close(self) -> None:
+        """After a failure: close whatever is open (a last buffered write may still fail: the caller says why)."""
+        try:
+            self.file.close()
+        finally:
+            if self._raw is not None:
+                self._raw.close()
+
+
 def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, int] | None, str | None]:
     """Format messages from ``source`` into ``path`` until the end message: (counts, None) on success.
 
-    A file larger than the configured ``gzip_above`` is compressed into ``path + ".gz"`` and ``path``
-    removed; the counts then say ``"gzip": 1``. (None, why) when writing failed: the rest of the input
-    is still read (the parent never meets a broken pipe) and ``path`` is removed. (None, None) when the
-    input broke off (the parent is gone or gave up): ``path`` is removed too, so nothing half-written stays.
+    Once the JSON passes the configured ``gzip_above`` bytes it goes to ``path + ".gz"`` instead (``path``
+    is removed; the counts then say ``"gzip": 1``). (None, why) when writing failed: the rest of the input
+    is still read (the parent never meets a broken pipe) and the file is removed. (None, None) when the
+    input broke off (the parent is gone or gave up): the file is removed too, so nothing half-written stays.
     """
     fmt: Formatter | None = None
+    sink: _Sink | None = None
     error: str | None = None
     try:
-        f = _open(path)
+        sink = _Sink(_open(path), path)
     except OSError as exc:
-        f, error = None, _why(exc)
+        error = _why(exc)
     else:
-        fmt = Formatter(f, max_instants)
+        fmt = Formatter(sink, max_instants)
     complete = False
     try:
-        if f is not None:
-            f.write("[\n")
+        if sink is not None:
+            sink.write("[\n")
         while True:
             head = source.read(HEADER.size)
             if len(head) < HEADER.size:
@@ -303,47 +382,35 @@ def serve(source: IO[bytes], path: str, max_instants: int) -> tuple[dict[str, in
             data = source.read(size)
             if len(data) < size:
                 break
-            if error is None and fmt is not None:
+            if error is None and fmt is not None and sink is not None:
                 try:
                     fmt.write(marshal.loads(data))
+                    if not sink.gzipped and sink.size > fmt.gzip_above:
+                        sink.switch_to_gzip()
                 except OSError as exc:
                     error = _why(exc)
-        if complete and error is None and f is not None and fmt is not None:
+        if complete and error is None and sink is not None and fmt is not None:
             fmt.finish()
-            f.write("\n]\n")
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
+            sink.write("\n]\n")
+            sink.finish()
             counts = fmt.counts()
-            if os.path.getsize(path) > fmt.gzip_above:
-                compress(path, path + GZ)
+            if sink.gzipped:
                 counts["gzip"] = 1
             return counts, None
     except OSError as exc:
         error = _why(exc)
-        _remove(path + GZ)
     finally:
-        if f is not None:
+        if sink is not None:
             try:
-                f.close()
+                sink.close()
             except OSError as exc:  # the last buffered write failed
                 error = error or _why(exc)
     _remove(path)
+    _remove(path + GZ)
     return None, error
 
 
 GZ = ".gz"
-
-
-def compress(plain: str, target: str) -> None:
-    """gzip ``plain`` into ``target`` (no name or time in the header: the same run gives the same bytes),
-    fsync it, remove ``plain``."""
-    with open(plain, "rb") as src, open(target, "xb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.unlink(plain)
 
 
 def read_trace(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -358,6 +425,11 @@ def read_trace(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     with opener(p, "rt", encoding="utf-8") as f:
         events: list[dict[str, Any]] = json.load(f)
     return events
+
+
+def _create(path: str) -> IO[bytes]:
+    """A new binary file (mode 0o666 less the umask, like the temp file); an existing one is an error."""
+    return open(path, "xb")
 
 
 def _open(path: str) -> IO[str]:
