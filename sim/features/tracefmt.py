@@ -104,6 +104,7 @@ def counter(name: str, t: float, value: float, key: str, pid: int, tid: int) -> 
 
 # A publish held back until a cycle uses it or a newer one: (seq, sample_time, publish_time, tid, kept)
 _Pending = tuple[int, float, float, int, bool]
+Event = dict[str, Any] | str  # an event, or its JSON text already formatted
 # A cycle's use of a reading whose publish has not arrived yet: (sample_time, inputs_time, age, pid, tid)
 _Use = tuple[float, float, float, int, int]
 
@@ -126,13 +127,15 @@ class Formatter:
         self._used: dict[str, float] = {}  # label -> sample time of the newest reading a flow was drawn for
         self._queues: dict[str, list[Any]] = {}  # label -> [window, peak, last written, tid]
         self._misses: dict[str, int] = {}  # robot -> deadline misses so far
+        self._json_names: dict[str, tuple[str, str, str, str]] = {}
 
     def write(self, batch: list[tuple[Any, ...]]) -> None:
+        """Format a batch of items (module docstring) and append their events to the file."""
         self._lines([e for item in batch for e in self._events(item)])
 
     def finish(self) -> None:
         """Write what is still held back: publishes no cycle used, the last queue-depth window."""
-        out: list[dict[str, Any]] = []
+        out: list[Event] = []
         for label, pending in self._pending.items():
             while pending:
                 out.extend(self._publish(label, pending.popleft(), None))
@@ -140,14 +143,22 @@ class Formatter:
             out.extend(self._close_window(label, state[0] + 1))
         self._lines(out)
 
-    def _lines(self, events: list[dict[str, Any]]) -> None:
-        lines = [json.dumps(e, separators=(",", ":")) for e in events]
+    def _lines(self, events: list[Event]) -> None:
+        lines = [e if isinstance(e, str) else json.dumps(e, separators=(",", ":")) for e in events]
         if lines:
             self.file.write(("" if self._first else ",\n") + ",\n".join(lines))
             self._first = False
             self.events += len(lines)
 
-    def _events(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _names(self, label: str) -> tuple[str, str, str, str]:
+        """The label's JSON strings, escaped once: the label, and the sample, publish and use event names."""
+        names = self._json_names.get(label)
+        if names is None:
+            names = self._json_names[label] = (json.dumps(label), json.dumps(f"sample {label}"),
+                                                json.dumps(f"publish {label}"), json.dumps(f"use {label}"))
+        return names
+
+    def _events(self, item: tuple[Any, ...]) -> list[Event]:
         kind = item[0]
         if kind == CYCLE:
             self.cycles += 1
@@ -164,9 +175,13 @@ class Formatter:
         if kind == SAMPLE:
             if self._capped():
                 return []
-            return [instant(f"sample {label}", t, tid, "sensor", {"sensor": label, "seq": seq})]
+            # the three most frequent events are formatted by hand: json.dumps of a dict costs ~3 times more
+            # (the same text: floats are repr'd as json does; simulated times are always finite)
+            sensor, name, _, _ = self._names(label)
+            return [f'{{"name":{name},"cat":"sensor","ph":"i","s":"t","ts":{us(t)!r},"pid":{PID},"tid":{tid},'
+                    f'"args":{{"sensor":{sensor},"seq":{seq}}}}}']
         kept, depth = (item[6], item[7]) if len(item) > 7 else (True, -1)
-        out = self._queue_depth(label, t, depth, tid) if depth >= 0 else []
+        out: list[Event] = self._queue_depth(label, t, depth, tid) if depth >= 0 else []
         pending = self._pending.setdefault(label, deque())
         pending.append((seq, item[5], t, tid, kept))
         parked = self._parked.get(label)
@@ -187,7 +202,7 @@ class Formatter:
         self.instants += 1
         return False
 
-    def _publish(self, label: str, p: _Pending, flow: int | None) -> list[dict[str, Any]]:
+    def _publish(self, label: str, p: _Pending, flow: int | None) -> list[Event]:
         """A publish as a zero-length complete event (it can carry a flow); nothing if thinned or capped."""
         seq, sample_time, t, tid, kept = p
         if not kept and flow is None:
@@ -195,23 +210,21 @@ class Formatter:
         if self._capped():
             return []
         self.rescued += not kept
-        e = {"name": f"publish {label}", "cat": "sensor", "ph": "X", "ts": us(t), "dur": 0, "pid": PID, "tid": tid,
-             "args": {"sensor": label, "seq": seq, "sample_time": sample_time, "latency": t - sample_time}}
-        if flow is not None:
-            e["bind_id"] = flow
-            e["flow_out"] = True
-        return [e]
+        sensor, _, name, _ = self._names(label)
+        out = (f'{{"name":{name},"cat":"sensor","ph":"X","ts":{us(t)!r},"dur":0,"pid":{PID},"tid":{tid},'
+               f'"args":{{"sensor":{sensor},"seq":{seq},"sample_time":{sample_time!r},"latency":{t - sample_time!r}}}')
+        return [out + (f',"bind_id":{flow},"flow_out":true}}' if flow is not None else "}")]
 
     def _flow_id(self, label: str, seq: int) -> int:
         """Unique per reading, whatever order the events arrive in: 2^32 * sensor index + seq (< 2^53)."""
         index = self._label_index.setdefault(label, len(self._label_index))
         return (index << 32) | (seq & 0xFFFFFFFF)
 
-    def _cycle_extras(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _cycle_extras(self, item: tuple[Any, ...]) -> list[Event]:
         """The cycle's incoming flows (one per reading it was the first to use) and its misses counter."""
         _, tid, robot, _, release, _, inputs_t, _, deadline, _, miss = item[:11]
         pid = item[14] if len(item) > 14 else PID
-        out: list[dict[str, Any]] = []
+        out: list[Event] = []
         if robot not in self._misses:  # the counter starts at 0 at the robot's first cycle
             self._misses[robot] = 0
             out.append(counter(f"{robot} deadline misses", 0.0, 0, "total", pid, tid))
@@ -237,13 +250,13 @@ class Formatter:
                         parked.popleft()
         return out
 
-    def _flow(self, label: str, index: int, use: _Use) -> list[dict[str, Any]]:
+    def _flow(self, label: str, index: int, use: _Use) -> list[Event]:
         """The publish ``pending[index]`` with its flow out, and the cycle's ``use`` slice with its flow in.
 
         The older publishes still held back are written without a flow: a cycle takes the newest
         reading, so no later cycle will use them."""
         pending = self._pending[label]
-        out: list[dict[str, Any]] = []
+        out: list[Event] = []
         for _ in range(index):
             out.extend(self._publish(label, pending.popleft(), None))
         reading = pending.popleft()
@@ -254,11 +267,11 @@ class Formatter:
         if not publish:
             return out  # capped: no arrow without its start
         self.flows += 1
-        return [*out, *publish, {"name": f"use {label}", "cat": "flow", "ph": "X", "ts": us(inputs_t), "dur": 0,
-                                 "pid": pid, "tid": tid, "bind_id": flow, "flow_in": True,
-                                 "args": {"seq": reading[0], "age": age}}]
+        name = self._names(label)[3]
+        return [*out, *publish, f'{{"name":{name},"cat":"flow","ph":"X","ts":{us(inputs_t)!r},"dur":0,"pid":{pid},'
+                                f'"tid":{tid},"bind_id":{flow},"flow_in":true,"args":{{"seq":{reading[0]},"age":{age!r}}}}}']
 
-    def _queue_depth(self, label: str, t: float, depth: int, tid: int) -> list[dict[str, Any]]:
+    def _queue_depth(self, label: str, t: float, depth: int, tid: int) -> list[Event]:
         """The queue's peak depth per window, written when it differs from the last value written."""
         state = self._queues.get(label)
         window = math.floor(t / self.queue_window)
@@ -272,10 +285,10 @@ class Formatter:
             state[1] = depth
         return out
 
-    def _close_window(self, label: str, next_window: float) -> list[dict[str, Any]]:
+    def _close_window(self, label: str, next_window: float) -> list[Event]:
         """The finished window's peak, and 0 for the first empty window after it (nothing was put there)."""
         window, peak, last, tid = self._queues[label]
-        name, out = f"queue {label}", []
+        name, out = f"queue {label}", list[Event]()
         if peak != last:
             out.append(counter(name, window * self.queue_window, peak, "depth", PID, tid))
             last = peak
