@@ -363,3 +363,23 @@ def test_a_dead_formatter_is_reported_and_leaves_no_file(tmp_path: Path) -> None
     assert len(failures) == 1 and "trace.json: not written" in failures[0].error
     assert "exited with code -9" in failures[0].error
     assert not (tmp_path / "trace.json").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_full_disk_while_switching_to_gzip_leaves_neither_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from sim.features import tracefmt
+
+    def full(path: str) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tracefmt, "_create", full)
+    path = tmp_path / ".trace.json.x.tmp"
+    path.write_text("")
+    batch = [(CONFIG, {"gzip_above": 100})] + [(tracefmt.INSTANT, {"name": "e", "ph": "i", "ts": i, "pid": 1,
+                                                                   "tid": 1, "s": "t"}) for i in range(50)]
+    source = io.BytesIO(tracefmt.frame(batch) * 3 + tracefmt.HEADER.pack(0) + b"never read")
+    counts, error = tracefmt.serve(source, str(path), 100)
+    assert counts is None and error == "[Errno 28] No space left on device"
+    assert source.read() == b"never read"  # read to the end message all the same
+    assert list(tmp_path.iterdir()) == []
