@@ -365,7 +365,8 @@ def test_a_dead_formatter_is_reported_and_leaves_no_file(tmp_path: Path) -> None
     assert not (tmp_path / "trace.json").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_full_disk_while_switching_to_gzip_leaves_neither_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_while_switching_to_gzip_leaves_neither_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
     from sim.features import tracefmt
