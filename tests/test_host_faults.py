@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from sim.errors import ScenarioError
+from sim.features.tracefmt import read_trace
 from sim.scenario.load import parse_scenario
 from sim.session import execute
 from tests.scripted_run import finish_within
@@ -204,8 +205,7 @@ def test_kill_host_ends_the_run_naming_the_host_and_its_robots(tmp_path: Path, c
 
 # ---------------------------------------------------------------------- trace.json: a process track per host
 def trace_of(res: Any) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = json.loads((res.out / "trace.json").read_text())
-    return events
+    return read_trace(res.out)  # trace.json, or trace.json.gz for a large one
 
 
 @pytest.mark.slow
@@ -230,10 +230,14 @@ def test_the_trace_shows_each_host_as_a_process_with_its_controllers_cycles(tmp_
     assert not any(n.startswith("controller:") for (pid, _), n in threads.items() if pid == 1)
     assert "lockstep [lockstep]" in {n for (pid, _), n in threads.items() if pid == 1}
 
-    # the same cycles and sensor instants, only on other tracks
+    # the same cycles, sensor instants, flows and misses counters, only on other tracks; the queue depth
+    # counters only where the world holds the queues (a host's queues are in its own process)
     def content(events: list[dict[str, Any]]) -> list[str]:
         return sorted(json.dumps({k: v for k, v in e.items() if k not in ("pid", "tid")}, sort_keys=True)
-                      for e in events if e["ph"] != "M")
+                      for e in events if e["ph"] != "M" and not e["name"].startswith("queue "))
 
     assert content(hosted) == content(shared)
+    assert any(e["name"].startswith("queue ") for e in shared)
+    assert not any(e["name"].startswith("queue ") for e in hosted)
+    assert any(e.get("flow_in") for e in hosted)
     assert hosted_res.report["trace"]["cycles"] == sum(1 for e in shared if e.get("cat") == "cycle")

@@ -9,16 +9,20 @@ hosts' uplink delivers them to ``on_cycle``); only their track says where they r
 
 Controller cycles are complete slices ("X") from start to finish with
 their "input wait" and "compute" phases nested inside; misses are named
-"cycle MISS", coloured, and marked by a "deadline miss" instant at r_k + D.
-Sensor samples and publishes are instants on their producer thread's track.
-Times are microseconds of simulated time.
+"cycle MISS" and marked by a "MISS <robot> k=<k> <cause>" instant at r_k + D (Perfetto ignores
+``cname`` colours: names are what it shows), and each robot has a cumulative "deadline misses"
+counter track. Sensor samples are instants and publishes zero-length slices on their producer
+thread's track; a flow arrow goes from each reading's publish to the cycle that first used it (a
+"use <sensor>" slice at its inputs time), and a counter track per queue gives its peak depth per
+``queue_window``. Times are microseconds of simulated time.
 
 Off the timed path: callbacks only append a tuple (``sim.common.batching.BackgroundDrain``);
 a writer thread wakes on a fixed interval and marshals the batch down a pipe to the
 formatter process (``sim.features.tracefmt``), which formats the JSON off the GIL and streams
 it to a temp file in the run folder, renamed to ``trace.json`` at close (JSON Array
-Format, properly closed). Memory stays bounded (the pipe's buffer: the writer waits
-when the formatter falls behind); for long or large runs sensor instants are thinned
+Format, properly closed), or gzipped to ``trace.json.gz`` when the JSON is larger than ``gzip_above``
+bytes (16 MiB: about 25 simulated seconds of the 8-robot warehouse). Memory stays bounded (the pipe's
+buffer: the writer waits when the formatter falls behind); for long or large runs sensor instants are thinned
 (every ``stride``-th per sensor, plus an overall cap) and the report says so.
 """
 
@@ -40,7 +44,21 @@ from sim.common.interrupt import blocked
 from sim.core.control import Cycle
 from sim.core.feature import Feature
 from sim.errors import FormatterFailed, OutputError
-from sim.features.tracefmt import CYCLE, HEADER, INSTANT, PID, PUBLISH, SAMPLE, formatter_command, frame, instant
+from sim.features.tracefmt import (
+    CONFIG,
+    CYCLE,
+    GZ,
+    GZIP_ABOVE,
+    HEADER,
+    INSTANT,
+    PID,
+    PUBLISH,
+    QUEUE_WINDOW,
+    SAMPLE,
+    formatter_command,
+    frame,
+    instant,
+)
 
 if TYPE_CHECKING:
     from sim.core.handle import RunHandle
@@ -57,14 +75,19 @@ class TraceWriter(Feature):
     stage = "output"
 
     def __init__(self, filename: str = "trace.json", instants_per_sensor_second: float = 200.0,
-                 max_instants: int = 1_000_000) -> None:
+                 max_instants: int = 1_000_000, gzip_above: int = GZIP_ABOVE,
+                 queue_window: float = QUEUE_WINDOW) -> None:
         self.filename = filename
         self.instants_per_sensor_second = instants_per_sensor_second
         self.max_instants = max_instants
-        self.path: Path | None = None
+        self.gzip_above = gzip_above
+        self.queue_window = queue_window
+        self.path: Path | None = None  # the file written: trace.json, or trace.json.gz when large
         self.events = 0
         self.cycles = 0
         self.instants = 0
+        self.flows = 0
+        self.rescued = 0  # publishes the stride thinned but a cycle used: written for their flow
         self._thinned: dict[str, int] = {}  # per sensor: instants left out by the stride (one writer each)
         self.capped = 0  # sensor instants left out by the overall cap
         self._tids: dict[str, int] = {}
@@ -117,6 +140,8 @@ class TraceWriter(Feature):
         name = getattr(run.scenario, "name", None) or "run"
         self._push((INSTANT, {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
                               "args": {"name": f"{name} (simulated time)"}}))
+        self._push((CONFIG, {"labels": list(self._sensor_tid), "queue_window": self.queue_window,
+                             "gzip_above": self.gzip_above}))
 
     def on_sample(self, rt: SensorRuntime, time: float) -> None:
         label = rt.label
@@ -128,12 +153,15 @@ class TraceWriter(Feature):
         self._push((SAMPLE, label, rt.seq, time, self._sensor_tid.get(label, 0)))
 
     def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
+        """Every publish goes to the formatter: a thinned one is written only if a cycle uses it (its flow)."""
         label = rt.label
-        if reading.seq % self._stride.get(label, 1):
+        kept = not reading.seq % self._stride.get(label, 1)
+        if not kept:
             self._thinned[label] = self._thinned.get(label, 0) + 1
-            return
+        # the queue's depth right after the put; a robot host's queue is in the host process: unknown here
+        depth = rt.channel.stats.depth if rt.outlet is None else -1
         self._push((PUBLISH, label, reading.seq, reading.publish_time, self._sensor_tid.get(label, 0),
-                    reading.sample_time))
+                    reading.sample_time, kept, depth))
 
     def on_cycle(self, cycle: Cycle) -> None:
         self._push((CYCLE, cycle))
@@ -186,10 +214,14 @@ class TraceWriter(Feature):
             raise OutputError(self.path, why) from exc
         self.events, self.cycles = answer["events"], answer["cycles"]
         self.instants, self.capped = answer["instants"], answer["capped"]
+        self.flows, self.rescued = answer.get("flows", 0), answer.get("rescued", 0)
+        tmp = self._tmp
+        if answer.get("gzip"):  # large: the formatter compressed it and removed the plain file
+            tmp, self.path = tmp + GZ, self.path.with_name(self.path.name + GZ)
         try:
-            os.replace(self._tmp, self.path)  # the formatter fsynced it
+            os.replace(tmp, self.path)  # the formatter fsynced it
         except OSError as exc:
-            Path(self._tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)
             raise OutputError(self.path, exc) from exc
 
     def _why(self, exc: BaseException) -> str:
@@ -205,12 +237,14 @@ class TraceWriter(Feature):
                 self._proc.kill()
             with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
                 self._proc.communicate(timeout=1.0)
-        Path(self._tmp or "").unlink(missing_ok=True)
+        if self._tmp:
+            Path(self._tmp).unlink(missing_ok=True)
+            Path(self._tmp + GZ).unlink(missing_ok=True)
 
     @property
     def thinned(self) -> int:
-        """Sensor instants left out by the per-sensor stride."""
-        return sum(self._thinned.values())
+        """Sensor instants left out by the per-sensor stride (less the publishes kept for a flow)."""
+        return sum(self._thinned.values()) - self.rescued
 
     def report_section(self, run: RunHandle) -> dict[str, Any] | None:
         """``summary()`` once the file is written; None without it."""
@@ -220,12 +254,16 @@ class TraceWriter(Feature):
     def print_section(data: dict[str, Any], out: TextIO) -> None:
         thin = (f"; thinned: {data['instants_left_out_by_stride'] + data['instants_left_out_by_cap']} sensor "
                 "instants left out" if data.get("thinned") else "")
-        print(f"\nTrace: {data['file']} ({data['events']} events{thin}) - open in https://ui.perfetto.dev", file=out)
+        flows = f", {data['flows']} flows" if data.get("flows") else ""
+        print(f"\nTrace: {data['file']} ({data['events']} events{flows}{thin}) - open in https://ui.perfetto.dev",
+              file=out)
 
     def summary(self) -> dict[str, Any]:
         """For the report: what the trace holds and whether it was thinned."""
         return {
-            "file": self.filename, "events": self.events, "cycles": self.cycles,
+            "file": self.path.name if self.path is not None else self.filename, "events": self.events,
+            "cycles": self.cycles, "flows": self.flows, "gzip": bool(self.path and self.path.name.endswith(GZ)),
+            "gzip_above": self.gzip_above, "queue_window": self.queue_window,
             "sensor_instants": self.instants, "thinned": self.thinned + self.capped > 0,
             "instants_left_out_by_stride": self.thinned, "instants_left_out_by_cap": self.capped,
             "instants_per_sensor_second": self.instants_per_sensor_second, "max_instants": self.max_instants,
@@ -283,4 +321,4 @@ class TraceWriter(Feature):
 
 def _cycle_tuple(c: Cycle, pid: int, tid: int) -> tuple[Any, ...]:
     return (CYCLE, tid, c.robot, c.k, c.release_time, c.start_time, c.inputs_time, c.finish_time, c.deadline,
-            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None, pid)
+            c.cpu_time, c.miss, c.overrun, c.safety_stop, c.cause.value if c.cause else None, pid, c.ages)

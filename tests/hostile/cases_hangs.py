@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile import TINY, Case, Send
+from sim.features.tracefmt import read_trace
 
 PLUGINS = '''\
 import sys
@@ -85,8 +86,8 @@ def report(tmp: Path) -> dict[str, Any]:
     (run,) = (tmp / "runs").iterdir()
     rep = json.loads((run / "report.json").read_text())
     assert (run / "cycles.csv").read_text().startswith("robot,")
-    if (run / "trace.json").exists():
-        json.loads((run / "trace.json").read_text())
+    if (run / "trace.json").exists() or (run / "trace.json.gz").exists():
+        read_trace(run)
     assert not [p.name for p in run.iterdir() if p.name.endswith(".partial")]
     return rep
 

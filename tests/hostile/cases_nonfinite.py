@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile import TINY, Case
+from sim.features.tracefmt import read_trace
 
 PLUGINS = '''\
 import math
@@ -76,8 +77,8 @@ def report(tmp: Path) -> dict[str, Any]:
     rep = json.loads((run / "report.json").read_text())
     lines = (run / "cycles.csv").read_text().splitlines()
     assert lines and all(line.count(",") == lines[0].count(",") for line in lines[:1])
-    if (run / "trace.json").exists():
-        json.loads((run / "trace.json").read_text())
+    if (run / "trace.json").exists() or (run / "trace.json.gz").exists():
+        read_trace(run)
     for name, dist in rep["collisions"]["distance_driven"].items():
         assert dist is not None and math.isfinite(dist), f"{name}: distance_driven {dist}"
     return rep
