@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                    "by --time-scale as with the window (docs/report.md)")
     p.add_argument("--foxglove-wait", type=float, metavar="S", default=0.0,
                    help="with --foxglove: hold the run's start until a client subscribes (at most S real seconds)")
-    p.add_argument("--no-trace", action="store_true", help="do not write trace.json (.json.gz when large; Chrome trace / Perfetto)")
+    p.add_argument("--no-trace", action="store_true",
+                   help="do not write trace.json (.json.gz when large; Chrome trace / Perfetto)")
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
     p.add_argument("--version", action="version", version=f"fleet-timing-sim {__version__}")
     return p

@@ -386,3 +386,14 @@ def test_methods_agree_hypothesis(segs, origin, heading, k, cell, rmin) -> None:
     ref = cast_scans(*args, method="plain")
     for m in FAST:
         assert_same(cast_scans(*args, method=m), ref, m)
+
+
+def test_a_segment_too_short_to_invert_is_still_culled_by_its_distance() -> None:
+    """Hypothesis found a 4.3e-162 m segment: 1/len2 overflowed (a warning, an error here) and made its
+    culling distance NaN. It is now measured from its start, and every method agrees."""
+    seg = np.array([[1.0, -1.0, 1.0, 1.0], [2.0, 0.0, 2.0, 4.3e-162]])
+    smap = SegmentMap(seg)
+    ranges = {m: cast_scans(smap, np.zeros((1, 2)), np.zeros(1), np.array([0.0, 0.3]), 5.0, method=m)
+              for m in available_methods()}
+    for r in ranges.values():
+        np.testing.assert_allclose(r, ranges["plain"], rtol=0, atol=1e-9)

@@ -104,7 +104,9 @@ class SegmentMap:
         self._ax, self._ay = a[:, 0].copy(), a[:, 1].copy()
         self._ex, self._ey = e[:, 0].copy(), e[:, 1].copy()
         len2 = self._ex * self._ex + self._ey * self._ey
-        self._inv_len2 = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0.0)
+        # Culling only (distance to the segment's start for a segment too short to invert: ~1e-154 m,
+        # whose 1/len2 would overflow to inf and turn its distance into NaN, losing it).
+        self._inv_len2 = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 1.0 / np.finfo(float).max)
         # |d x e| at or below this is "parallel" (|d| = 1): sin(angle) <= _PARALLEL_EPS.
         self.parallel_tol = _PARALLEL_EPS * np.hypot(e[:, 0], e[:, 1])
         # Per-cell copies of [ax, ay, ex, ey, parallel_tol] so the compiled
