@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with the window: save a PNG of it after --duration, then exit")
     p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
     p.add_argument("--schema", action="store_true",
-                   help="print the scenario JSON Schema and exit")
+                   help="print the scenario JSON Schema and exit (scenarios/scenario.schema.json ships it for editors)")
     p.add_argument("--record", action="store_true",
                    help="also write recording.mcap (every reading, command, true pose and cycle; open in Foxglove)")
     p.add_argument("--no-trace", action="store_true", help="do not write trace.json (Chrome trace / Perfetto)")
