@@ -46,7 +46,7 @@ def screen(written: str) -> str:
 
 def test_a_terminal_line_is_redrawn_in_place_and_wiped_at_the_end() -> None:
     out = Terminal()
-    line = ProgressLine(out)
+    line = ProgressLine(out, columns=80)
     assert line.tty and is_terminal(out) and not is_terminal(io.StringIO()) and not is_terminal(object())
     assert line.update(0.1, "a long first line")
     assert line.update(0.15, "short")  # every update redraws on a terminal, tenth or not
@@ -66,6 +66,17 @@ def test_a_piped_line_is_written_once_per_tenth_and_never_with_a_carriage_return
     assert out.getvalue() == "at 0.1\nat 0.35\nat 0.999\nat 1\n"  # a jump over tenths: one line, not one each
     line.clear()
     assert "\r" not in out.getvalue()
+
+
+def test_a_terminal_line_never_wraps_to_a_second_row() -> None:
+    """A wrapped line cannot be redrawn (``\r`` goes back to the start of its last row): it is cut to the width."""
+    out = Terminal()
+    line = ProgressLine(out, columns=20)
+    line.update(0.5, "x" * 50)
+    assert out.getvalue() == "\r" + "x" * 19
+    line.update(0.6, "y" * 5)
+    assert screen(out.getvalue()) == "y" * 5 + " " * 14
+    assert ProgressLine(Terminal())._columns() >= 1  # asked of a stream that has no terminal: $COLUMNS or 80
 
 
 def test_a_piped_line_writes_at_most_ten_lines_however_many_updates() -> None:
@@ -127,13 +138,12 @@ def test_the_run_line_says_simulated_time_real_time_factor_misses_and_time_left(
     run = fake_run(cycles=(3200, 3200), misses=(1, 2))
     run.clock.sim, run.clock.wall = 40.0, 20.0
     progress = RunProgress(run, io.StringIO())
-    assert progress.text() == ("t 40.0 of 300 s simulated (13 %), x2.00 real time, 3 misses in 6,400 cycles, "
-                               "2 min 10 s left")
+    assert progress.text() == "t = 40.0 of 300 s (13 %), x2.00 real time, 3 misses in 6,400 cycles, 2 min 10 s left"
     run.clock.sim, run.clock.wall = 0.0, 0.0  # just started: no factor, no time left yet
-    assert progress.text() == "t 0.0 of 300 s simulated (0 %), 3 misses in 6,400 cycles"
+    assert progress.text() == "t = 0.0 of 300 s (0 %), 3 misses in 6,400 cycles"
     run.controllers[0].stats.misses, run.controllers[1].stats.misses = 1, 0
     run.clock.sim, run.clock.wall = 400.0, 300.0  # past the end (the last step): clamped to the duration
-    assert progress.text() == "t 300.0 of 300 s simulated (100 %), x1.00 real time, 1 miss in 6,400 cycles, 0 s left"
+    assert progress.text() == "t = 300.0 of 300 s (100 %), x1.00 real time, 1 miss in 6,400 cycles, 0 s left"
 
 
 def test_a_piped_headless_run_writes_one_line_per_tenth_of_its_duration() -> None:
@@ -142,19 +152,19 @@ def test_a_piped_headless_run_writes_one_line_per_tenth_of_its_duration() -> Non
     out = io.StringIO()
     watch(run, out)
     lines = out.getvalue().splitlines()
-    assert [line.split(" of ")[0] for line in lines] == [f"t {t:.1f}" for t in (32, 60, 92, 120, 152, 180, 212,
+    assert [line.split(" of ")[0] for line in lines] == [f"t = {t:.1f}" for t in (32, 60, 92, 120, 152, 180, 212,
                                                                                  240, 272)]
     assert all("x4.00 real time" in line for line in lines) and "\r" not in out.getvalue()
-    assert set(run.finished.timeouts) == {1.0} and run.ended == []  # PIPED_EVERY; the run ended by itself
+    assert set(run.finished.timeouts) == {0.25} and run.ended == []  # PIPED_EVERY; the run ended by itself
 
 
 def test_a_headless_run_on_a_terminal_is_one_line_redrawn_then_wiped() -> None:
     run = fake_run(duration=10.0, cycles=(50,), misses=(2,))
     run.finished = FakeFinished(run.clock, sim_step=0.5, wall_step=0.5, steps=7)
     out = Terminal()
-    watch(run, out)
+    watch(run, out, columns=80)
     assert out.getvalue().count("\r") == 7 + 2 and "\n" not in out.getvalue()  # 7 redraws, 1 wipe (there and back)
-    assert "t 3.5 of 10 s simulated (35 %), x1.00 real time, 2 misses in 50 cycles, 6 s left" in out.getvalue()
+    assert "t = 3.5 of 10 s (35 %), x1.00 real time, 2 misses in 50 cycles, 6 s left" in out.getvalue()
     assert screen(out.getvalue()).strip() == "" and set(run.finished.timeouts) == {0.5}
 
 
@@ -188,8 +198,8 @@ def test_a_real_headless_run_keeps_stdout_as_it_was_and_progress_on_stderr(
     (folder,) = tmp_path.iterdir()
     lines = out.strip().splitlines()
     assert lines[0].startswith("running tiny: ") and lines[-1] == f"report folder: {folder}"
-    assert "== Deadline-miss report: tiny (seed 1) ==" in out and "t 0." not in out
-    assert all(line.startswith("t ") and " s simulated (" in line for line in err.splitlines()), err  # progress only
+    assert "== Deadline-miss report: tiny (seed 1) ==" in out and "t = " not in out
+    assert all(line.startswith("t = ") and " real time, " in line for line in err.splitlines()), err  # progress only
 
 
 def test_quiet_prints_the_verdict_and_the_folder_only(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -240,21 +250,20 @@ def test_the_piped_sweep_writes_a_line_per_tenth_of_its_runs_and_no_carriage_ret
     progress.end_line()
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue() and len(lines) == 10
-    assert [line.split("] ")[1].split(" done")[0] for line in lines] == [
+    assert [line.split("] ")[1].split(" runs")[0] for line in lines] == [
         "3/25", "5/25", "8/25", "10/25", "13/25", "15/25", "18/25", "20/25", "23/25", "25/25"]
-    assert lines[0] == f"[{'#' * 3}{'.' * 27}] 3/25 done, 0 failed, 0 skipped (done before), 6 s elapsed, ~44 s left"
-    assert lines[-1].endswith("25/25 done, 2 failed, 0 skipped (done before), 50 s elapsed, ~0 s left")
+    assert lines[0] == f"[{'#' * 2}{'.' * 18}] 3/25 runs, 0 failed, 0 done before, ~44 s left"
+    assert lines[-1] == f"[{'#' * 20}] 25/25 runs, 2 failed, 0 done before, ~0 s left"
 
 
 def test_the_sweep_on_a_terminal_redraws_one_bar_and_wipes_it() -> None:
     now, out = FakeTime(), Terminal()
-    progress = Progress(out, now=now)
+    progress = Progress(out, now=now, columns=80)
     progress(2, 4, 0, 2)  # two runs kept from an earlier sweep: the time left waits for a run of this one
-    assert "2/4 done, 0 failed, 2 skipped (done before), 0 s elapsed, ~? left" in out.getvalue()
+    assert out.getvalue() == f"\r[{'#' * 10}{'.' * 10}] 2/4 runs, 0 failed, 2 done before, ~? left"
     now.t += 90.0
     progress(3, 4, 1, 2)
-    assert screen(out.getvalue()).rstrip().endswith("3/4 done, 1 failed, 2 skipped (done before), "
-                                                    "1 min 30 s elapsed, ~1 min 30 s left")
+    assert screen(out.getvalue()) == f"[{'#' * 15}{'.' * 5}] 3/4 runs, 1 failed, 2 done before, ~1 min 30 s left"
     progress(4, 4, 1, 2)
     progress.end_line()
     assert "\n" not in out.getvalue() and screen(out.getvalue()).strip() == ""

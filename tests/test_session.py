@@ -90,7 +90,7 @@ def test_echo_prints_what_run_py_prints(tmp_path: Path, capfd: pytest.CaptureFix
     lines = out.strip().splitlines()
     assert lines[0].startswith("running tiny: 1 robots, ") and "0.5 s simulated at time scale 1" in lines[0]
     assert "== Deadline-miss report: tiny (seed 1) ==" in out and lines[-1] == f"report folder: {result.out}"
-    assert all(line.startswith("t ") for line in err.splitlines()), err  # only progress (sim.session.progress)
+    assert all(line.startswith("t = ") for line in err.splitlines()), err  # only progress (sim.session.progress)
     quiet = execute(tiny(), tmp_path / "quiet", plot=False)
     assert capfd.readouterr() == ("", "") and quiet.exit_status == EXIT_OK
 

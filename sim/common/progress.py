@@ -10,6 +10,8 @@ most ten progress lines however long the work ran.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Protocol
 
 __all__ = ["ProgressLine", "Stream", "duration_words", "is_terminal"]
@@ -37,15 +39,17 @@ def is_terminal(stream: object) -> bool:
 class ProgressLine:
     """The line itself; the caller says how far the work is (``fraction`` of 1) and what to show."""
 
-    def __init__(self, stream: Stream, *, tty: bool | None = None) -> None:
+    def __init__(self, stream: Stream, *, tty: bool | None = None, columns: int | None = None) -> None:
         self.stream = stream
         self.tty = is_terminal(stream) if tty is None else tty
+        self.columns = columns  # terminal width; None: asked of the terminal at each redraw (it may be resized)
         self.shown = 0  # terminal: characters of the line now on screen (0: none)
         self.tenth = 0  # piped: the last tenth a line was written for (0: none yet)
 
     def update(self, fraction: float, text: str) -> bool:
         """Show ``text`` for the work ``fraction`` done; whether anything was written."""
         if self.tty:
+            text = text[: max(self._columns() - 1, 1)]  # one row: a wrapped line could not be redrawn by a \r
             pad = " " * max(self.shown - len(text), 0)  # wipe the rest of a longer previous line
             self.stream.write(f"\r{text}{pad}")
             self.shown = len(text)
@@ -57,6 +61,14 @@ class ProgressLine:
             self.stream.write(f"{text}\n")
         self.stream.flush()
         return True
+
+    def _columns(self) -> int:
+        if self.columns is not None:
+            return self.columns
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns  # type: ignore[attr-defined]  # a terminal has one
+        except (AttributeError, OSError, ValueError):
+            return shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
     def clear(self) -> None:
         """Terminal: wipe the line and put the cursor back at its start (the work ended); piped: nothing."""

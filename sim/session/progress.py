@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["RunProgress", "watch"]
 
 REDRAW_EVERY = 0.5  # s real between two looks at the run on a terminal
-PIPED_EVERY = 1.0  # s real between two looks into a pipe (a line is written only at each tenth)
+PIPED_EVERY = 0.25  # s real between two looks into a pipe (a line is written only at each new tenth)
 
 
 class RunProgress:
@@ -32,16 +32,17 @@ class RunProgress:
     and ``watch`` also ``run.finished`` and ``run.finish``: a test hands a stand-in with a ManualClock.
     """
 
-    def __init__(self, run: Run, stream: Stream, *, tty: bool | None = None) -> None:
+    def __init__(self, run: Run, stream: Stream, *, tty: bool | None = None, columns: int | None = None) -> None:
         self.run = run
-        self.line = ProgressLine(stream, tty=tty)
+        self.line = ProgressLine(stream, tty=tty, columns=columns)
 
     def fraction(self) -> float:
         """Simulated time done, as a fraction of the run's duration (0..1)."""
         return min(max(self.run.clock.now(), 0.0), self.run.duration) / self.run.duration
 
     def text(self) -> str:
-        """``t 40.0 of 300 s simulated (13 %), x1.00 real time, 3 misses in 6,400 cycles, 4 min 20 s left``."""
+        """``t = 40.0 of 300 s (13 %), x2.00 real time, 3 misses in 6,400 cycles, 2 min 10 s left``: simulated
+        time, the real-time factor so far, deadline misses so far, and the time left at that factor."""
         run = self.run
         now = min(max(run.clock.now(), 0.0), run.duration)
         wall = run.clock.real_elapsed()
@@ -50,7 +51,7 @@ class RunProgress:
         pct = 100.0 * now / run.duration
         speed = f", x{now / wall:.2f} real time" if wall > 0 else ""
         left = f", {duration_words((run.duration - now) * wall / now)} left" if now > 0 and wall > 0 else ""
-        return (f"t {now:.1f} of {run.duration:g} s simulated ({pct:.0f} %){speed}, "
+        return (f"t = {now:.1f} of {run.duration:g} s ({pct:.0f} %){speed}, "
                 f"{misses:,} miss{'es' if misses != 1 else ''} in {cycles:,} cycles{left}")
 
     def update(self) -> bool:
@@ -61,15 +62,15 @@ class RunProgress:
         self.line.clear()
 
 
-def watch(run: Run, stream: Stream | None = None, *, every: float | None = None) -> None:
+def watch(run: Run, stream: Stream | None = None, *, every: float | None = None, columns: int | None = None) -> None:
     """Wait for the run's end showing its progress on ``stream`` (default: stderr); wipe it at the end.
 
     Ctrl-C ends the run as ``Run.wait`` does. ``every``: s real between two looks (default
     ``REDRAW_EVERY`` on a terminal, ``PIPED_EVERY`` into a pipe); the wait is the run's own
-    ``finished`` event, so the loop ends the moment the run does.
+    ``finished`` event, so the loop ends the moment the run does. ``columns``: default the terminal's width.
     """
     out: Stream = sys.stderr if stream is None else stream
-    progress = RunProgress(run, out)
+    progress = RunProgress(run, out, columns=columns)
     poll = every if every is not None else (REDRAW_EVERY if is_terminal(out) else PIPED_EVERY)
     try:
         while not run.finished.wait(poll):
