@@ -50,7 +50,8 @@ class Result:
 def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: Clock | None = None,
             paced: bool = False, listeners: list[RunListener] | None = None, trace: bool = True,
             record: bool = False, write_report: bool = True, plot: bool = True, present: Presenter | None = None,
-            started_at: str | None = None, echo: bool = False, quiet: bool = False, signals: bool = False) -> Result:
+            started_at: str | None = None, echo: bool = False, quiet: bool = False, progress: bool | None = None,
+            signals: bool = False) -> Result:
     """Run ``scenario`` (loaded: ``sim.scenario.load``) from start to its report; return its Result.
 
     ``out``: the run folder, or with ``new_folder`` the folder a fresh run folder is made in
@@ -62,8 +63,9 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
     start stamp, default now. ``echo``: print as ``run.py`` does: the first line, the progress of a
     headless run (stderr, ``sim.session.progress``), the report and the verdict; with ``quiet`` only
     the verdict (``sim.session.verdict.verdict_lines``, then ``report folder: DIR``) and the
-    errors. ``signals``: SIGINT/SIGTERM end the run and its files are still finished
-    (sim.common.interrupt; the caller has installed it).
+    errors. ``progress``: show a headless run's progress on stderr (default: when ``echo`` without
+    ``quiet``; ``run.py twin`` asks for it alone). ``signals``: SIGINT/SIGTERM end the run and its
+    files are still finished (sim.common.interrupt; the caller has installed it).
 
     Bad input found while the run is built (a plugin that fails to load, a run folder that cannot
     be made) raises its ``SimError`` before anything runs, leaving no empty folder behind.
@@ -87,7 +89,8 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
             raise
         if signals and interrupt.received() is not None:  # came while the run was being built: it ends now
             run.finish(interrupt.end_reason())
-        return _run_and_report(run, folder, present, started_at, write_report, plot, echo, quiet, signals)
+        show = echo and not quiet if progress is None else progress
+        return _run_and_report(run, folder, present, started_at, write_report, plot, echo, quiet, show, signals)
 
 
 def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool]:
@@ -116,7 +119,7 @@ def _build(scenario: Scenario, folder: Path, clock: Clock | None, paced: bool, l
 
 
 def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: str | None, write_report: bool,
-                    plot: bool, echo: bool, quiet: bool, signals: bool) -> Result:
+                    plot: bool, echo: bool, quiet: bool, progress: bool, signals: bool) -> Result:
     """Run, build the report, write report.json, print it, draw report.png: every file either complete or absent."""
     from sim.common.files import write_json
     from sim.errors import OutputError
@@ -138,7 +141,7 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
             print(f"running {scenario.name}: {len(scenario.robots)} robots{where}, {len(run.threads)} threads{here}, "
                   f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
                   "(Ctrl-C stops the run and still writes the report)", flush=True)
-        (present or (watch if talk else _wait))(run)
+        (present or (watch if progress else _wait))(run)
     finally:
         run.stop()
     errors = list(run.output_errors)
