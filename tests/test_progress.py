@@ -250,20 +250,21 @@ def test_the_piped_sweep_writes_a_line_per_tenth_of_its_runs_and_no_carriage_ret
     progress.end_line()
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue() and len(lines) == 10
-    assert [line.split("] ")[1].split(" runs")[0] for line in lines] == [
+    assert [line.split("] ")[1].split(" done")[0] for line in lines] == [
         "3/25", "5/25", "8/25", "10/25", "13/25", "15/25", "18/25", "20/25", "23/25", "25/25"]
-    assert lines[0] == f"[{'#' * 2}{'.' * 18}] 3/25 runs, 0 failed, 0 done before, ~44 s left"
-    assert lines[-1] == f"[{'#' * 20}] 25/25 runs, 2 failed, 0 done before, ~0 s left"
+    assert lines[0] == f"[{'#' * 1}{'.' * 9}] 3/25 done, 0 failed, 0 skipped (done before), ~44 s left"
+    assert lines[-1] == f"[{'#' * 10}] 25/25 done, 2 failed, 0 skipped (done before), ~0 s left"
 
 
 def test_the_sweep_on_a_terminal_redraws_one_bar_and_wipes_it() -> None:
     now, out = FakeTime(), Terminal()
     progress = Progress(out, now=now, columns=80)
     progress(2, 4, 0, 2)  # two runs kept from an earlier sweep: the time left waits for a run of this one
-    assert out.getvalue() == f"\r[{'#' * 10}{'.' * 10}] 2/4 runs, 0 failed, 2 done before, ~? left"
+    assert out.getvalue() == f"\r[{'#' * 5}{'.' * 5}] 2/4 done, 0 failed, 2 skipped (done before), ~? left"
     now.t += 90.0
     progress(3, 4, 1, 2)
-    assert screen(out.getvalue()) == f"[{'#' * 15}{'.' * 5}] 3/4 runs, 1 failed, 2 done before, ~1 min 30 s left"
+    assert screen(out.getvalue()) == (f"[{'#' * 7}{'.' * 3}] 3/4 done, 1 failed, 2 skipped (done before), "
+                                      "~1 min 30 s left")
     progress(4, 4, 1, 2)
     progress.end_line()
     assert "\n" not in out.getvalue() and screen(out.getvalue()).strip() == ""

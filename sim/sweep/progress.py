@@ -1,4 +1,5 @@
-"""The sweep's progress on stderr: runs done of all, failed, done before (kept from an earlier sweep), time left.
+"""The sweep's progress on stderr: runs done of all, failed, skipped (done before, kept from an earlier sweep),
+time left.
 
 On a terminal one bar redrawn in place (``\\r``) after every run and wiped at the end; into a pipe or
 a file (CI logs) one whole line each time another tenth of the runs is done, never a ``\\r``
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from sim.common.progress import ProgressLine, Stream, duration_words
 
-WIDTH = 20  # characters of the bar (the whole line fits 80 columns)
+WIDTH = 10  # characters of the bar, one a tenth (the whole line fits 80 columns)
 
 
 class Progress:
@@ -36,8 +37,8 @@ class Progress:
         elapsed = self.now() - self.t0
         left = "?" if ran == 0 else duration_words((total - done) * elapsed / ran)
         filled = WIDTH * done // total if total else WIDTH
-        text = (f"[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total} runs, {failed} failed, "
-                f"{skipped} done before, ~{left} left")
+        text = (f"[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total} done, {failed} failed, "
+                f"{skipped} skipped (done before), ~{left} left")
         self.line.update(done / total if total else 1.0, text)
 
     def end_line(self) -> None:
