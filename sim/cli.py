@@ -1,16 +1,20 @@
-"""Command line: ``python run.py SCENARIO [options]`` and the ``report``/``compare`` tools."""
+"""Command line: ``python run.py SCENARIO [options]`` and the subcommands (``SUBCOMMANDS``: report, compare, ...)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import shutil
 import sys
 import tempfile
+import textwrap
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim import __version__
 from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
 from sim.errors import OutputError, RunError, SimError, UsageError
@@ -21,24 +25,80 @@ if TYPE_CHECKING:
     from sim.runtime.run import Run
     from sim.session.execute import Presenter
 
-__all__ = ["main", "one_line", "report_exit_status"]
+__all__ = ["SUBCOMMANDS", "Subcommand", "main", "one_line", "report_exit_status"]
 
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A tool reached as ``run.py NAME ARGS...``: ``run.py --help`` lists it and ``main`` runs it from here.
+
+    To add one, append a ``Subcommand`` to ``SUBCOMMANDS``: nothing else names it. ``entry`` is
+    ``"module:function"``, imported only when the subcommand runs (``run.py`` stays quick to start);
+    the function takes the arguments after NAME (``list[str]``) and returns the exit status. Build its
+    parser with ``sim.common.argparser.ArgumentParser(prog="run.py NAME", ...)``: bad options are then one
+    line and exit 2 like everywhere else, and it has ``--help`` and ``--version``.
+    """
+
+    name: str
+    args: str  # what follows NAME in its usage line, e.g. "RUN_A RUN_B"
+    summary: str  # one line for run.py --help
+    entry: str  # "module:function(argv: list[str]) -> int"
+
+    def main(self) -> Callable[[list[str]], int]:
+        """The subcommand's function (its module imported now)."""
+        module, _, function = self.entry.partition(":")
+        found: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return found
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("report", "RUN_DIR", "re-print a finished run's report and re-draw its report.png",
+               "sim.cli:report_tool"),
+    Subcommand("compare", "RUN_A RUN_B", "two finished runs side by side, with the change B - A",
+               "sim.cli:compare_tool"),
+    Subcommand("sweep", "SCENARIO --seeds 0-9 --set PATH=V1,V2",
+               "run many headless over seeds x settings and summarise them (docs/sweeps.md)",
+               "sim.sweep.command:main"),
+    Subcommand("twin", "SCENARIO", "run in real time, then replay its measured compute in virtual time: which "
+               "misses were the host's, which the design's (docs/virtual-time.md)", "sim.twin.command:main"),
+    Subcommand("map", "SCENARIO --out FLOOR.yaml", "write the scenario's world as a ROS map_server map (PGM + YAML; "
+               "docs/maps.md)", "sim.scenario.mapexport:main"),
+)
+
+EXIT_STATUS = ("Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input "
+               "(scenario, option, path, plugin: one line), 1 with an 'internal error' line for a bug, "
+               "130 interrupted.")
+
+
+def _subcommand(name: str) -> Subcommand | None:
+    return next((c for c in SUBCOMMANDS if c.name == name), None)
+
+
+def _width() -> int:
+    """Columns the help's own paragraphs are wrapped to (argparse wraps the options to the terminal too)."""
+    return min(shutil.get_terminal_size().columns, 100) - 2
+
+
+def _epilog() -> str:
+    """The subcommands (one entry each, from ``SUBCOMMANDS``), then the exit status, wrapped here."""
+    width = _width()
+    lines = ["subcommands (run.py NAME --help for each):"]
+    for c in SUBCOMMANDS:
+        lines += textwrap.wrap(f"run.py {c.name} {c.args}: {c.summary}", width, initial_indent="  ",
+                               subsequent_indent="      ")
+    return "\n".join([*lines, "", *textwrap.wrap(EXIT_STATUS, width)])
 
 
 def _parser() -> argparse.ArgumentParser:
+    names = ",".join(c.name for c in SUBCOMMANDS)
     p = ArgumentParser(
         prog="run.py",
-        description="Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
-        "controller threads run under deadlines, and the run ends with a deadline-miss report.",
-        epilog="Tools: 'run.py report RUN_DIR' re-prints and re-plots a finished run's report; "
-        "'run.py compare RUN_A RUN_B' shows two runs side by side; "
-        "'run.py sweep SCENARIO --seeds 0-9 --set PATH=V1,V2' runs many (docs/sweeps.md); "
-        "'run.py twin SCENARIO' runs it in real time, then replays its measured compute in virtual time, "
-        "and tells the host's misses from the design's; "
-        "'run.py map SCENARIO --out floor.yaml' writes its world as a ROS map_server map (docs/maps.md). "
-        "Exit status: 0 ok, 1 the run failed (a thread died) or an expect: gate was breached, 2 bad input "
-        "(scenario, option, path, plugin: one line), 1 with an 'internal error' line for a bug, "
-        "130 interrupted.",
+        usage=f"run.py [options] SCENARIO\n       run.py {{{names}}} ... (subcommands, below)",
+        description=textwrap.fill("Run a robot-fleet scenario: sensor producer threads feed bounded queues, "
+                                  "controller threads run under deadlines, and the run ends with a deadline-miss "
+                                  "report.", _width()),
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as _epilog made them
     )
     p.add_argument("scenario", nargs="?", type=Path, help="scenario YAML file (see docs/scenario.md)")
     p.add_argument("--duration", type=float, metavar="S",
@@ -48,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="simulated seconds per real second, e.g. 0.5 = half speed (overrides run.time_scale)")
     p.add_argument("--out", type=Path, metavar="DIR", default=Path("runs"),
                    help="folder under which the run folder is made (default: runs/)")
-    p.add_argument("--headless", action="store_true", help="no window: run, print the report, exit")
+    p.add_argument("--headless", action="store_true",
+                   help="no window: run (its progress on stderr), print the report, exit")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print only the verdict (one line, and any breached expect: gate) and 'report folder: "
+                   "DIR' on stdout, and errors on stderr: no first line, progress, report tables or notes")
     p.add_argument("--hosts", metavar="H",
                    help="where the robots' software runs: shared (one process), per_robot, or N host processes "
                    "(overrides run.hosts; docs/hosts.md)")
@@ -58,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="FILE",
                    help="with the window: save a PNG of it after --duration, then exit")
     p.add_argument("--window", default="1280x800", metavar="WxH", help="window size in pixels (default 1280x800)")
-    p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    p.add_argument("--schema", action="store_true",
+                   help="print the scenario JSON Schema and exit (scenarios/scenario.schema.json ships it for editors)")
     p.add_argument("--record", nargs="?", const="foxglove", metavar="FORMAT[,FORMAT]",
                    help="also record the run: foxglove (the default: recording.mcap, open in Foxglove), ros2 "
                    "(recording-ros2.mcap, rosbag2 MCAP: ros2 bag play), or foxglove,ros2 (both)")
@@ -71,7 +136,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-trace", action="store_true",
                    help="do not write trace.json (.json.gz when large; Chrome trace / Perfetto)")
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
-    p.add_argument("--version", action="version", version=f"fleet-timing-sim {__version__}")
     return p
 
 
@@ -130,23 +194,9 @@ def _internal_error(exc: Exception) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    """The tool named by the first argument, or a run."""
-    if argv and argv[0] == "report":
-        return _report_tool(argv[1:])
-    if argv and argv[0] == "compare":
-        return _compare_tool(argv[1:])
-    if argv and argv[0] == "sweep":
-        from sim.sweep.command import main as sweep_main
-
-        return sweep_main(argv[1:])
-    if argv and argv[0] == "map":
-        from sim.scenario.mapexport import main as map_main
-
-        return map_main(argv[1:])
-    if argv and argv[0] == "twin":
-        from sim.twin.command import main as twin_main
-
-        return twin_main(argv[1:])
+    """The subcommand named by the first argument (``SUBCOMMANDS``), or a run."""
+    if argv and (command := _subcommand(argv[0])) is not None:
+        return command.main()(argv[1:])
     return _run(_parser().parse_args(argv))
 
 
@@ -179,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["run.hosts"] = int(args.hosts) if args.hosts.isdigit() else args.hosts
     address = _foxglove_address(args)
     scenario = load_scenario(args.scenario, overrides)
-    _choose_display(args)
+    _choose_display(args, quiet=args.quiet)
     window = _window_size(args.window)
 
     from sim.session import execute
@@ -196,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     try:  # a live view paces a virtual run as the window does: a stream of the run, not a fast-forward
         return execute(scenario, args.out, new_folder=True, paced=not args.headless or live is not None,
                        trace=not args.no_trace, record=record, live=live, plot=not args.no_plot,
-                       present=present, echo=True, signals=True).exit_status
+                       present=present, echo=True, quiet=args.quiet, signals=True).exit_status
     finally:
         if live is not None:
             live.stop()
@@ -228,8 +278,9 @@ def _window(window: tuple[int, int], screenshot: Path | None) -> Presenter:
     return present
 
 
-def _choose_display(args: argparse.Namespace) -> None:
-    """No screen (a server, CI): a screenshot renders off-screen; a plain run goes headless, and says so."""
+def _choose_display(args: argparse.Namespace, quiet: bool = False) -> None:
+    """No screen (a server, CI): a screenshot renders off-screen; a plain run goes headless, and says so
+    (unless ``quiet``)."""
     if args.headless or os.environ.get("SDL_VIDEODRIVER") or sys.platform != "linux":
         return
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
@@ -237,8 +288,9 @@ def _choose_display(args: argparse.Namespace) -> None:
     if args.screenshot is not None:
         os.environ["SDL_VIDEODRIVER"] = "dummy"  # draws into memory: the PNG is the same
         return
-    print("note: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so running headless; "
-          "for the window run under a desktop or xvfb-run, or pass --headless to silence this", file=sys.stderr)
+    if not quiet:
+        print("note: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so running headless; "
+              "for the window run under a desktop or xvfb-run, or pass --headless to silence this", file=sys.stderr)
     args.headless = True
 
 
@@ -255,13 +307,14 @@ def _window_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _report_tool(argv: list[str]) -> int:
+def report_tool(argv: list[str]) -> int:
     from sim.report.build import print_report
     from sim.report.compare import load_report
     from sim.report.outputs import write_plot
 
+    """``run.py report RUN_DIR``: its exit status is the run's own (read back from report.json)."""
     p = ArgumentParser(prog="run.py report",
-                                description="Re-print a finished run's report and re-draw its report.png.")
+                       description="Re-print a finished run's report and re-draw its report.png.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--no-plot", action="store_true", help="do not re-draw report.png")
     args = p.parse_args(argv)
@@ -272,11 +325,12 @@ def _report_tool(argv: list[str]) -> int:
     return report_exit_status(report)
 
 
-def _compare_tool(argv: list[str]) -> int:
+def compare_tool(argv: list[str]) -> int:
     from sim.report.compare import compare_reports, load_report, print_comparison
 
+    """``run.py compare RUN_A RUN_B``: exit 0 once both reports are read."""
     p = ArgumentParser(prog="run.py compare",
-                                description="Show two finished runs side by side, with the change B - A.")
+                       description="Show two finished runs side by side, with the change B - A.")
     p.add_argument("run_a", type=Path, help="run folder A (the baseline)")
     p.add_argument("run_b", type=Path, help="run folder B")
     args = p.parse_args(argv)

@@ -213,3 +213,47 @@ def test_report_exit_status_follows_the_runs_own_order(run: dict, breaches: list
     from sim.cli import report_exit_status
 
     assert report_exit_status({"run": run, "expect": {"checked": True, "breaches": breaches}}) == code
+
+
+# ------------------------------------------------ subcommands: one table (sim.cli.SUBCOMMANDS), --version everywhere
+
+def _hello(argv: list[str]) -> int:
+    """A subcommand registered by a test."""
+    print("hello", *argv)
+    return 3
+
+
+def test_help_lists_every_registered_subcommand_and_a_new_one_by_registering_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim import cli
+
+    assert [c.name for c in cli.SUBCOMMANDS][:4] == ["report", "compare", "sweep", "twin"]
+    extra = cli.Subcommand("hello", "WHO", "say hello (a test's own subcommand)", "tests.test_cli:_hello")
+    monkeypatch.setattr(cli, "SUBCOMMANDS", (*cli.SUBCOMMANDS, extra))
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    usage = out.split("\n\n")[0]
+    for c in cli.SUBCOMMANDS:
+        assert c.name in usage and f"  run.py {c.name} {c.args.split()[0]}" in out, c.name
+    assert "run.py hello WHO: say hello (a test's own subcommand)" in out
+    assert cli.main(["hello", "world"]) == 3 and capsys.readouterr().out == "hello world\n"
+
+
+@pytest.mark.parametrize("name", ["", "report", "compare", "sweep", "twin"])
+def test_run_py_and_every_subcommand_print_the_version(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim import __version__
+    from sim.cli import SUBCOMMANDS, main
+
+    assert name == "" or name in {c.name for c in SUBCOMMANDS}
+    with pytest.raises(SystemExit) as info:
+        main([name, "--version"] if name else ["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"fleet-timing-sim {__version__}\n"
+
+
+def test_every_registered_subcommand_names_a_function_that_exists() -> None:
+    from sim.cli import SUBCOMMANDS
+
+    for c in SUBCOMMANDS:
+        assert callable(c.main()), c.entry

@@ -27,6 +27,11 @@ CASES: list[Case] = [
 ]
 
 
+# A headless run's progress (sim.session.progress) on stderr: a line per tenth of the run into a pipe. It is not what
+# a case's stderr is about (the error lines): the Result a case's checks see has it taken out.
+PROGRESS = re.compile(r"^t = [\d.]+ of \S+ s \(\d+ %\).*\n?", re.M)
+
+
 @dataclass
 class Result:
     returncode: int
@@ -76,7 +81,7 @@ def run_case(case: Case, tmp: Path) -> Result:
             t.join(5)
         proc.stdout.close()
         proc.stderr.close()
-    return Result(proc.returncode, "".join(out), "".join(err))
+    return Result(proc.returncode, "".join(out), PROGRESS.sub("", "".join(err)))  # progress lines out
 
 
 def _script_started(proc: subprocess.Popen, timeout: float) -> float:

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("sim", "sensors", "controllers")
-NOT_SHIPPED = ("bench", "tests", "docs", "scenarios", "examples")
+NOT_SHIPPED = ("bench", "tests", "docs", "scenarios", "examples", "tools")
 
 pytestmark = pytest.mark.slow
 

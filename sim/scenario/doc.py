@@ -22,8 +22,16 @@ checked before any thread starts: an unknown key (with a did-you-mean), a wrong 
 value out of range, a robot placed inside a shelf or off the map... exits with status 2
 and one line naming file, line, column, field, the bad value and what is allowed.
 
-`python run.py --schema` prints the JSON Schema of this format; point your editor's YAML
-plugin at it (e.g. `# yaml-language-server: $schema=scenario.schema.json`).
+`python run.py --schema` prints the JSON Schema of this format, and `scenarios/scenario.schema.json`
+ships it (a test keeps the two equal: after a change to the format, `.venv/bin/python run.py --schema >
+scenarios/scenario.schema.json`). Every shipped scenario starts with the line
+`# yaml-language-server: $schema=./scenario.schema.json` (`../scenarios/scenario.schema.json` from
+`examples/`), so an editor with a YAML language server (VS Code's YAML extension, Neovim, Helix, ...)
+completes keys, shows each field's description and flags mistakes as you type; start your own
+scenarios with that line too, the path relative to your file. Inside a built-in sensor or controller
+the schema knows that type's own parameters and refuses any other key (a `rate_hzz` in a lidar is
+flagged, as the loader refuses it); a plugin's entry (`type: pkg.module:Class`) stays open, its
+parameters checked by the loader.
 
 Units are SI, angles in radians, x forward and y left (ROS REP 103); the map's origin is
 its lower-left corner. Command-line options `--duration`, `--seed`, `--time-scale` and

@@ -425,11 +425,20 @@ def sync_fault_kinds() -> type[Scenario]:
 
 
 def scenario_json_schema() -> dict[str, Any]:
-    """JSON Schema for editors, with each importable built-in's params shown per ``type``."""
+    """JSON Schema for editors, with each importable built-in's params shown per ``type``.
+
+    A sensor or controller entry is open in itself (its own params sit flat beside the common
+    keys, and a plugin ``pkg.module:Class`` has params the schema cannot know), so each built-in
+    ``type`` gets an ``if type is NAME then`` branch listing the common keys and that class's
+    ``Params`` and forbidding any other key: an editor flags ``rate_hzz`` inside a lidar as the
+    loader does. scenarios/scenario.schema.json is this, written out (tests/test_schema.py).
+    """
     schema = sync_fault_kinds().model_json_schema(by_alias=True)
     defs = schema.setdefault("$defs", {})
     for spec, names, resolve in ((SensorSpec, sensor_names(), resolve_sensor),
                                  (ControllerSpec, controller_names(), resolve_controller)):
+        entry = defs[spec.__name__]
+        common: dict[str, Any] = {key: True for key in entry["properties"]}  # checked by the entry itself
         branches = []
         for name in names:
             try:
@@ -437,9 +446,8 @@ def scenario_json_schema() -> dict[str, Any]:
             except (PluginError, ImportError):
                 continue  # an optional built-in that cannot load here is simply not described
             defs.update(params.pop("$defs", {}))
-            then = {"properties": params.get("properties", {})}
-            branches.append({"if": {"properties": {"type": {"const": name}}}, "then": then})
-        entry = defs[spec.__name__]
+            then = {"properties": {**common, **params.get("properties", {})}, "additionalProperties": False}
+            branches.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]}, "then": then})
         entry["properties"]["type"]["examples"] = names
         if branches:
             entry["allOf"] = branches

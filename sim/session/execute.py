@@ -52,6 +52,7 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
             paced: bool = False, listeners: list[RunListener] | None = None, trace: bool = True,
             record: bool | str | tuple[str, ...] = False, live: LiveServer | None = None, write_report: bool = True,
             plot: bool = True, present: Presenter | None = None, started_at: str | None = None, echo: bool = False,
+            quiet: bool = False, progress: bool | None = None,
             signals: bool = False) -> Result:
     """Run ``scenario`` (loaded: ``sim.scenario.load``) from start to its report; return its Result.
 
@@ -64,9 +65,12 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
     run); ``[]`` for
     none. ``write_report``/``plot``: write report.json / draw report.png. ``present``: watches
     the run on this thread (the window); default waits for its end. ``started_at``: the report's
-    start stamp, default now. ``echo``: print the progress lines, the report and the verdict as
-    ``run.py`` does. ``signals``: SIGINT/SIGTERM end the run and its files are still finished
-    (sim.common.interrupt; the caller has installed it).
+    start stamp, default now. ``echo``: print as ``run.py`` does: the first line, the progress of a
+    headless run (stderr, ``sim.session.progress``), the report and the verdict; with ``quiet`` only
+    the verdict (``sim.session.verdict.verdict_lines``, then ``report folder: DIR``) and the
+    errors. ``progress``: show a headless run's progress on stderr (default: when ``echo`` without
+    ``quiet``; ``run.py twin`` asks for it alone). ``signals``: SIGINT/SIGTERM end the run and its
+    files are still finished (sim.common.interrupt; the caller has installed it).
 
     Bad input found while the run is built (a plugin that fails to load, a run folder that cannot
     be made) raises its ``SimError`` before anything runs, leaving no empty folder behind.
@@ -83,14 +87,15 @@ def execute(scenario: Scenario, out: Path, *, new_folder: bool = False, clock: C
     with interrupt.deferred(stop_run) if signals else contextlib.nullcontext():
         folder, made = _folder(scenario, out, new_folder)
         try:
-            run = _build(scenario, folder, clock, paced, listeners, trace, record, live, echo)
+            run = _build(scenario, folder, clock, paced, listeners, trace, record, live, echo and not quiet)
         except BaseException:
             if made:
                 _remove_if_empty(folder)  # nothing of this run was written: no empty folder stays behind
             raise
         if signals and interrupt.received() is not None:  # came while the run was being built: it ends now
             run.finish(interrupt.end_reason())
-        return _run_and_report(run, folder, present, started_at, write_report, plot, echo, signals)
+        show = echo and not quiet if progress is None else progress
+        return _run_and_report(run, folder, present, started_at, write_report, plot, echo, quiet, show, signals)
 
 
 def _folder(scenario: Scenario, out: Path, new_folder: bool) -> tuple[Path, bool]:
@@ -119,26 +124,29 @@ def _build(scenario: Scenario, folder: Path, clock: Clock | None, paced: bool, l
 
 
 def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: str | None, write_report: bool,
-                    plot: bool, echo: bool, signals: bool) -> Result:
+                    plot: bool, echo: bool, quiet: bool, progress: bool, signals: bool) -> Result:
     """Run, build the report, write report.json, print it, draw report.png: every file either complete or absent."""
     from sim.common.files import write_json
     from sim.errors import OutputError
     from sim.report.build import build_report, print_report
     from sim.report.outputs import finish_report, write_plot
+    from sim.session.progress import watch
+    from sim.session.verdict import verdict_lines
 
     scenario = run.scenario
+    talk = echo and not quiet  # the first line, the progress, the report: all but the verdict
     if started_at is None:
         started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     try:
         run.start()
-        if echo:
+        if talk:
             hosts = len(run.host_processes()) - 1
             where = f" in {hosts} robot host process{'es' if hosts > 1 else ''}" if hosts else ""
             here = " in this (the world) process" if hosts else ""
             print(f"running {scenario.name}: {len(scenario.robots)} robots{where}, {len(run.threads)} threads{here}, "
                   f"{run.duration:g} s simulated at time scale {scenario.run.time_scale:g} "
                   "(Ctrl-C stops the run and still writes the report)", flush=True)
-        (present or (_wait_telling if echo else _wait))(run)
+        (present or (watch if progress else _wait))(run)
     finally:
         run.stop()
     errors = list(run.output_errors)
@@ -148,16 +156,20 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
             write_json(out / "report.json", report)
         except OutputError as exc:
             errors.append(exc)
-    if echo:
+    if talk:
         print_report(report, sys.stdout)  # the stdout of now (print_report's default is bound at import)
     if plot:
         try:
-            if (png := write_plot(report, out)) is not None and echo:
+            if (png := write_plot(report, out)) is not None and talk:
                 print(f"plot: {png}")
         except OutputError as exc:
             errors.append(exc)
-    if echo:
+    if talk:
         print(f"\nreport folder: {out}")
+    elif echo:  # quiet: the verdict, then where the run folder is (the last line, as without --quiet)
+        for line in verdict_lines(report):
+            print(line)
+        print(f"report folder: {out}")
     status, problems = judge(run, report, errors)
     if echo:
         for line in [*_late_signal(run, signals), *problems]:
@@ -168,29 +180,6 @@ def _run_and_report(run: Run, out: Path, present: Presenter | None, started_at: 
 
 def _wait(run: Run) -> None:
     run.wait()
-
-
-PROGRESS_EVERY = 10.0  # s real between two progress lines of a headless run that echoes
-
-
-def _wait_telling(run: Run) -> None:
-    """Wait for the run's end, saying every ``PROGRESS_EVERY`` s how far it got (a long headless run is not
-    silent); Ctrl-C ends it as ``Run.wait`` does. One plain line each, so a pipe or a log file reads well."""
-    try:
-        while not run.finished.wait(PROGRESS_EVERY):
-            print(progress_line(run), flush=True)
-    except KeyboardInterrupt:
-        run.finish("interrupted")
-
-
-def progress_line(run: Run) -> str:
-    """``  t = 40.0 of 300 s simulated (x1.00 real time), 6,400 cycles, 3 misses`` (running figures)."""
-    now = min(max(run.clock.now(), 0.0), run.duration)
-    wall = run.clock.real_elapsed()
-    cycles = sum(c.stats.cycles for c in run.controllers)
-    misses = sum(c.stats.misses for c in run.controllers)
-    speed = f" (x{now / wall:.2f} real time)" if wall > 0 else ""
-    return f"  t = {now:.1f} of {run.duration:g} s simulated{speed}, {cycles:,} cycles, {misses:,} misses"
 
 
 def _late_signal(run: Run, signals: bool) -> Iterator[str]:

@@ -58,3 +58,22 @@ def report_exit_status(report: dict[str, Any]) -> int:
     if (report.get("expect") or {}).get("breaches"):
         return EXIT_FAILED
     return EXIT_OK
+
+
+def verdict_lines(report: dict[str, Any]) -> list[str]:
+    """What ``--quiet`` prints of a finished run (stdout): its verdict in one line, and the ``expect:``
+    gates breached, one line each (the exit status's stderr line says they are listed above).
+
+    ``warehouse (seed 7, 60 s simulated, completed): All 9600 controller cycles met their deadlines.``
+    """
+    from sim.report.build import headline
+
+    sc, run = report["scenario"], report["run"]
+    first = headline(report).splitlines()[0]
+    lines = [f"{sc['name']} (seed {sc['seed']}, {run['sim_seconds']:.3g} s simulated, {run['end_reason']}): {first}"]
+    e = report.get("expect") or {}
+    if e.get("checked"):
+        breaches = e.get("breaches") or []
+        lines += ([f"Expectations FAILED: {b}" for b in breaches] if breaches
+                  else [f"Expectations met: {', '.join(sorted(e['gates']))}"])
+    return lines

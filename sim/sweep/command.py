@@ -43,6 +43,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local' starts a LocalCluster, or a "
                    "scheduler address like tcp://host:8786 (needs the 'sweep' extra)")
     p.add_argument("--out", type=Path, default=Path("sweeps"), help="sweep folders go here (default sweeps/)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the failed runs, the closing "
+                   "'N runs, M failed' line and the files written: no first line, progress or table")
     args = p.parse_args(argv)
     if not args.scenario.is_file():
         raise UsageError(f"{args.scenario}: no such scenario file")
@@ -51,19 +53,21 @@ def main(argv: list[str]) -> int:
     sweep = Sweep(args.scenario, parse_seeds(args.seeds), [parse_set(s) for s in args.sets], args.clock,
                   args.duration, args.out)
     validate(sweep)
-    print(f"sweep {sweep.scenario}: {len(sweep.specs)} runs ({len(sweep.seeds)} seeds x "
-          f"{len(sweep.specs) // max(len(sweep.seeds), 1)} settings), {args.clock} time, "
-          f"{'dask ' + args.dask if args.dask else str(args.workers) + ' local processes'}", flush=True)
+    talk = not args.quiet
+    if talk:
+        print(f"sweep {sweep.scenario}: {len(sweep.specs)} runs ({len(sweep.seeds)} seeds x "
+              f"{len(sweep.specs) // max(len(sweep.seeds), 1)} settings), {args.clock} time, "
+              f"{'dask ' + args.dask if args.dask else str(args.workers) + ' local processes'}", flush=True)
     if not args.dask:  # here, once: the local processes then load every kernel from the disk cache
         from sim.world.jit import COMPILE_NOTICE, announce_compiles, warm_up_all
 
-        with announce_compiles(lambda: print(COMPILE_NOTICE, flush=True)):
+        with announce_compiles(lambda: print(COMPILE_NOTICE, flush=True) if talk else None):
             warm_up_all()
     t0 = time.perf_counter()
     stop = threading.Event()
     progress = Progress(sys.stderr)
     with interrupt.deferred(lambda _reason: stop.set()):
-        rows = execute(sweep, args.workers, args.dask, progress, stop)
+        rows = execute(sweep, args.workers, args.dask, progress if talk else _silent, stop)
     progress.end_line()
     if stop.is_set():
         print(f"sweep {interrupt.end_reason()}: {len(rows)} of {len(sweep.specs)} runs done and kept in "
@@ -71,7 +75,8 @@ def main(argv: list[str]) -> int:
         return 130
     table = summarise(sweep, rows)
     paths = write_outputs(sweep, rows, table)
-    print(format_table(sweep, table))
+    if talk:
+        print(format_table(sweep, table))
     failures = [r for r in rows if r["error"]]
     for r in failures[:10]:
         print(f"  failed: seed {r['seed']} {dict((p, r.get(p)) for p, _ in sweep.sets)}: {r['error']}")
@@ -81,3 +86,7 @@ def main(argv: list[str]) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _silent(done: int, total: int, failed: int, skipped: int) -> None:
+    """``--quiet``'s progress: none."""

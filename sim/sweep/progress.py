@@ -1,46 +1,46 @@
-"""The sweep's progress line on stderr."""
+"""The sweep's progress on stderr: runs done of all, failed, skipped (done before, kept from an earlier sweep),
+time left.
+
+On a terminal one bar redrawn in place (``\\r``) after every run and wiped at the end; into a pipe or
+a file (CI logs) one whole line each time another tenth of the runs is done, never a ``\\r``
+(``sim.common.progress``).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+
+from sim.common.progress import ProgressLine, Stream, duration_words
+
+WIDTH = 10  # characters of the bar, one a tenth (the whole line fits 80 columns)
 
 
 class Progress:
-    """A one-line progress bar on stderr: done/total, failed, and time left.
+    """``progress(done, total, failed, skipped)`` after each run; ``end_line()`` when the sweep ends.
 
-    On a terminal it redraws one line (``\r``); into a pipe or a file (CI logs) it writes one
-    whole line per update instead, so a reader sees each as it comes.
+    ``now``: the real clock the time left is measured on (a test hands a fake one); ``tty``:
+    default whether ``stream`` is a terminal; ``columns``: default the terminal's width.
     """
 
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self.redraw = bool(getattr(stream, "isatty", lambda: False)())
-        self.drawn = False  # a redrawn line is on screen, not yet ended
-        self.t0 = time.perf_counter()
-        self.first_done: int | None = None
+    def __init__(self, stream: Stream, *, now: Callable[[], float] = time.perf_counter,
+                 tty: bool | None = None, columns: int | None = None) -> None:
+        self.line = ProgressLine(stream, tty=tty, columns=columns)
+        self.now = now
+        self.t0 = now()
+        self.first_done: int | None = None  # runs done before this sweep started (kept from an earlier one)
 
     def __call__(self, done: int, total: int, failed: int, skipped: int) -> None:
         if self.first_done is None:
             self.first_done = done
         ran = done - self.first_done
-        elapsed = time.perf_counter() - self.t0
-        left = "?" if ran == 0 else f"{(total - done) * elapsed / ran:.0f} s"
-        width = 30
-        filled = int(width * done / total) if total else width
-        text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {failed} failed, "
-                f"{skipped} skipped (done before), {elapsed:.0f} s elapsed, ~{left} left")
-        if self.redraw:
-            self.stream.write(f"\r{text} ")
-            self.drawn = done != total
-            if done == total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"{text}\n")
-        self.stream.flush()
+        elapsed = self.now() - self.t0
+        left = "?" if ran == 0 else duration_words((total - done) * elapsed / ran)
+        filled = WIDTH * done // total if total else WIDTH
+        text = (f"[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total} done, {failed} failed, "
+                f"{skipped} skipped (done before), ~{left} left")
+        self.line.update(done / total if total else 1.0, text)
 
     def end_line(self) -> None:
-        """End a redrawn line left open (the sweep stopped early), so the next message starts clean."""
-        if self.drawn:
-            self.stream.write("\n")
-            self.drawn = False
+        """The sweep ended (or stopped early): wipe the bar, so what follows starts on a clean line."""
+        self.line.clear()

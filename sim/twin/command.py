@@ -60,7 +60,7 @@ def _twin(args: Any) -> int:
     scenario = load_scenario(args.scenario, overrides)
     print(f"twin {scenario.name}: 1/2 the real run ({scenario.run.duration:g} s simulated, real time)", flush=True)
     t0 = time.perf_counter()
-    real = execute(scenario, args.out, new_folder=True, plot=False, signals=True)
+    real = execute(scenario, args.out, new_folder=True, plot=False, progress=True, signals=True)
     real_wall = time.perf_counter() - t0
     if real.end_reason != "completed":  # interrupted or failed: nothing complete to replay
         print(f"twin: the real run ended {real.end_reason}, so no twin (report: {real.out / 'report.json'})",
@@ -72,7 +72,7 @@ def _twin(args: Any) -> int:
     twin_scenario.faults = [f for f in twin_scenario.faults if f.kind not in NOT_IN_TWIN]
     print("twin: 2/2 its virtual twin, replaying each controller's measured compute", flush=True)
     t1 = time.perf_counter()
-    twin = execute(twin_scenario, real.out / "twin", plot=False, trace=False)
+    twin = execute(twin_scenario, real.out / "twin", plot=False, trace=False, progress=True)
     twin_wall = time.perf_counter() - t1
     found = classify(read_cycles(real.out / "cycles.csv"), read_cycles(twin.out / "cycles.csv"))
     robots = {r.name: found[r.name] for r in scenario.robots if r.name in found}  # scenario order

@@ -1,0 +1,1 @@
+"""Maintenance scripts run from the checkout (not installed): ``python -m tools.constraints``."""
