@@ -221,7 +221,7 @@ class Run:
 
         beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
         smap = self.static.segment_map
-        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
+        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams, grid=self.static.grid)
         with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
             self.pool.start()
         self.physics.pool = self.pool

@@ -8,12 +8,13 @@ one consistent instant, never a half-updated one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.common.geometry import bounds_segments, polygon_segments
+from sim.world.gridcast import cast_with_grid
 from sim.world.occgrid import OccupancyGrid
 from sim.world.raycast import cast_scans
 from sim.world.segmap import SegmentMap
@@ -58,18 +59,27 @@ class StaticMap:
                    range_max: float, range_min: float) -> np.ndarray:
         """Ranges (M, K) from robots ``index`` of ``snap`` along ``beam_angles`` (rad, from each heading).
 
-        A beam ends at the first wall, obstacle edge or other robot's disc; ``inf`` where none is
-        within ``range_max``, and hits closer than ``range_min`` are not seen. The sensors' one
-        way to ray cast (the lidar's): in the run's worker processes when it has them, else
-        here; the ranges are the same either way.
+        A beam ends at the first wall, obstacle edge, other robot's disc or occupied grid cell
+        (``grid``, see ``sim/world/gridcast.py``); ``inf`` where none is within ``range_max``, and
+        hits closer than ``range_min`` are not seen. The sensors' one way to ray cast (the
+        lidar's): in the run's worker processes when it has them, else here; the ranges are the
+        same either way.
         """
         pool = self._workers
         if pool is not None:  # None back from the pool: the request does not fit its shared block
             ranges = pool.cast_scans(snap.pose, snap.radius, index, beam_angles, range_max, range_min)
             if ranges is not None:
                 return ranges
+        if self.grid is not None:  # a grid map as well: the nearer of segments/robots and grid per beam
+            return cast_with_grid(self.segment_map, self.grid, snap.pose[index, :2], snap.pose[index, 2],
+                                  beam_angles, range_max, range_min, circles=(snap.pose[:, :2], snap.radius),
+                                  self_index=index)
         return cast_scans(self.segment_map, snap.pose[index, :2], snap.pose[index, 2], beam_angles, range_max,
                           range_min, circles=(snap.pose[:, :2], snap.radius), self_index=index)
+
+    def with_grid(self, grid: OccupancyGrid | None) -> StaticMap:
+        """This map with ``grid`` as its occupancy-grid map (None: without); walls, obstacles and places kept."""
+        return replace(self, grid=grid)
 
     @classmethod
     def from_scenario(cls, world: Any) -> StaticMap:  # scenario's world: a layer above, read by attribute
