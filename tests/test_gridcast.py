@@ -36,10 +36,12 @@ def cast1(grid: OccupancyGrid, x: float, y: float, dx: float, dy: float, rmin: f
 def reference(grid: OccupancyGrid, x: float, y: float, dx: float, dy: float, rmin: float, rmax: float) -> float:
     """Plain Amanatides-Woo walk, one cell at a time, no jumps: what both methods must return."""
     cs, (gx0, gy0), (ny, nx) = grid.resolution, grid.origin, grid.occupied.shape
+    qx = 1.0 / dx if dx != 0.0 else 0.0  # crossing times multiply by the inverse direction, as the methods do
+    qy = 1.0 / dy if dy != 0.0 else 0.0
     tlo, thi = 0.0, math.inf
-    for p, d, lo, hi in ((x, dx, gx0, gx0 + nx * cs), (y, dy, gy0, gy0 + ny * cs)):
+    for p, d, q, lo, hi in ((x, dx, qx, gx0, gx0 + nx * cs), (y, dy, qy, gy0, gy0 + ny * cs)):
         if d != 0.0:
-            ta, tb = (lo - p) / d, (hi - p) / d
+            ta, tb = (lo - p) * q, (hi - p) * q
             tlo, thi = max(tlo, min(ta, tb)), min(thi, max(ta, tb))
         elif p < lo or p > hi:
             return math.inf
@@ -51,8 +53,8 @@ def reference(grid: OccupancyGrid, x: float, y: float, dx: float, dy: float, rmi
     while True:
         if grid.occupied[iy, ix] and t >= rmin:
             return t
-        tmx = ((gx0 + (ix + (dx > 0)) * cs - x) / dx) if dx != 0.0 else math.inf
-        tmy = ((gy0 + (iy + (dy > 0)) * cs - y) / dy) if dy != 0.0 else math.inf
+        tmx = ((gx0 + (ix + (dx > 0)) * cs - x) * qx) if dx != 0.0 else math.inf
+        tmy = ((gy0 + (iy + (dy > 0)) * cs - y) * qy) if dy != 0.0 else math.inf
         if tmx < tmy:
             t, ix = tmx, ix + (1 if dx > 0 else -1)
         else:
@@ -282,5 +284,37 @@ def test_prepared_grids_are_cached_per_grid_object() -> None:
     g = walls_grid()
     p = gridcast.prepare(g)
     assert gridcast.prepare(g) is p and gridcast.prepare(p) is p
-    assert p.occupied.dtype == np.uint8 and p.clear.dtype == np.int32 and p.occupied.flags.c_contiguous
+    assert p.clear.dtype == np.uint8 and p.clear.flags.c_contiguous
+    assert np.array_equal(p.clear == 0, g.occupied) and p.clear[0, 0] == 10  # column 10 is nearest
     assert gridcast.prepare(walls_grid()) is not p
+
+
+@pytest.mark.slow  # spawns worker processes
+def test_worker_processes_cast_against_the_grid_shared_once() -> None:
+    """The pool puts the grid in one shared segment at start; its casts equal the inline ones bitwise."""
+    from pathlib import Path
+
+    from sim.world.workers import WorkerPool
+
+    rng = np.random.default_rng(9)
+    seg_world = segment_world()
+    occ = rng.random((90, 120)) < 0.01
+    both = seg_world.with_grid(grid_of(occ, 0.1))
+    pose = np.column_stack([rng.uniform(0.5, 11.5, 12), rng.uniform(0.5, 8.5, 12), rng.uniform(-3, 3, 12)])
+    snap = snapshot(pose, np.full(12, 0.25))
+    beams = np.linspace(-math.pi, math.pi, 180, endpoint=False)
+    index = np.arange(12)
+    inline = both.cast_scans(snap, index, beams, 10.0, 0.05)
+    pool = WorkerPool(seg_world.segments, seg_world.segment_map.cell_size, 2, 12, 180, grid=both.grid)
+    try:
+        pool.start()
+        assert [n for n in pool.segment_names if n.endswith("_grid")]
+        both.use_workers(pool)
+        pooled = both.cast_scans(snap, index, beams, 10.0, 0.05)
+        assert pool.requests["cast"] == 1
+    finally:
+        both.use_workers(None)
+        pool.close()
+    assert np.array_equal(pooled, inline)
+    assert not (pooled == seg_world.cast_scans(snap, index, beams, 10.0, 0.05)).all()  # the grid mattered
+    assert not [n for n in pool.segment_names if (Path("/dev/shm") / n).exists()]

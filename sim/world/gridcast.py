@@ -22,7 +22,7 @@ What a beam returns (shared by both methods, which is what keeps them equal):
 Speed: both methods first jump through open space using a clearance map (the Chebyshev
 distance, in cells, from every cell to the nearest occupied one; computed once per grid
 and cached): from a cell with clearance ``c`` every point within ``(c - 1)`` cells is free,
-so the beam advances that far in one step, and walks cell by cell only near obstacles.
+so the beam advances that far in one step (from ``c >= 3``), and walks cell by cell only near obstacles.
 After a jump the cell indices are set from the same face-crossing formulas the walk uses,
 so the cells visited near obstacles - and the distances returned - are the walk's exactly.
 
@@ -54,20 +54,27 @@ __all__ = ["PreparedGrid", "available_methods", "cast_grid", "cast_with_grid", "
 
 # A jump stops this fraction of a cell short of the free square's edge (rounding headroom).
 _JUMP_MARGIN = 1e-6
+# Cells of clearance below this are walked, not jumped (a 1-cell jump costs more than a step).
+_JUMP_MIN = 3
+# Clearance is stored in a byte: farther than this many cells just means shorter jumps.
+_CLEAR_CAP = 255
 
 
 @dataclass(frozen=True)
 class PreparedGrid:
-    """What the kernels read: the occupied cells as bytes and their clearance (both C-contiguous)."""
+    """What the kernels read: one byte per cell, its clearance (0 = occupied), C-contiguous.
 
-    occupied: np.ndarray  # (rows, cols) uint8, 1 = stops beams
-    clear: np.ndarray  # (rows, cols) int32, Chebyshev cells to the nearest occupied cell (0 = occupied)
+    One small array, not an occupancy array and a clearance array: a 2,000 x 2,000 grid is
+    4 MB, and the walk's cost near obstacles is mostly the cache misses of its look-ups.
+    """
+
+    clear: np.ndarray  # (rows, cols) uint8: Chebyshev cells to the nearest occupied cell, capped at 255
     resolution: float
     origin: tuple[float, float]
 
     @property
     def shape(self) -> tuple[int, int]:
-        return int(self.occupied.shape[0]), int(self.occupied.shape[1])
+        return int(self.clear.shape[0]), int(self.clear.shape[1])
 
 
 def clearance(occupied: np.ndarray) -> np.ndarray:
@@ -112,9 +119,8 @@ def prepare(grid: OccupancyGrid | PreparedGrid) -> PreparedGrid:
     hit = _prepared.get(key)
     if hit is not None and hit[0]() is grid:
         return hit[1]
-    occ = np.ascontiguousarray(grid.occupied, dtype=np.uint8)
-    prepared = PreparedGrid(occ, np.ascontiguousarray(clearance(occ.astype(bool)), dtype=np.int32),
-                            float(grid.resolution), (float(grid.origin[0]), float(grid.origin[1])))
+    clear = np.ascontiguousarray(np.minimum(clearance(grid.occupied), _CLEAR_CAP), dtype=np.uint8)
+    prepared = PreparedGrid(clear, float(grid.resolution), (float(grid.origin[0]), float(grid.origin[1])))
     _prepared[key] = (weakref.ref(grid, lambda _: _prepared.pop(key, None)), prepared)
     return prepared
 
@@ -167,8 +173,7 @@ def cast_grid(grid: OccupancyGrid | PreparedGrid, origins: np.ndarray, dxs: np.n
     rows, cols = g.shape
     if method == "numba":
         out = np.empty(dx.shape)
-        _grid_kernel(o, dx, dy, rmin, rmax, g.origin[0], g.origin[1], g.resolution, cols, rows,
-                     g.occupied, g.clear, out)
+        _grid_kernel(o, dx, dy, rmin, rmax, g.origin[0], g.origin[1], g.resolution, cols, rows, g.clear, out)
         return out
     return _cast_numpy(g, o, dx, dy, rmin, rmax)
 
@@ -185,87 +190,81 @@ def _cast_numpy(g: PreparedGrid, o: np.ndarray, dxs: np.ndarray, dys: np.ndarray
     gx0, gy0 = g.origin
     cs = g.resolution
     rows, cols = g.shape
-    occ_flat, clear_flat = g.occupied.reshape(-1), g.clear.reshape(-1)
+    clear_flat = g.clear.reshape(-1)
     out = np.full(m_count * k_count, np.inf)
     px = np.repeat(o[:, 0], k_count)
     py = np.repeat(o[:, 1], k_count)
-    dx = dxs.reshape(-1).copy()
-    dy = dys.reshape(-1).copy()
+    dx = dxs.reshape(-1)
+    dy = dys.reshape(-1)
+    with np.errstate(divide="ignore"):
+        qx = np.where(dx != 0.0, 1.0 / dx, 0.0)  # crossing times multiply by these (0: never crosses)
+        qy = np.where(dy != 0.0, 1.0 / dy, 0.0)
     # Clip every beam to the grid box: [tlo, thi] is where it is inside.
     tlo = np.zeros_like(px)
     thi = np.full_like(px, np.inf)
-    for p, d, lo, hi in ((px, dx, gx0, gx0 + cols * cs), (py, dy, gy0, gy0 + rows * cs)):
-        nz = d != 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ta = (lo - p) / d
-            tb = (hi - p) / d
-        tlo = np.where(nz, np.maximum(tlo, np.minimum(ta, tb)), tlo)
-        thi = np.where(nz, np.minimum(thi, np.maximum(ta, tb)), np.where((p < lo) | (p > hi), -1.0, thi))
-    live = np.nonzero((tlo <= thi) & (tlo <= rmax))[0]
-    px, py, dx, dy, t = px[live], py[live], dx[live], dy[live], tlo[live]
+    for p, d, q, lo, hi in ((px, dx, qx, gx0, gx0 + cols * cs), (py, dy, qy, gy0, gy0 + rows * cs)):
+        ta = (lo - p) * q
+        tb = (hi - p) * q
+        tlo = np.where(d != 0.0, np.maximum(tlo, np.minimum(ta, tb)), tlo)
+        thi = np.where(d != 0.0, np.minimum(thi, np.maximum(ta, tb)), np.where((p < lo) | (p > hi), -1.0, thi))
+    idx = np.nonzero((tlo <= thi) & (tlo <= rmax))[0]
+    px, py, dx, dy, qx, qy, t = px[idx], py[idx], dx[idx], dy[idx], qx[idx], qy[idx], tlo[idx]
     ix = np.clip(np.floor((px + t * dx - gx0) / cs), 0, cols - 1).astype(np.int64)
     iy = np.clip(np.floor((py + t * dy - gy0) / cs), 0, rows - 1).astype(np.int64)
+    # The face a beam leaves its cell by: the next column's (+x), its own (-x); none without motion.
+    fx = (dx > 0.0).astype(np.int64)
+    fy = (dy > 0.0).astype(np.int64)
     sx = np.sign(dx).astype(np.int64)
     sy = np.sign(dy).astype(np.int64)
-    idx = live
     while idx.size:
-        cell = iy * cols + ix
-        c = clear_flat[cell]
-        hit = (occ_flat[cell] != 0) & (t >= rmin)
+        c = clear_flat[iy * cols + ix].astype(np.int64)
+        hit = (c == 0) & (t >= rmin)
         out[idx[hit]] = t[hit]
-        jump = c >= 2
         keep = ~hit
+        jump = c >= _JUMP_MIN
         # Jumps: advance (c - 1) cells' worth, then set the indices from the crossing formulas.
         j = np.nonzero(jump & keep)[0]
         if j.size:
             tj = t[j] + ((c[j] - 1) - _JUMP_MARGIN) * cs
-            jx, jy = _cells_at(px[j], py[j], dx[j], dy[j], tj, gx0, gy0, cs)
-            t[j], ix[j], iy[j] = tj, jx, jy
+            t[j] = tj
+            ix[j] = _index_at(px[j], dx[j], qx[j], tj, gx0, cs)
+            iy[j] = _index_at(py[j], dy[j], qy[j], tj, gy0, cs)
         # Steps: one Amanatides-Woo step to the next cell.
         s = np.nonzero(~jump & keep)[0]
         if s.size:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tmx = np.where(sx[s] > 0, (gx0 + (ix[s] + 1) * cs - px[s]) / dx[s],
-                               np.where(sx[s] < 0, (gx0 + ix[s] * cs - px[s]) / dx[s], np.inf))
-                tmy = np.where(sy[s] > 0, (gy0 + (iy[s] + 1) * cs - py[s]) / dy[s],
-                               np.where(sy[s] < 0, (gy0 + iy[s] * cs - py[s]) / dy[s], np.inf))
+            tmx = np.where(sx[s] != 0, (gx0 + (ix[s] + fx[s]) * cs - px[s]) * qx[s], np.inf)
+            tmy = np.where(sy[s] != 0, (gy0 + (iy[s] + fy[s]) * cs - py[s]) * qy[s], np.inf)
             step_x = tmx < tmy
             t[s] = np.where(step_x, tmx, tmy)
             ix[s] += np.where(step_x, sx[s], 0)
             iy[s] += np.where(step_x, 0, sy[s])
         keep &= (t <= rmax) & (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
-        idx, px, py, dx, dy, t, ix, iy, sx, sy = (a[keep] for a in (idx, px, py, dx, dy, t, ix, iy, sx, sy))
+        idx, px, py, dx, dy, qx, qy, t, ix, iy, fx, fy, sx, sy = (
+            a[keep] for a in (idx, px, py, dx, dy, qx, qy, t, ix, iy, fx, fy, sx, sy))
     return out.reshape(m_count, k_count)
 
 
-def _cells_at(px: np.ndarray, py: np.ndarray, dx: np.ndarray, dy: np.ndarray, t: np.ndarray, gx0: float,
-              gy0: float, cs: float) -> tuple[np.ndarray, np.ndarray]:
-    """The walk's cell at distance ``t``: floor of the point, corrected by one against the face-crossing times."""
-    ix = np.floor((px + t * dx - gx0) / cs).astype(np.int64)
-    iy = np.floor((py + t * dy - gy0) / cs).astype(np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Entered column ix + 1 already (its crossing time <= t)? Not yet entered column ix?
-        ix += np.where(dx > 0.0, ((gx0 + (ix + 1) * cs - px) / dx <= t).astype(np.int64), 0)
-        ix -= np.where(dx > 0.0, ((gx0 + ix * cs - px) / dx > t).astype(np.int64), 0)
-        ix -= np.where(dx < 0.0, ((gx0 + ix * cs - px) / dx <= t).astype(np.int64), 0)
-        ix += np.where(dx < 0.0, ((gx0 + (ix + 1) * cs - px) / dx > t).astype(np.int64), 0)
-        iy += np.where(dy > 0.0, ((gy0 + (iy + 1) * cs - py) / dy <= t).astype(np.int64), 0)
-        iy -= np.where(dy > 0.0, ((gy0 + iy * cs - py) / dy > t).astype(np.int64), 0)
-        iy -= np.where(dy < 0.0, ((gy0 + iy * cs - py) / dy <= t).astype(np.int64), 0)
-        iy += np.where(dy < 0.0, ((gy0 + (iy + 1) * cs - py) / dy > t).astype(np.int64), 0)
-    return ix, iy
+def _index_at(p: np.ndarray, d: np.ndarray, q: np.ndarray, t: np.ndarray, g0: float, cs: float) -> np.ndarray:
+    """One axis of the walk's cell at distance ``t``: the floor of the point, corrected by one
+    against the face-crossing times (entered the next cell already? not yet entered this one?)."""
+    i = np.floor((p + t * d - g0) * (1.0 / cs)).astype(np.int64)
+    i += ((d > 0.0) & ((g0 + (i + 1) * cs - p) * q <= t)).astype(np.int64)
+    i -= ((d > 0.0) & ((g0 + i * cs - p) * q > t)).astype(np.int64)
+    i -= ((d < 0.0) & ((g0 + i * cs - p) * q <= t)).astype(np.int64)
+    i += ((d < 0.0) & ((g0 + (i + 1) * cs - p) * q > t)).astype(np.int64)
+    return i
 
 
 if _numba is not None:
 
     @_numba.njit(cache=True, nogil=True)
     def _grid_kernel(o: np.ndarray, dxs: np.ndarray, dys: np.ndarray, rmin: float, rmax: float, gx0: float,
-                     gy0: float, cs: float, nx: int, ny: int, occ: np.ndarray, clear: np.ndarray,
-                     out: np.ndarray) -> None:
+                     gy0: float, cs: float, nx: int, ny: int, clear: np.ndarray, out: np.ndarray) -> None:
         """Per beam: clip to the grid, then jump through open space and step cell by cell near obstacles."""
         m_count, k_count = dxs.shape
         gx1 = gx0 + nx * cs
         gy1 = gy0 + ny * cs
+        ics = 1.0 / cs
         for m in range(m_count):
             px = o[m, 0]
             py = o[m, 1]
@@ -273,18 +272,20 @@ if _numba is not None:
                 dx = dxs[m, k]
                 dy = dys[m, k]
                 out[m, k] = np.inf
+                qx = 1.0 / dx if dx != 0.0 else 0.0
+                qy = 1.0 / dy if dy != 0.0 else 0.0
                 tlo = 0.0
                 thi = np.inf
                 if dx != 0.0:
-                    ta = (gx0 - px) / dx
-                    tb = (gx1 - px) / dx
+                    ta = (gx0 - px) * qx
+                    tb = (gx1 - px) * qx
                     tlo = max(tlo, min(ta, tb))
                     thi = min(thi, max(ta, tb))
                 elif px < gx0 or px > gx1:
                     thi = -1.0
                 if dy != 0.0:
-                    ta = (gy0 - py) / dy
-                    tb = (gy1 - py) / dy
+                    ta = (gy0 - py) * qy
+                    tb = (gy1 - py) * qy
                     tlo = max(tlo, min(ta, tb))
                     thi = min(thi, max(ta, tb))
                 elif py < gy0 or py > gy1:
@@ -294,55 +295,49 @@ if _numba is not None:
                 t = tlo
                 ix = min(max(math.floor((px + t * dx - gx0) / cs), 0), nx - 1)
                 iy = min(max(math.floor((py + t * dy - gy0) / cs), 0), ny - 1)
+                fx = 1 if dx > 0.0 else 0
+                fy = 1 if dy > 0.0 else 0
+                sx = 1 if dx > 0.0 else (-1 if dx < 0.0 else 0)
+                sy = 1 if dy > 0.0 else (-1 if dy < 0.0 else 0)
                 while True:
-                    c = clear[iy, ix]
-                    if occ[iy, ix] != 0 and t >= rmin:
+                    c = np.int64(clear[iy, ix])
+                    if c == 0 and t >= rmin:
                         out[m, k] = t
                         break
-                    if c >= 2:
+                    if c >= _JUMP_MIN:
                         t = t + ((c - 1) - _JUMP_MARGIN) * cs
-                        # The walk's cell at t: _cells_at's comparisons, in the same order.
-                        ix = math.floor((px + t * dx - gx0) / cs)
-                        iy = math.floor((py + t * dy - gy0) / cs)
+                        # The walk's cell at t: _index_at's comparisons, in the same order.
+                        ix = math.floor((px + t * dx - gx0) * ics)
+                        iy = math.floor((py + t * dy - gy0) * ics)
                         if dx > 0.0:
-                            if (gx0 + (ix + 1) * cs - px) / dx <= t:
+                            if (gx0 + (ix + 1) * cs - px) * qx <= t:
                                 ix += 1
-                            if (gx0 + ix * cs - px) / dx > t:
+                            if (gx0 + ix * cs - px) * qx > t:
                                 ix -= 1
                         elif dx < 0.0:
-                            if (gx0 + ix * cs - px) / dx <= t:
+                            if (gx0 + ix * cs - px) * qx <= t:
                                 ix -= 1
-                            if (gx0 + (ix + 1) * cs - px) / dx > t:
+                            if (gx0 + (ix + 1) * cs - px) * qx > t:
                                 ix += 1
                         if dy > 0.0:
-                            if (gy0 + (iy + 1) * cs - py) / dy <= t:
+                            if (gy0 + (iy + 1) * cs - py) * qy <= t:
                                 iy += 1
-                            if (gy0 + iy * cs - py) / dy > t:
+                            if (gy0 + iy * cs - py) * qy > t:
                                 iy -= 1
                         elif dy < 0.0:
-                            if (gy0 + iy * cs - py) / dy <= t:
+                            if (gy0 + iy * cs - py) * qy <= t:
                                 iy -= 1
-                            if (gy0 + (iy + 1) * cs - py) / dy > t:
+                            if (gy0 + (iy + 1) * cs - py) * qy > t:
                                 iy += 1
                     else:
-                        if dx > 0.0:
-                            tmx = (gx0 + (ix + 1) * cs - px) / dx
-                        elif dx < 0.0:
-                            tmx = (gx0 + ix * cs - px) / dx
-                        else:
-                            tmx = np.inf
-                        if dy > 0.0:
-                            tmy = (gy0 + (iy + 1) * cs - py) / dy
-                        elif dy < 0.0:
-                            tmy = (gy0 + iy * cs - py) / dy
-                        else:
-                            tmy = np.inf
+                        tmx = (gx0 + (ix + fx) * cs - px) * qx if sx != 0 else np.inf
+                        tmy = (gy0 + (iy + fy) * cs - py) * qy if sy != 0 else np.inf
                         if tmx < tmy:
                             t = tmx
-                            ix += 1 if dx > 0.0 else -1
+                            ix += sx
                         else:
                             t = tmy
-                            iy += 1 if dy > 0.0 else -1
+                            iy += sy
                     if not (t <= rmax and 0 <= ix < nx and 0 <= iy < ny):
                         break
 

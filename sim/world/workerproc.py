@@ -45,8 +45,8 @@ def _cast_specs(n: int, k: int) -> list[Spec]:
 
 
 def _grid_specs(rows: int, cols: int) -> list[Spec]:
-    """A grid map as ``sim.world.gridcast.PreparedGrid`` reads it: occupied bytes and clearance."""
-    return [("occupied", (rows, cols), "u1"), ("clear", (rows, cols), "i4")]
+    """A grid map as ``sim.world.gridcast.PreparedGrid`` reads it: a clearance byte per cell."""
+    return [("clear", (rows, cols), "u1")]
 
 
 def _collide_specs(n: int) -> list[Spec]:
@@ -74,8 +74,7 @@ class _Server:
             name, (rows, cols), resolution, origin = grid_info
             self.shms.append(SharedMemory(name))
             self.grid_views = _views(self.shms[-1], _grid_specs(rows, cols))
-            self.grid = gridcast.PreparedGrid(self.grid_views["occupied"], self.grid_views["clear"], resolution,
-                                              origin)
+            self.grid = gridcast.PreparedGrid(self.grid_views["clear"], resolution, origin)
             gridcast.warm_up()
         raycast.warm_up()
         kernels.warm_up()

@@ -3,7 +3,7 @@
 Threads share one GIL, so CPU work in the simulator's process delays controller
 wake-ups; ``physics.workers: N`` moves that work into N processes. The world goes
 over once, at start, as shared-memory segments (the wall segments, from which each
-worker rebuilds the same segment grid; and a grid map's cells and clearance, which
+worker rebuilds the same segment grid; and a grid map's clearance bytes, which
 the workers cast against in place). Per request the caller writes robot poses,
 radii, which robots to scan and the beam layout into a shared *request block*,
 sends each worker a small Pipe message naming its slice of robots, and waits;
@@ -135,7 +135,6 @@ class WorkerPool:
                 specs_g = _grid_specs(*prepared.shape)
                 gshm = self._segment("grid", _layout(specs_g)[0])
                 views = _views(gshm, specs_g)
-                views["occupied"][:] = prepared.occupied
                 views["clear"][:] = prepared.clear
                 views.clear()  # the parent keeps no views: close() can then close the segment
                 grid_info = (gshm.name, prepared.shape, prepared.resolution, prepared.origin)
