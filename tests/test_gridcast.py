@@ -284,8 +284,12 @@ def test_prepared_grids_are_cached_per_grid_object() -> None:
     g = walls_grid()
     p = gridcast.prepare(g)
     assert gridcast.prepare(g) is p and gridcast.prepare(p) is p
-    assert p.clear.dtype == np.uint8 and p.clear.flags.c_contiguous
-    assert np.array_equal(p.clear == 0, g.occupied) and p.clear[0, 0] == 10  # column 10 is nearest
+    assert p.clear.dtype == np.uint8 and p.clear.flags.c_contiguous and p.clear.size == 24 * 24  # 8 x 8 tiles
+    clear = p.clear_map()
+    assert np.array_equal(clear == 0, g.occupied) and clear[0, 0] == 10  # column 10 is nearest
+    assert np.array_equal(clear, np.minimum(clearance(g.occupied), 255))
+    odd = np.arange(11 * 19, dtype=np.uint8).reshape(11, 19)
+    assert np.array_equal(gridcast.untile(gridcast.tile(odd), 11, 19), odd)
     assert gridcast.prepare(walls_grid()) is not p
 
 

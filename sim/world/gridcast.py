@@ -19,12 +19,14 @@ What a beam returns (shared by both methods, which is what keeps them equal):
   a beam starting outside enters it where it crosses the edge (an occupied edge cell
   reads that distance). No hit within ``range_max`` gives ``np.inf``.
 
-Speed: both methods first jump through open space using a clearance map (the Chebyshev
+Speed: both methods jump through open space using a clearance map (the Chebyshev
 distance, in cells, from every cell to the nearest occupied one; computed once per grid
-and cached): from a cell with clearance ``c`` every point within ``(c - 1)`` cells is free,
-so the beam advances that far in one step (from ``c >= 3``), and walks cell by cell only near obstacles.
-After a jump the cell indices are set from the same face-crossing formulas the walk uses,
-so the cells visited near obstacles - and the distances returned - are the walk's exactly.
+and cached): around a cell of clearance ``c`` the square of ``2c - 1`` cells is free, so
+the beam jumps to where it leaves that square - a face crossing, computed by the formula
+the walk uses - and walks cell by cell only near obstacles (``c < 2``, or when it would
+leave the square exactly through a corner). After a jump the cell indices are set from
+the crossing formulas too, so the cells visited near obstacles - and the distances
+returned - are the plain walk's exactly (``tests/test_gridcast.py`` checks both against it).
 
 Methods: ``"numba"`` (a compiled ``nogil`` kernel, one beam at a time; compiled on first use
 then cached on disk - ``warm_up``) and ``"numpy"`` (every beam advanced together, one step
@@ -50,31 +52,54 @@ try:  # numba is optional: "auto" falls back to the numpy method without it.
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     _numba = None
 
-__all__ = ["PreparedGrid", "available_methods", "cast_grid", "cast_with_grid", "clearance", "prepare", "warm_up"]
+__all__ = ["PreparedGrid", "available_methods", "cast_grid", "cast_with_grid", "clearance", "prepare", "tile",
+           "untile", "warm_up"]
 
-# A jump stops this fraction of a cell short of the free square's edge (rounding headroom).
-_JUMP_MARGIN = 1e-6
-# Cells of clearance below this are walked, not jumped (a 1-cell jump costs more than a step).
-_JUMP_MIN = 3
+# Cells of clearance below this are walked, not jumped.
+_JUMP_MIN = 2
 # Clearance is stored in a byte: farther than this many cells just means shorter jumps.
 _CLEAR_CAP = 255
 
 
 @dataclass(frozen=True)
 class PreparedGrid:
-    """What the kernels read: one byte per cell, its clearance (0 = occupied), C-contiguous.
+    """What the kernels read: one byte per cell, its clearance (0 = occupied), in 8 x 8-cell tiles.
 
     One small array, not an occupancy array and a clearance array: a 2,000 x 2,000 grid is
-    4 MB, and the walk's cost near obstacles is mostly the cache misses of its look-ups.
+    4 MB, and the walk's cost near obstacles is mostly the cache misses of its look-ups. A
+    tile is one 64-byte cache line, so neighbouring beams ending on a wall - whichever way
+    it runs - mostly read lines already loaded (~25 % faster than row-major here).
+    Cell (i, j) is at ``(((i >> 3) * ((cols + 7) >> 3) + (j >> 3)) << 6) + ((i & 7) << 3) + (j & 7)``.
     """
 
-    clear: np.ndarray  # (rows, cols) uint8: Chebyshev cells to the nearest occupied cell, capped at 255
+    clear: np.ndarray  # (tiles * 64,) uint8: Chebyshev cells to the nearest occupied cell, capped at 255
+    rows: int
+    cols: int
     resolution: float
     origin: tuple[float, float]
 
     @property
     def shape(self) -> tuple[int, int]:
-        return int(self.clear.shape[0]), int(self.clear.shape[1])
+        return self.rows, self.cols
+
+    def clear_map(self) -> np.ndarray:
+        """The clearance as a (rows, cols) array (untiled; for tests and inspection)."""
+        return untile(self.clear, self.rows, self.cols)
+
+
+def tile(values: np.ndarray) -> np.ndarray:
+    """A (rows, cols) uint8 array in ``PreparedGrid``'s 8 x 8 tiles (padding reads 255: free)."""
+    rows, cols = values.shape
+    rp, cp = -(-rows // 8) * 8, -(-cols // 8) * 8
+    pad = np.full((rp, cp), _CLEAR_CAP, dtype=np.uint8)
+    pad[:rows, :cols] = values
+    return np.ascontiguousarray(pad.reshape(rp // 8, 8, cp // 8, 8).transpose(0, 2, 1, 3).reshape(-1))
+
+
+def untile(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``tile``'s inverse."""
+    rp, cp = -(-rows // 8) * 8, -(-cols // 8) * 8
+    return flat.reshape(rp // 8, cp // 8, 8, 8).transpose(0, 2, 1, 3).reshape(rp, cp)[:rows, :cols]
 
 
 def clearance(occupied: np.ndarray) -> np.ndarray:
@@ -119,8 +144,9 @@ def prepare(grid: OccupancyGrid | PreparedGrid) -> PreparedGrid:
     hit = _prepared.get(key)
     if hit is not None and hit[0]() is grid:
         return hit[1]
-    clear = np.ascontiguousarray(np.minimum(clearance(grid.occupied), _CLEAR_CAP), dtype=np.uint8)
-    prepared = PreparedGrid(clear, float(grid.resolution), (float(grid.origin[0]), float(grid.origin[1])))
+    clear = tile(np.minimum(clearance(grid.occupied), _CLEAR_CAP).astype(np.uint8))
+    prepared = PreparedGrid(clear, grid.rows, grid.cols, float(grid.resolution),
+                            (float(grid.origin[0]), float(grid.origin[1])))
     _prepared[key] = (weakref.ref(grid, lambda _: _prepared.pop(key, None)), prepared)
     return prepared
 
@@ -190,7 +216,8 @@ def _cast_numpy(g: PreparedGrid, o: np.ndarray, dxs: np.ndarray, dys: np.ndarray
     gx0, gy0 = g.origin
     cs = g.resolution
     rows, cols = g.shape
-    clear_flat = g.clear.reshape(-1)
+    clear_flat = g.clear
+    tcols = (cols + 7) >> 3
     out = np.full(m_count * k_count, np.inf)
     px = np.repeat(o[:, 0], k_count)
     py = np.repeat(o[:, 1], k_count)
@@ -217,15 +244,22 @@ def _cast_numpy(g: PreparedGrid, o: np.ndarray, dxs: np.ndarray, dys: np.ndarray
     sx = np.sign(dx).astype(np.int64)
     sy = np.sign(dy).astype(np.int64)
     while idx.size:
-        c = clear_flat[iy * cols + ix].astype(np.int64)
+        c = clear_flat[(((iy >> 3) * tcols + (ix >> 3)) << 6) + ((iy & 7) << 3) + (ix & 7)].astype(np.int64)
         hit = (c == 0) & (t >= rmin)
         out[idx[hit]] = t[hit]
         keep = ~hit
         jump = c >= _JUMP_MIN
-        # Jumps: advance (c - 1) cells' worth, then set the indices from the crossing formulas.
+        # Jumps: to where the beam leaves the free square around its cell (a face crossing), the
+        # indices from the crossing formulas. A beam leaving through the square's corner steps instead.
         j = np.nonzero(jump & keep)[0]
         if j.size:
-            tj = t[j] + ((c[j] - 1) - _JUMP_MARGIN) * cs
+            cj = c[j]
+            tx = np.where(sx[j] != 0, (gx0 + (ix[j] + np.where(sx[j] > 0, cj, 1 - cj)) * cs - px[j]) * qx[j], np.inf)
+            ty = np.where(sy[j] != 0, (gy0 + (iy[j] + np.where(sy[j] > 0, cj, 1 - cj)) * cs - py[j]) * qy[j], np.inf)
+            corner = tx == ty
+            jump[j[corner]] = False
+            j = j[~corner]
+            tj = np.minimum(tx, ty)[~corner]
             t[j] = tj
             ix[j] = _index_at(px[j], dx[j], qx[j], tj, gx0, cs)
             iy[j] = _index_at(py[j], dy[j], qy[j], tj, gy0, cs)
@@ -265,6 +299,7 @@ if _numba is not None:
         gx1 = gx0 + nx * cs
         gy1 = gy0 + ny * cs
         ics = 1.0 / cs
+        tcols = (nx + 7) >> 3
         for m in range(m_count):
             px = o[m, 0]
             py = o[m, 1]
@@ -300,12 +335,18 @@ if _numba is not None:
                 sx = 1 if dx > 0.0 else (-1 if dx < 0.0 else 0)
                 sy = 1 if dy > 0.0 else (-1 if dy < 0.0 else 0)
                 while True:
-                    c = np.int64(clear[iy, ix])
+                    c = np.int64(clear[(((iy >> 3) * tcols + (ix >> 3)) << 6) + ((iy & 7) << 3) + (ix & 7)])
                     if c == 0 and t >= rmin:
                         out[m, k] = t
                         break
+                    jumped = False
+                    tx = ty = np.inf
                     if c >= _JUMP_MIN:
-                        t = t + ((c - 1) - _JUMP_MARGIN) * cs
+                        tx = (gx0 + (ix + (c if sx > 0 else 1 - c)) * cs - px) * qx if sx != 0 else np.inf
+                        ty = (gy0 + (iy + (c if sy > 0 else 1 - c)) * cs - py) * qy if sy != 0 else np.inf
+                        jumped = tx != ty
+                    if jumped:
+                        t = min(tx, ty)
                         # The walk's cell at t: _index_at's comparisons, in the same order.
                         ix = math.floor((px + t * dx - gx0) * ics)
                         iy = math.floor((py + t * dy - gy0) * ics)

@@ -44,9 +44,9 @@ def _cast_specs(n: int, k: int) -> list[Spec]:
             ("beams", (k,), "f8"), ("ranges", (n, k), "f8")]
 
 
-def _grid_specs(rows: int, cols: int) -> list[Spec]:
-    """A grid map as ``sim.world.gridcast.PreparedGrid`` reads it: a clearance byte per cell."""
-    return [("clear", (rows, cols), "u1")]
+def _grid_specs(n: int) -> list[Spec]:
+    """A grid map as ``sim.world.gridcast.PreparedGrid`` reads it: a clearance byte per cell, tiled (n bytes)."""
+    return [("clear", (n,), "u1")]
 
 
 def _collide_specs(n: int) -> list[Spec]:
@@ -73,8 +73,8 @@ class _Server:
         if grid_info is not None:
             name, (rows, cols), resolution, origin = grid_info
             self.shms.append(SharedMemory(name))
-            self.grid_views = _views(self.shms[-1], _grid_specs(rows, cols))
-            self.grid = gridcast.PreparedGrid(self.grid_views["clear"], resolution, origin)
+            self.grid_views = _views(self.shms[-1], _grid_specs(-(-rows // 8) * -(-cols // 8) * 64))
+            self.grid = gridcast.PreparedGrid(self.grid_views["clear"], rows, cols, resolution, origin)
             gridcast.warm_up()
         raycast.warm_up()
         kernels.warm_up()

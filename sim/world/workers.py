@@ -132,7 +132,7 @@ class WorkerPool:
             grid_info = None
             if self._grid is not None:
                 prepared = gridcast.prepare(self._grid)
-                specs_g = _grid_specs(*prepared.shape)
+                specs_g = _grid_specs(len(prepared.clear))
                 gshm = self._segment("grid", _layout(specs_g)[0])
                 views = _views(gshm, specs_g)
                 views["clear"][:] = prepared.clear
