@@ -259,10 +259,14 @@ def _cast_numpy(g: PreparedGrid, o: np.ndarray, dxs: np.ndarray, dys: np.ndarray
             corner = tx == ty
             jump[j[corner]] = False
             j = j[~corner]
-            tj = np.minimum(tx, ty)[~corner]
+            tx, ty = tx[~corner], ty[~corner]
+            tj = np.minimum(tx, ty)
+            # Leaving through a y face, x counts only the crossings before t (the walk's y-first tie).
+            tjx = np.where(tx < ty, tj, np.nextafter(tj, -np.inf))
             t[j] = tj
-            ix[j] = _index_at(px[j], dx[j], qx[j], tj, gx0, cs)
-            iy[j] = _index_at(py[j], dy[j], qy[j], tj, gy0, cs)
+            # No motion along an axis: its index stays (maybe clamped at the start).
+            ix[j] = np.where(dx[j] != 0.0, _index_at(px[j], dx[j], qx[j], tjx, gx0, cs), ix[j])
+            iy[j] = np.where(dy[j] != 0.0, _index_at(py[j], dy[j], qy[j], tj, gy0, cs), iy[j])
         # Steps: one Amanatides-Woo step to the next cell.
         s = np.nonzero(~jump & keep)[0]
         if s.size:
@@ -347,18 +351,22 @@ if _numba is not None:
                         jumped = tx != ty
                     if jumped:
                         t = min(tx, ty)
-                        # The walk's cell at t: _index_at's comparisons, in the same order.
-                        ix = math.floor((px + t * dx - gx0) * ics)
-                        iy = math.floor((py + t * dy - gy0) * ics)
+                        # The walk's cell at t: _index_at's comparisons, in the same order; leaving
+                        # through a y face, x counts only the crossings before t (the walk's y-first tie).
+                        t_x = t if tx < ty else np.nextafter(t, -np.inf)
+                        if dx != 0.0:  # no motion along an axis: its index stays (maybe clamped at the start)
+                            ix = math.floor((px + t_x * dx - gx0) * ics)
+                        if dy != 0.0:
+                            iy = math.floor((py + t * dy - gy0) * ics)
                         if dx > 0.0:
-                            if (gx0 + (ix + 1) * cs - px) * qx <= t:
+                            if (gx0 + (ix + 1) * cs - px) * qx <= t_x:
                                 ix += 1
-                            if (gx0 + ix * cs - px) * qx > t:
+                            if (gx0 + ix * cs - px) * qx > t_x:
                                 ix -= 1
                         elif dx < 0.0:
-                            if (gx0 + ix * cs - px) * qx <= t:
+                            if (gx0 + ix * cs - px) * qx <= t_x:
                                 ix -= 1
-                            if (gx0 + (ix + 1) * cs - px) * qx > t:
+                            if (gx0 + (ix + 1) * cs - px) * qx > t_x:
                                 ix += 1
                         if dy > 0.0:
                             if (gy0 + (iy + 1) * cs - py) * qy <= t:
