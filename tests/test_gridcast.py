@@ -352,3 +352,44 @@ def test_worker_processes_cast_against_the_grid_shared_once() -> None:
     assert np.array_equal(pooled, inline)
     assert not (pooled == seg_world.cast_scans(snap, index, beams, 10.0, 0.05)).all()  # the grid mattered
     assert not [n for n in pool.segment_names if (Path("/dev/shm") / n).exists()]
+
+
+@pytest.mark.slow  # spawns a worker process and runs the clock
+def test_a_run_whose_map_has_a_grid_lidars_see_it_inline_and_in_workers(tmp_path: object,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the run's lidars read the grid (a wall at x = 3 m the YAML does not have), the same
+    through the worker pool (the grid handed over at its start), and the run completes."""
+    from pathlib import Path
+
+    from sim.core.virtual import VirtualClock
+    from sim.runtime.run import Run
+    from sim.scenario.load import load_scenario
+
+    occ = np.zeros((60, 100), dtype=bool)
+    occ[:, 30] = True  # x 3.0-3.1, every row
+    grid = grid_of(occ, 0.1)
+    plain = StaticMap.from_scenario
+    monkeypatch.setattr(StaticMap, "from_scenario", classmethod(lambda cls, world: plain(world).with_grid(grid)))
+    root = Path(__file__).resolve().parents[1]
+    sc = load_scenario(root / "tests" / "data" / "tiny.yaml", {"run.duration": 0.5, "run.clock": "virtual",
+                                                                "physics.workers": 1})
+    run = Run(sc, Path(str(tmp_path)), clock=VirtualClock())
+    try:
+        assert run.static.grid is grid
+        lidar = next(rt.sensor for rt in run.sensors if type(rt.sensor).__name__ == "Lidar")
+        ahead = int(np.argmin(np.abs(lidar.beam_angles)))  # r1 starts at (1, 1) heading 0: the wall 2 m ahead
+        scan = type(lidar).sample_many([lidar], run.physics.snapshot)[0].ranges  # as the lidar reads (noisy)
+        assert scan[ahead] == pytest.approx(2.0, abs=0.1)
+        p, snap, idx = lidar.params, run.physics.snapshot, np.array([0])
+        inline = run.static.cast_scans(snap, idx, lidar.beam_angles, p.range_max, p.range_min)
+        assert inline[0, ahead] == pytest.approx(2.0, abs=1e-9)
+        run._start_pool()
+        assert run.pool is not None and any(n.endswith("_grid") for n in run.pool.segment_names)
+        pooled = run.static.cast_scans(snap, idx, lidar.beam_angles, p.range_max, p.range_min)
+        assert run.pool.requests["cast"] == 1 and np.array_equal(pooled, inline)
+        run.warm_up()
+        run.start()
+        assert run.finished.wait(120)
+    finally:
+        run.stop()
+    assert run.end_reason == "completed"
