@@ -310,6 +310,23 @@ def test_cast_with_grid_is_the_elementwise_minimum() -> None:
     assert np.array_equal(got, want)
 
 
+def test_the_kernel_is_warmed_up_with_the_others() -> None:
+    """jit.warm_up_all loads it before a run's clock starts (KERNEL_MODULES), with the types a cast passes."""
+    from sim.world import jit
+
+    assert "sim.world.gridcast" in jit.KERNEL_MODULES
+    kernels = {k for k in jit.dispatchers() if k.startswith("sim.world.gridcast.")}
+    assert kernels == ({"sim.world.gridcast._grid_kernel"} if "numba" in METHODS else set())
+    if kernels:
+        gridcast.warm_up()
+        before = list(jit.dispatchers()["sim.world.gridcast._grid_kernel"].signatures)
+        g = grid_of(np.zeros((4, 4), dtype=bool))
+        ro = np.zeros((2, 2))
+        ro.flags.writeable = False  # a snapshot's read-only pose: copied, not a new specialisation
+        cast_grid(g, ro, np.ones((2, 3)), np.zeros((2, 3)), 0.0, 1.0)
+        assert list(jit.dispatchers()["sim.world.gridcast._grid_kernel"].signatures) == before
+
+
 def test_prepared_grids_are_cached_per_grid_object() -> None:
     g = walls_grid()
     p = gridcast.prepare(g)
