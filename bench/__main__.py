@@ -222,8 +222,9 @@ def gridcast_rows(g: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         vs = "" if key == base else (f"x{g['ratio_to_segments'][key]:.2f} of {base} (cpu "
                                      f"x{g['cpu_ratio_to_segments'][key]:.2f})")
         verdict = f"margin x{margin:.1f} ({'real time' if margin >= 1 else 'NOT real time'})"
-        if key == "grid_numba":
-            verdict += "; as fast as segments: " + ("met" if g["ratio_to_segments"][key] <= 1.0 else "not met")
+        if key == "grid_numba":  # judged on CPU time: the wall time holds other processes' turns on the core
+            verdict += "; as fast as segments (cpu): " + ("met" if g["cpu_ratio_to_segments"][key] <= 1.0
+                                                          else "not met")
         rows.append((f"ray cast per 10 Hz tick, {name}", f"{wall * 1e3:,.1f} ms (cpu {cpu * 1e3:,.1f} ms)", vs,
                      verdict))
     return rows

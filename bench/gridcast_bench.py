@@ -7,7 +7,9 @@ obstacles (the segment world, ``StaticMap`` as a scenario builds it), then raste
 ``resolution`` (default 5 cm: 2,000 x 2,000 cells) with ``sim.world.occgrid.rasterize`` -
 the grid world. ``robots`` (default 50) lidars with the warehouse's beams (360, 10 m,
 range_min 5 cm) stand at random free poses. A *tick* casts every robot's scan once (what
-the lidars do at 10 Hz); its time is the median over ``repeats`` ticks, each from other poses.
+the lidars do at 10 Hz); its time is the median over ``repeats`` ticks, each from other poses,
+the methods taking turns on each. Wall time is what real time needs; CPU time (this thread's)
+is the work alone, the fairer comparison on a host shared with other processes.
 
 Figures: the segment kernel (``raycast.cast_scans``, numba, every robot a disc as in a run)
 and its numpy ``culled`` method; ``gridcast.cast_grid`` (numba and numpy); and the grid path
@@ -83,17 +85,20 @@ def free_poses(clear: np.ndarray, resolution: float, n: int, rng: np.random.Gene
     return np.array(out)
 
 
-def _tick_times(cast: Any, frames: list[np.ndarray]) -> tuple[list[float], list[float]]:
-    """Wall and CPU (this thread's) seconds of each tick: on a shared host the wall time also holds
-    the time other processes had the core; the CPU time is the work itself."""
-    cast(frames[0])  # warm-up: numba loads (or compiles) here, not in the timing
-    wall, cpu = [], []
+def _tick_times(cases: dict[str, Any], frames: list[np.ndarray]) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU (this thread's) seconds of each tick of each case, the cases taking turns on every
+    frame (so a burst of load from other processes on this shared host hits them alike). The wall time
+    also holds the time other processes had the core; the CPU time is the work itself."""
+    for cast in cases.values():
+        cast(frames[0])  # warm-up: numba loads (or compiles) here, not in the timing
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in cases}
     for pose in frames:
-        t0, c0 = time.perf_counter(), time.thread_time()
-        cast(pose)
-        cpu.append(time.thread_time() - c0)
-        wall.append(time.perf_counter() - t0)
-    return wall, cpu
+        for name, cast in cases.items():
+            t0, c0 = time.perf_counter(), time.thread_time()
+            cast(pose)
+            out[name][1].append(time.thread_time() - c0)
+            out[name][0].append(time.perf_counter() - t0)
+    return out
 
 
 def measure_gridcast(size: float = 100.0, resolution: float = 0.05, robots: int = 50, beams: int = BEAMS,
@@ -133,7 +138,7 @@ def measure_gridcast(size: float = 100.0, resolution: float = 0.05, robots: int 
     for method in gridcast.available_methods():
         cases[f"grid_{method}"] = grid_only(method)
     cases["grid_with_robots"] = grid_run_path
-    ticks = {name: _tick_times(cast, frames) for name, cast in cases.items()}
+    ticks = _tick_times(cases, frames)
     median = {name: float(np.median(wall)) for name, (wall, _) in ticks.items()}
     median_cpu = {name: float(np.median(cpu)) for name, (_, cpu) in ticks.items()}
     baseline = "segments_numba" if "segments_numba" in median else "segments_numpy"
