@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.common.geometry import bounds_segments, polygon_segments, rect_polygon
@@ -157,7 +157,7 @@ def test_clearance_is_the_chebyshev_distance_to_the_nearest_occupied_cell() -> N
         assert np.array_equal(clearance(occ), want)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared, loaded host
 @given(seed=st.integers(0, 2**32 - 1), density=st.floats(0.0, 0.3), rows=st.integers(1, 40),
        cols=st.integers(1, 40), res=st.floats(0.02, 1.5), rmin_frac=st.sampled_from([0.0, 0.0, 0.05, 0.3]),
        snap=st.booleans())

@@ -260,13 +260,17 @@ def _cast_numpy(g: PreparedGrid, o: np.ndarray, dxs: np.ndarray, dys: np.ndarray
             jump[j[corner]] = False
             j = j[~corner]
             tx, ty = tx[~corner], ty[~corner]
-            tj = np.minimum(tx, ty)
-            # Leaving through a y face, x counts only the crossings before t (the walk's y-first tie).
-            tjx = np.where(tx < ty, tj, np.nextafter(tj, -np.inf))
+            cj = cj[~corner]
+            xexit = tx < ty
+            tj = np.where(xexit, tx, ty)
             t[j] = tj
-            # No motion along an axis: its index stays (maybe clamped at the start).
-            ix[j] = np.where(dx[j] != 0.0, _index_at(px[j], dx[j], qx[j], tjx, gx0, cs), ix[j])
-            iy[j] = np.where(dy[j] != 0.0, _index_at(py[j], dy[j], qy[j], tj, gy0, cs), iy[j])
+            # The exit face gives one index outright; the other comes from the crossing formulas - after
+            # a y face counting only the x crossings before t (the walk's y-first tie). No motion along
+            # an axis: its index stays (maybe clamped at the start).
+            moved_x = np.where(dx[j] != 0.0, _index_at(px[j], dx[j], qx[j], np.nextafter(tj, -np.inf), gx0, cs), ix[j])
+            moved_y = np.where(dy[j] != 0.0, _index_at(py[j], dy[j], qy[j], tj, gy0, cs), iy[j])
+            ix[j] = np.where(xexit, ix[j] + np.where(sx[j] > 0, cj, -cj), moved_x)
+            iy[j] = np.where(xexit, moved_y, iy[j] + np.where(sy[j] > 0, cj, -cj))
         # Steps: one Amanatides-Woo step to the next cell.
         s = np.nonzero(~jump & keep)[0]
         if s.size:
@@ -350,34 +354,41 @@ if _numba is not None:
                         ty = (gy0 + (iy + (c if sy > 0 else 1 - c)) * cs - py) * qy if sy != 0 else np.inf
                         jumped = tx != ty
                     if jumped:
-                        t = min(tx, ty)
-                        # The walk's cell at t: _index_at's comparisons, in the same order; leaving
-                        # through a y face, x counts only the crossings before t (the walk's y-first tie).
-                        t_x = t if tx < ty else np.nextafter(t, -np.inf)
-                        if dx != 0.0:  # no motion along an axis: its index stays (maybe clamped at the start)
-                            ix = math.floor((px + t_x * dx - gx0) * ics)
-                        if dy != 0.0:
-                            iy = math.floor((py + t * dy - gy0) * ics)
-                        if dx > 0.0:
-                            if (gx0 + (ix + 1) * cs - px) * qx <= t_x:
-                                ix += 1
-                            if (gx0 + ix * cs - px) * qx > t_x:
-                                ix -= 1
-                        elif dx < 0.0:
-                            if (gx0 + ix * cs - px) * qx <= t_x:
-                                ix -= 1
-                            if (gx0 + (ix + 1) * cs - px) * qx > t_x:
-                                ix += 1
-                        if dy > 0.0:
-                            if (gy0 + (iy + 1) * cs - py) * qy <= t:
-                                iy += 1
-                            if (gy0 + iy * cs - py) * qy > t:
-                                iy -= 1
-                        elif dy < 0.0:
-                            if (gy0 + iy * cs - py) * qy <= t:
-                                iy -= 1
-                            if (gy0 + (iy + 1) * cs - py) * qy > t:
-                                iy += 1
+                        # The walk's cell at t: the exit face gives one index outright (the crossing it
+                        # counts is the one at t); the other axis by _index_at's comparisons, in the same
+                        # order - after a y face, counting only the x crossings before t (the walk's
+                        # y-first tie). No motion along an axis: its index stays (clamped at the start).
+                        if tx < ty:
+                            t = tx
+                            ix += c if sx > 0 else -c
+                            if dy != 0.0:
+                                iy = math.floor((py + t * dy - gy0) * ics)
+                                if dy > 0.0:
+                                    if (gy0 + (iy + 1) * cs - py) * qy <= t:
+                                        iy += 1
+                                    if (gy0 + iy * cs - py) * qy > t:
+                                        iy -= 1
+                                else:
+                                    if (gy0 + iy * cs - py) * qy <= t:
+                                        iy -= 1
+                                    if (gy0 + (iy + 1) * cs - py) * qy > t:
+                                        iy += 1
+                        else:
+                            t = ty
+                            iy += c if sy > 0 else -c
+                            if dx != 0.0:
+                                t_x = np.nextafter(t, -np.inf)
+                                ix = math.floor((px + t_x * dx - gx0) * ics)
+                                if dx > 0.0:
+                                    if (gx0 + (ix + 1) * cs - px) * qx <= t_x:
+                                        ix += 1
+                                    if (gx0 + ix * cs - px) * qx > t_x:
+                                        ix -= 1
+                                else:
+                                    if (gx0 + ix * cs - px) * qx <= t_x:
+                                        ix -= 1
+                                    if (gx0 + (ix + 1) * cs - px) * qx > t_x:
+                                        ix += 1
                     else:
                         tmx = (gx0 + (ix + fx) * cs - px) * qx if sx != 0 else np.inf
                         tmy = (gy0 + (iy + fy) * cs - py) * qy if sy != 0 else np.inf
