@@ -296,6 +296,24 @@ def test_a_map_with_segments_and_a_grid_reads_the_nearer_of_both() -> None:
     assert seg_world.with_grid(None).grid is None
 
 
+def test_copies_of_a_map_share_its_grid_and_prepare_readies_it() -> None:
+    """A run's warm-up samples deep copies of its sensors: their map's grid must be the prepared one."""
+    import copy
+
+    seg_world = segment_world()
+    g = grid_of(np.zeros((90, 120), dtype=bool), 0.1)
+    both = seg_world.with_grid(g)
+    twin = copy.deepcopy(both)
+    assert twin.grid is g and twin is not both and twin.segments is not both.segments
+    assert np.array_equal(twin.segments, both.segments) and twin.places == both.places
+    plain = copy.deepcopy(seg_world)
+    assert plain.grid is None and plain.segments is not seg_world.segments
+    gridcast._prepared.pop(id(g), None)
+    both.prepare()
+    assert gridcast._prepared[id(g)][1] is gridcast.prepare(twin.grid)
+    seg_world.prepare()  # no grid: nothing to do
+
+
 def test_cast_with_grid_is_the_elementwise_minimum() -> None:
     rng = np.random.default_rng(5)
     g = grid_of(rng.random((60, 60)) < 0.02, 0.2)

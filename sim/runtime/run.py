@@ -189,6 +189,7 @@ class Run:
             say()
 
     def _warm_up_parts(self) -> None:
+        self.static.prepare()  # a grid map's clearance (seconds for a big map) now, not in the first lidar sample
         snap = self.physics.snapshot
         slot = self._warm_slot
         for p in self.producers:
