@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issues 7 and 15.
+"""``python -m bench [--quick] [--json FILE] [--only ITEM ...]``: the performance figures of issues 7, 15 and 18.
 
 Every figure is a rate or a ratio measured side by side in this one run (this
 host is shared and noisy: never compare against numbers from another run).
@@ -18,12 +18,14 @@ from typing import Any
 
 from bench.common import machine, median
 
-ITEMS = ("calibrate", "raycast", "latency", "transport", "view", "throughput", "virtual", "capacity", "hosts")
+ITEMS = ("calibrate", "raycast", "gridcast", "latency", "transport", "view", "throughput", "virtual", "capacity",
+         "hosts")
 
 # (quick, full) parameters of each item
 PARAMS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "calibrate": ({"repeats": 5}, {"repeats": 15}),
     "raycast": ({"seconds": 0.4, "repeats": 3}, {"seconds": 1.0, "repeats": 5}),
+    "gridcast": ({"repeats": 5}, {"repeats": 15}),
     "latency": ({"seconds": 6.0, "baseline_seconds": 2.0}, {"seconds": 20.0, "baseline_seconds": 5.0}),
     "transport": ({"messages": 500, "throughput_messages": 10_000, "repeats": 3, "wake_messages": 500},
                   {"messages": 3000, "throughput_messages": 50_000, "repeats": 5, "wake_messages": 2000}),
@@ -52,6 +54,12 @@ def _raycast(seconds: float, repeats: int) -> dict[str, Any]:
 
     runs = [measure_raycast(seconds) for _ in range(repeats)]
     return {m: median([r[m] for r in runs]) for m in runs[0]} | {"samples": runs}
+
+
+def _gridcast(**kw: Any) -> dict[str, Any]:
+    from bench.gridcast_bench import measure_gridcast
+
+    return measure_gridcast(**kw)
 
 
 def _latency(**kw: Any) -> dict[str, Any]:
@@ -98,7 +106,8 @@ def _hosts(**kw: Any) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "calibrate": _calibrate, "raycast": _raycast, "latency": _latency, "transport": _transport, "view": _view,
+    "calibrate": _calibrate, "raycast": _raycast, "gridcast": _gridcast, "latency": _latency,
+    "transport": _transport, "view": _view,
     "throughput": _throughput,
     "virtual": _virtual, "capacity": _capacity, "hosts": _hosts,
 }
@@ -145,6 +154,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict = ("met" if rc[m] >= 1e6 else "not met") if m == "culled" else ""
                 rows.append((f"ray cast {m}", f"{rc[m]:,.0f} beams/s", f"x{rc[m] / rc['plain']:.2f} of plain"
                              + (", target >= 1,000,000" if m == "culled" else ""), verdict))
+    if "gridcast" in r:
+        rows += gridcast_rows(r["gridcast"])
     if "latency" in r:
         lat = r["latency"]
         for name, key, base in (("hand-off", "sim_handoff", "bare_queue_idle"),
@@ -181,6 +192,41 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          "target x30", "met" if v["speed_factor_no_trace"] >= 30 else "not met"))
     if "hosts" in r:
         rows += hosts_rows(r["hosts"])
+    return rows
+
+
+GRIDCAST_CASES = {
+    "segments_numba": "segments + robots, numba (the baseline)",
+    "segments_numpy": "segments + robots, numpy culled",
+    "grid_numba": "grid, numba",
+    "grid_numpy": "grid, numpy",
+    "grid_with_robots": "grid + robots (a run with a map), numba",
+}
+
+
+def gridcast_rows(g: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The gridcast item's rows (issue 18): time per 10 Hz tick of every lidar, margin, ratio to segments."""
+    base = g["baseline"]
+    rows: list[tuple[str, str, str, str]] = [(
+        "ray cast scene (gridcast)",
+        f"{g['size_m']:g} m x {g['size_m']:g} m at {g['resolution'] * 100:g} cm: {g['cells'][0]:,} x "
+        f"{g['cells'][1]:,} cells ({g['occupied_fraction']:.1%} occupied) or {g['segments']:,} segments; "
+        f"{g['robots']} lidars x {g['beams']} beams, {g['range_max']:g} m",
+        f"median of {g['repeats']} ticks; grid vs segments median abs. difference "
+        + ("-" if g["median_abs_difference_m"] is None else f"{g['median_abs_difference_m'] * 100:.1f} cm"),
+        "wall time; cpu = this thread's CPU time")]
+    for key, name in GRIDCAST_CASES.items():
+        if key not in g["tick_seconds"]:
+            continue
+        wall, cpu, margin = g["tick_seconds"][key], g["tick_cpu_seconds"][key], g["margin"][key]
+        vs = "" if key == base else (f"x{g['ratio_to_segments'][key]:.2f} of {base} (cpu "
+                                     f"x{g['cpu_ratio_to_segments'][key]:.2f})")
+        verdict = f"margin x{margin:.1f} ({'real time' if margin >= 1 else 'NOT real time'})"
+        if key == "grid_numba":  # judged on CPU time: the wall time holds other processes' turns on the core
+            verdict += "; as fast as segments (cpu): " + ("met" if g["cpu_ratio_to_segments"][key] <= 1.0
+                                                          else "not met")
+        rows.append((f"ray cast per 10 Hz tick, {name}", f"{wall * 1e3:,.1f} ms (cpu {cpu * 1e3:,.1f} ms)", vs,
+                     verdict))
     return rows
 
 

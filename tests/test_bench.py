@@ -100,6 +100,39 @@ def test_run_items_table_and_json(tmp_path: Path) -> None:
     assert json.loads(json.dumps(results, default=str))["quick"] is True
 
 
+def test_gridcast_item_on_a_tiny_building() -> None:
+    """The grid-vs-segments ray-cast item (issue 18) on a 20 m floor: every figure there, rows in the table."""
+    results = run_items(["gridcast"], quick=True, log=lambda _: None,
+                        params={"gridcast": {"size": 20.0, "resolution": 0.1, "robots": 3, "beams": 24,
+                                             "repeats": 2}})
+    g = results["items"]["gridcast"]
+    assert g["cells"] == [200, 200] and g["segments"] > 4 and 0 < g["occupied_fraction"] < 0.5
+    cases = {"segments_numpy", "grid_numpy", "grid_with_robots"}
+    assert cases <= set(g["tick_seconds"]) and set(g["tick_seconds"]) == set(g["margin"])
+    assert all(finite(g[k][c]) and g[k][c] > 0 for k in ("tick_seconds", "tick_cpu_seconds", "margin") for c in cases)
+    assert g["ratio_to_segments"][g["baseline"]] == 1.0
+    assert all(len(t["wall"]) == 2 and len(t["cpu"]) == 2 for t in g["ticks"].values())
+    # The same layout as cells reads the segment world's ranges to within a cell or so (a wall on a cell
+    # boundary fills the cell beyond it: one cell along the normal, 1/cos of that along an oblique beam).
+    assert g["median_abs_difference_m"] is not None and g["median_abs_difference_m"] <= 2 * 0.1
+    rows = table(results)
+    assert rows[0][0] == "ray cast scene (gridcast)" and "200 x 200 cells" in rows[0][1]
+    assert any(r[0] == "ray cast per 10 Hz tick, grid, numpy" for r in rows) and all(len(r) == 4 for r in rows)
+    buf = io.StringIO()
+    print_table(results, buf)
+    assert all(line.count("|") == 5 for line in buf.getvalue().splitlines() if line.startswith("| ray cast"))
+
+
+def test_building_floor_is_closed_rooms_with_doors() -> None:
+    """The bench's floor: walls inside the map, rooms reachable (doors), clutter as obstacles."""
+    from bench.gridcast_bench import building
+
+    floor = building(40.0, seed=3)
+    assert floor.width == floor.height == 40.0 and len(floor.obstacles) == 4 * 4 * 6
+    assert (floor.walls >= 0.0).all() and (floor.walls <= 40.0).all()
+    assert floor.segments.shape[0] == floor.walls.shape[0] + 4 * len(floor.obstacles)
+
+
 def test_calibrate_prints_this_machines_time_over_the_reference() -> None:
     from bench.calibrate import REFERENCE_MS, numpy_part, python_part
 

@@ -224,9 +224,8 @@ def test_raycast_keeps_the_names_other_code_imports_from_it() -> None:
     and jit.dispatchers() (which looks in sim.world.raycast) still finds the ray-cast kernel there."""
     assert raycast.SegmentMap is segmap.SegmentMap
     assert raycast.point_segment_distance_sq is segmap.point_segment_distance_sq
-    assert set(raycast.__all__) == {"SegmentMap", "available_methods", "cast_scans", "cast_segments",
-                                    "point_segment_distance_sq",
-                                    "warm_up"}
+    assert set(raycast.__all__) == {"SegmentMap", "available_methods", "beam_directions", "cast_scans",
+                                    "cast_segments", "point_segment_distance_sq", "warm_up"}
     from sim.world import jit
 
     assert ("sim.world.raycast._numba_kernel" in jit.dispatchers()) == (raycast_numba._numba is not None)

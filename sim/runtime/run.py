@@ -189,6 +189,7 @@ class Run:
             say()
 
     def _warm_up_parts(self) -> None:
+        self.static.prepare()  # a grid map's clearance (seconds for a big map) now, not in the first lidar sample
         snap = self.physics.snapshot
         slot = self._warm_slot
         for p in self.producers:
@@ -221,7 +222,7 @@ class Run:
 
         beams = max((getattr(rt.sensor.params, "beams", 0) for rt in self.sensors), default=0)
         smap = self.static.segment_map
-        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams)
+        self.pool = WorkerPool(smap.segments, smap.cell_size, workers, len(self.bodies), beams, grid=self.static.grid)
         with jit.announce_compiles(self._compiling):  # the pool warms the kernels up first
             self.pool.start()
         self.physics.pool = self.pool

@@ -18,7 +18,7 @@ from typing import Any
 
 __all__ = ["COMPILE_NOTICE", "KERNEL_MODULES", "announce_compiles", "dispatchers", "warm_up_all"]
 
-KERNEL_MODULES = ("sim.world.raycast", "sim.world.kernels", "controllers.kernels")
+KERNEL_MODULES = ("sim.world.raycast", "sim.world.gridcast", "sim.world.kernels", "controllers.kernels")
 COMPILE_NOTICE = "compiling kernels (first run only)…"
 
 _Dispatcher: type[Any] | None  # None where numba is not installed

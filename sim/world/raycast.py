@@ -64,6 +64,7 @@ if _numba is not None:  # jit.dispatchers() finds the kernels of KERNEL_MODULES 
 __all__ = [
     "SegmentMap",
     "available_methods",
+    "beam_directions",
     "cast_scans",
     "cast_segments",
     "point_segment_distance_sq",
@@ -132,13 +133,7 @@ def cast_scans(
     k_count = rel.shape[0]
     if m_count == 0 or k_count == 0:
         return np.full((m_count, k_count), np.inf)
-    # Wrapping first keeps huge accumulated headings from costing precision in
-    # the culled path's angular windows; every method then sees the same rays.
-    head = _wrap(head)
-    rel = _wrap(rel)
-    ang = head[:, None] + rel[None, :]
-    dxs = np.ascontiguousarray(np.cos(ang))
-    dys = np.ascontiguousarray(np.sin(ang))
+    head, rel, dxs, dys = _directions(head, rel)
     if method == "plain":
         return _cast_plain(smap, o, dxs, dys, rmin, rmax, circ, sidx)
     if method == "culled":
@@ -146,6 +141,25 @@ def cast_scans(
     if method == "numba":
         return _cast_numba(smap, o, dxs, dys, rmin, rmax, circ, sidx)
     return _cast_python(smap, o, dxs, dys, rmin, rmax, circ, sidx)
+
+
+def _directions(head: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Wrapped headings and beam angles, and the unit directions (M, K) every method casts along.
+
+    Wrapping first keeps huge accumulated headings from costing precision in the culled
+    path's angular windows; every method (and the grid cast) then sees the same rays.
+    """
+    head = _wrap(head)
+    rel = _wrap(rel)
+    ang = head[:, None] + rel[None, :]
+    return head, rel, np.ascontiguousarray(np.cos(ang)), np.ascontiguousarray(np.sin(ang))
+
+
+def beam_directions(headings: np.ndarray, beam_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit directions ``(dxs, dys)``, each (M, K), of ``cast_scans``'s beams: bitwise the same rays."""
+    head = np.asarray(headings, dtype=np.float64).reshape(-1)
+    rel = np.asarray(beam_angles, dtype=np.float64).reshape(-1)
+    return _directions(head, rel)[2:]
 
 
 def cast_segments(segments: np.ndarray, owners: np.ndarray, origins: np.ndarray, headings: np.ndarray,
@@ -159,14 +173,11 @@ def cast_segments(segments: np.ndarray, owners: np.ndarray, origins: np.ndarray,
     robots a scene has.
     """
     o = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
-    head = _wrap(np.asarray(headings, dtype=np.float64).reshape(-1))
-    rel = _wrap(np.asarray(beam_angles, dtype=np.float64).reshape(-1))
-    ang = head[:, None] + rel[None, :]
-    dxs, dys = np.cos(ang), np.sin(ang)
+    dxs, dys = beam_directions(headings, beam_angles)
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
     ex, ey = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
     tol = 1e-12 * np.hypot(ex, ey)  # the map's parallel tolerance (sim.world.segmap)
-    out = np.full((o.shape[0], rel.shape[0]), np.inf)
+    out = np.full(dxs.shape, np.inf)
     for m in range(o.shape[0]):
         keep = owners != self_index[m]
         if not keep.any():

@@ -20,6 +20,7 @@ from sim.common.lifeline import die_with_parent
 CAST_CHUNK = 16  # robots a worker casts between looks at its collision lane
 
 Spec = tuple[str, tuple[int, ...], str]  # array name, shape, dtype
+GridInfo = tuple[str, tuple[int, int], float, tuple[float, float]]  # segment name, (rows, cols), resolution, origin
 
 
 def _layout(specs: list[Spec]) -> tuple[int, dict[str, int]]:
@@ -43,6 +44,11 @@ def _cast_specs(n: int, k: int) -> list[Spec]:
             ("beams", (k,), "f8"), ("ranges", (n, k), "f8")]
 
 
+def _grid_specs(n: int) -> list[Spec]:
+    """A grid map as ``sim.world.gridcast.PreparedGrid`` reads it: a clearance byte per cell, tiled (n bytes)."""
+    return [("clear", (n,), "u1")]
+
+
 def _collide_specs(n: int) -> list[Spec]:
     return [("pose", (n, 3), "f8"), ("radius", (n,), "f8"), ("static", (n,), "u1")]
 
@@ -51,10 +57,10 @@ class _Server:
     """The worker's end: the map rebuilt from shared memory, views on both request blocks."""
 
     def __init__(self, static_name: str, n_segments: int, cell_size: float, blocks: list[tuple[str, list[Spec]]],
-                 cast_conn: Connection, collide_conn: Connection) -> None:
-        from sim.world import kernels, raycast, segmap
+                 cast_conn: Connection, collide_conn: Connection, grid_info: GridInfo | None = None) -> None:
+        from sim.world import gridcast, kernels, raycast, segmap
 
-        self.kernels, self.raycast = kernels, raycast
+        self.kernels, self.raycast, self.gridcast = kernels, raycast, gridcast
         static = SharedMemory(static_name)
         segments = np.array(np.ndarray((n_segments, 4), dtype="f8", buffer=static.buf))
         static.close()
@@ -62,6 +68,14 @@ class _Server:
         self.shms = [SharedMemory(name) for name, _ in blocks]
         self.cast, self.coll = (_views(shm, specs) for shm, (_, specs) in zip(self.shms, blocks, strict=True))
         self.cast_conn, self.collide_conn = cast_conn, collide_conn
+        self.grid: Any = None  # a gridcast.PreparedGrid on views of the parent's segment (no copy)
+        self.grid_views: dict[str, np.ndarray] = {}
+        if grid_info is not None:
+            name, (rows, cols), resolution, origin = grid_info
+            self.shms.append(SharedMemory(name))
+            self.grid_views = _views(self.shms[-1], _grid_specs(-(-rows // 8) * -(-cols // 8) * 64))
+            self.grid = gridcast.PreparedGrid(self.grid_views["clear"], rows, cols, resolution, origin)
+            gridcast.warm_up()
         raycast.warm_up()
         kernels.warm_up()
 
@@ -93,8 +107,13 @@ class _Server:
         for r0 in range(lo, hi, CAST_CHUNK):
             r1 = min(r0 + CAST_CHUNK, hi)
             idx = index[r0:r1]
-            a["ranges"][r0:r1, :k] = self.raycast.cast_scans(
-                self.smap, pose[idx, :2], pose[idx, 2], beams, rmax, rmin, circles=circles, self_index=idx)
+            if self.grid is None:
+                a["ranges"][r0:r1, :k] = self.raycast.cast_scans(
+                    self.smap, pose[idx, :2], pose[idx, 2], beams, rmax, rmin, circles=circles, self_index=idx)
+            else:
+                a["ranges"][r0:r1, :k] = self.gridcast.cast_with_grid(
+                    self.smap, self.grid, pose[idx, :2], pose[idx, 2], beams, rmax, rmin, circles=circles,
+                    self_index=idx)
             if r1 < hi and self.collide_conn.poll():  # the physics thread is waiting: serve it now
                 self._guarded(self.collide_conn, self.collide, self.collide_conn.recv())
         self.cast_conn.send(("ok",))
@@ -112,17 +131,19 @@ class _Server:
     def close(self) -> None:
         self.cast.clear()
         self.coll.clear()  # drop the views first: a segment with live views cannot close
+        self.grid = None
+        self.grid_views.clear()
         for shm in self.shms:
             shm.close()
 
 
 def _worker_main(index: int, static_name: str, n_segments: int, cell_size: float,
                  blocks: list[tuple[str, list[Spec]]], cast_conn: Connection, collide_conn: Connection,
-                 parent: int) -> None:
+                 parent: int, grid_info: GridInfo | None = None) -> None:
     """Entry point of worker ``index``: attach, build the map, serve until told to stop (or ``parent`` dies)."""
     die_with_parent(parent)  # a SIGKILLed parent cannot stop us: the kernel does (sim/common/lifeline.py)
     child_ignores()  # SIGINT/SIGTERM to the group are the parent's to handle: it stops us (or its pipes close)
-    server = _Server(static_name, n_segments, cell_size, blocks, cast_conn, collide_conn)
+    server = _Server(static_name, n_segments, cell_size, blocks, cast_conn, collide_conn, grid_info)
     try:
         server.serve()
     except (EOFError, OSError):

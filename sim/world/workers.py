@@ -2,8 +2,9 @@
 
 Threads share one GIL, so CPU work in the simulator's process delays controller
 wake-ups; ``physics.workers: N`` moves that work into N processes. The world goes
-over once, at start, as a shared-memory segment (the wall segments; each worker
-rebuilds the same grid from them). Per request the caller writes robot poses,
+over once, at start, as shared-memory segments (the wall segments, from which each
+worker rebuilds the same segment grid; and a grid map's clearance bytes, which
+the workers cast against in place). Per request the caller writes robot poses,
 radii, which robots to scan and the beam layout into a shared *request block*,
 sends each worker a small Pipe message naming its slice of robots, and waits;
 workers write ranges (float64, bitwise what the inline cast gives) or collision
@@ -41,7 +42,8 @@ import numpy as np
 
 from sim.common.interrupt import blocked
 from sim.errors import WorkerDied, WorkerError, WorkerTimeout  # defined there; importable from here as before
-from sim.world.workerproc import _cast_specs, _collide_specs, _layout, _views, _worker_main
+from sim.world.occgrid import OccupancyGrid
+from sim.world.workerproc import _cast_specs, _collide_specs, _grid_specs, _layout, _views, _worker_main
 
 __all__ = ["SHM_PREFIX", "WorkerDied", "WorkerError", "WorkerPool", "WorkerTimeout"]
 
@@ -71,7 +73,7 @@ class WorkerPool:
     """
 
     def __init__(self, segments: np.ndarray, cell_size: float, workers: int, max_robots: int,
-                 max_beams: int) -> None:
+                 max_beams: int, grid: OccupancyGrid | None = None) -> None:
         if workers < 1:
             raise ValueError("a pool needs at least one worker")
         self.n_workers = workers
@@ -79,6 +81,7 @@ class WorkerPool:
         self.max_beams = max(1, int(max_beams))
         self._segments = np.ascontiguousarray(segments, dtype=np.float64).reshape(-1, 4)
         self._cell_size = float(cell_size)
+        self._grid = grid  # a grid map: its cells and clearance go over once, in a segment of their own
         self._tag = f"{SHM_PREFIX}_{os.getpid()}_{secrets.token_hex(4)}"
         self._shms: list[SharedMemory] = []
         self._procs: list[Any] = []
@@ -116,14 +119,25 @@ class WorkerPool:
         Call it from a thread that outlives the pool (the main thread; ``Run.start`` and ``Run.stop``
         share one): each worker dies with the thread that started it (``sim.common.lifeline``).
         """
-        from sim.world import kernels, raycast
+        from sim.world import gridcast, kernels, raycast
 
         raycast.warm_up()  # compile (or load) in the parent first: workers then load the disk cache
         kernels.warm_up()
+        if self._grid is not None:
+            gridcast.warm_up()
         ctx = get_context("spawn")  # never fork a process whose threads may hold locks
         try:
             static = self._segment("static", self._segments.nbytes)
             np.ndarray(self._segments.shape, dtype="f8", buffer=static.buf)[:] = self._segments
+            grid_info = None
+            if self._grid is not None:
+                prepared = gridcast.prepare(self._grid)
+                specs_g = _grid_specs(len(prepared.clear))
+                gshm = self._segment("grid", _layout(specs_g)[0])
+                views = _views(gshm, specs_g)
+                views["clear"][:] = prepared.clear
+                views.clear()  # the parent keeps no views: close() can then close the segment
+                grid_info = (gshm.name, prepared.shape, prepared.resolution, prepared.origin)
             n, k = self.max_robots, self.max_beams
             specs = {"cast": _cast_specs(n, k), "collide": _collide_specs(n)}
             for lane, lane_specs in specs.items():
@@ -140,7 +154,7 @@ class WorkerPool:
                     target=_worker_main, name=f"physics-worker-{i}", daemon=True,
                     args=(i, static.name, len(self._segments), self._cell_size,
                           [(lane.shm.name, specs[name]) for name, lane in self._lanes.items()], *theirs,
-                          os.getpid()))
+                          os.getpid(), grid_info))
                 self._procs.append(proc)
             with blocked():  # workers outlive a signal to the group; close() ends them
                 for proc in self._procs:
