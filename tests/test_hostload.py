@@ -368,17 +368,20 @@ def test_an_unreadable_host_still_lists_its_processes() -> None:
     assert lines[-2] == "    host-1 (r0, r1): CPU 2.4 s (80 % of one core), 2 misses"
 
 
+FAKE_PID = 5_000_000  # above Linux's largest pid_max (2^22): never this test's own pid, which HostLoad reads as main
+
+
 def test_hundreds_of_hosts_print_the_world_the_gone_and_the_busiest() -> None:
     clock, host = ScriptedClock(), ScriptedHost()
     hl = HostLoad(source=host, real=True)
     robots = [f"amr-{i}" for i in range(400)]
     hl.setup(clock, robots, 2.0)
-    hosts = [HostInfo(f"host-{i + 1}", 1000 + i, tuple(robots[2 * i:2 * i + 2])) for i in range(200)]
+    hosts = [HostInfo(f"host-{i + 1}", FAKE_PID + i, tuple(robots[2 * i:2 * i + 2])) for i in range(200)]
     hl.use_processes([HostInfo("main", os.getpid(), ()), *hosts])
     for i in range(5):
         clock.set(i / 10)
         host.cpu = i / 10
-        host.others = {1000 + h: i * (h + 1) / 10_000 for h in range(200) if not (h == 7 and i >= 2)}
+        host.others = {FAKE_PID + h: i * (h + 1) / 10_000 for h in range(200) if not (h == 7 and i >= 2)}
         hl.sample()
     hl.finish()
     out = io.StringIO()
