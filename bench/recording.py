@@ -1,13 +1,14 @@
-"""What ``--record`` (recording.mcap, Foxglove protobuf) and ``--foxglove`` (live, no client) cost per simulated minute.
+"""What ``--record`` (Foxglove protobuf), ``--record ros2`` and ``--foxglove`` (live, no client) cost a minute.
 
 ``python -m bench.recording [--reps 3] [--duration 60]``: the warehouse (8 robots) on the virtual clock,
 seed 7, the run folder's usual outputs (cycles.csv, trace.json; no report.png), each configuration
 ``reps`` times, each run in a fresh process (so peak memory is the run's own): ``plain`` (no recording),
-``record`` (--record), ``live`` (--foxglove on a free port, nobody connected; its pacing is switched off
-here - ``paced=False`` - so it measures the cost, not the pace). Printed per configuration, median of the
-reps: recording size (MB per simulated minute), the writer thread's CPU seconds (building the messages,
-the SDK's serialisation and zstd compression; ``time.thread_time`` around each batch, plus the file's
-finish at close), the run's wall time and the process's peak RSS.
+``record`` (--record: recording.mcap), ``ros2`` (--record ros2: recording-ros2.mcap), ``live`` (--foxglove
+on a free port, nobody connected; its pacing is switched off here - ``paced=False`` - so it measures the
+cost, not the pace). Printed per configuration, median of the reps: recording size (MB per simulated
+minute), the writer thread's CPU seconds (building and encoding the messages, compression, the file;
+``time.thread_time`` around each batch, plus the file's finish at close), the run's wall time and the
+process's peak RSS.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ("plain", "record", "live")
+CONFIGS = ("plain", "record", "ros2", "live")
 
 
 def one(config: str, duration: float, out: Path) -> dict[str, Any]:
@@ -31,11 +32,13 @@ def one(config: str, duration: float, out: Path) -> dict[str, Any]:
     import time
 
     import sim.features.record as rec
+    import sim.features.record_ros2 as rec2
     from sim.scenario.load import load_scenario
     from sim.session import execute
 
     cpu = [0.0]
-    batch, close = rec.FoxgloveRecorder._write_batch, rec.FoxgloveRecorder.close
+    recorder: Any = rec2.Ros2Recorder if config == "ros2" else rec.FoxgloveRecorder
+    batch, close = recorder._write_batch, recorder.close
 
     def timed_batch(self: Any, items: list[Any]) -> None:
         t = time.thread_time()
@@ -47,8 +50,8 @@ def one(config: str, duration: float, out: Path) -> dict[str, Any]:
         close(self, run)
         cpu[0] += time.thread_time() - t
 
-    rec.FoxgloveRecorder._write_batch = timed_batch  # type: ignore[method-assign]  # measuring
-    rec.FoxgloveRecorder.close = timed_close  # type: ignore[method-assign]  # measuring
+    recorder._write_batch = timed_batch
+    recorder.close = timed_close
     live = None
     if config == "live":
         from sim.features.live import LiveServer
@@ -57,12 +60,14 @@ def one(config: str, duration: float, out: Path) -> dict[str, Any]:
     scn = load_scenario(ROOT / "scenarios" / "warehouse.yaml",
                         {"run.duration": duration, "run.seed": 7, "run.clock": "virtual"})
     t0 = time.perf_counter()
-    result = execute(scn, out, trace=True, record=config == "record", live=live, plot=False)
+    record = {"record": ("foxglove",), "ros2": ("ros2",)}.get(config, ())
+    result = execute(scn, out, trace=True, record=record, live=live, plot=False)
     wall = time.perf_counter() - t0
-    mcap = out / "recording.mcap"
+    mcap = out / ("recording-ros2.mcap" if config == "ros2" else "recording.mcap")
+    section = result.report.get("recording_ros2" if config == "ros2" else "recording") or {}
     return {"config": config, "wall_s": wall, "run_wall_s": result.run.wall_seconds, "writer_cpu_s": cpu[0],
             "bytes": mcap.stat().st_size if mcap.exists() else 0,
-            "messages": (result.report.get("recording") or {}).get("messages", 0),
+            "messages": section.get("messages", 0),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cycles_md5": _md5(out / "cycles.csv")}
 

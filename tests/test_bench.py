@@ -226,3 +226,19 @@ def test_hosts_item_on_tiny_runs() -> None:
     assert t["world_threads_cpu_s_per_s"]["physics"] > 0 and t["host_threads_cpu_s_per_s"]["controller"] > 0
     assert out["processes"]["shared"]["processes"] == 1 and out["processes"]["shared"]["ctx_switches_per_s_hosts"] == 0
     assert all(len(r) == 4 for r in table({"items": {"hosts": out}}))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["record", "ros2"])
+def test_recording_bench_measures_a_written_file(tmp_path: Path, config: str) -> None:
+    """``python -m bench.recording``'s one run (a fresh process): the file it sizes exists, its writer CPU counted."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "bench.recording", "--one", config, "--duration", "0.5", "--out",
+                          str(tmp_path)], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                         check=True, timeout=120)
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    name = "recording-ros2.mcap" if config == "ros2" else "recording.mcap"
+    assert row["bytes"] == (tmp_path / name).stat().st_size > 0
+    assert row["messages"] > 100 and row["writer_cpu_s"] > 0
