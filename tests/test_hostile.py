@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,10 +138,32 @@ def test_corpus_is_large_enough() -> None:
     assert len(names) == len(set(names)), "two cases share a name"
 
 
+# Cases run two at a time, ahead of their tests (each is a run.py process, ~1.2 s of CPU, and the corpus
+# was half the suite's wall time on 2 cores); every case has its own folder and process group, and the
+# checks that look for leftover processes look for that folder's.
+AT_ONCE = 2
+
+
+@pytest.fixture(scope="module")
+def corpus(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Future[Result]]]]:
+    """Every selected case started in a pool of AT_ONCE, in test order: name -> (its folder, its result)."""
+    selected = [item.callspec.params["case"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_hostile" and hasattr(item, "callspec")]
+    pool = ThreadPoolExecutor(AT_ONCE, thread_name_prefix="hostile")
+    started = {}
+    for i, case in enumerate(selected):
+        tmp = tmp_path_factory.mktemp(f"case{i:03d}-")  # fixed width: no folder's name starts another's
+        started[case.name] = (tmp, pool.submit(run_case, case, tmp))
+    yield started
+    pool.shutdown(cancel_futures=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", _params())
-def test_hostile(case: Case, tmp_path: Path) -> None:
-    r = run_case(case, tmp_path)
+def test_hostile(case: Case, corpus: dict[str, tuple[Path, Future[Result]]]) -> None:
+    tmp_path, started = corpus[case.name]
+    r = started.result(timeout=case.timeout + 60)
     where = f"{case.name}: exit {r.returncode}\n--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
     assert r.returncode == case.exit, where
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, where

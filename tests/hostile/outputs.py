@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -66,7 +67,11 @@ def assert_no_child_left(tmp: Path, wait: float = 5.0) -> None:
 
 
 def umask() -> int:
-    """This process's umask (read and put back at once; the tests are single-threaded here)."""
+    """This process's umask: from /proc (cases start processes from other threads meanwhile, which
+    a set-and-put-back would hand the temporary mask); where there is no /proc, set and put back."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
