@@ -88,7 +88,16 @@ def test_twin_puts_the_codes_spikes_under_design_and_the_rest_under_host(tmp_pat
     assert data["left_out_of_twin"] == ["cpu_hog"]
     twin_rows = list(csv.DictReader((folder / "twin" / "cycles.csv").read_text().splitlines()))
     twin_misses = {(r["robot"], int(r["k"])) for r in twin_rows if r["miss"] == "1"}
-    assert twin_misses and all(robot == "r1" and k % 10 == 0 for robot, k in twin_misses)  # exactly the spikes
+    real_rows = list(csv.DictReader((folder / "cycles.csv").read_text().splitlines()))
+    recorded = sorted(int(r["k"]) for r in real_rows if r["robot"] == "r1")
+
+    def spike(k: int) -> bool:
+        """A spike, or a release the hog made the real run skip, which replays its next recorded
+        cycle's cost (exectime.Replay) - a spike's when that is one (seen once in CI)."""
+        after = next((j for j in recorded if j >= k), k)
+        return after % 10 == 0
+
+    assert twin_misses and all(robot == "r1" and spike(k) for robot, k in twin_misses)  # exactly the spikes
     r1, r2 = data["robots"]["r1"], data["robots"]["r2"]
     # every spike missed in both (a release the hog made the real run skip has no row there: <=)
     assert 12 <= r1["design"] <= len(twin_misses) and r1["host"] == r1["real"] - r1["design"]
