@@ -174,7 +174,22 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return interrupt.stopped_early()
     except Exception as exc:  # not the user's input: a bug; say so, keep the traceback
+        if interrupt.count() and _wraps_interrupt(exc):
+            return interrupt.stopped_early()  # a Ctrl-C that an extension re-raised as its own error
         return _internal_error(exc)
+
+
+def _wraps_interrupt(exc: BaseException) -> bool:
+    """``exc`` is a KeyboardInterrupt in another form: pydantic-core, building a model's validator when a
+    module is imported, re-raises one as a ``SchemaError`` whose text ends ``KeyboardInterrupt:``."""
+    seen: BaseException | None = exc
+    for _ in range(20):  # a chain, not a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt) or "KeyboardInterrupt" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _internal_error(exc: Exception) -> int:

@@ -257,3 +257,28 @@ def test_every_registered_subcommand_names_a_function_that_exists() -> None:
 
     for c in SUBCOMMANDS:
         assert callable(c.main()), c.entry
+
+
+def test_a_ctrl_c_an_extension_rewraps_is_still_an_interruption(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Seen in CI: a SIGINT while pydantic-core built a model's validator at import came out as a
+    ``SchemaError ... KeyboardInterrupt:`` and was reported as an internal error (exit 1), not 130."""
+    import signal
+
+    from sim import cli
+    from sim.common import interrupt
+
+    def dispatch(argv: list[str]) -> int:
+        try:
+            interrupt._handle(signal.SIGINT, None)  # what the signal does, between two bytecodes
+        except KeyboardInterrupt as exc:
+            raise RuntimeError('Error building "literal" validator:\n  KeyboardInterrupt: ') from exc
+        return 0
+
+    monkeypatch.setattr(cli, "_dispatch", dispatch)
+    assert cli.main(["scenario.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted (SIGINT) before the run started: nothing was written"
+    monkeypatch.setattr(cli, "_dispatch", lambda argv: (_ for _ in ()).throw(RuntimeError("KeyboardInterrupt")))
+    assert cli.main(["scenario.yaml"]) == 1  # no signal came: a bug's error that merely names one
+    assert "internal error" in capsys.readouterr().err
