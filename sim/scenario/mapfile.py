@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sim.errors import ScenarioError, describe_os_error, format_value, shorten
-from sim.scenario.marks import MAX_BYTES, MarkedDoc, parse_marked
+from sim.scenario.marks import MarkedDoc, load_marked
 from sim.scenario.messages import translate
 from sim.scenario.models import Scenario
 from sim.world.collide import bodies_hit_grid
@@ -80,21 +80,7 @@ def resolve_map(source: str, scenario: Path | None) -> Path:
 def _read_doc(path: Path) -> MarkedDoc:
     """The map YAML parsed with positions; a file that cannot be read is one located line."""
     shown = str(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise ScenarioError(f"map file is larger than {MAX_BYTES / 2**20:g} MB", path=shown)
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError("map file not found", path=shown) from None
-    except IsADirectoryError:
-        raise ScenarioError("map path is a directory, not a map YAML", path=shown) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"map file is not UTF-8 text ({exc.reason})", path=shown) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read map file: {describe_os_error(exc)}", path=shown) from None
-    doc = parse_marked(text, shown)
+    doc = load_marked(path, "map file")
     if not isinstance(doc.data, dict):
         raise ScenarioError("a map YAML must be a mapping (image:, resolution:, origin: ...)", path=shown,
                             line=1, column=1)

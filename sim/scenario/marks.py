@@ -155,24 +155,25 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def load_marked(path: str | Path) -> MarkedDoc:
-    """Read and parse a YAML file; every failure is a ScenarioError pointing into the file."""
+def load_marked(path: str | Path, what: str = "scenario file") -> MarkedDoc:
+    """Read and parse a YAML file (``what``: the scenario, a map's YAML); every failure is a ScenarioError
+    pointing into the file."""
     source = str(path)
     try:
         with Path(path).open("rb") as f:
             raw = f.read(MAX_BYTES + 1)  # never more: a device or pipe may never end
         if len(raw) > MAX_BYTES:
-            raise ScenarioError(f"scenario file is larger than {MAX_BYTES / 2**20:g} MB "
+            raise ScenarioError(f"{what} is larger than {MAX_BYTES / 2**20:g} MB "
                                 "(the most that is read)", path=source)
         text = raw.decode("utf-8")
     except FileNotFoundError:
-        raise ScenarioError("scenario file not found", path=source) from None
+        raise ScenarioError(f"{what} not found", path=source) from None
     except IsADirectoryError:
-        raise ScenarioError("scenario path is a directory, not a file", path=source) from None
+        raise ScenarioError(f"{what.removesuffix(' file')} path is a directory, not a file", path=source) from None
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"scenario file is not UTF-8 text ({exc.reason})", path=source) from None
+        raise ScenarioError(f"{what} is not UTF-8 text ({exc.reason})", path=source) from None
     except OSError as exc:
-        raise ScenarioError(f"cannot read scenario file: {exc.strerror or exc}", path=source) from None
+        raise ScenarioError(f"cannot read {what}: {exc.strerror or exc}", path=source) from None
     return parse_marked(text, source)
 
 
