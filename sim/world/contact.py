@@ -135,6 +135,18 @@ def _obstacles(segments: list[list[float]], i: int, p0: np.ndarray, reach: float
     return found
 
 
+def _progress(moved: np.ndarray, want: np.ndarray, flagged: np.ndarray, keep: np.ndarray, made: np.ndarray) -> None:
+    """Per robot that was flagged or moved otherwise than it wanted: the share of its step it made
+    (``made``), and ``keep`` 0 when it made too little of it along the way it wanted (a stall)."""
+    for i in np.flatnonzero(flagged | (moved != want).any(axis=1)).tolist():
+        (mx, my), (wx, wy) = moved[i].tolist(), want[i].tolist()
+        length = math.hypot(wx, wy)
+        if length > 0.0:
+            made[i] = min(math.hypot(mx, my) / length, 1.0)
+            if (mx * wx + my * wy) / (length * length) < STALL_SHARE:
+                keep[i] = 0.0
+
+
 class Contacts:
     """Resolves overlapping steps (``resolve``) and tracks who touches whom (``update``)."""
 
@@ -215,15 +227,7 @@ class Contacts:
             if not back.any():
                 break
             pos[back] = old[back, :2]
-        moved = pos - old[:, :2]
-        want = wanted - old[:, :2]
-        for i in np.flatnonzero(flagged | (moved != want).any(axis=1)).tolist():
-            (mx, my), (wx, wy) = moved[i].tolist(), want[i].tolist()
-            length = math.hypot(wx, wy)
-            if length > 0.0:
-                made[i] = min(math.hypot(mx, my) / length, 1.0)
-                if (mx * wx + my * wy) / (length * length) < STALL_SHARE:
-                    keep[i] = 0.0
+        _progress(pos - old[:, :2], wanted - old[:, :2], flagged, keep, made)
         return keep, made, hits
 
     def _resolve_shaped(self, old: np.ndarray, new: np.ndarray, flagged: np.ndarray, keep: np.ndarray,
@@ -296,15 +300,7 @@ class Contacts:
                 break
             pos[back, :2] = old[back, :2]
             pos[back & shaped, 2] = old[back & shaped, 2]
-        moved = pos[:, :2] - old[:, :2]
-        want = wanted[:, :2] - old[:, :2]
-        for i in np.flatnonzero(flagged | (moved != want).any(axis=1)).tolist():
-            (mx, my), (wx, wy) = moved[i].tolist(), want[i].tolist()
-            length = math.hypot(wx, wy)
-            if length > 0.0:
-                made[i] = min(math.hypot(mx, my) / length, 1.0)
-                if (mx * wx + my * wy) / (length * length) < STALL_SHARE:
-                    keep[i] = 0.0
+        _progress(pos[:, :2] - old[:, :2], wanted[:, :2] - old[:, :2], flagged, keep, made)
         return keep, made, hits
 
     def _overlaps(self, footprint: np.ndarray, pose: tuple[float, float, float], segments: list[list[float]],
