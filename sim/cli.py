@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.common import interrupt
 from sim.common.argparser import ArgumentParser
@@ -218,6 +218,7 @@ def _dispatch(argv: list[str]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from sim.scenario.load import load_scenario
     from sim.scenario.models import scenario_json_schema
+    from sim.scenario.overrides import option_overrides
 
     if args.schema:
         import json
@@ -231,19 +232,8 @@ def _run(args: argparse.Namespace) -> int:
     record = record_formats(args.record)  # an unknown format: one line, exit 2, before anything runs
     if args.scenario is None:
         raise UsageError("run.py: give a scenario file, e.g. scenarios/warehouse.yaml (see run.py --help)")
-    overrides: dict[str, Any] = {}
-    if args.duration is not None:
-        overrides["run.duration"] = args.duration
-    if args.seed is not None:
-        overrides["run.seed"] = args.seed
-    if args.time_scale is not None:
-        overrides["run.time_scale"] = args.time_scale
-    if args.clock is not None:
-        overrides["run.clock"] = args.clock
-    if args.hosts is not None:
-        overrides["run.hosts"] = int(args.hosts) if args.hosts.isdigit() else args.hosts
     address = _foxglove_address(args)
-    scenario = load_scenario(args.scenario, overrides)
+    scenario = load_scenario(args.scenario, option_overrides(args))
     _choose_display(args, quiet=args.quiet)
     window = _window_size(args.window)
 

@@ -10,7 +10,23 @@ from typing import Any
 from sim.errors import ScenarioError, format_value, shorten
 from sim.scenario.marks import format_path
 
-__all__ = ["apply_overrides"]
+__all__ = ["apply_overrides", "option_overrides"]
+
+
+# The run options a command line may give, as the scenario paths they override.
+OPTIONS = {"duration": "run.duration", "seed": "run.seed", "time_scale": "run.time_scale", "clock": "run.clock",
+           "hosts": "run.hosts"}
+
+
+def option_overrides(args: Any) -> dict[str, Any]:
+    """The overrides of a command line's ``--duration``, ``--seed``, ``--time-scale``, ``--clock`` and ``--hosts``
+    (an argparse namespace, read by attribute: a command without one of them just has none)."""
+    found: dict[str, Any] = {}
+    for name, path in OPTIONS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            found[path] = int(value) if name == "hosts" and value.isdigit() else value
+    return found
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any],

@@ -48,15 +48,10 @@ def main(argv: list[str]) -> int:
 
 def _twin(args: Any) -> int:
     from sim.scenario.load import load_scenario
+    from sim.scenario.overrides import option_overrides
     from sim.session import execute
 
-    overrides: dict[str, Any] = {"run.clock": "real"}
-    if args.duration is not None:
-        overrides["run.duration"] = args.duration
-    if args.seed is not None:
-        overrides["run.seed"] = args.seed
-    if args.hosts is not None:
-        overrides["run.hosts"] = int(args.hosts) if args.hosts.isdigit() else args.hosts
+    overrides: dict[str, Any] = {"run.clock": "real", **option_overrides(args)}  # twin has no --clock
     scenario = load_scenario(args.scenario, overrides)
     print(f"twin {scenario.name}: 1/2 the real run ({scenario.run.duration:g} s simulated, real time)", flush=True)
     t0 = time.perf_counter()
