@@ -10,7 +10,6 @@ below 1 µs.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sim.common.stats import Histogram
@@ -36,15 +35,6 @@ def compact(h: Histogram, factor: int = FACTOR) -> Pairs:
     out: Pairs = [[0.0, zeros]] if zeros else []
     out += [[float(f"{_LO * _RATIO ** (g * factor):.6g}"), n] for g, n in sorted(merged.items())]
     return out
-
-
-def merge(hists: Iterable[Pairs]) -> Pairs:
-    """Sum several exported histograms (same bin grid) into one."""
-    total: dict[float, int] = {}
-    for pairs in hists:
-        for edge, count in pairs:
-            total[edge] = total.get(edge, 0) + int(count)
-    return [[e, n] for e, n in sorted(total.items())]
 
 
 def dense(pairs: Pairs, factor: int = FACTOR) -> tuple[list[float], list[int]]:
@@ -104,16 +94,3 @@ def ccdf(pairs: Pairs, factor: int = FACTOR) -> Ccdf:
         above -= c
     y.append(0.0)
     return Ccdf(edges, y, n, below)
-
-
-def quantile(pairs: Pairs, q: float) -> float | None:
-    """Upper edge of the bin holding quantile ``q`` (None if empty): within one bin (≈10 %)."""
-    n = sum(c for _, c in pairs)
-    if not n:
-        return None
-    rank, seen = q * n, 0.0
-    for edge, count in pairs:
-        seen += count
-        if seen >= rank:
-            return float(edge)
-    return float(pairs[-1][0])

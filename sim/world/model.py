@@ -72,7 +72,7 @@ class StaticMap:
         here; the ranges are the same either way.
         """
         pool = self._workers
-        shaped = any(f is not None for f in snap.footprints)
+        shaped = bool(snap.footprints)  # () when every robot is a disc (Bodies.from_robots)
         if pool is not None and mounts is None and not shaped:  # None back: the request does not fit its block
             ranges = pool.cast_scans(snap.pose, snap.radius, index, beam_angles, range_max, range_min)
             if ranges is not None:
