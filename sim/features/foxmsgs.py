@@ -58,6 +58,8 @@ from foxglove.messages import (
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.message import Message
 
+from sim.features.timeorder import ns
+
 __all__ = ["FLEET_SCHEMAS", "compose", "fleet_message", "fleet_schema", "footprint", "footprints", "frame_transforms",
            "grid_message", "inverse", "jsonable", "laser_scan", "ns", "odometry", "path_message", "pose",
            "pose_in_frame", "reading_json", "stamp", "transform", "yaw"]
@@ -138,11 +140,6 @@ def fleet_message(name: str, **values: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------- well-known helpers
-def ns(t: float) -> int:
-    """Simulated seconds -> integer nanoseconds (never negative)."""
-    return max(round(t * 1e9), 0)
-
-
 def stamp(t: float) -> Timestamp:
     """Foxglove time of simulated ``t`` s."""
     sec, nsec = divmod(ns(t), 1_000_000_000)

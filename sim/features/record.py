@@ -44,8 +44,6 @@ live server is stopped at the run's close too.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import math
 import platform
 from collections.abc import Callable
@@ -57,6 +55,7 @@ from sim.common.files import AtomicFile
 from sim.core.control import Cycle
 from sim.core.feature import Feature
 from sim.errors import OutputError
+from sim.features.timeorder import TimeOrdered, package_version
 
 if TYPE_CHECKING:
     from foxglove import Channel, Context
@@ -98,8 +97,7 @@ class FoxgloveRecorder(Feature):
         self.counts: dict[str, int] = {}
         self._drain: BackgroundDrain[tuple[Any, ...]] | None = None
         self._push: Callable[[tuple[Any, ...]], None] = lambda item: None  # drain.push once started
-        self._held: list[tuple[int, int, Cycle]] = []  # cycles waiting for time order: (finish ns, n, cycle)
-        self._order = itertools.count()
+        self._held: TimeOrdered[Cycle] = TimeOrdered(HOLD_LIMIT)  # cycles waiting for time order, by finish
         self._last_finish: dict[str, float] = {}
         self._next_pose = 0.0
         self._sensors: dict[str, tuple[Channel, str, int]] = {}  # label -> (channel, kind, robot index)
@@ -208,8 +206,8 @@ class FoxgloveRecorder(Feature):
         meta = {"scenario": str(getattr(scn, "name", "")), "seed": str(scn.run.seed), "clock": str(scn.run.clock),
                 "time_scale": repr(float(scn.run.time_scale)), "hosts": str(scn.run.hosts),
                 "duration_s": repr(float(run.duration)), "robots": ",".join(run.bodies.names),
-                "fleet_timing_sim": _version("fleet-timing-sim"), "python": platform.python_version(),
-                "numpy": numpy.__version__, "foxglove_sdk": _version("foxglove-sdk"),
+                "fleet_timing_sim": package_version("fleet-timing-sim"), "python": platform.python_version(),
+                "numpy": numpy.__version__, "foxglove_sdk": package_version("foxglove-sdk"),
                 "time_base": "simulated time; t=0 is the run's start"}
         self._writer.write_metadata("run", meta)
 
@@ -305,7 +303,7 @@ class FoxgloveRecorder(Feature):
                 # cycles come from many threads; each robot's arrive in order, so everything up to the
                 # oldest "latest finish" among robots is complete and can be written in time order
                 c = item[1]
-                heapq.heappush(self._held, (fm.ns(c.finish_time), next(self._order), c))
+                self._held.push(fm.ns(c.finish_time), c)
                 self._last_finish[c.robot] = c.finish_time
         if self._last_finish:
             self._flush_cycles(min(self._last_finish.values()))
@@ -365,11 +363,8 @@ class FoxgloveRecorder(Feature):
         """Write held cycles finished by ``upto`` (s; None = all of them), oldest first."""
         from sim.features import foxmsgs as fm
 
-        held = self._held
-        limit = None if upto is None else fm.ns(upto)
         sinks = self._cycles.has_sinks()
-        while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
-            _, _, c = heapq.heappop(held)
+        for _, c in self._held.release(None if upto is None else fm.ns(upto)):
             if sinks:
                 self._emit(self._cycles, c.finish_time, fm.fleet_message(
                     "Cycle", timestamp=c.finish_time, robot=c.robot, k=c.k, release_time=c.release_time,
@@ -425,12 +420,3 @@ class _Sink:
 
     def flush(self) -> None:
         self._guard(self.file.flush)
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

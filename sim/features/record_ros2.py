@@ -23,7 +23,6 @@ import re
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
-from importlib import metadata as _pkg_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -33,6 +32,7 @@ from sim.common.batching import BackgroundDrain
 from sim.common.files import AtomicFile
 from sim.core.feature import Feature
 from sim.errors import OutputError
+from sim.features.timeorder import TimeOrdered, ns, package_version
 
 if TYPE_CHECKING:
     from mcap.writer import Writer
@@ -242,11 +242,6 @@ _ZERO36 = bytes(36 * 8)  # float64[36] of zeros: a covariance not estimated
 _IMU_NO_ORIENTATION = struct.pack("<4d9d", 0.0, 0.0, 0.0, 1.0, -1.0, *(0.0,) * 8)
 
 
-def ns(t: float) -> int:
-    """Simulated seconds -> integer nanoseconds (never negative)."""
-    return max(round(t * 1e9), 0)
-
-
 _IMU_REST = struct.Struct("<3d9d3d9d")  # angular_velocity, its covariance, linear_acceleration, its covariance
 
 
@@ -423,13 +418,6 @@ KIND_TYPE = {"lidar": "sensor_msgs/msg/LaserScan", "odometry": "nav_msgs/msg/Odo
 RESERVED = ("cmd_vel", "pose_true")  # per-robot topics besides the sensors'
 
 
-def _version(dist: str) -> str:
-    try:
-        return _pkg_metadata.version(dist)
-    except _pkg_metadata.PackageNotFoundError:
-        return "unknown"
-
-
 # ---------------------------------------------------------------------- recorder
 class Ros2Recorder(Feature):
     """Records a run to ``recording-ros2.mcap`` from a writer thread; the report's ``recording_ros2`` section."""
@@ -459,7 +447,7 @@ class Ros2Recorder(Feature):
         self._frames: list[tuple[str, str]] = []  # per robot: (odom, base_link)
         self._history: deque[tuple[float, np.ndarray]] = deque()  # (time, true poses) of recent physics steps
         self._pending: list[tuple[int, int, str, Reading]] = []  # odometry readings waiting for their step
-        self._held: list[tuple[int, int, int, bytes]] = []  # (log ns, n, cid, data): /tf and /cycles in order
+        self._held: TimeOrdered[tuple[int, bytes]] = TimeOrdered(HOLD_LIMIT)  # (cid, data): /tf, /cycles in order
         self._order = itertools.count()
         self._last_finish: dict[str, float] = {}
         self._next_pose = 0.0
@@ -499,8 +487,8 @@ class Ros2Recorder(Feature):
     def _open(self, run: RunHandle, writer: Writer) -> None:
         """Start the MCAP (profile ros2) and register a schema per type, a channel per topic."""
         self._writer = writer
-        writer.start(profile="ros2", library=f"fleet-timing-sim {_version('fleet-timing-sim')}; "
-                           f"mcap-ros2-support {_version('mcap-ros2-support')}")
+        writer.start(profile="ros2", library=f"fleet-timing-sim {package_version('fleet-timing-sim')}; "
+                           f"mcap-ros2-support {package_version('mcap-ros2-support')}")
         schemas: dict[str, int] = {}
 
         def channel(topic: str, type_name: str, qos: str = QOS_VOLATILE) -> int:
@@ -563,7 +551,7 @@ class Ros2Recorder(Feature):
             "duration_s": repr(run.duration), "clock": type(run.clock).__name__, "time_scale": repr(sc.run.time_scale),
             "ros_time": "simulated: stamps and log times are ns since the run's start (ros2 bag play --clock)",
             "robot_names": json.dumps(self.names), "left_out": json.dumps(self.left_out),
-            **{f"version.{d}": _version(d) for d in ("fleet-timing-sim", "numpy", "mcap", "mcap-ros2-support")}})
+            **{f"version.{d}": package_version(d) for d in ("fleet-timing-sim", "numpy", "mcap", "mcap-ros2-support")}})
 
     # ------------------------------------------------------------------ hooks (simulation threads)
     def on_publish(self, rt: SensorRuntime, reading: Reading) -> None:
@@ -644,14 +632,11 @@ class Ros2Recorder(Feature):
 
 
     def _hold(self, cid: int, log_ns: int, data: bytes) -> None:
-        heapq.heappush(self._held, (log_ns, next(self._order), cid, data))
+        self._held.push(log_ns, (cid, data))
 
     def _flush(self, upto: float | None) -> None:
         """Write held /tf and /cycles messages logged by ``upto`` (s; None = all), oldest first."""
-        held = self._held
-        limit = None if upto is None else ns(upto)
-        while held and (limit is None or held[0][0] <= limit or len(held) > HOLD_LIMIT):
-            log_ns, _, cid, data = heapq.heappop(held)
+        for log_ns, (cid, data) in self._held.release(None if upto is None else ns(upto)):
             self._write(cid, log_ns, data)
 
     def _truth_at(self, t: float) -> np.ndarray:
