@@ -140,8 +140,36 @@ def test_corpus_is_large_enough() -> None:
 
 # Cases run two at a time, ahead of their tests (each is a run.py process, ~1.2 s of CPU, and the corpus
 # was half the suite's wall time on 2 cores); every case has its own folder and process group, and the
-# checks that look for leftover processes look for that folder's.
+# checks that look for leftover processes look for that folder's. A case that starts processes of its
+# own (a sweep, worker processes) runs alone: two of those at once on a loaded host missed their timeouts.
 AT_ONCE = 2
+
+
+def _alone(case: Case) -> bool:
+    return bool(case.argv and case.argv[0] == "sweep") or any("workers" in str(v) for v in case.files.values())
+
+
+class _Slots:
+    """AT_ONCE slots handed out in the order asked for (a case waiting to run alone holds back later ones)."""
+
+    def __init__(self) -> None:
+        self._free, self._next, self._serving = AT_ONCE, 0, 0
+        self._cond = threading.Condition()
+
+    def run(self, case: Case, tmp: Path) -> Result:
+        need = AT_ONCE if _alone(case) else 1
+        with self._cond:
+            ticket, self._next = self._next, self._next + 1
+            self._cond.wait_for(lambda: self._serving == ticket and self._free >= need)
+            self._free -= need
+            self._serving += 1
+            self._cond.notify_all()
+        try:
+            return run_case(case, tmp)
+        finally:
+            with self._cond:
+                self._free += need
+                self._cond.notify_all()
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +178,11 @@ def corpus(request: pytest.FixtureRequest,
     """Every selected case started in a pool of AT_ONCE, in test order: name -> (its folder, its result)."""
     selected = [item.callspec.params["case"] for item in request.session.items
                 if getattr(item, "originalname", None) == "test_hostile" and hasattr(item, "callspec")]
-    pool = ThreadPoolExecutor(AT_ONCE, thread_name_prefix="hostile")
+    pool, slots = ThreadPoolExecutor(AT_ONCE, thread_name_prefix="hostile"), _Slots()
     started = {}
     for i, case in enumerate(selected):
         tmp = tmp_path_factory.mktemp(f"case{i:03d}-")  # fixed width: no folder's name starts another's
-        started[case.name] = (tmp, pool.submit(run_case, case, tmp))
+        started[case.name] = (tmp, pool.submit(slots.run, case, tmp))
     yield started
     pool.shutdown(cancel_futures=True)
 
